@@ -1,0 +1,110 @@
+"""The one typed settings object, built once at the edge (CLI or flow entry) and passed down.
+
+Values come from ``DRIFTLINE_*`` environment variables (nested groups use ``__``, for example
+``DRIFTLINE_TRAINING__N_TRIALS=40``), then from the defaults below. Nothing reads the environment
+at import time: call :func:`load_settings` where the program starts, and tests override with
+:func:`settings_override`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from driftline.errors import ConfigError
+from driftline.home import DataHome
+
+
+class TrainingSettings(BaseModel):
+    """Model search: Optuna over LightGBM."""
+
+    n_trials: int = Field(20, ge=1, description="Trial budget of one search.")
+    timeout_s: float | None = Field(None, gt=0, description="Wall-time budget of one search, seconds.")
+    patience: int | None = Field(None, ge=1, description="Stop after this many trials bring no improvement.")
+    seed: int = Field(42, description="Seed of the TPE sampler and of LightGBM.")
+    n_threads: int = Field(2, ge=1, description="LightGBM threads; with the seed this fixes the model bytes.")
+    device: Literal["auto", "cpu", "gpu", "cuda"] = Field("auto", description="Where LightGBM trains.")
+    holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Latest share of label time kept for the holdout.")
+    early_stopping_rounds: int = Field(30, ge=1, description="LightGBM early stopping on the validation fold.")
+    storage: str | None = Field(
+        None, description="Optuna storage URL (PostgreSQL in pool mode); default a journal file under studies/.")
+
+
+class GateSettings(BaseModel):
+    """The default evaluation gate."""
+
+    min_auc: float = Field(0.65, description="Absolute floor on holdout ROC AUC.")
+    max_logloss: float = Field(0.69, description="Absolute ceiling on holdout log loss.")
+    max_auc_drop: float = Field(0.005, ge=0, description="How much AUC the candidate may lose against the champion.")
+    min_training_rows: int = Field(500, ge=0, description="Refuse to train a champion on fewer rows.")
+    max_quarantine_share: float = Field(0.05, ge=0, le=1, description="Refuse when more of the input was quarantined.")
+
+
+class DriftSettings(BaseModel):
+    """The drift monitor's dataset-level rule."""
+
+    psi_threshold: float = Field(0.2, gt=0, description="PSI above which one feature counts as drifted.")
+    share_threshold: float = Field(0.3, gt=0, le=1, description="Share of drifted features that makes the dataset drifted.")
+    p_value: float = Field(0.01, gt=0, lt=1, description="Significance of KS / chi-square before multiple-test correction.")
+    critical_features: tuple[str, ...] = Field((), description="Features whose drift alone makes the dataset drifted.")
+    window_days: int = Field(30, ge=1, description="Length of the current window compared with the reference.")
+
+
+class Settings(BaseSettings):
+    """Root settings of driftline; every field is described, every group typed."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_", env_nested_delimiter="__", extra="ignore", frozen=True)
+
+    home: Path = Field(Path(".driftline"), description="The data home; see docs/ARCHITECTURE.md.")
+    model_name: str = Field("churn", description="Registry name of the model the flows train.")
+    label_group: str = Field("churn_labels", description="Feature group holding the label events.")
+    feature_groups: tuple[str, ...] = Field(
+        ("customer_activity", "customer_billing"), description="Feature groups joined into training sets.")
+    contracts_dir: Path | None = Field(
+        None, description="Folder of feature-group contracts (*.toml); default the packaged demo contracts.")
+    key_passphrase: SecretStr | None = Field(None, description="Passphrase of the signing key.")
+    key_passphrase_file: Path | None = Field(None, description="File holding the signing key's passphrase.")
+    actor: str | None = Field(None, description="Who acts, for the audit trail; default the OS user.")
+    training: TrainingSettings = TrainingSettings()
+    gate: GateSettings = GateSettings()
+    drift: DriftSettings = DriftSettings()
+
+    @property
+    def data_home(self) -> DataHome:
+        return DataHome(self.home)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment plus explicit overrides (the CLI's flags)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        first = str(exc).splitlines()
+        raise ConfigError(
+            f"invalid DRIFTLINE_* setting: {' '.join(first[1:3]).strip() or first[0]}",
+            hint="fix the environment variable or flag named above") from exc
+
+
+@contextlib.contextmanager
+def settings_override(**env: str) -> Iterator[None]:
+    """Temporarily set ``DRIFTLINE_<NAME>`` variables (tests): ``settings_override(home="/tmp/x")``."""
+    saved = {}
+    for name, value in env.items():
+        key = f"DRIFTLINE_{name.upper()}"
+        saved[key] = os.environ.get(key)
+        os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
