@@ -1,0 +1,189 @@
+"""Feature-group contracts: what a group's rows must look like.
+
+A contract is a TOML file (one per group, versioned with the project) loaded into a frozen
+:class:`FeatureGroupContract`. The constructor validates, so a contract that exists is well formed:
+``load_contract(path) == load_contract(path)`` and ``FeatureGroupContract.from_dict(c.to_dict()) == c``
+(round-trip law). The demo's contracts ship in this folder; users point
+``DRIFTLINE_CONTRACTS_DIR`` at their own.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from driftline.errors import ContractError, NotFoundError
+
+DType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
+DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp", "date")
+Task = Literal["binary", "multiclass", "regression"]
+PACKAGED_CONTRACTS = Path(__file__).parent
+_TTL = re.compile(r"^(\d+)\s*([smhdw])$")
+_TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_ttl(text: str | None) -> timedelta | None:
+    """``"7d"`` -> 7 days; ``None`` or ``"none"`` -> no TTL."""
+    if text is None or str(text).lower() == "none":
+        return None
+    match = _TTL.match(str(text).strip())
+    if not match:
+        raise ContractError(f"TTL {text!r} is not understood", hint='write it as "<n><s|m|h|d|w>", e.g. "7d"')
+    return timedelta(**{_TTL_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_ttl(ttl: timedelta | None) -> str | None:
+    if ttl is None:
+        return None
+    seconds = int(ttl.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One typed column and its constraints. ``categorical`` columns are profiled by frequency."""
+
+    name: str
+    dtype: DType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    pii: bool = False
+    categorical: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.name):
+            raise ContractError(f"column name {self.name!r} is not an identifier",
+                                hint="use letters, digits and underscores")
+        if self.dtype not in DTYPES:
+            raise ContractError(f"column {self.name!r} has unknown dtype {self.dtype!r}",
+                                hint=f"use one of {', '.join(DTYPES)}")
+        if self.allowed is not None:
+            object.__setattr__(self, "allowed", tuple(self.allowed))
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ContractError(f"column {self.name!r}: min {self.min} is above max {self.max}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ContractError(f"column {self.name!r}: pattern {self.pattern!r} is not a regex: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class FeatureGroupContract:
+    """A feature group: entity key(s), event time, typed columns (keys and time included), TTL.
+
+    A labels group names its ``label`` column and the ``task`` it defines.
+    """
+
+    name: str
+    version: int
+    entity_keys: tuple[str, ...]
+    event_time: str
+    columns: tuple[ColumnSpec, ...]
+    ttl: timedelta | None = None
+    duplicates: Literal["keep_latest", "reject"] = "keep_latest"
+    label: str | None = None
+    task: Task | None = None
+    description: str = ""
+    _by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "entity_keys", tuple(self.entity_keys))
+        object.__setattr__(self, "columns", tuple(self.columns))
+        by_name = {c.name: c for c in self.columns}
+        if len(by_name) != len(self.columns):
+            raise ContractError(f"contract {self.name!r} declares a column twice")
+        object.__setattr__(self, "_by_name", by_name)
+        for key in (*self.entity_keys, self.event_time):
+            if key not in by_name:
+                raise ContractError(f"contract {self.name!r}: key column {key!r} is not declared in [[columns]]")
+        if not self.entity_keys:
+            raise ContractError(f"contract {self.name!r} has no entity key", hint="set entity_keys = [\"...\"]")
+        if by_name[self.event_time].dtype not in ("timestamp", "date"):
+            raise ContractError(f"contract {self.name!r}: event time {self.event_time!r} must be a timestamp")
+        if self.duplicates not in ("keep_latest", "reject"):
+            raise ContractError(f"contract {self.name!r}: duplicates must be keep_latest or reject")
+        if (self.label is None) != (self.task is None):
+            raise ContractError(f"contract {self.name!r}: a labels group sets both label and task")
+        if self.label is not None and self.label not in by_name:
+            raise ContractError(f"contract {self.name!r}: label column {self.label!r} is not declared")
+
+    def column(self, name: str) -> ColumnSpec:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise NotFoundError(f"feature group {self.name!r} has no column {name!r}") from None
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Columns that are features: everything but keys, event time and label."""
+        skip = {*self.entity_keys, self.event_time, self.label}
+        return tuple(c.name for c in self.columns if c.name not in skip)
+
+    @property
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data["ttl"] = format_ttl(self.ttl)
+        data["entity_keys"] = list(self.entity_keys)
+        data["columns"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items() if v is not None}
+                           for c in self.columns]
+        return {k: v for k, v in data.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> "FeatureGroupContract":
+        try:
+            columns = tuple(ColumnSpec(**col) for col in data["columns"])
+            return cls(
+                name=data["name"], version=int(data.get("version", 1)),
+                entity_keys=tuple(data["entity_keys"]), event_time=data["event_time"], columns=columns,
+                ttl=parse_ttl(data.get("ttl")), duplicates=data.get("duplicates", "keep_latest"),
+                label=data.get("label"), task=data.get("task"), description=data.get("description", ""))
+        except KeyError as exc:
+            raise ContractError(f"contract {source} lacks the required field {exc.args[0]!r}") from exc
+        except TypeError as exc:
+            raise ContractError(f"contract {source} has an unknown or malformed field: {exc}") from exc
+
+
+def load_contract(path: Path) -> FeatureGroupContract:
+    """Read one contract file (TOML)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"contract file {path} does not exist") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ContractError(f"contract file {path} is not valid TOML: {exc}") from exc
+    return FeatureGroupContract.from_dict(data, source=str(path))
+
+
+def load_contracts(folder: Path | None = None) -> dict[str, FeatureGroupContract]:
+    """All contracts of a folder (default: the packaged demo contracts), by group name."""
+    folder = Path(folder) if folder is not None else PACKAGED_CONTRACTS
+    if not folder.is_dir():
+        raise NotFoundError(f"contracts folder {folder} does not exist",
+                            hint="set DRIFTLINE_CONTRACTS_DIR to a folder of *.toml contracts")
+    contracts: dict[str, FeatureGroupContract] = {}
+    for path in sorted(folder.glob("*.toml")):
+        contract = load_contract(path)
+        if contract.name in contracts:
+            raise ContractError(f"two contracts in {folder} define the group {contract.name!r}")
+        contracts[contract.name] = contract
+    return contracts
