@@ -1,0 +1,33 @@
+"""The flows driftline runs, by name, as import strings (``module:function``).
+
+Names are what users type (``python -m flows run monitor``) and what the trigger table and
+``prefect.yaml`` refer to; the strings are Prefect entrypoints, imported only when a flow runs, so
+listing flows costs no Prefect import.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from driftline.errors import InputError
+
+FLOWS: dict[str, str] = {
+    "ingest": "flows/ingest.py:ingest_flow",
+    "train": "flows/train.py:train_flow",
+    "retrain": "flows/train.py:retrain_flow",
+    "monitor": "flows/monitor.py:monitor_flow",
+    "score": "flows/score.py:score_flow",
+    "audit-export": "flows/audit_export.py:audit_export_flow",
+}
+
+
+def load_flow(name: str) -> Any:
+    """Import and return the flow object called ``name``."""
+    try:
+        entrypoint = FLOWS[name]
+    except KeyError:
+        raise InputError(f"unknown flow {name!r}", hint=f"choose one of {', '.join(FLOWS)}") from None
+    path, attr = entrypoint.split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, attr)

@@ -1,0 +1,180 @@
+"""The commands that run no flow: ``registry``, ``audit`` and ``keys``.
+
+They work on the data home through the Prefect-free composition root (``tasks.workspace``), so
+they answer at once. Commands that change state (promote, rollback, key events) write an audit
+entry and a signed checkpoint, exactly as the flows do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from driftline.errors import IntegrityError, NotFoundError
+
+
+def _ws():
+    from tasks.workspace import Workspace
+
+    return Workspace.open()
+
+
+def _ref(text: str | None) -> int | str:
+    if text is None:
+        return "latest"
+    return int(text) if text.isdigit() else text
+
+
+def _registry_list(args: argparse.Namespace) -> int:
+    ws = _ws()
+    models = [args.model] if args.model else ws.registry.models()
+    if not models:
+        print(f"no models registered in {ws.home.registry}")
+        return 0
+    print(f"{'model':<12} {'version':>7}  {'status':<9} {'aliases':<20} {'auc':>7}  created")
+    for name in models:
+        aliases = ws.registry.aliases(name)
+        for v in ws.registry.versions(name):
+            names = ",".join(sorted(a for a, n in aliases.items() if n == v.version)) or "-"
+            auc = v.metadata.get("metrics", {}).get("auc")
+            print(f"{name:<12} {v.version:>7}  {v.status:<9} {names:<20} "
+                  f"{(f'{auc:.4f}' if isinstance(auc, float) else '-'):>7}  {v.created_at}")
+    return 0
+
+
+def _registry_show(args: argparse.Namespace) -> int:
+    v = _ws().registry.get(args.model, _ref(args.version))
+    print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
+                      "key_id": v.key_id, "created_at": v.created_at, "metadata": v.metadata},
+                     indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _registry_verify(args: argparse.Namespace) -> int:
+    ws = _ws()
+    if args.all or args.model is None:
+        results = ws.registry.verify_all()
+        bad = [(v, r) for v, r in results if isinstance(r, IntegrityError)]
+        for v, r in results:
+            print(f"{v.model} v{v.version}: {'FAILED: ' + str(r) if isinstance(r, IntegrityError) else 'ok'}")
+        if bad:
+            raise IntegrityError(f"{len(bad)} of {len(results)} version(s) failed verification")
+        print(f"all {len(results)} version(s) verified")
+        return 0
+    version = ws.registry.get(args.model, _ref(args.version)).version
+    verified = ws.registry.verify(args.model, version)
+    print(f"{args.model} v{version}: ok ({len(verified.resources)} files, signed by key {verified.key_id[:16]})")
+    return 0
+
+
+def _audited(ws, action: str, subject: str, details: dict) -> None:
+    ws.audit.append(action, subject, details, actor=ws.actor())
+    ws.audit.checkpoint(ws.signing_key())
+
+
+def _registry_promote(args: argparse.Namespace) -> int:
+    ws = _ws()
+    version = ws.registry.get(args.model, _ref(args.version)).version
+    change = ws.registry.promote(args.model, version, alias=args.alias, actor=ws.actor().user, reason=args.reason)
+    _audited(ws, "model.promote", f"model:{args.model}:v{version}",
+             {"alias": args.alias, "from": change.previous, "to": version, "reason": args.reason})
+    print(f"{args.model}: {args.alias} -> v{version} (was {change.previous})")
+    return 0
+
+
+def _registry_rollback(args: argparse.Namespace) -> int:
+    ws = _ws()
+    change = ws.registry.rollback(args.model, alias=args.alias, actor=ws.actor().user, reason=args.reason)
+    _audited(ws, "model.rollback", f"model:{args.model}:v{change.version}",
+             {"alias": args.alias, "from": change.previous, "to": change.version, "reason": args.reason})
+    print(f"{args.model}: {args.alias} rolled back to v{change.version} (was v{change.previous})")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    ws = _ws()
+    result = ws.audit.verify(ws.trust)
+    if not result.ok:
+        raise IntegrityError(f"audit trail broken at entry {result.first_bad_seq}: {result.problem}")
+    tail = f", {result.unsigned_tail} after the last checkpoint" if result.unsigned_tail else ""
+    print(f"audit trail ok: {result.entries} entries, {result.checkpoints} signed checkpoints{tail}")
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    from governance.export import export_bundle
+
+    ws = _ws()
+    out = Path(args.out) if args.out else ws.home.reports / "audit-export"
+    public_keys = {k: ws.trust.public_pem(k) for k in ws.trust.key_ids()}
+    path = export_bundle(out, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
+                         signer=ws.signing_key(), since=args.since, until=args.until)
+    print(f"audit export written to {path}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    ws = _ws()
+    if args.action == "list":
+        for key_id in ws.trust.key_ids():
+            print(f"{key_id}  {'revoked' if ws.trust.is_revoked(key_id) else 'trusted'}")
+        return 0
+    if args.action == "init":
+        key = ws.signing_key()
+        print(f"signing key {key.key_id}")
+        return 0
+    if args.action == "rotate":
+        key = ws.keyring.rotate(ws._passphrase(create=False))
+        _audited(ws, "key.rotate", f"key:{key.key_id}", {"key_id": key.key_id})
+        print(f"new signing key {key.key_id}; earlier versions still verify with the old key")
+        return 0
+    if not args.key_id:
+        raise NotFoundError("keys revoke needs a KEY_ID", hint="see `python -m flows keys list`")
+    ws.trust.revoke(args.key_id, args.reason)
+    _audited(ws, "key.revoke", f"key:{args.key_id}", {"key_id": args.key_id, "reason": args.reason})
+    print(f"revoked {args.key_id}: versions it signed fail verification until re-signed")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    reg = commands.add_parser("registry", help="list, show, verify, promote or roll back model versions")
+    sub = reg.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", help="versions with status, aliases and AUC")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(handler=_registry_list)
+    p = sub.add_parser("show", help="one version's metadata and lineage")
+    p.add_argument("model")
+    p.add_argument("version", nargs="?", help="number, alias or 'latest' (default)")
+    p.set_defaults(handler=_registry_show)
+    p = sub.add_parser("verify", help="check digests, signature and key of versions")
+    p.add_argument("model", nargs="?")
+    p.add_argument("version", nargs="?")
+    p.add_argument("--all", action="store_true", help="every version of every model")
+    p.set_defaults(handler=_registry_verify)
+    p = sub.add_parser("promote", help="point an alias (default champion) at a version")
+    p.add_argument("model")
+    p.add_argument("version")
+    p.add_argument("--alias", default="champion")
+    p.add_argument("--reason", default="manual promotion")
+    p.set_defaults(handler=_registry_promote)
+    p = sub.add_parser("rollback", help="move an alias back to its previous version")
+    p.add_argument("model")
+    p.add_argument("--alias", default="champion")
+    p.add_argument("--reason", default="manual rollback")
+    p.set_defaults(handler=_registry_rollback)
+
+    audit = commands.add_parser("audit", help="verify or export the audit trail")
+    sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser("verify", help="walk the hash chain and the signed checkpoints").set_defaults(handler=_audit_verify)
+    p = sub.add_parser("export", help="a signed bundle for a compliance audit")
+    p.add_argument("--out", help="target folder (default reports/audit-export)")
+    p.add_argument("--since", help="ISO date or time, inclusive")
+    p.add_argument("--until", help="ISO date or time, exclusive")
+    p.set_defaults(handler=_audit_export)
+
+    keys = commands.add_parser("keys", help="signing keys and the trust store")
+    keys.add_argument("action", choices=["init", "rotate", "revoke", "list"])
+    keys.add_argument("key_id", nargs="?")
+    keys.add_argument("--reason", default="revoked by operator")
+    keys.set_defaults(handler=_keys)

@@ -1,0 +1,125 @@
+"""The commands that run flows: ``demo``, ``ingest``, ``train``, ``monitor``, ``score``, ``run``.
+
+Each runs its flow, and every flow the flow's events trigger, in this one process through
+``flows.local`` (one temporary Prefect server per command). Prefect is configured through its
+environment variables before it is first imported: quiet logs unless ``--verbose``, no telemetry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from driftline.errors import InputError
+
+
+def _prepare_prefect(args: argparse.Namespace) -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def _budget(args: argparse.Namespace) -> None:
+    """CLI flags become settings through the environment, so flows read them like deployments do."""
+    if getattr(args, "trials", None):
+        os.environ["DRIFTLINE_TRAINING__N_TRIALS"] = str(args.trials)
+
+
+def _run(args: argparse.Namespace, name: str, **params: Any) -> Any:
+    _prepare_prefect(args)
+    _budget(args)
+    from flows.local import run_local
+
+    def announce(d) -> None:
+        print(f"  event {d.event} -> {d.deployment}: {d.flow} {d.parameters}")
+
+    result, _ = run_local(name, on_dispatch=announce, **params)
+    return result
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise InputError(f"parameter {pair!r} is not NAME=VALUE")
+        params[name.replace("-", "_")] = int(value) if value.isdigit() else value
+    return params
+
+
+def _demo(args: argparse.Namespace) -> int:
+    _prepare_prefect(args)
+    _budget(args)
+    from flows.demo import print_summary, run_demo
+
+    print_summary(run_demo(customers=args.customers, seed=args.seed, fresh=args.fresh))
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    reports = _run(args, "ingest", paths=args.files or None)
+    stored = sum(r.rows_stored for r in reports)
+    quarantined = sum(r.rows_quarantined for r in reports)
+    print(f"ingested {len(reports)} file(s): {stored} rows stored, {quarantined} quarantined, "
+          f"{sum(r.status == 'duplicate' for r in reports)} duplicate file(s) skipped")
+    for r in reports:
+        if r.status == "rejected" or r.rows_quarantined:
+            print(f"  {r.file}: {r.error or ', '.join(f'{k} ({n})' for k, n in r.reasons.items())}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    o = _run(args, "train", model=args.model, reason=args.reason)
+    print(f"{o.model} v{o.version}: {o.status}{' and promoted to champion' if o.promoted else ''}; "
+          f"holdout AUC {o.metrics.get('auc', float('nan')):.4f}; gate report {o.gate_report}")
+    for reason in o.reasons:
+        print(f"  rejected because {reason}")
+    return 0
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    o = _run(args, "monitor", model=args.model, window_days=args.window_days)
+    verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
+    print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    o = _run(args, "score", model=args.model)
+    print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})")
+    return 0
+
+
+def _run_any(args: argparse.Namespace) -> int:
+    result = _run(args, args.flow, **_parse_params(args.param))
+    print(result)
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("demo", help="the whole loop on generated data, no server needed")
+    p.add_argument("--customers", type=int, default=1500)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--trials", type=int, default=12, help="Optuna trials per training run")
+    p.add_argument("--fresh", action="store_true", help="wipe an earlier demo's data home first")
+    p.set_defaults(handler=_demo)
+    p = commands.add_parser("ingest", help="ingest drops from landing/ (or the named files)")
+    p.add_argument("files", nargs="*")
+    p.set_defaults(handler=_ingest)
+    p = commands.add_parser("train", help="train, gate, register and maybe promote a new version")
+    p.add_argument("--model")
+    p.add_argument("--trials", type=int)
+    p.add_argument("--reason", default="manual")
+    p.set_defaults(handler=_train)
+    p = commands.add_parser("monitor", help="drift of the current window against the champion")
+    p.add_argument("--model")
+    p.add_argument("--window-days", type=int)
+    p.set_defaults(handler=_monitor)
+    p = commands.add_parser("score", help="score every entity's latest features with the champion")
+    p.add_argument("--model")
+    p.set_defaults(handler=_score)
+    p = commands.add_parser("run", help="run any flow by name in-process (ingest, train, retrain, ...)")
+    p.add_argument("flow")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
+    p.set_defaults(handler=_run_any)

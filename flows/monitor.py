@@ -1,0 +1,55 @@
+"""The monitoring flow: the champion's reference profile against the current window.
+
+Drift is a result: the flow completes either way, records the verdict, and when the data has
+drifted emits ``driftline.drift.detected`` naming the model and the window, which the retrain
+deployment's trigger (or, in local mode, the in-process bus) turns into a retraining run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from driftline.errors import NotFoundError
+from flows.events import emit, resource
+from flows.triggers import DRIFT_DETECTED
+from tasks.audit import checkpoint
+from tasks.monitor import current_window, drift
+from tasks.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    model: str
+    version: int
+    drifted: bool
+    drifted_features: tuple[str, ...]
+    share_drifted: float
+    window: str
+    report: str
+
+
+@flow(name="monitor", log_prints=True)
+def monitor_flow(model: str | None = None, window_days: int | None = None,
+                 home: str | None = None) -> MonitorOutcome:
+    """Compare the current window of the store with the champion's reference profile."""
+    ws = Workspace.open(home, model_name=model)
+    name = ws.settings.model_name
+    try:
+        if ws.registry.alias(name, "champion") is None:
+            raise NotFoundError(f"model {name!r} has no champion to monitor", hint="train one first")
+        champion = ws.registry.load(name, "champion")
+        window = current_window(ws, window_days or ws.settings.drift.window_days)
+        report, html = drift(ws, champion, window)
+        window_key = f"{name}:v{champion.version}:{window.key}"
+        if report.drifted:
+            emit(DRIFT_DETECTED, resource("model", name, version=str(champion.version)), {
+                "model": name, "version": champion.version, "window_key": window_key,
+                "drifted_features": list(report.drifted_features()), "share_drifted": report.share_drifted,
+                "report": html})
+        return MonitorOutcome(model=name, version=champion.version, drifted=report.drifted,
+                              drifted_features=tuple(report.drifted_features()),
+                              share_drifted=report.share_drifted, window=window_key, report=html)
+    finally:
+        checkpoint(ws)

@@ -1,0 +1,38 @@
+"""The batch-scoring flow: the verified champion scores every entity's latest features.
+
+Predictions go into the store's ``predictions`` group with the model version that made them, so
+prediction drift and, once labels arrive, performance can be monitored from the store.
+Triggered after a promotion and on a schedule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import flow
+
+from tasks.audit import checkpoint
+from tasks.scoring import score_latest
+from tasks.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    model: str
+    version: int
+    rows: int
+    as_of: str
+    delta_version: int
+
+
+@flow(name="score", log_prints=True)
+def score_flow(model: str | None = None, home: str | None = None) -> ScoreOutcome:
+    """Score all entities with the champion and store the predictions."""
+    ws = Workspace.open(home, model_name=model)
+    try:
+        champion = ws.registry.load(ws.settings.model_name, "champion")
+        rows, as_of, delta_version = score_latest(ws, champion)
+        return ScoreOutcome(model=champion.model, version=champion.version, rows=rows,
+                            as_of=as_of.isoformat(), delta_version=delta_version)
+    finally:
+        checkpoint(ws)

@@ -1,0 +1,76 @@
+"""The one table of event triggers, shared by every way driftline runs.
+
+Each :class:`Trigger` says: when an event named ``expect`` about a resource matching ``match``
+arrives, run flow ``flow`` with parameters rendered from the event. The local runner
+(``python -m flows ...``, no server) dispatches emitted events through this table in-process;
+``python -m flows serve`` turns it into ``DeploymentEventTrigger``s; and
+``deployments/prefect.yaml`` is rendered from it (a test keeps the file and the table equal), so a
+trigger cannot mean one thing on a laptop and another on the pool. Imports no Prefect.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DATA_ARRIVED = "driftline.data.arrived"
+DATA_INGESTED = "driftline.data.ingested"
+DRIFT_DETECTED = "driftline.drift.detected"
+MODEL_REGISTERED = "driftline.model.registered"
+MODEL_PROMOTED = "driftline.model.promoted"
+EVENTS = (DATA_ARRIVED, DATA_INGESTED, DRIFT_DETECTED, MODEL_REGISTERED, MODEL_PROMOTED)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """Run ``flow`` when ``expect`` arrives about a resource matching ``match`` (glob patterns).
+
+    ``parameters`` maps a flow parameter to a dotted path into the event (``payload.path``,
+    ``resource.id``): the same values Prefect's ``{{ event.payload.path }}`` templates give.
+    """
+
+    deployment: str
+    flow: str
+    expect: str
+    match: Mapping[str, str]
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, event: str, resource: Mapping[str, str]) -> bool:
+        if event != self.expect:
+            return False
+        return all(fnmatch.fnmatchcase(str(resource.get(key, "")), pattern)
+                   for key, pattern in self.match.items())
+
+    def render(self, resource: Mapping[str, str], payload: Mapping[str, Any]) -> dict[str, Any]:
+        """The flow parameters this event gives (missing paths are an error: a broken trigger)."""
+        scope = {"resource": dict(resource), "payload": dict(payload)}
+        params: dict[str, Any] = {}
+        for name, path in self.parameters.items():
+            value: Any = scope
+            for part in path.split("."):
+                value = value[part]
+            params[name] = value
+        return params
+
+    def prefect_templates(self) -> dict[str, str]:
+        """The parameters as Prefect Jinja templates, for prefect.yaml and ``serve``."""
+        return {name: "{{ event.%s }}" % path for name, path in self.parameters.items()}
+
+
+TRIGGERS: tuple[Trigger, ...] = (
+    Trigger(deployment="ingest-on-arrival", flow="ingest", expect=DATA_ARRIVED,
+            match={"prefect.resource.id": "driftline.file.*"},
+            parameters={"paths": "payload.paths"}),
+    Trigger(deployment="retrain-on-drift", flow="retrain", expect=DRIFT_DETECTED,
+            match={"prefect.resource.id": "driftline.model.*"},
+            parameters={"model": "payload.model", "idempotency_key": "payload.window_key"}),
+    Trigger(deployment="score-on-promotion", flow="score", expect=MODEL_PROMOTED,
+            match={"prefect.resource.id": "driftline.model.*"},
+            parameters={"model": "payload.model"}),
+)
+
+
+def triggers_for(event: str, resource: Mapping[str, str]) -> list[Trigger]:
+    return [t for t in TRIGGERS if t.matches(event, resource)]

@@ -1,0 +1,60 @@
+"""Ingestion tasks: pick the drops waiting in ``landing/``, ingest them, audit every file.
+
+Ingestion is idempotent (a drop is known by the sha256 of its bytes), so the task may retry on
+I/O errors without storing anything twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect import task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from driftline.errors import InputError
+from features.ingest import IngestReport, ingest_files
+from tasks.runtime import flow_run_id, run_logger
+from tasks.workspace import Workspace
+
+DROP_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
+
+
+def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
+    """The named drops, or every drop file under ``landing/<group>/`` (sorted, so runs repeat)."""
+    if paths:
+        resolved = [Path(p).expanduser().resolve() for p in paths]
+        missing = [str(p) for p in resolved if not p.is_file()]
+        if missing:
+            raise InputError(f"no such file to ingest: {', '.join(missing)}",
+                             hint=f"drop files under {ws.home.landing}/<group>/")
+        return resolved
+    return sorted(p for p in ws.home.landing.glob("*/*")
+                  if p.is_file() and p.name.lower().endswith(DROP_SUFFIXES))
+
+
+@task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
+def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> list[IngestReport]:
+    reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing)
+    actor = ws.actor(flow_run_id())
+    log = run_logger()
+    for r in reports:
+        if r.status == "duplicate":
+            continue
+        ws.audit.append("ingest", f"group:{r.group}", {
+            "file": Path(r.file).name, "sha256": r.content_sha256, "status": r.status,
+            "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
+            "delta_version": r.delta_version}, actor=actor)
+        if r.rows_quarantined or r.status == "rejected":
+            ws.audit.append("quarantine", f"group:{r.group}", {
+                "file": Path(r.file).name, "sha256": r.content_sha256, "rows": r.rows_quarantined,
+                "reasons": dict(r.reasons), "error": r.error, "quarantine_path": r.quarantine_path},
+                actor=actor)
+            log.warning("%s: %d row(s) quarantined (%s)", Path(r.file).name, r.rows_quarantined,
+                        r.error or ", ".join(sorted(r.reasons)))
+    if reports:
+        create_table_artifact(key="ingestion", description="Drops ingested in this run", table=[
+            {"file": Path(r.file).name, "group": r.group, "status": r.status, "rows in": r.rows_in,
+             "stored": r.rows_stored, "quarantined": r.rows_quarantined} for r in reports])
+    return reports

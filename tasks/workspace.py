@@ -1,0 +1,110 @@
+"""The composition root: one object that opens every store of a data home from the settings.
+
+Flows and the CLI build a :class:`Workspace` once at the edge and hand it down, so no pure module
+reads settings or the environment itself. Imports no Prefect: the CLI's fast commands
+(``registry ...``, ``audit verify``) use it too.
+
+Local mode and keys: when no passphrase is configured (``DRIFTLINE_KEY_PASSPHRASE`` or
+``DRIFTLINE_KEY_PASSPHRASE_FILE``) and the data home has no key yet, the first command that signs
+creates one and keeps a random passphrase in ``keys/passphrase`` (mode 0600) beside it, with a
+warning. That keeps ``python -m flows demo`` one command; real deployments set the passphrase.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from driftline.atomic import write_atomic
+from driftline.home import DataHome
+from driftline.settings import Settings, load_settings
+from features.contracts import FeatureGroupContract, load_contracts
+from features.quarantine import Quarantine
+from features.store import FeatureStore
+from governance.actor import Actor, current_actor
+from governance.audit import AuditLog
+from registry.keys import KeyRing, SigningKey, resolve_passphrase
+from registry.trust import TrustStore
+from registry.versions import ModelRegistry
+
+LOCAL_PASSPHRASE = "passphrase"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Settings plus the data home's stores, opened lazily (nothing is touched until used)."""
+
+    settings: Settings
+
+    @classmethod
+    def open(cls, home: str | os.PathLike[str] | None = None, **overrides: object) -> "Workspace":
+        """Settings from the environment; ``home`` and any non-None override win (the CLI's flags)."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if home is not None:
+            given["home"] = Path(home)
+        return cls(load_settings(**given))
+
+    @cached_property
+    def home(self) -> DataHome:
+        return self.settings.data_home.ensure()
+
+    @cached_property
+    def contracts(self) -> dict[str, FeatureGroupContract]:
+        return load_contracts(self.settings.contracts_dir)
+
+    @cached_property
+    def store(self) -> FeatureStore:
+        return FeatureStore(self.home.store)
+
+    @cached_property
+    def quarantine(self) -> Quarantine:
+        return Quarantine(self.home.quarantine)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        return KeyRing(self.home.keys)
+
+    @cached_property
+    def trust(self) -> TrustStore:
+        return self.keyring.trust
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.home.registry, self.trust)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.home.audit)
+
+    def actor(self, flow_run_id: str | None = None) -> Actor:
+        return current_actor(user=self.settings.actor, flow_run_id=flow_run_id)
+
+    def _passphrase(self, *, create: bool) -> bytes:
+        local = self.home.keys / LOCAL_PASSPHRASE
+        s = self.settings
+        if s.key_passphrase is not None or s.key_passphrase_file is not None:
+            return resolve_passphrase(
+                env_value=s.key_passphrase.get_secret_value() if s.key_passphrase else None,
+                file=s.key_passphrase_file, interactive=False)
+        if local.exists():
+            return resolve_passphrase(env_value=None, file=local, interactive=False)
+        if create and not self.keyring.exists():
+            write_atomic(local, secrets.token_urlsafe(32).encode(), mode=0o600)
+            print(f"note: created a signing key with a local passphrase in {local} (mode 0600); "
+                  "set DRIFTLINE_KEY_PASSPHRASE or DRIFTLINE_KEY_PASSPHRASE_FILE for real use",
+                  file=sys.stderr)
+            return resolve_passphrase(env_value=None, file=local, interactive=False)
+        return resolve_passphrase(env_value=None, file=None, interactive=sys.stdin.isatty())
+
+    def signing_key(self) -> SigningKey:
+        """The active signing key, creating the data home's first key in local mode."""
+        passphrase = self._passphrase(create=True)
+        if not self.keyring.exists():
+            key = self.keyring.init(passphrase)
+            self.audit.append("key.init", f"key:{key.key_id}", {"key_id": key.key_id}, actor=self.actor())
+            return key
+        return self.keyring.load(passphrase)
