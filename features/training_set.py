@@ -1,0 +1,208 @@
+"""Point-in-time training sets: label events joined with the feature values known at label time.
+
+:func:`build_training_set` reads pinned :class:`~features.snapshot.GroupSnapshot` files with one
+DuckDB query: each group is deduplicated (latest ``_ingested_at`` per entity keys and event time),
+then the label events are ``ASOF LEFT JOIN``-ed to every feature group on the entity keys and
+``feature time <= label time``, so a label never sees a value stamped after it; a value older
+than the group's TTL at label time reads as null. The result is a typed :class:`TrainingSet`
+whose fingerprint depends only on the frame's content, so the same snapshots give the same
+fingerprint on every run, and whose ``versions`` name the Delta versions it was built from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from driftline.canonical import canonical_json
+from driftline.errors import ContractError, NotFoundError, StoreError
+from features.contracts import FeatureGroupContract
+from features.snapshot import GroupSnapshot
+
+# Contract dtype -> DuckDB type; every column is cast so the output schema is the contract's,
+# whatever physical type a Parquet writer chose.
+SQL_TYPES: Mapping[str, str] = {
+    "int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMPTZ", "date": "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Label events with their point-in-time features.
+
+    ``frame`` holds entity keys, label time, label, then ``feature_columns``, sorted by label
+    time then keys. ``fingerprint`` is ``frame_fingerprint(frame)``: equal frames give equal
+    fingerprints, whatever the run, the chunking or the machine.
+    """
+
+    frame: pl.DataFrame
+    entity_keys: tuple[str, ...]
+    time_column: str
+    label_column: str
+    feature_columns: tuple[str, ...]
+    categorical_columns: tuple[str, ...]
+    task: str
+    versions: Mapping[str, int]
+    fingerprint: str
+
+
+def quote(name: str) -> str:
+    """A SQL identifier, double-quoted (contract names are identifiers already; this is belt and braces)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken to be UTC already, as everywhere in the store."""
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def group_sql(contract: FeatureGroupContract, files_param: str, has_files: bool,
+              columns: Sequence[str], time_alias: str, where: str = "") -> str:
+    """SELECT of one group's deduplicated rows: ``columns`` cast to the contract types, event time as ``time_alias``.
+
+    Among rows sharing entity keys and event time the latest ``_ingested_at`` wins; ``_source``
+    and the values break exact ties so that the choice, hence the fingerprint, is deterministic.
+    """
+    t = quote(contract.event_time)
+    select = [f"CAST({t} AS TIMESTAMPTZ) AS {quote(time_alias)}"]
+    select += [f"CAST({quote(c)} AS {SQL_TYPES[contract.column(c).dtype]}) AS {quote(c)}" for c in columns]
+    if not has_files:  # an empty table still has a schema, so the join keeps its columns
+        return f"SELECT {', '.join(select)} FROM (SELECT NULL AS {t}, {', '.join(f'NULL AS {quote(c)}' for c in columns)}) WHERE false"
+    partition = ", ".join(quote(k) for k in (*contract.entity_keys, contract.event_time))
+    order = ", ".join(['"_ingested_at" DESC', '"_source" DESC NULLS LAST']
+                      + [f"{quote(c)} DESC NULLS LAST" for c in columns])
+    return (f"SELECT {', '.join(select)} FROM read_parquet(${files_param}, union_by_name = true) {where} "
+            f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1")
+
+
+def resolve(snapshot: GroupSnapshot, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
+    try:
+        return contracts[snapshot.group]
+    except KeyError:
+        raise NotFoundError(f"no contract for feature group {snapshot.group!r} (known: {sorted(contracts)})",
+                            hint="load the contracts folder that defines every group you read") from None
+
+
+def check_feature_names(labels: FeatureGroupContract, groups: Sequence[FeatureGroupContract]) -> None:
+    """Feature columns keep their plain names, so two groups may not share one (nor shadow a label column)."""
+    owner: dict[str, str] = {c: labels.name for c in (*labels.entity_keys, labels.event_time, labels.label or "")}
+    for group in groups:
+        missing = [k for k in group.entity_keys if k not in labels.column_names]
+        if missing:
+            raise ContractError(f"feature group {group.name!r} is keyed by {missing}, which labels group "
+                                f"{labels.name!r} lacks", hint="key the feature group by the labels' entity keys")
+        for column in group.feature_columns:
+            if column in owner:
+                raise ContractError(f"column {column!r} is defined by both {owner[column]!r} and {group.name!r}",
+                                    hint="rename the column in one of the two contracts")
+            owner[column] = group.name
+
+
+def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
+                       contracts: Mapping[str, FeatureGroupContract], *,
+                       since: datetime | None = None, until: datetime | None = None) -> TrainingSet:
+    """Join label events in ``[since, until)`` with each feature group as of the label time (TTL applied)."""
+    label_contract = resolve(labels, contracts)
+    if label_contract.label is None or label_contract.task is None:
+        raise ContractError(f"group {labels.group!r} is not a labels group (no label and task in its contract)",
+                            hint="pass the labels snapshot first, feature groups second")
+    groups = [resolve(s, contracts) for s in features]
+    names = [labels.group, *(s.group for s in features)]
+    if len(set(names)) != len(names):
+        raise ContractError(f"a feature group is given twice: {names}", hint="pass each group's snapshot once")
+    check_feature_names(label_contract, groups)
+
+    keys, time, label = label_contract.entity_keys, label_contract.event_time, label_contract.label
+    # Only groups with files get a parameter: DuckDB refuses parameters the query does not use.
+    params: dict[str, object] = {"f0": list(labels.files)} if labels.files else {}
+    where = []
+    if since is not None and labels.files:
+        params["since"] = utc(since)
+        where.append(f"CAST({quote(time)} AS TIMESTAMPTZ) >= $since")
+    if until is not None and labels.files:
+        params["until"] = utc(until)
+        where.append(f"CAST({quote(time)} AS TIMESTAMPTZ) < $until")
+    label_sql = group_sql(label_contract, "f0", bool(labels.files), (*keys, label), time,
+                          ("WHERE " + " AND ".join(where)) if where else "")
+    ctes = [f"labels AS ({label_sql})"]
+    select = [f"l.{quote(c)}" for c in (*keys, time, label)]
+    joins = []
+    for i, (snapshot, group) in enumerate(zip(features, groups, strict=True), start=1):
+        if snapshot.files:
+            params[f"f{i}"] = list(snapshot.files)
+        alias, t_alias = f"g{i}", f"__t{i}"
+        ctes.append(f"{alias} AS ({group_sql(group, f'f{i}', bool(snapshot.files), (*group.entity_keys, *group.feature_columns), t_alias)})")
+        on = " AND ".join([f"l.{quote(k)} = {alias}.{quote(k)}" for k in group.entity_keys]
+                          + [f"l.{quote(time)} >= {alias}.{quote(t_alias)}"])
+        joins.append(f"ASOF LEFT JOIN {alias} ON {on}")
+        fresh = (f"{alias}.{quote(t_alias)} >= l.{quote(time)} - to_microseconds({int(group.ttl / timedelta(microseconds=1))})"
+                 if group.ttl is not None else "true")
+        select += [f"CASE WHEN {fresh} THEN {alias}.{quote(c)} END AS {quote(c)}" for c in group.feature_columns]
+    order = ", ".join(f"{quote(c)}" for c in (time, *keys))
+    query = (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM labels l {' '.join(joins)} "
+             f"ORDER BY {order}")
+    frame = run_query(query, params, names)
+
+    feature_columns = tuple(c for g in groups for c in g.feature_columns)
+    categorical = tuple(c for g in groups for c in g.feature_columns if g.column(c).categorical)
+    return TrainingSet(frame=frame, entity_keys=keys, time_column=time, label_column=label,
+                       feature_columns=feature_columns, categorical_columns=categorical,
+                       task=label_contract.task, versions={labels.group: labels.version,
+                                                           **{s.group: s.version for s in features}},
+                       fingerprint=frame_fingerprint(frame))
+
+
+def run_query(query: str, params: Mapping[str, object], groups: Sequence[str]) -> pl.DataFrame:
+    """Run a read query on a fresh in-memory DuckDB in UTC; a failure names the groups read."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.sql(query, params=dict(params)).pl()
+    except duckdb.Error as exc:
+        raise StoreError(f"could not read feature groups {list(groups)} for a point-in-time join: {exc}",
+                         hint="check that the snapshot files exist and carry _ingested_at and _source") from exc
+    finally:
+        con.close()
+
+
+def frame_fingerprint(frame: pl.DataFrame) -> str:
+    """sha256 over column names, dtypes and values in row order, independent of chunking and library versions.
+
+    Each column contributes its null mask and its values in a fixed byte form: int64/float64
+    little-endian (``-0.0`` folded into ``0.0``), times as int64 microseconds since the epoch in
+    UTC, strings as lengths plus UTF-8 bytes.
+    """
+    digest = hashlib.sha256(canonical_json([[n, str(d)] for n, d in frame.schema.items()]))
+    for series in frame.get_columns():
+        nulls = series.is_null().to_numpy()
+        digest.update(np.packbits(nulls).tobytes())
+        dtype = series.dtype
+        if dtype == pl.String or dtype == pl.Categorical or dtype == pl.Enum:
+            # concat_arrays copies into a fresh array, so offsets start at the array's own start.
+            arr = pa.concat_arrays([series.cast(pl.String).fill_null("").to_arrow().cast(pa.large_string())])
+            offsets = np.frombuffer(arr.buffers()[1], dtype="<i8")[arr.offset: arr.offset + len(arr) + 1]
+            digest.update(np.diff(offsets).astype("<i8").tobytes())
+            digest.update(arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]] if len(arr) else b"")
+        elif dtype == pl.Boolean:
+            digest.update(series.fill_null(False).cast(pl.UInt8).to_numpy().tobytes())
+        elif isinstance(dtype, pl.Datetime):
+            # The physical value of a polars datetime is time since the epoch in UTC, whatever its zone.
+            digest.update(series.dt.cast_time_unit("us").to_physical().fill_null(0).to_numpy().astype("<i8").tobytes())
+        elif dtype.is_float():
+            values = series.cast(pl.Float64).fill_null(0.0).to_numpy().astype("<f8") + 0.0
+            values[np.isnan(values)] = np.nan
+            digest.update(values.tobytes())
+        elif dtype.is_integer():
+            digest.update(series.cast(pl.Int64).fill_null(0).to_numpy().astype("<i8").tobytes())
+        else:
+            raise ContractError(f"cannot fingerprint column {series.name!r} of type {dtype}",
+                                hint="use a contract dtype: int64, float64, string, bool, timestamp or date")
+    return digest.hexdigest()
