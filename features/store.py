@@ -1,0 +1,196 @@
+"""The feature store: one Delta Lake table per feature group under the data home's ``store/``.
+
+Every append is one Delta commit whose custom metadata (``driftline.sources``) lists the sha256
+of the drops whose rows it holds, so "this drop was ingested" becomes true in the same atomic step
+as its rows; :meth:`FeatureStore.ingested_sources` replays the log to answer it. Concurrent
+writers rely on Delta's optimistic concurrency (appends never conflict with each other; delta-rs
+retries the commit) plus a retry here for the rest. The key columns that identify a row (entity
+keys and event time) are recorded in the table's description when it is created, so
+:meth:`FeatureStore.read` can keep, per key, the row with the latest ``_ingested_at`` — the
+GroupSnapshot convention. Schemas merge on append, so a contract that gained a nullable column
+keeps writing to the same table. Readers of a :class:`GroupSnapshot` get plain Parquet files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+
+from driftline.errors import NotFoundError, StoreError
+from features.snapshot import GroupSnapshot
+
+SOURCES_KEY = "driftline.sources"
+_KEYS_TAG = "driftline.keys"
+_RETRIES = 8
+# Delta would otherwise drop commit files older than 30 days at a checkpoint, and with them the
+# record of which drops were ingested; the log is small, so keep it.
+_TABLE_CONFIG = {"delta.logRetentionDuration": "interval 36500 days"}
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    """What :meth:`FeatureStore.compact` did: rows are unchanged, files fewer."""
+
+    group: str
+    version_before: int
+    version_after: int
+    files_removed: int
+    files_added: int
+
+
+def _escape(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class FeatureStore:
+    """One Delta table per feature group at ``root/<group>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, group: str) -> Path:
+        return self.root / group
+
+    def _table(self, group: str, version: int | None = None) -> DeltaTable:
+        path = self._path(group)
+        if not (path / "_delta_log").is_dir():
+            raise NotFoundError(f"feature group {group!r} has no table in {self.root}",
+                                hint="ingest a drop into landing/<group>/ first")
+        try:
+            return DeltaTable(path, version=version)
+        except (DeltaError, TableNotFoundError, OSError) as exc:
+            if version is not None:
+                raise NotFoundError(f"feature group {group!r} has no version {version}: {exc}",
+                                    hint="pick a version listed by the table's history") from exc
+            raise StoreError(f"Delta table {path} cannot be opened: {exc}") from exc
+
+    def groups(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "_delta_log").is_dir())
+
+    def version(self, group: str) -> int | None:
+        if not (self._path(group) / "_delta_log").is_dir():
+            return None
+        return self._table(group).version()
+
+    def key_columns(self, group: str) -> tuple[str, ...]:
+        """Entity keys then event time, as recorded when the table was created (empty if none)."""
+        description = self._table(group).metadata().description or ""
+        try:
+            return tuple(json.loads(description).get(_KEYS_TAG, ()))
+        except (json.JSONDecodeError, AttributeError):
+            return ()
+
+    def append(self, group: str, table: pa.Table | ds.Dataset, *, sources: Sequence[str],
+               key_columns: Sequence[str] = ()) -> int:
+        """Append rows in one commit recording ``sources``; returns the new version.
+
+        ``table`` may be a pyarrow Dataset (for instance staged Parquet files), which is streamed
+        rather than loaded. ``key_columns`` are recorded when this append creates the table.
+        """
+        metadata = {SOURCES_KEY: json.dumps(sorted(set(sources)))}
+        description = json.dumps({_KEYS_TAG: list(key_columns)})
+        for attempt in range(_RETRIES):
+            data = table.scanner().to_reader() if isinstance(table, ds.Dataset) else table
+            # Table metadata is set only on creation: rewriting it would make concurrent appends conflict.
+            creating = self.version(group) is None
+            try:
+                write_deltalake(self._path(group), data, mode="append", schema_mode="merge",
+                                description=description if creating else None,
+                                configuration=_TABLE_CONFIG if creating else None,
+                                commit_properties=CommitProperties(custom_metadata=metadata))
+                break
+            except CommitFailedError as exc:
+                if attempt == _RETRIES - 1:
+                    raise StoreError(f"could not commit to Delta table {self._path(group)} after "
+                                     f"{_RETRIES} tries: {exc}", hint="another writer kept winning; retry") from exc
+            except DeltaError as exc:
+                # Two writers creating the same table race on version 0; the loser appends next time.
+                if "already exists" not in str(exc) or attempt == _RETRIES - 1:
+                    raise StoreError(f"Delta table {self._path(group)} refused the append: {exc}",
+                                     hint="check that the rows match the table's schema") from exc
+            time.sleep(0.05 * (2 ** attempt) * random.random())
+        return self._commit_of(group, metadata[SOURCES_KEY])
+
+    def _commit_of(self, group: str, sources_json: str) -> int:
+        # The version our commit landed at: the newest commit carrying exactly our metadata.
+        table = self._table(group)
+        for entry in table.history(limit=64):
+            if entry.get(SOURCES_KEY) == sources_json:
+                return int(entry["version"])
+        return table.version()
+
+    def ingested_sources(self, group: str) -> set[str]:
+        if self.version(group) is None:
+            return set()
+        found: set[str] = set()
+        for entry in self._table(group).history():
+            if SOURCES_KEY in entry:
+                found.update(json.loads(entry[SOURCES_KEY]))
+        return found
+
+    def snapshot(self, group: str, version: int | None = None) -> GroupSnapshot:
+        table = self._table(group, version)
+        files = tuple(sorted(uri.removeprefix("file://") for uri in table.file_uris()))
+        return GroupSnapshot(group=group, version=table.version(), files=files)
+
+    def read(self, group: str, version: int | None = None) -> pl.DataFrame:
+        """Rows of a version, one per (entity keys, event time): the latest ``_ingested_at`` wins."""
+        table = self._table(group, version)
+        frame = pl.from_arrow(table.to_pyarrow_dataset().to_table())
+        assert isinstance(frame, pl.DataFrame)
+        keys = list(self.key_columns(group))
+        if not keys or frame.height == 0:
+            return frame
+        # Ties (same instant) are broken by the drop digest so that the answer never depends on file order.
+        return (frame.sort(["_ingested_at", "_source"])
+                .unique(subset=keys, keep="last", maintain_order=True)
+                .sort(keys))
+
+    def compact(self, group: str) -> CompactionResult:
+        table = self._table(group)
+        before = table.version()
+        try:
+            metrics = table.optimize.compact()
+        except DeltaError as exc:
+            raise StoreError(f"compaction of Delta table {self._path(group)} failed: {exc}") from exc
+        return CompactionResult(group=group, version_before=before, version_after=self._table(group).version(),
+                                files_removed=int(metrics.get("numFilesRemoved", 0)),
+                                files_added=int(metrics.get("numFilesAdded", 0)))
+
+    def vacuum(self, group: str) -> int:
+        """Delete files no current version references (retention 0: older versions become unreadable)."""
+        table = self._table(group)
+        try:
+            removed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+        except DeltaError as exc:
+            raise StoreError(f"vacuum of Delta table {self._path(group)} failed: {exc}") from exc
+        return len(removed)
+
+    def delete_entities(self, group: str, key_column: str, keys: Sequence[str], *, vacuum: bool = True) -> int:
+        """Erase every row whose ``key_column`` is in ``keys``; with ``vacuum`` the old files go too,
+        so the erased values are gone from disk (and versions before the erasure can no longer be read)."""
+        if not keys:
+            return 0
+        table = self._table(group)
+        if key_column not in table.schema().to_arrow().names:
+            raise NotFoundError(f"feature group {group!r} has no column {key_column!r}")
+        predicate = f"{key_column} IN ({', '.join(_escape(k) for k in keys)})"
+        try:
+            metrics = table.delete(predicate)
+        except DeltaError as exc:
+            raise StoreError(f"erasure in Delta table {self._path(group)} failed: {exc}") from exc
+        if vacuum:
+            self.vacuum(group)
+        return int(metrics.get("num_deleted_rows", 0))

@@ -1,0 +1,224 @@
+"""Row validation of a drop against its feature-group contract.
+
+:func:`check_header` decides whether a file can be ingested at all (every non-nullable column
+present, no column the contract does not know, no column twice); :func:`validate_batch` types one
+batch of raw values and splits it into good rows, typed as stored, and bad rows, kept as the raw
+strings they arrived as plus a ``_reason`` naming every problem ("sessions: -3 is below min 0").
+Rules, in the contract's terms: type, nullable, min/max, allowed values, pattern; and always:
+no NaN or infinity (send an empty value for "unknown"), no event time later than ``now`` plus a
+small tolerance, strings no longer than ``Limits.max_string_bytes``, no undecodable bytes.
+Timestamps are ISO-8601 as Python's ``datetime.fromisoformat`` reads them: a value with an offset
+(``+02:00`` or ``Z``) is converted to UTC, a naive value is taken as UTC. Each value is read on
+its own, so a file mixing offsets (or offsets and naive values) is accepted value by value; no
+offset is ever guessed for a naive value. A column the contract marks nullable may be missing
+from the file: it is stored as nulls (old drops stay valid after a column is added).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import polars as pl
+import pyarrow as pa
+
+from driftline.errors import IngestError
+from features.contracts import ColumnSpec, FeatureGroupContract
+from features.readers import PARSE_ERROR, RAW_LINE, RESERVED, ROW
+
+REASON = "_reason"
+INGESTED_AT = "_ingested_at"
+SOURCE = "_source"
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
+          "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+_POLARS = {"int64": pl.Int64, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
+           "timestamp": pl.Datetime("us", "UTC"), "date": pl.Date}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rules that hold for every group: how far in the future an event may lie, how long a string."""
+
+    future_tolerance: timedelta = timedelta(minutes=5)
+    max_string_bytes: int = 65_536
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One validated batch: ``good`` typed as stored (plus ``_row``), ``bad`` raw strings plus
+    ``_row`` and ``_reason``; ``reasons`` counts rows per kind of problem (a row with two problems
+    counts under both). ``good.height + bad.height`` equals the batch's height."""
+
+    good: pl.DataFrame
+    bad: pl.DataFrame
+    reasons: Mapping[str, int]
+
+
+def stored_schema(contract: FeatureGroupContract) -> pa.Schema:
+    """The Arrow schema of a group's stored rows: its columns, then ``_ingested_at`` and ``_source``."""
+    fields = [pa.field(c.name, _ARROW[c.dtype]) for c in contract.columns]
+    return pa.schema([*fields, pa.field(INGESTED_AT, pa.timestamp("us", tz="UTC")), pa.field(SOURCE, pa.string())])
+
+
+def check_header(columns: Sequence[str], contract: FeatureGroupContract, *, file: str) -> None:
+    """Raise IngestError when the file's columns cannot fit the contract, naming the columns."""
+    twice = sorted({c.split("_duplicated_")[0] for c in columns if "_duplicated_" in c})
+    if twice:
+        raise IngestError(f"{file}: column(s) {', '.join(twice)} appear more than once in the header",
+                          hint="name each column once")
+    present = set(columns)
+    missing = [c.name for c in contract.columns if not c.nullable and c.name not in present]
+    if missing:
+        hint = f"add the column(s) to the file; group {contract.name!r} requires {', '.join(contract.column_names)}"
+        if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
+            hint = f"the header reads as one column {columns[0][:80]!r}: drops must be comma-separated"
+        raise IngestError(f"{file}: required column(s) {', '.join(missing)} missing", hint=hint)
+    extra = [c for c in columns if c not in contract.column_names and c not in RESERVED]
+    if extra:
+        raise IngestError(f"{file}: column(s) {', '.join(extra)} not in the contract of group {contract.name!r}",
+                          hint="drop the column(s) from the file, or add them to the contract as nullable columns")
+
+
+def _parse_temporal(text: pl.Series, dtype: str) -> pl.Series:
+    # Parsed per distinct value: drops repeat their timestamps a lot, and fromisoformat is exact ISO.
+    uniques = text.drop_nulls().unique()
+    parsed: list[datetime | date | None] = []
+    for value in uniques.to_list():
+        try:
+            if dtype == "date":
+                parsed.append(date.fromisoformat(value.strip()))
+            else:
+                moment = datetime.fromisoformat(value.strip())
+                parsed.append(moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC))
+        except ValueError:
+            parsed.append(None)
+    target = _POLARS[dtype]
+    return text.replace_strict(uniques, pl.Series(parsed, dtype=target), default=None, return_dtype=target)
+
+
+def _typed(raw: pl.Series, spec: ColumnSpec) -> pl.Series:
+    """The column in its contract type; a value that does not convert becomes null (then flagged)."""
+    target, kind = _POLARS[spec.dtype], raw.dtype
+    if kind.is_nested():
+        return pl.Series(raw.name, [None] * raw.len(), dtype=target)
+    if spec.dtype == "timestamp" and isinstance(kind, pl.Datetime):
+        utc = raw.dt.replace_time_zone("UTC") if kind.time_zone is None else raw.dt.convert_time_zone("UTC")
+        return utc.dt.cast_time_unit("us")
+    if spec.dtype == "timestamp" and kind == pl.Date:
+        return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    if (spec.dtype, kind) in (("date", pl.Date), ("bool", pl.Boolean), ("string", pl.String)):
+        return raw
+    if (spec.dtype == "int64" and kind.is_integer()) or (spec.dtype == "float64" and kind.is_numeric()):
+        return raw.cast(target, strict=False)
+    text = raw.cast(pl.String, strict=False)
+    if spec.dtype == "string":
+        return text
+    if spec.dtype in ("timestamp", "date"):
+        return _parse_temporal(text, spec.dtype)
+    stripped = text.str.strip_chars()
+    if spec.dtype == "bool":
+        lowered = stripped.str.to_lowercase()
+        return lowered.replace_strict([*_TRUE, *_FALSE], [True] * len(_TRUE) + [False] * len(_FALSE),
+                                      default=None, return_dtype=pl.Boolean)
+    return stripped.cast(target, strict=False)
+
+
+def _as_text(raw: pl.Series) -> pl.Series:
+    if raw.dtype.is_nested():
+        return pl.Series(raw.name, [None if v is None else json.dumps(v, default=str) for v in raw.to_list()],
+                         dtype=pl.String)
+    return raw.cast(pl.String, strict=False)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _problems(spec: ColumnSpec, raw: pl.Series, typed: pl.Series, now: datetime, limits: Limits,
+              is_event_time: bool) -> list[tuple[str, pl.Expr, pl.Expr]]:
+    """(kind, mask, detail) for each rule of one column, over a frame holding ``raw``/``typed``."""
+    c, r, t = spec.name, pl.col(f"raw:{spec.name}"), pl.col(spec.name)
+    quoted = pl.lit(f"{c}: '") + r.str.slice(0, 60) + pl.lit("'")
+    shown = quoted if spec.dtype == "string" else pl.lit(f"{c}: ") + r.str.strip_chars().str.slice(0, 60)
+    finite = t.is_finite() if spec.dtype == "float64" else pl.lit(True)
+    blank = r.is_null() | ((r.str.strip_chars() == "") if spec.dtype != "string" else pl.lit(False))
+    out: list[tuple[str, pl.Expr, pl.Expr]] = []
+    if raw.dtype.is_nested():
+        out.append((f"{c}: nested value", r.is_not_null(), pl.lit(f"{c}: nested value is not a scalar")))
+        return out
+    if raw.dtype == pl.String:
+        out.append((f"{c}: not valid UTF-8", r.str.contains("\ufffd", literal=True),
+                    pl.lit(f"{c}: value holds bytes that are not UTF-8")))
+    if not spec.nullable:
+        out.append((f"{c}: missing", blank, pl.lit(f"{c}: missing but the column is not nullable")))
+    out.append((f"{c}: not {spec.dtype}", ~blank & t.is_null(), quoted + pl.lit(f" is not a valid {spec.dtype}")))
+    if spec.dtype == "float64":
+        out.append((f"{c}: not finite", ~finite, shown + pl.lit(" is not a finite number")))
+    if spec.min is not None and spec.dtype in ("int64", "float64"):
+        out.append((f"{c}: below min {_number(spec.min)}", finite & (t < spec.min),
+                    shown + pl.lit(f" is below min {_number(spec.min)}")))
+    if spec.max is not None and spec.dtype in ("int64", "float64"):
+        out.append((f"{c}: above max {_number(spec.max)}", finite & (t > spec.max),
+                    shown + pl.lit(f" is above max {_number(spec.max)}")))
+    if spec.allowed is not None:
+        out.append((f"{c}: not allowed", ~t.cast(pl.String).is_in(list(spec.allowed)),
+                    shown + pl.lit(f" is not one of {', '.join(spec.allowed)}")))
+    if spec.pattern is not None and spec.dtype == "string":
+        out.append((f"{c}: pattern", ~t.str.contains(spec.pattern),
+                    shown + pl.lit(f" does not match pattern {spec.pattern}")))
+    if spec.dtype == "string":
+        out.append((f"{c}: too long", t.str.len_bytes() > limits.max_string_bytes,
+                    pl.lit(f"{c}: string of ") + t.str.len_bytes().cast(pl.String)
+                    + pl.lit(f" bytes exceeds the {limits.max_string_bytes}-byte limit")))
+    if is_event_time:
+        latest = (now + limits.future_tolerance) if spec.dtype == "timestamp" else now.date()
+        out.append((f"{c}: in the future", t > pl.lit(latest, dtype=_POLARS[spec.dtype]),
+                    shown + pl.lit(f" is in the future (now is {now.isoformat()})")))
+    return out
+
+
+def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: datetime,
+                   limits: Limits = Limits()) -> BatchResult:
+    """Type and check one batch of raw rows (``_row`` numbered) against the contract."""
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    columns: dict[str, pl.Series] = {}
+    problems: list[tuple[str, pl.Expr, pl.Expr]] = []
+    for spec in contract.columns:
+        raw = batch[spec.name] if spec.name in batch.columns else pl.Series(spec.name, [None] * batch.height,
+                                                                            dtype=pl.String)
+        typed = _typed(raw, spec).alias(spec.name)
+        columns[f"raw:{spec.name}"] = _as_text(raw).alias(f"raw:{spec.name}")
+        columns[spec.name] = typed
+        problems += _problems(spec, raw, typed, now, limits, spec.name == contract.event_time)
+    work = pl.DataFrame(list(columns.values())).with_columns(batch[ROW])
+    broken = pl.lit(False)
+    if PARSE_ERROR in batch.columns:
+        work = work.with_columns(batch[PARSE_ERROR])
+        problems.insert(0, ("", pl.col(PARSE_ERROR).is_not_null(), pl.col(PARSE_ERROR)))
+    if RAW_LINE in batch.columns:
+        # A line that is no JSON object has no values: its only reason is the parse error.
+        work = work.with_columns(batch[RAW_LINE])
+        broken = pl.col(RAW_LINE).is_not_null()
+    masks = [(mask.fill_null(False) & ~broken) if kind else mask.fill_null(False) for kind, mask, _ in problems]
+    details = [pl.when(mask).then(detail) for mask, (_, _, detail) in zip(masks, problems, strict=True)]
+    work = work.with_columns(pl.concat_str(details, separator="; ", ignore_nulls=True).alias(REASON))
+    work = work.with_columns(pl.when(pl.col(REASON) == "").then(None).otherwise(pl.col(REASON)).alias(REASON))
+    counts = work.select([m.sum().alias(str(i)) for i, m in enumerate(masks)]).row(0) if masks else ()
+    reasons: dict[str, int] = {}
+    for (kind, _, _), count in zip(problems, counts, strict=True):
+        if kind and count:
+            reasons[kind] = reasons.get(kind, 0) + int(count)
+    if PARSE_ERROR in work.columns:
+        kinds = work[PARSE_ERROR].drop_nulls().str.split(":").list.first()
+        for kind, count in kinds.value_counts().iter_rows():
+            reasons[kind] = reasons.get(kind, 0) + int(count)
+    good = work.filter(pl.col(REASON).is_null()).select([*contract.column_names, ROW])
+    raw_names = [f"raw:{n}" for n in contract.column_names]
+    extra = [RAW_LINE] if RAW_LINE in work.columns else []
+    bad = (work.filter(pl.col(REASON).is_not_null()).select([*raw_names, *extra, ROW, REASON])
+           .rename({f"raw:{n}": n for n in contract.column_names}))
+    return BatchResult(good=good, bad=bad, reasons=reasons)
