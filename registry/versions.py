@@ -1,0 +1,322 @@
+"""The model registry: immutable, signed versions of each model, and aliases pointing at them.
+
+``registry/<model>/<version>/`` holds the model's files, ``metadata.json`` (the caller's
+metadata plus model, version, status and created_at, canonical JSON) and ``model.sig``, an
+OpenSSF model-signing bundle whose predicate also carries that metadata. A version is built in
+a hidden staging folder, fsynced and renamed into place under the model's lock, so readers see
+a whole signed version or none; numbers are allocated under the same lock. Reading a version
+for use (:meth:`ModelRegistry.load`) always verifies it first; nothing tampered, unsigned or
+signed by an untrusted or revoked key gets through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from filelock import FileLock, Timeout
+
+from driftline.atomic import fault_point, fsync_dir
+from driftline.canonical import canonical_json
+from driftline.errors import (InputError, IntegrityError, LockTimeout, NotFoundError,
+                              SignatureError)
+from registry._bundle import Bundle
+from registry._statement import check_resource_name
+from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
+from registry.keys import SigningKey
+from registry.signing import VerifiedModel, sign_model, verify_model
+from registry.trust import TrustStore
+
+log = logging.getLogger(__name__)
+Status = Literal["accepted", "rejected"]
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_RESERVED_FILES = {"metadata.json", "model.sig"}
+_RESERVED_META = {"model", "version", "status", "created_at"}
+
+
+def check_model_name(model: str) -> str:
+    if not isinstance(model, str) or not _MODEL.match(model):
+        raise InputError(f"{model!r} is not a valid model name",
+                         hint="letters, digits, '.', '-' or '_', starting with a letter or digit")
+    return model
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version as its ``metadata.json`` describes it (not yet verified).
+
+    Round-trip law: ``registry.get(v.model, v.version) == v``. ``key_id`` is ``""`` when the
+    signature cannot be read; such a version never verifies.
+    """
+
+    model: str
+    version: int
+    path: Path
+    status: Status
+    metadata: Mapping[str, Any] = field(compare=False)
+    created_at: str
+    key_id: str
+
+    def __post_init__(self) -> None:
+        check_model_name(self.model)
+        if not isinstance(self.version, int) or self.version < 1:
+            raise InputError(f"version {self.version!r} is not a positive integer", hint="use 1, 2, ...")
+        if self.status not in ("accepted", "rejected"):
+            raise InputError(f"status {self.status!r} is neither accepted nor rejected",
+                             hint="the evaluation gate decides one of the two")
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+
+class ModelRegistry:
+    """Versions and aliases of every model under ``root`` (the data home's ``registry/``)."""
+
+    def __init__(self, root: Path, trust: TrustStore, *, lock_timeout: float = 60.0) -> None:
+        self.root = Path(root)
+        self.trust = trust
+        self.lock_timeout = lock_timeout
+
+    # ----------------------------------------------------------------- reading
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _MODEL.match(p.name))
+
+    def _numbers(self, model: str) -> list[int]:
+        folder = self.root / check_model_name(model)
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+    def versions(self, model: str) -> list[ModelVersion]:
+        return [self._read(model, n) for n in self._numbers(model)]
+
+    def get(self, model: str, ref: int | str) -> ModelVersion:
+        """A version by number, ``"latest"``, or alias name; :class:`NotFoundError` otherwise."""
+        numbers = self._numbers(model)
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            number = ref
+        elif ref == "latest":
+            number = numbers[-1] if numbers else None
+        elif isinstance(ref, str):
+            number = self.alias(model, ref)
+        else:
+            raise InputError(f"{ref!r} is neither a version number nor an alias", hint="use 3, 'latest' or 'champion'")
+        if number is None or number not in numbers:
+            raise NotFoundError(f"model {model!r} has no version {ref!r}",
+                                hint=f"known versions: {numbers or 'none'}; aliases: {dict(self.aliases(model))}")
+        return self._read(model, number)
+
+    def _read(self, model: str, number: int) -> ModelVersion:
+        path = self.root / model / str(number)
+        try:
+            meta = json.loads((path / "metadata.json").read_bytes())
+            status, created_at = meta["status"], str(meta["created_at"])
+            if status not in ("accepted", "rejected"):
+                raise ValueError(status)
+        except (OSError, ValueError, KeyError, TypeError):
+            # Fail closed: an unreadable version is listed as rejected and will not verify.
+            meta, status, created_at = {}, "rejected", ""
+        try:
+            key_id = Bundle.decode((path / "model.sig").read_bytes()).key_hint
+        except (OSError, SignatureError):
+            key_id = ""
+        user_meta = {k: v for k, v in meta.items() if k not in _RESERVED_META}
+        return ModelVersion(model=model, version=number, path=path, status=status,
+                            metadata=user_meta, created_at=created_at, key_id=key_id)
+
+    # --------------------------------------------------------------- verifying
+    def verify(self, model: str, version: int) -> VerifiedModel:
+        """Digests, signature, trusted unrevoked key, and the signed model/version match the path."""
+        path = self.root / check_model_name(model) / str(version)
+        if not path.is_dir():
+            raise NotFoundError(f"model {model!r} has no version {version}", hint="list versions first")
+        verified = verify_model(path, trust=self.trust)
+        record = verified.extra.get("driftline")
+        if ("metadata.json" not in verified.resources or not isinstance(record, dict)
+                or record.get("model") != model or record.get("version") != version):
+            raise SignatureError(f"{path} holds a signature for another model or version",
+                                 hint="a signed version was copied or renamed; restore the original")
+        return verified
+
+    def verify_all(self) -> list[tuple[ModelVersion, VerifiedModel | IntegrityError]]:
+        results: list[tuple[ModelVersion, VerifiedModel | IntegrityError]] = []
+        for model in self.models():
+            for version in self.versions(model):
+                try:
+                    results.append((version, self.verify(model, version.version)))
+                except IntegrityError as exc:
+                    results.append((version, exc))
+        return results
+
+    def load(self, model: str, ref: int | str) -> ModelVersion:
+        """Resolve ``ref`` and verify the version before handing it out."""
+        version = self.get(model, ref)
+        self.verify(model, version.version)
+        return version
+
+    # ----------------------------------------------------------------- writing
+    @contextlib.contextmanager
+    def _lock(self, model: str) -> Iterator[Path]:
+        folder = self.root / check_model_name(model)
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(folder / ".lock"), timeout=self.lock_timeout):
+                yield folder
+        except Timeout:
+            raise LockTimeout(f"registry lock of model {model!r} held for over {self.lock_timeout}s",
+                              hint="another registration is running; retry, or remove a stale lock") from None
+
+    def register(self, model: str, *, files: Mapping[str, Path | bytes], metadata: Mapping[str, Any],
+                 status: Status, key: SigningKey) -> ModelVersion:
+        """Store, sign and publish a new immutable version; returns it (version number allocated here)."""
+        check_model_name(model)
+        if status not in ("accepted", "rejected"):
+            raise InputError(f"status {status!r} is neither accepted nor rejected", hint="pass the gate's decision")
+        if not files:
+            raise InputError("a model version needs at least one file", hint="pass files={'model.txt': path}")
+        clash = _RESERVED_META & set(metadata)
+        if clash:
+            raise InputError(f"metadata keys {sorted(clash)} are set by the registry", hint="rename them")
+        canonical_json(dict(metadata))  # refuse non-JSON metadata before writing anything
+        folder = self.root / model
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            _write_files(staging, files)
+            fault_point("register.staged")
+            with self._lock(model):
+                _remove_dead_staging(folder)
+                numbers = self._numbers(model)
+                version = (numbers[-1] if numbers else 0) + 1
+                record = {**metadata, "model": model, "version": version, "status": status,
+                          "created_at": utc_now()}
+                _write_file(staging / "metadata.json", canonical_json(record) + b"\n")
+                fault_point("register.metadata")
+                sign_model(staging, key, extra={"driftline": record}, model_name=model)
+                _fsync_tree(staging)
+                fault_point("register.signed")
+                os.rename(staging, folder / str(version))
+                fault_point("register.renamed")
+                fsync_dir(folder)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self._read(model, version)
+
+    def resign(self, model: str, version: int, key: SigningKey) -> None:
+        """Re-sign a version after its key was revoked, if its files still match the old signature.
+
+        The old signature must still be valid under the old (possibly revoked) key, so that
+        re-signing can never launder content changed after signing.
+        """
+        path = self.root / check_model_name(model) / str(version)
+        old = self._read(model, version)
+        if not old.key_id:
+            raise SignatureError(f"{path} has no readable signature to re-sign", hint="restore model.sig")
+        self.trust.public_key(key.key_id)  # the new key must be trusted and unrevoked
+        old_pem = self.trust.public_pem(old.key_id, include_revoked=True)
+        with self._lock(model):
+            verified = verify_model(path, public_key_pem=old_pem)
+            log.warning("re-signing %s v%s: key %s replaces %s", model, version, key.key_id[:16], old.key_id[:16])
+            sign_model(path, key, extra=dict(verified.extra), model_name=model)
+        self.verify(model, version)
+
+    # ----------------------------------------------------------------- aliases
+    def alias(self, model: str, name: str) -> int | None:
+        return self.aliases(model).get(name)
+
+    def aliases(self, model: str) -> Mapping[str, int]:
+        return MappingProxyType(AliasBook(self.root / check_model_name(model)).read().aliases)
+
+    def alias_history(self, model: str) -> list[AliasChange]:
+        return list(AliasBook(self.root / check_model_name(model)).read().history)
+
+    def set_alias(self, model: str, alias: str, version: int, *, actor: str, reason: str,
+                  action: Literal["set", "promote", "rollback"] = "set") -> AliasChange:
+        check_alias(alias)
+        self.get(model, version)
+        with self._lock(model) as folder:
+            book = AliasBook(folder)
+            change = AliasChange(model=model, alias=alias, from_version=book.read().aliases.get(alias),
+                                 to_version=version, actor=actor, reason=reason, at=utc_now(), action=action)
+            book.commit(change)
+        return change
+
+    def promote(self, model: str, version: int, *, alias: str = "champion", actor: str, reason: str) -> AliasChange:
+        """Point ``alias`` at an accepted version that verifies; refuses anything else."""
+        candidate = self.get(model, version)
+        if candidate.status != "accepted":
+            raise PromotionRefused(f"{model} v{version} was rejected by its evaluation gate",
+                                   hint="only accepted versions can be promoted")
+        self.verify(model, version)
+        return self.set_alias(model, alias, version, actor=actor, reason=reason, action="promote")
+
+    def rollback(self, model: str, *, alias: str = "champion", actor: str, reason: str) -> AliasChange:
+        """Point ``alias`` back at the previous accepted, verifying version in its history."""
+        stack = AliasBook(self.root / check_model_name(model)).read().stack(check_alias(alias))
+        current = stack[-1] if stack else None
+        for earlier in reversed(stack[:-1]):
+            if earlier == current or self.get(model, earlier).status != "accepted":
+                continue
+            try:
+                self.verify(model, earlier)
+            except IntegrityError as exc:
+                log.warning("rollback of %s/%s skips v%s: %s", model, alias, earlier, exc)
+                continue
+            return self.set_alias(model, alias, earlier, actor=actor, reason=reason, action="rollback")
+        raise NotFoundError(f"{model}/{alias} has no earlier accepted version to roll back to",
+                            hint="promote a version explicitly")
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _write_files(staging: Path, files: Mapping[str, Path | bytes]) -> None:
+    staging.mkdir()
+    for name, source in files.items():
+        check_resource_name(name)
+        if name in _RESERVED_FILES or any(part.startswith(".") for part in name.split("/")):
+            raise InputError(f"file name {name!r} is reserved or hidden", hint="rename the file")
+        target = staging / name
+        if isinstance(source, (bytes, bytearray)):
+            _write_file(target, bytes(source))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for current, _dirs, _files in os.walk(folder, topdown=False):
+        fsync_dir(Path(current))
+
+
+def _remove_dead_staging(folder: Path) -> None:
+    """Remove staging folders of processes that died mid-registration (kill -9, power cut)."""
+    for path in folder.glob(".staging-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
