@@ -1,0 +1,147 @@
+"""Signed checkpoints of the audit log, and the signing Protocols governance accepts.
+
+A checkpoint is the audit trail's equivalent of a transparency log's signed tree head: it signs
+the canonical JSON of ``{size, head_hash, time}``, where ``size`` is the number of entries and
+``head_hash`` the hash of the last of them. Because every entry's hash covers its predecessor's,
+one signature vouches for the whole prefix, which is why entries themselves carry no signature.
+Signing and verifying are done by objects another package provides (the registry's keys and
+trust store); governance only states the shape it needs as :class:`Signer` and
+:class:`Verifier`, plus :class:`PemVerifier`, an offline verifier over trusted public-key PEMs
+that auditors use with an exported bundle.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.errors import AuditChainError, SignatureError, UntrustedKeyError
+
+_HEX = frozenset("0123456789abcdef")
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Anything that signs bytes with ECDSA P-256 / SHA-256 (DER signature)."""
+
+    key_id: str
+
+    def sign(self, data: bytes) -> bytes: ...
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Anything that checks a signature by key id; raises an :class:`IntegrityError` subclass."""
+
+    def verify(self, key_id: str, data: bytes, signature: bytes) -> None: ...
+
+
+def is_hex_digest(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One signed head of the audit log.
+
+    Round-trip law: ``Checkpoint.from_line(c.to_line()) == c``. ``signature`` is base64 of the DER
+    signature over :meth:`payload`.
+    """
+
+    size: int
+    head_hash: str
+    time: str
+    key_id: str
+    signature: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.size, int) or isinstance(self.size, bool) or self.size < 1:
+            raise AuditChainError(f"checkpoint size {self.size!r} is not a positive entry count",
+                                  hint="a checkpoint can only be made over a non-empty log")
+        if not is_hex_digest(self.head_hash):
+            raise AuditChainError(f"checkpoint head_hash {self.head_hash!r} is not a sha256 hex digest")
+        if not self.key_id or not isinstance(self.key_id, str):
+            raise AuditChainError("checkpoint has no key_id")
+
+    def payload(self) -> bytes:
+        """The exact bytes that are signed."""
+        return checkpoint_payload(self.size, self.head_hash, self.time)
+
+    def signature_bytes(self) -> bytes:
+        try:
+            return base64.b64decode(self.signature, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SignatureError(f"checkpoint at size {self.size} has a signature that is not base64",
+                                 hint="the checkpoint file was altered; restore it from a backup") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "head_hash": self.head_hash, "time": self.time,
+                "key_id": self.key_id, "signature": self.signature}
+
+    def to_line(self) -> bytes:
+        return canonical_json(self.to_dict()) + b"\n"
+
+    @classmethod
+    def from_line(cls, line: bytes) -> "Checkpoint":
+        try:
+            raw = json.loads(line)
+            if set(raw) != {"size", "head_hash", "time", "key_id", "signature"}:
+                raise ValueError(f"unexpected fields {sorted(raw)}")
+            return cls(**raw)
+        except (ValueError, TypeError) as exc:
+            raise AuditChainError(f"unreadable checkpoint line: {exc}") from exc
+
+
+def checkpoint_payload(size: int, head_hash: str, time: str) -> bytes:
+    return canonical_json({"size": size, "head_hash": head_hash, "time": time})
+
+
+def sign_checkpoint(signer: Signer, *, size: int, head_hash: str, time: str) -> Checkpoint:
+    signature = signer.sign(checkpoint_payload(size, head_hash, time))
+    return Checkpoint(size=size, head_hash=head_hash, time=time, key_id=signer.key_id,
+                      signature=base64.b64encode(signature).decode("ascii"))
+
+
+def public_key_id(pem: bytes) -> str:
+    """The key id used across driftline: hex sha256 of the public key's PEM bytes."""
+    return sha256_hex(pem)
+
+
+class PemVerifier:
+    """An offline :class:`Verifier` over trusted ECDSA P-256 public keys given as PEM bytes.
+
+    Keys are looked up by id only; a key whose id does not match the hash of its PEM is refused
+    at construction, so a mislabelled key can never vouch for a signature.
+    """
+
+    def __init__(self, trusted: Mapping[str, bytes]) -> None:
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        for key_id, pem in trusted.items():
+            if public_key_id(pem) != key_id:
+                raise UntrustedKeyError(f"trusted key labelled {key_id[:12]}… hashes to "
+                                        f"{public_key_id(pem)[:12]}…",
+                                        hint="key ids are hex sha256 of the public PEM bytes")
+            key = serialization.load_pem_public_key(pem)
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+                raise UntrustedKeyError(f"trusted key {key_id[:12]}… is not an ECDSA P-256 key")
+            self._keys[key_id] = key
+
+    def verify(self, key_id: str, data: bytes, signature: bytes) -> None:
+        key = self._keys.get(key_id)
+        if key is None:
+            raise UntrustedKeyError(f"signature by unknown key {key_id[:12]}…",
+                                    hint="add the signer's public key to the trusted keys")
+        try:
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature as exc:
+            raise SignatureError(f"signature by key {key_id[:12]}… does not match the signed data",
+                                 hint="the signed file was altered after signing") from exc
