@@ -53,7 +53,7 @@ def _demo(args: argparse.Namespace) -> int:
     _budget(args)
     from flows.demo import print_summary, run_demo
 
-    print_summary(run_demo(customers=args.customers, seed=args.seed, fresh=args.fresh))
+    print_summary(run_demo(customers=args.customers, seed=args.seed))
     return 0
 
 
@@ -102,7 +102,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--customers", type=int, default=1500)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--trials", type=int, default=12, help="Optuna trials per training run")
-    p.add_argument("--fresh", action="store_true", help="wipe an earlier demo's data home first")
     p.set_defaults(handler=_demo)
     p = commands.add_parser("ingest", help="ingest drops from landing/ (or the named files)")
     p.add_argument("files", nargs="*")

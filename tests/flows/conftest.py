@@ -1,0 +1,39 @@
+"""Flow tests share one Prefect test harness (a temporary server, ~10 s) for the whole session,
+and one demo run on small data, which the CLI and tamper tests then inspect and attack."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness):
+    """A data home after one whole demo loop (small: 400 customers, 6 trials per search)."""
+    home = tmp_path_factory.mktemp("demo") / "home"
+    saved = {k: os.environ.get(k) for k in ("DRIFTLINE_HOME", "DRIFTLINE_TRAINING__N_TRIALS")}
+    os.environ["DRIFTLINE_HOME"] = str(home)
+    os.environ["DRIFTLINE_TRAINING__N_TRIALS"] = "6"
+    try:
+        from flows.demo import run_demo
+
+        summary = run_demo(customers=400, seed=11)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return summary

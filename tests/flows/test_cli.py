@@ -1,0 +1,97 @@
+"""The command line as a user meets it: one-line errors and exit codes, never a traceback, and
+`registry verify` / `audit verify` catching a single flipped byte and naming what failed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.flow
+
+
+def cli(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows", "--home", str(home), *argv], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def home(demo_run, tmp_path: Path) -> Path:
+    """A private copy of the demo's data home, free to tamper with."""
+    target = tmp_path / "home"
+    shutil.copytree(demo_run.home, target)
+    return target
+
+
+def flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset % len(data)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_registry_list_show_and_verify(home: Path) -> None:
+    listed = cli(home, "registry", "list")
+    assert listed.returncode == 0 and "champion" in listed.stdout
+    shown = json.loads(cli(home, "registry", "show", "churn", "champion").stdout)
+    assert shown["version"] in (1, 2) and shown["metadata"]["data"]["delta_versions"]
+    assert cli(home, "registry", "verify", "--all").returncode == 0
+
+
+@pytest.mark.parametrize("name", ["model.txt", "metadata.json", "reference_profile.json", "gate_report.json"])
+def test_registry_verify_names_a_flipped_byte_in_a_model_file(home: Path, name: str) -> None:
+    flip(home / "registry" / "churn" / "1" / name, 17)
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, name)
+
+
+def test_registry_verify_catches_a_flipped_byte_in_the_signature(home: Path) -> None:
+    sig = home / "registry" / "churn" / "1" / "model.sig"
+    bundle = json.loads(sig.read_text())
+    import base64
+    raw = bytearray(base64.b64decode(bundle["dsseEnvelope"]["signatures"][0]["sig"]))
+    raw[10] ^= 0x01
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(bytes(raw)).decode()
+    sig.write_text(json.dumps(bundle))
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "signature")
+
+
+def test_loading_a_tampered_champion_is_refused(home: Path) -> None:
+    from tasks.workspace import Workspace
+    from driftline.errors import IntegrityError
+
+    ws = Workspace.open(home)
+    champion = ws.registry.alias("churn", "champion")
+    flip(home / "registry" / "churn" / str(champion) / "model.txt", 99)
+    with pytest.raises(IntegrityError, match="model.txt"):
+        ws.registry.load("churn", "champion")
+
+
+def test_audit_verify_names_the_first_bad_entry(home: Path) -> None:
+    assert cli(home, "audit", "verify").returncode == 0
+    log = home / "audit" / "log.jsonl"
+    lines = log.read_bytes().splitlines(keepends=True)
+    seq = json.loads(lines[3])["seq"]
+    flip(log, sum(len(line) for line in lines[:3]) + 25)
+    assert_one_line_error(cli(home, "audit", "verify"), 3, f"entry {seq}")
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["ingest", "/no/such/file.csv"], "no such file"),
+    (["registry", "show", "nosuchmodel"], "nosuchmodel"),
+    (["registry", "verify", "churn", "99"], "99"),
+    (["registry", "promote", "churn", "99"], "99"),
+])
+def test_bad_input_is_one_clear_line(home: Path, argv: list[str], needle: str) -> None:
+    assert_one_line_error(cli(home, *argv), 2, needle)

@@ -1,0 +1,68 @@
+"""The dependency rules of the layout, enforced.
+
+The pure packages (features, training, registry, governance, and the driftline foundation) never
+import Prefect, so they run and test without a server; and the CLI commands that run no flow
+answer without importing Prefect at all.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PURE = ("driftline", "features", "training", "registry", "governance")
+
+
+def _modules(package: str) -> list[str]:
+    return [".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for p in sorted((ROOT / package).rglob("*.py"))]
+
+
+@pytest.mark.parametrize("package", PURE)
+def test_pure_package_source_never_mentions_prefect_imports(package: str) -> None:
+    offenders = []
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] == "prefect"]
+    assert offenders == []
+
+
+def test_importing_every_pure_module_loads_no_prefect() -> None:
+    modules = [m for pkg in PURE for m in _modules(pkg)]
+    code = ("import importlib, sys\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "bad = sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.'))\n"
+            "print(len(bad)); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["registry", "list"], ["audit", "verify"], ["keys", "list"]])
+def test_commands_that_run_no_flow_import_no_prefect(argv: list[str], tmp_path: Path) -> None:
+    code = ("import sys\nfrom flows.cli import main\n"
+            f"rc = 0\ntry:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
+            "bad = [m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')]\n"
+            "print('PREFECT' if bad else 'CLEAN', rc)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={"DRIFTLINE_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"})
+    assert "CLEAN" in result.stdout, result.stdout + result.stderr
+
+
+def test_every_cli_command_has_help() -> None:
+    from flows.cli import _parser
+
+    parser = _parser()
+    missing = []
+    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse offers no public walk
+        for name, sub in action.choices.items():
+            helps = {a.dest: a.help for a in action._choices_actions}
+            if not helps.get(name):
+                missing.append(name)
+    assert missing == []
