@@ -114,6 +114,10 @@ def _typed(raw: pl.Series, spec: ColumnSpec) -> pl.Series:
         return raw
     if (spec.dtype == "int64" and kind.is_integer()) or (spec.dtype == "float64" and kind.is_numeric()):
         return raw.cast(target, strict=False)
+    if spec.dtype == "int64" and kind.is_float():
+        # Writers such as pandas store integer columns holding nulls as floats; 3.0 is 3, 3.5 is no int.
+        whole = raw.is_finite() & (raw == raw.floor())
+        return pl.select(pl.when(whole).then(raw.cast(pl.Int64, strict=False))).to_series().alias(raw.name)
     text = raw.cast(pl.String, strict=False)
     if spec.dtype == "string":
         return text

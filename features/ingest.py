@@ -1,0 +1,236 @@
+"""Ingestion: landing drops in, validated rows into the store, bad rows and files into quarantine.
+
+:func:`ingest_files` takes drops named ``landing/<group>/<file>``; per group it reads each drop
+batch by batch, validates the rows, stages the good ones as Parquet in a temporary folder under
+the store, quarantines the bad ones, and then appends every staged file of the group in ONE Delta
+commit whose metadata lists the drops' sha256 — so a drop is either fully ingested (and known as
+such) or not at all, and the same bytes arriving again, under any name, are a "duplicate".
+A file that breaks as a whole (unparseable, missing a required column, an unknown column) is
+quarantined whole and stores nothing. Duplicate (entity keys, event time) rows: inside one drop
+the first occurrence is kept and later ones are quarantined (a drop that states two values for one
+key and time contradicts itself); across drops the contract decides — ``keep_latest`` stores both
+and readers keep the latest ``_ingested_at`` (drops of one call are stamped a microsecond apart in
+the order given, so a later drop wins), ``reject`` quarantines a row whose key is already stored
+or came earlier in the call. Every report satisfies ``rows_in == rows_stored + rows_quarantined``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from driftline.errors import DriftlineError, IngestError, NotFoundError
+from features.contracts import FeatureGroupContract
+from features.quarantine import Quarantine
+from features.readers import ROW, open_drop
+from features.store import FeatureStore
+from features.validation import INGESTED_AT, REASON, SOURCE, Limits, check_header, stored_schema, validate_batch
+
+_KEY = "__key"
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What happened to one drop. ``reasons`` counts quarantined rows per kind of problem."""
+
+    file: str
+    group: str
+    content_sha256: str
+    status: Literal["stored", "duplicate", "rejected"]
+    rows_in: int
+    rows_stored: int
+    rows_quarantined: int
+    reasons: Mapping[str, int]
+    delta_version: int | None
+    quarantine_path: str | None
+    error: str | None
+
+
+@dataclass
+class _FileState:
+    """Mutable tally of one drop while it is read (private; the result is an IngestReport)."""
+
+    rows_in: int = 0
+    rows_stored: int = 0
+    rows_quarantined: int = 0
+    parts: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    first_row: dict[str, int] = field(default_factory=dict)
+    quarantine_path: str | None = None
+
+
+def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
+    """The contract of the group a drop belongs to: the first folder under the landing root."""
+    try:
+        relative = Path(path).resolve().relative_to(Path(landing_root).resolve())
+    except ValueError as exc:
+        raise IngestError(f"{path} is not under the landing folder {landing_root}",
+                          hint="drop files as landing/<group>/<file>") from exc
+    if len(relative.parts) < 2:
+        raise IngestError(f"{path} lies directly in {landing_root}; its group is unknown",
+                          hint="drop files as landing/<group>/<file>")
+    group = relative.parts[0]
+    if group not in contracts:
+        raise NotFoundError(f"no contract for feature group {group!r} (folder of {Path(path).name})",
+                            hint=f"known groups: {', '.join(sorted(contracts)) or 'none'}; add a contract")
+    return contracts[group]
+
+
+def file_sha256(path: Path) -> str:
+    with Path(path).open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
+                 quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
+                 limits: Limits = Limits(), batch_rows: int = 50_000) -> list[IngestReport]:
+    """Ingest drops; all drops of one group are committed together. Reports come in input order."""
+    now = now or datetime.now(UTC)
+    reports: dict[int, IngestReport] = {}
+    by_group: dict[str, list[tuple[int, Path]]] = {}
+    for index, path in enumerate(paths):
+        path = Path(path)
+        try:
+            by_group.setdefault(group_of(path, landing_root, contracts).name, []).append((index, path))
+        except DriftlineError as exc:
+            group = path.parent.name or "_unassigned"
+            digest = file_sha256(path)
+            where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
+            reports[index] = IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {},
+                                          None, str(where), str(exc))
+    for group, files in by_group.items():
+        reports.update(_ingest_group(contracts[group], files, store, quarantine, now, limits, batch_rows))
+    return [reports[i] for i in range(len(paths))]
+
+
+def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]], store: FeatureStore,
+                  quarantine: Quarantine, now: datetime, limits: Limits, batch_rows: int) -> dict[int, IngestReport]:
+    done = store.ingested_sources(contract.name)
+    seen_in_call: set[str] = set()
+    key_columns = [*contract.entity_keys, contract.event_time]
+    taken = _stored_keys(store, contract) if contract.duplicates == "reject" else set()
+    stamp = datetime.now(UTC)
+    store.root.mkdir(parents=True, exist_ok=True)
+    reports: dict[int, IngestReport] = {}
+    stored: list[tuple[int, Path, str, _FileState]] = []
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work:
+        staged: list[str] = []
+        for order, (index, path) in enumerate(files):
+            digest = file_sha256(path)
+            if digest in done or digest in seen_in_call:
+                reports[index] = IngestReport(path.name, contract.name, digest, "duplicate", 0, 0, 0, {},
+                                              None, None, None)
+                continue
+            seen_in_call.add(digest)
+            quarantine.purge(contract.name, digest)
+            target = Path(work) / f"{order:06d}.parquet"
+            state = _FileState()
+            try:
+                _ingest_file(path, digest, contract, quarantine, target, state, taken,
+                             now=now, limits=limits, batch_rows=batch_rows, workdir=Path(work),
+                             ingested_at=stamp + timedelta(microseconds=order))
+            except IngestError as exc:
+                target.unlink(missing_ok=True)
+                where = quarantine.put_file(group=contract.name, source=path, digest=digest, reason=str(exc))
+                reports[index] = IngestReport(path.name, contract.name, digest, "rejected", state.rows_in, 0,
+                                              state.rows_in, {"file rejected": state.rows_in}, None,
+                                              str(where), str(exc))
+                continue
+            if contract.duplicates == "reject":
+                taken.update(state.first_row)
+            if target.exists():
+                staged.append(str(target))
+            stored.append((index, path, digest, state))
+        version = None
+        if stored:
+            data = ds.dataset(staged, schema=stored_schema(contract), format="parquet") if staged \
+                else stored_schema(contract).empty_table()
+            version = store.append(contract.name, data, sources=[d for _, _, d, _ in stored],
+                                   key_columns=key_columns)
+    for index, path, digest, state in stored:
+        reports[index] = IngestReport(path.name, contract.name, digest, "stored", state.rows_in, state.rows_stored,
+                                      state.rows_quarantined, dict(state.reasons), version,
+                                      state.quarantine_path, None)
+    return reports
+
+
+def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> set[str]:
+    if store.version(contract.name) is None:
+        return set()
+    frame = store.read(contract.name).select([*contract.entity_keys, contract.event_time])
+    return set(_keys(frame, contract).to_list())
+
+
+def _keys(frame: pl.DataFrame, contract: FeatureGroupContract) -> pl.Series:
+    parts = [pl.col(c).cast(pl.String).fill_null("\x00") for c in (*contract.entity_keys, contract.event_time)]
+    return frame.select(pl.concat_str(parts, separator="\x1f").alias(_KEY))[_KEY]
+
+
+def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine, target: Path,
+                 state: _FileState, taken: set[str], *, now: datetime, limits: Limits, batch_rows: int,
+                 workdir: Path, ingested_at: datetime) -> None:
+    drop = open_drop(path, workdir, batch_rows=batch_rows)
+    if drop.columns is not None:
+        check_header(drop.columns, contract, file=path.name)
+    schema = stored_schema(contract)
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in drop.batches():
+            state.rows_in += batch.height
+            if drop.columns is None:
+                check_header(batch.columns, contract, file=path.name)
+            result = validate_batch(batch, contract, now=now, limits=limits)
+            good, dups = _split_duplicates(result.good, contract, state, taken)
+            bad = result.bad
+            if dups.height:
+                bad = pl.concat([bad, dups], how="diagonal_relaxed")
+                kind = "duplicate key"
+                state.reasons[kind] = state.reasons.get(kind, 0) + dups.height
+            for kind, count in result.reasons.items():
+                state.reasons[kind] = state.reasons.get(kind, 0) + count
+            if bad.height:
+                where = quarantine.put_rows(group=contract.name, source=path, digest=digest,
+                                            rows=bad.sort(ROW), part=state.parts)
+                state.parts += 1
+                state.quarantine_path = str(where.parent)
+                state.rows_quarantined += bad.height
+            rows = good.drop(ROW).with_columns(pl.lit(ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
+                                               pl.lit(digest).alias(SOURCE))
+            table = rows.to_arrow().cast(schema)
+            writer = writer or pq.ParquetWriter(target, schema)
+            writer.write_table(table)
+            state.rows_stored += table.num_rows
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state: _FileState,
+                      taken: set[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split off rows whose (entity keys, event time) repeat in this drop, or — for a ``reject``
+    group — were stored before or came in an earlier drop of this call."""
+    keys = _keys(good, contract).to_list()
+    rows = good[ROW].to_list()
+    reasons: list[str | None] = []
+    for key, row in zip(keys, rows, strict=True):
+        if key in state.first_row:
+            reasons.append(f"duplicate key: same {', '.join((*contract.entity_keys, contract.event_time))} "
+                           f"as row {state.first_row[key]} of this file")
+        elif key in taken:
+            reasons.append("duplicate key: already stored or sent earlier (group rejects duplicates)")
+        else:
+            state.first_row[key] = row
+            reasons.append(None)
+    marked = good.with_columns(pl.Series(REASON, reasons, dtype=pl.String))
+    dups = marked.filter(pl.col(REASON).is_not_null())
+    as_text = dups.select([pl.col(c).cast(pl.String) for c in contract.column_names] + [pl.col(ROW), pl.col(REASON)])
+    return marked.filter(pl.col(REASON).is_null()).drop(REASON), as_text
