@@ -1,0 +1,48 @@
+"""The search space: defaults, overrides from code or JSON-ish settings, fixed values."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from driftline.errors import ConfigError
+from training import DEFAULT_SPACE, Choice, FloatRange, IntRange, build_space
+from training.space import base_params, fixed_params, suggest
+
+
+def test_default_space_covers_the_lightgbm_knobs() -> None:
+    assert set(DEFAULT_SPACE) == {"num_leaves", "learning_rate", "min_data_in_leaf", "feature_fraction",
+                                  "bagging_fraction", "bagging_freq", "lambda_l1", "lambda_l2", "max_bin"}
+
+
+def test_overrides_parse_drop_and_fix() -> None:
+    space = build_space({"num_leaves": {"low": 4, "high": 16, "log": True},
+                         "learning_rate": {"low": 0.05, "high": 0.1},
+                         "max_bin": {"choices": [31, 63]}, "lambda_l1": None, "extra_trees": True})
+    assert space["num_leaves"] == IntRange(4, 16, log=True)
+    assert space["learning_rate"] == FloatRange(0.05, 0.1)
+    assert space["max_bin"] == Choice((31, 63))
+    assert "lambda_l1" not in space
+    assert fixed_params(space) == {"extra_trees": True}
+
+
+def test_suggest_stays_inside_the_space() -> None:
+    space = build_space({"num_leaves": IntRange(4, 6), "extra_trees": True})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        params = suggest(study.ask(), space)
+        assert 4 <= params["num_leaves"] <= 6 and params["extra_trees"] is True
+        assert params["max_bin"] in (63, 127, 255)
+
+
+def test_bad_ranges_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="low <= high"):
+        build_space({"num_leaves": {"low": 9, "high": 3}})
+    with pytest.raises(ConfigError, match="search-space entry 'max_bin'"):
+        build_space({"max_bin": {"from": 1}})
+
+
+def test_base_params_are_quiet_seeded_and_threaded() -> None:
+    params = base_params("multiclass", n_classes=3, seed=5, n_threads=2, device="cpu", metric="multi_logloss")
+    assert params["verbosity"] == -1 and params["seed"] == 5 and params["num_threads"] == 2
+    assert params["num_class"] == 3 and params["deterministic"] is True

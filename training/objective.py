@@ -1,0 +1,136 @@
+"""One Optuna trial: fit LightGBM with the trial's parameters on time-respecting validation data.
+
+:class:`ValidationData` is built once per search from the frame: either a time holdout (category
+codes learnt from the training part only, as in production) or expanding-window folds run through
+``lightgbm.cv``. :class:`Objective` then fits each trial with early stopping on the validation
+metric, reports that metric to Optuna every ``report_every`` rounds and raises ``TrialPruned`` when
+the pruner says so. Each report is one locked, fsynced journal record, so reporting every round
+would make a local search spend much of its time in the storage, not in LightGBM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import optuna
+import polars as pl
+
+from driftline.errors import TrainingError
+from training.model import lgb_dataset
+from training.schema import FeatureSchema, learn_categories
+from training.space import suggest
+from training.split import expanding_folds, time_holdout
+from training.study_storage import mark_owner
+
+VALID = "valid"
+
+
+@dataclass(frozen=True)
+class ValidationData:
+    """Matrices of one search. Holdout: ``x``/``y`` train, ``x_valid``/``y_valid`` validate.
+    Expanding: ``x``/``y`` are the whole frame and ``folds`` the (train rows, valid rows) pairs."""
+
+    schema: FeatureSchema
+    x: np.ndarray
+    y: np.ndarray
+    x_valid: np.ndarray | None = None
+    y_valid: np.ndarray | None = None
+    folds: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+
+
+def _check_classes(y: np.ndarray, task: str, where: str) -> None:
+    if task != "regression" and len(np.unique(y)) < 2:
+        raise TrainingError(f"the {where} holds one label class only",
+                            hint="use more history, or a larger validation fraction")
+
+
+def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
+                       label: str, time_column: str, task: str, validation: str,
+                       validation_fraction: float, n_folds: int) -> ValidationData:
+    """Split ``frame`` in time and encode it once for all trials."""
+    schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task)
+    if validation == "holdout":
+        train, valid = time_holdout(frame, time_column, validation_fraction)
+        schema = dataclasses.replace(schema, categories=learn_categories(train, categorical))
+        data = ValidationData(schema, schema.matrix(train), schema.labels(train, label),
+                              schema.matrix(valid), schema.labels(valid, label))
+        _check_classes(data.y, task, "training part")
+        _check_classes(data.y_valid, task, "validation part")
+        return data
+    if validation == "expanding":
+        folds = expanding_folds(frame, time_column, n_folds)
+        y = schema.labels(frame, label)
+        for fold in folds:
+            _check_classes(y[fold.train], task, "training part of a fold")
+        return ValidationData(schema, schema.matrix(frame), y,
+                              folds=tuple((f.train, f.valid) for f in folds))
+    raise TrainingError(f"unknown validation {validation!r}", hint="use 'holdout' or 'expanding'")
+
+
+class PruningCallback:
+    """LightGBM callback: report the validation metric to the trial and prune when told."""
+
+    def __init__(self, trial: optuna.Trial, metric: str, report_every: int) -> None:
+        self.trial = trial
+        self.metric = metric
+        self.report_every = report_every
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        step = env.iteration + 1  # rounds done so far
+        if step % self.report_every:
+            return
+        for result in env.evaluation_result_list:
+            if result[0] == VALID and result[1] in (self.metric, f"{VALID} {self.metric}"):
+                value = float(result[2])
+                break
+        else:
+            raise TrainingError(f"LightGBM reported no validation {self.metric!r}",
+                                hint="the metric name must be one LightGBM evaluates")
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at round {step} with {self.metric}={value:.6g}")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Optuna objective: the validation metric at the best early-stopped round."""
+
+    data: ValidationData
+    space: Mapping[str, Any]
+    base: Mapping[str, Any]  # from space.base_params, metric included
+    metric: str
+    max_rounds: int
+    early_stopping_rounds: int
+    report_every: int
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        mark_owner(trial)
+        params = {**suggest(trial, self.space), **self.base}
+        callbacks = [PruningCallback(trial, self.metric, self.report_every),
+                     lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)]
+        try:
+            best_iteration, value = self._fit(params, callbacks)
+        except lgb.basic.LightGBMError as exc:
+            raise TrainingError(f"LightGBM failed in trial {trial.number} with {params}: {exc}",
+                                hint="narrow the search space around valid LightGBM values") from exc
+        trial.set_user_attr("best_iteration", best_iteration)
+        return value
+
+    def _fit(self, params: dict[str, Any], callbacks: list) -> tuple[int, float]:
+        data = self.data
+        train = lgb_dataset(data.x, data.y, data.schema, params)
+        if not data.folds:
+            valid = lgb_dataset(data.x_valid, data.y_valid, data.schema, params, reference=train)
+            booster = lgb.train(params, train, num_boost_round=self.max_rounds, valid_sets=[valid],
+                                valid_names=[VALID], callbacks=callbacks)
+            return int(booster.best_iteration), float(booster.best_score[VALID][self.metric])
+        # lightgbm.cv names the aggregate "valid <metric>-mean" and cuts it at the best round.
+        history = lgb.cv(params, train, num_boost_round=self.max_rounds, folds=list(data.folds),
+                         callbacks=callbacks, seed=int(params["seed"]))
+        curve = history[f"{VALID} {self.metric}-mean"]
+        return len(curve), float(curve[-1])

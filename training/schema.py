@@ -1,0 +1,136 @@
+"""The feature schema a model is trained on, and the one way frames become LightGBM matrices.
+
+A :class:`FeatureSchema` records the feature names in order, the task, the label classes of a
+multiclass model, and for each categorical column the sorted categories seen in training. Category
+``i`` of that sorted list is code ``i``; a category never seen in training, or a null, becomes a
+missing value, which LightGBM routes down its learned missing-value branch. Search, final fit and
+scoring all build their matrices through :meth:`FeatureSchema.matrix`, so a model is never fed
+codes from a different mapping. The schema travels with the model as ``model_schema.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from driftline.errors import TrainingError
+
+SCHEMA_VERSION = 1
+
+
+def _require_columns(frame: pl.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise TrainingError(f"{what} column(s) {missing} are not in the frame (it has {frame.columns})",
+                            hint="check the feature list against the training set")
+
+
+def learn_categories(frame: pl.DataFrame, categorical: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """Sorted non-null categories of each categorical column; category i gets code i."""
+    categories = {}
+    for name in categorical:
+        column = frame.get_column(name)
+        if column.dtype in (pl.Categorical, pl.Enum):
+            column = column.cast(pl.String)
+        categories[name] = tuple(sorted(column.drop_nulls().unique().to_list()))
+    return categories
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """What a model expects. ``FeatureSchema.from_dict(s.to_dict()) == s`` (round-trip law)."""
+
+    features: tuple[str, ...]
+    categories: Mapping[str, tuple[Any, ...]]  # categorical column -> sorted categories (code = index)
+    task: str
+    classes: tuple[Any, ...] = ()  # multiclass label values; class i is column i of predict()
+
+    @classmethod
+    def fit(cls, frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
+            label: str, task: str) -> FeatureSchema:
+        """Learn the category codes (and multiclass classes) from a training frame."""
+        features = tuple(features)
+        if len(set(features)) != len(features) or not features:
+            raise TrainingError(f"feature list {list(features)} is empty or has duplicates",
+                                hint="name each feature once")
+        stray = [c for c in categorical if c not in features]
+        if stray:
+            raise TrainingError(f"categorical column(s) {stray} are not among the features",
+                                hint="list every categorical column in features too")
+        _require_columns(frame, (*features, label), "feature/label")
+        categories = learn_categories(frame, categorical)
+        classes: tuple[Any, ...] = ()
+        if task == "multiclass":
+            classes = tuple(sorted(frame.get_column(label).drop_nulls().unique().to_list()))
+            if len(classes) < 3:
+                raise TrainingError(f"label {label!r} has {len(classes)} classes for a multiclass task",
+                                    hint="use task='binary' for two classes")
+        return cls(features, categories, task, classes)
+
+    def matrix(self, frame: pl.DataFrame) -> np.ndarray:
+        """The float64 matrix of the features, categorical columns replaced by their codes."""
+        _require_columns(frame, self.features, "feature")
+        columns = []
+        for name in self.features:
+            column = frame.get_column(name)
+            if name in self.categories:
+                if column.dtype in (pl.Categorical, pl.Enum):
+                    column = column.cast(pl.String)
+                known = self.categories[name]
+                column = column.replace_strict(list(known), list(range(len(known))), default=None,
+                                               return_dtype=pl.Float64)
+            elif not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
+                raise TrainingError(f"feature {name!r} has type {column.dtype}, not a number",
+                                    hint="list it in categorical, or cast it to a number")
+            columns.append(column.cast(pl.Float64).rename(name))
+        # Nulls become NaN, LightGBM's missing value.
+        return pl.DataFrame(columns).to_numpy().astype(np.float64, copy=False)
+
+    def categorical_indices(self) -> list[int]:
+        return [i for i, name in enumerate(self.features) if name in self.categories]
+
+    def labels(self, frame: pl.DataFrame, label: str) -> np.ndarray:
+        """The label as LightGBM wants it: 0/1, class codes 0..k-1, or floats."""
+        _require_columns(frame, (label,), "label")
+        column = frame.get_column(label)
+        if column.null_count():
+            raise TrainingError(f"label {label!r} has {column.null_count()} null value(s)",
+                                hint="drop unlabelled rows before training")
+        if self.task == "multiclass":
+            unknown = set(column.unique().to_list()) - set(self.classes)
+            if unknown:
+                raise TrainingError(f"label {label!r} has classes {sorted(unknown)} unseen in training",
+                                    hint="evaluate on classes the model was trained on")
+            return column.replace_strict(list(self.classes), list(range(len(self.classes))),
+                                         return_dtype=pl.Int64).to_numpy()
+        if self.task == "binary":
+            values = set(column.cast(pl.Int64, strict=False).unique().to_list())
+            if not values <= {0, 1} or not (column.dtype == pl.Boolean or column.dtype.is_integer()):
+                raise TrainingError(f"binary label {label!r} holds {sorted(map(str, values))[:5]}",
+                                    hint="encode the label as 0/1 or true/false")
+            return column.cast(pl.Int64).to_numpy()
+        if not column.dtype.is_numeric():
+            raise TrainingError(f"regression label {label!r} has type {column.dtype}",
+                                hint="use a numeric label")
+        return column.cast(pl.Float64).to_numpy()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.task == "multiclass" else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "task": self.task, "features": list(self.features),
+                "categories": {k: list(v) for k, v in sorted(self.categories.items())},
+                "classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSchema:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise TrainingError(f"model schema version {data.get('schema_version')!r} is not supported",
+                                hint=f"expected version {SCHEMA_VERSION}; retrain or upgrade driftline")
+        return cls(tuple(data["features"]), {k: tuple(v) for k, v in data["categories"].items()},
+                   data["task"], tuple(data["classes"]))

@@ -1,0 +1,148 @@
+"""The LightGBM search space and the fixed parameters every fit carries.
+
+A space maps a LightGBM parameter name to a :class:`IntRange`, a :class:`FloatRange`, a
+:class:`Choice` or a plain value (fixed, not searched). :func:`build_space` starts from the default
+space below and applies the caller's overrides, which may also come from JSON-ish settings
+(``{"low": 8, "high": 64, "log": true}``, ``{"choices": [63, 255]}``, a scalar, or ``None`` to drop a
+parameter). :func:`suggest` asks an Optuna trial for one point of the space, and
+:func:`base_params` adds what is not searched: objective, quiet logging, seed, threads and the
+switches that make the model bytes a function of data, seed and thread count alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from driftline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """Integers in ``[low, high]``, sampled on a log scale when ``log``."""
+
+    low: int
+    high: int
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.low > self.high or (self.log and self.low <= 0):
+            raise ConfigError(f"bad integer range [{self.low}, {self.high}] (log={self.log})",
+                              hint="use low <= high, and low > 0 on a log scale")
+
+
+@dataclass(frozen=True)
+class FloatRange:
+    """Floats in ``[low, high]``, sampled on a log scale when ``log``."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if self.low > self.high or (self.log and self.low <= 0):
+            raise ConfigError(f"bad float range [{self.low}, {self.high}] (log={self.log})",
+                              hint="use low <= high, and low > 0 on a log scale")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a few values (for example ``max_bin``)."""
+
+    options: tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise ConfigError("empty choice in the search space", hint="give at least one option")
+
+
+Dimension = IntRange | FloatRange | Choice
+
+# Ranges that suit tabular data from a few thousand to a few million rows; bagging_freq 0 turns
+# bagging off, so TPE can learn whether row subsampling helps at all.
+DEFAULT_SPACE: Mapping[str, Any] = {
+    "num_leaves": IntRange(8, 256, log=True),
+    "learning_rate": FloatRange(0.01, 0.3, log=True),
+    "min_data_in_leaf": IntRange(5, 200, log=True),
+    "feature_fraction": FloatRange(0.5, 1.0),
+    "bagging_fraction": FloatRange(0.5, 1.0),
+    "bagging_freq": IntRange(0, 7),
+    "lambda_l1": FloatRange(1e-8, 10.0, log=True),
+    "lambda_l2": FloatRange(1e-8, 10.0, log=True),
+    "max_bin": Choice((63, 127, 255)),
+}
+
+
+def _parse(name: str, spec: Any) -> Any:
+    """Turn one override (a dimension, a JSON-ish dict or a fixed value) into a space entry."""
+    if isinstance(spec, (IntRange, FloatRange, Choice)):
+        return spec
+    if isinstance(spec, Mapping):
+        if "choices" in spec:
+            return Choice(tuple(spec["choices"]))
+        if "low" in spec and "high" in spec:
+            low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+            if isinstance(low, int) and isinstance(high, int) and not isinstance(low, bool):
+                return IntRange(low, high, log)
+            return FloatRange(float(low), float(high), log)
+        raise ConfigError(f"search-space entry {name!r} is {dict(spec)!r}",
+                          hint='use {"low": .., "high": .., "log": ..}, {"choices": [..]} or a value')
+    return spec
+
+
+def build_space(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The default space with ``overrides`` applied; a ``None`` override removes a parameter."""
+    space = dict(DEFAULT_SPACE)
+    for name, spec in (overrides or {}).items():
+        if spec is None:
+            space.pop(name, None)
+        else:
+            space[name] = _parse(name, spec)
+    return space
+
+
+def suggest(trial: optuna.Trial, space: Mapping[str, Any]) -> dict[str, Any]:
+    """One point of ``space``: searched dimensions via ``trial``, fixed values as they are."""
+    params: dict[str, Any] = {}
+    for name, dim in space.items():
+        if isinstance(dim, IntRange):
+            params[name] = trial.suggest_int(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, FloatRange):
+            params[name] = trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+        elif isinstance(dim, Choice):
+            params[name] = trial.suggest_categorical(name, list(dim.options))
+        else:
+            params[name] = dim
+    return params
+
+
+def fixed_params(space: Mapping[str, Any]) -> dict[str, Any]:
+    """The space's fixed (not searched) values; Optuna's best_params omits them."""
+    return {name: dim for name, dim in space.items()
+            if not isinstance(dim, (IntRange, FloatRange, Choice))}
+
+
+def base_params(task: str, *, n_classes: int, seed: int, n_threads: int, device: str,
+                metric: str | None) -> dict[str, Any]:
+    """Parameters that are not searched: task, quietness, seed, threads, determinism."""
+    objective = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}[task]
+    params: dict[str, Any] = {
+        "objective": objective,
+        "verbosity": -1,
+        "seed": seed,
+        "num_threads": n_threads,
+        "device_type": device,
+        # deterministic + a fixed histogram layout keep the model bytes equal across runs
+        # (LightGBM otherwise picks row- or column-wise by timing, which changes the trees).
+        "deterministic": True,
+        "force_col_wise": True,
+        # min_data_in_leaf is searched, so LightGBM must not drop features at Dataset time.
+        "feature_pre_filter": False,
+        "metric": metric if metric is not None else "None",
+    }
+    if task == "multiclass":
+        params["num_class"] = n_classes
+    return params

@@ -1,0 +1,137 @@
+"""Where an Optuna study lives: a journal file under ``studies/`` locally, an RDB in pool mode.
+
+Local mode keeps one append-only journal per study (``<studies_dir>/<study_name>.journal``) behind
+Optuna's file lock, so several processes on one machine can run trials of the same study. A
+``kill -9`` can leave two things behind, and :func:`open_storage` / :func:`fail_dead_trials` clean
+both: a torn last journal line (cut back to the last full line under the lock, else Optuna would
+glue the next record onto it and the journal would stop replaying), and trials stuck in RUNNING
+(failed when the process that ran them, recorded in the trial, is gone from this host). Pool mode
+hands the URL to Optuna's RDBStorage with a heartbeat, which fails stale trials on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
+from optuna.trial import TrialState
+
+from driftline.errors import ConfigError
+
+# Seconds: a trial whose process stopped beating this long ago is failed by the RDB storage.
+HEARTBEAT_S = 60
+# Seconds after which a journal lock left by a killed process is broken.
+LOCK_GRACE_S = 30
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class StudyStorage:
+    """An opened Optuna storage and a printable description of it (passwords hidden)."""
+
+    storage: BaseStorage
+    description: str
+
+
+def journal_path(studies_dir: Path, study_name: str) -> Path:
+    if not _NAME.match(study_name):
+        raise ConfigError(f"study name {study_name!r} cannot name a file",
+                          hint="use letters, digits, '.', '_' and '-' (at most 128)")
+    return Path(studies_dir) / f"{study_name}.journal"
+
+
+def _repair_torn_tail(path: Path, lock: JournalFileSymlinkLock) -> None:
+    """Cut a partial last line (a write killed mid-way) back to the last complete record."""
+    lock.acquire()
+    try:
+        with open(path, "rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            # Scan back in blocks for the last newline; journals are small, records short.
+            end = size
+            while end > 0:
+                start = max(0, end - 65536)
+                handle.seek(start)
+                cut = handle.read(end - start).rfind(b"\n")
+                if cut >= 0:
+                    handle.truncate(start + cut + 1)
+                    break
+                end = start
+            else:
+                handle.truncate(0)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        lock.release()
+
+
+def open_storage(storage: str | None, studies_dir: Path | None, study_name: str) -> StudyStorage:
+    """Open the RDB at URL ``storage``, or else the journal file of ``study_name`` in ``studies_dir``."""
+    if storage is not None:
+        try:
+            rdb = RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S)
+        except Exception as exc:  # SQLAlchemy raises many kinds; the URL is the user's input
+            raise ConfigError(f"cannot open the Optuna storage {_hide_password(storage)}: {exc}",
+                              hint="check the storage URL and that the database is reachable") from exc
+        return StudyStorage(rdb, _hide_password(storage))
+    if studies_dir is None:
+        raise ConfigError("no study storage given", hint="pass studies_dir (the data home's studies/) "
+                          "or an Optuna storage URL")
+    path = journal_path(studies_dir, study_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+    lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
+    _repair_torn_tail(path, lock)
+    backend = JournalFileBackend(str(path), lock_obj=lock)
+    return StudyStorage(JournalStorage(backend), f"journal:{path.resolve()}")
+
+
+def _hide_password(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show the scheme only
+        return url.split("://", 1)[0] + "://***"
+
+
+def mark_owner(trial: optuna.Trial) -> None:
+    """Record which process runs ``trial``, so that a later run can tell it died."""
+    trial.set_user_attr("host", socket.gethostname())
+    trial.set_user_attr("pid", os.getpid())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def fail_dead_trials(study: optuna.Study, storage: BaseStorage) -> tuple[int, ...]:
+    """Fail RUNNING trials of ``study`` (kept in ``storage``) whose process on this host is gone;
+    return their numbers. Trials of other hosts are left to their own runs."""
+    host = socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = trial.user_attrs.get("pid")
+        if trial.user_attrs.get("host") != host or not isinstance(pid, int) or _alive(pid):
+            continue
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            failed.append(trial.number)
+    return tuple(failed)
