@@ -26,7 +26,7 @@ EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows import cli_admin, cli_runs
+    from flows import cli_admin, cli_ops, cli_runs
 
     parser = argparse.ArgumentParser(
         prog="python -m flows",
@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     cli_runs.add_commands(commands)
     cli_admin.add_commands(commands)
+    cli_ops.add_commands(commands)
     return parser
 
 

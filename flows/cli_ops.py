@@ -1,0 +1,92 @@
+"""The commands that run driftline on a Prefect server: ``serve``, ``watch``, ``deployments``.
+
+``serve`` serves every deployment from this process; ``watch`` announces new drops in
+``landing/`` as ``driftline.data.arrived`` events; both need a server (``PREFECT_API_URL``) and
+refuse with one line without one, rather than starting Prefect's temporary server, which no
+worker or trigger would ever see. ``deployments render`` prints (or writes) deployments/prefect.yaml
+from the deployment and trigger tables and imports no Prefect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from driftline.errors import ConfigError, IntegrityError
+
+DEFAULT_YAML = Path("deployments") / "prefect.yaml"
+
+
+def _require_server() -> str:
+    # Read the environment, not Prefect's profile: a profile's URL would be invisible to the user.
+    url = os.environ.get("PREFECT_API_URL", "")
+    if not url:
+        raise ConfigError("PREFECT_API_URL is not set: this command needs a running Prefect server",
+                          hint="start the pool (python deployments/pool.py start) and "
+                               "eval \"$(python deployments/pool.py env)\"")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    return url
+
+
+def _serve(args: argparse.Namespace) -> int:
+    _require_server()
+    # Runs come from this process's runner: poll every second so a triggered run starts in ~1 s.
+    os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
+    from flows.serve import serve_all
+
+    serve_all(limit=args.limit)
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    _require_server()
+    from flows.watch import watch
+    from tasks.workspace import Workspace
+
+    home = Workspace.open().home
+    announced = watch(home.landing, home.state, interval=args.interval, once=args.once,
+                      settle_s=args.settle, max_failures=args.max_failures if args.once else None)
+    if args.once:
+        print(f"announced {len(announced)} new drop(s) from {home.landing}")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from flows.serve import render_prefect_yaml
+
+    text = render_prefect_yaml()
+    target = Path(args.file)
+    if args.check:
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            raise IntegrityError(f"{target} differs from the deployment and trigger tables",
+                                 hint="run python -m flows deployments render --write")
+        print(f"{target} is up to date")
+    elif args.write:
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("serve", help="serve every deployment from this process (needs PREFECT_API_URL)")
+    p.add_argument("--limit", type=int, help="most flow runs at once (default unlimited)")
+    p.set_defaults(handler=_serve)
+    p = commands.add_parser("watch", help="announce new drops in landing/ as driftline.data.arrived events")
+    p.add_argument("--once", action="store_true", help="announce what is there now, then exit")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between scans (default 5)")
+    p.add_argument("--settle", type=float, default=2.0,
+                   help="only announce files unchanged for this many seconds (default 2)")
+    p.add_argument("--max-failures", type=int, default=6,
+                   help="with --once: give up after this many failed attempts in a row (default 6)")
+    p.set_defaults(handler=_watch)
+    dep = commands.add_parser("deployments", help="render deployments/prefect.yaml from the tables")
+    sub = dep.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("render", help="print the rendering (or --write it, or --check the file)")
+    p.add_argument("--file", default=str(DEFAULT_YAML), help="target file (default deployments/prefect.yaml)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write the file")
+    mode.add_argument("--check", action="store_true", help="fail if the file differs from the rendering")
+    p.set_defaults(handler=_render)
