@@ -1,0 +1,84 @@
+"""deployments/prefect.yaml is the rendering of the deployment and trigger tables, and says what
+the pool needs: every catalogued flow deployed, the right schedules and Jinja parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from flows.catalog import FLOWS
+from flows.cli import main
+from flows.serve import DEPLOYMENTS, POOL, render_prefect_yaml
+from flows.triggers import DATA_ARRIVED, DRIFT_DETECTED, MODEL_PROMOTED, TRIGGERS
+
+REPO = Path(__file__).resolve().parents[2]
+COMMITTED = REPO / "deployments" / "prefect.yaml"
+
+
+def _deployments() -> dict[str, dict]:
+    return {d["name"]: d for d in yaml.safe_load(COMMITTED.read_text(encoding="utf-8"))["deployments"]}
+
+
+def test_committed_file_equals_the_rendering():
+    assert COMMITTED.read_text(encoding="utf-8") == render_prefect_yaml(), \
+        "run: python -m flows deployments render --write"
+
+
+def test_every_catalogued_flow_is_deployed_once_on_the_pool():
+    deployed = _deployments()
+    assert sorted(deployed) == sorted(FLOWS) == sorted(d.flow for d in DEPLOYMENTS)
+    for name, spec in deployed.items():
+        assert spec["entrypoint"] == FLOWS[name]
+        assert spec["work_pool"]["name"] == POOL
+        assert "home" not in str(spec.get("parameters", {})), "the data home comes from DRIFTLINE_HOME"
+
+
+def test_schedules_and_triggers_are_the_ones_asked_for():
+    d = _deployments()
+    expect = {name: [t["expect"][0] for t in spec["triggers"]] for name, spec in d.items()}
+    assert expect == {"ingest": [DATA_ARRIVED], "monitor": [], "retrain": [DRIFT_DETECTED],
+                      "score": [MODEL_PROMOTED], "audit-export": [], "train": []}
+    crons = {name: [s["cron"] for s in spec["schedules"]] for name, spec in d.items()}
+    assert crons["ingest"] == [] and crons["train"] == []
+    assert crons["monitor"] == ["0 * * * *"]          # hourly
+    assert crons["retrain"][0].endswith("* * 1")       # weekly, Mondays
+    assert crons["score"] == ["0 5 * * *"]            # daily
+    assert crons["audit-export"][0].split()[2:4] == ["1", "*"]  # monthly, on the 1st
+
+
+def test_trigger_parameters_are_the_tables_jinja_templates():
+    by_name = {t["name"]: t for spec in _deployments().values() for t in spec["triggers"]}
+    assert sorted(by_name) == sorted(t.deployment for t in TRIGGERS)
+    for trigger in TRIGGERS:
+        spec = by_name[trigger.deployment]
+        assert spec["match"] == dict(trigger.match)
+        assert spec["parameters"] == trigger.prefect_templates()
+    assert by_name["ingest-on-arrival"]["parameters"] == {"paths": "{{ event.payload.paths }}"}
+
+
+def test_prefect_accepts_the_trigger_specs():
+    # The same validation `prefect deploy` applies to the `triggers:` section.
+    from prefect.events import DeploymentEventTrigger
+
+    for spec in _deployments().values():
+        for t in spec["triggers"]:
+            trigger = DeploymentEventTrigger(**{k: v for k, v in t.items() if k != "type"})
+            assert trigger.expect == set(t["expect"])
+
+
+def test_a_changed_table_is_caught(tmp_path, capsys):
+    stale = tmp_path / "prefect.yaml"
+    stale.write_text(render_prefect_yaml().replace("0 * * * *", "*/5 * * * *"), encoding="utf-8")
+    assert main(["deployments", "render", "--check", "--file", str(stale)]) == 3
+    assert "differs" in capsys.readouterr().err
+    assert main(["deployments", "render", "--write", "--file", str(stale)]) == 0
+    assert main(["deployments", "render", "--check", "--file", str(stale)]) == 0
+
+
+def test_serve_and_watch_refuse_without_a_server(monkeypatch, capsys):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    for command in (["serve"], ["watch", "--once"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "PREFECT_API_URL is not set" in err
