@@ -1,0 +1,88 @@
+"""The Delta feature store: versions, sources recorded with the commit, snapshots DuckDB can read,
+latest-wins reads, compaction, vacuum, erasure, and appends after a schema evolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from driftline.errors import NotFoundError
+from features.store import FeatureStore
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+def _rows(keys: list[str], ingested: datetime, source: str, value: int = 1, **extra: pa.Array) -> pa.Table:
+    n = len(keys)
+    columns = {"k": pa.array(keys), "t": pa.array([datetime(2024, 1, 1, tzinfo=UTC)] * n, TS),
+               "v": pa.array([value] * n, pa.int64()), **extra,
+               "_ingested_at": pa.array([ingested] * n, TS), "_source": pa.array([source] * n)}
+    return pa.table(columns)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeatureStore:
+    return FeatureStore(tmp_path / "store")
+
+
+def test_unknown_group(store: FeatureStore) -> None:
+    assert store.groups() == [] and store.version("g") is None and store.ingested_sources("g") == set()
+    with pytest.raises(NotFoundError, match="'g'"):
+        store.snapshot("g")
+    with pytest.raises(NotFoundError, match="'g'"):
+        store.read("g")
+
+
+def test_versions_sources_and_latest_wins(store: FeatureStore) -> None:
+    assert store.append("g", _rows(["a", "b"], datetime(2024, 2, 1, tzinfo=UTC), "s1", 1),
+                        sources=["s1"], key_columns=["k", "t"]) == 0
+    assert store.append("g", _rows(["a"], datetime(2024, 2, 2, tzinfo=UTC), "s2", 2), sources=["s2", "s3"]) == 1
+    assert store.groups() == ["g"] and store.version("g") == 1
+    assert store.ingested_sources("g") == {"s1", "s2", "s3"}
+    assert store.key_columns("g") == ("k", "t")
+    assert store.read("g").select("k", "v").rows() == [("a", 2), ("b", 1)]
+    assert store.read("g", version=0).select("k", "v").rows() == [("a", 1), ("b", 1)]
+    with pytest.raises(NotFoundError, match="no version 9"):
+        store.snapshot("g", 9)
+
+
+def test_snapshot_is_plain_parquet_for_duckdb(store: FeatureStore) -> None:
+    store.append("g", _rows(["a", "b"], datetime(2024, 2, 1, tzinfo=UTC), "s1"), sources=["s1"])
+    store.append("g", _rows(["c"], datetime(2024, 2, 1, tzinfo=UTC), "s2"), sources=["s2"])
+    snap = store.snapshot("g")
+    assert snap.version == 1 and len(snap.files) == 2 and all(Path(f).is_absolute() for f in snap.files)
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet({list(snap.files)})").fetchall() == [(3,)]
+    assert store.snapshot("g", 0).files[0] in snap.files  # time travel names the same file
+
+
+def test_compact_then_vacuum_keeps_the_rows(store: FeatureStore) -> None:
+    for i in range(4):
+        store.append("g", _rows([f"k{i}"], datetime(2024, 2, 1, tzinfo=UTC), f"s{i}"), sources=[f"s{i}"])
+    result = store.compact("g")
+    assert (result.files_removed, result.files_added, result.version_after) == (4, 1, result.version_before + 1)
+    assert store.vacuum("g") == 4
+    assert len(store.snapshot("g").files) == 1 and store.read("g").height == 4
+    assert store.ingested_sources("g") == {"s0", "s1", "s2", "s3"}  # compaction keeps the record
+
+
+def test_erasure_removes_rows_and_old_files(store: FeatureStore, tmp_path: Path) -> None:
+    store.append("g", _rows(["alice", "bob", "o'neil"], datetime(2024, 2, 1, tzinfo=UTC), "s1"), sources=["s1"])
+    store.append("g", _rows(["alice"], datetime(2024, 2, 2, tzinfo=UTC), "s2"), sources=["s2"])
+    assert store.delete_entities("g", "k", ["alice", "o'neil"]) == 3
+    assert store.read("g")["k"].to_list() == ["bob"]
+    leftovers = b"".join(p.read_bytes() for p in (tmp_path / "store" / "g").glob("*.parquet"))
+    assert b"alice" not in leftovers and b"neil" not in leftovers
+    with pytest.raises(NotFoundError, match="no column 'nope'"):
+        store.delete_entities("g", "nope", ["x"])
+
+
+def test_append_after_adding_a_nullable_column(store: FeatureStore) -> None:
+    store.append("g", _rows(["a"], datetime(2024, 2, 1, tzinfo=UTC), "s1"), sources=["s1"], key_columns=["k", "t"])
+    wider = _rows(["b"], datetime(2024, 2, 2, tzinfo=UTC), "s2", extra=pa.array([0.5]))
+    store.append("g", wider, sources=["s2"])
+    read = store.read("g")
+    assert read.select("k", "extra").rows() == [("a", None), ("b", 0.5)]
