@@ -1,0 +1,55 @@
+"""Drop readers: format by name, batches of bounded size numbered by row, raw values kept raw."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from driftline.errors import IngestError
+from features.readers import PARSE_ERROR, ROW, format_of, open_drop
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("a.csv", ("csv", False)), ("a.CSV.gz", ("csv", True)), ("a.parquet", ("parquet", False)),
+    ("a.jsonl", ("jsonl", False)), ("a.ndjson", ("jsonl", False))])
+def test_format_by_name(name: str, expected: tuple[str, bool]) -> None:
+    assert format_of(Path(name)) == expected
+
+
+def test_gzipped_parquet_and_unknown_are_refused() -> None:
+    with pytest.raises(IngestError, match="gzipped Parquet"):
+        format_of(Path("a.parquet.gz"))
+    with pytest.raises(IngestError, match="unknown file type"):
+        format_of(Path("a.txt"))
+
+
+def test_csv_batches_are_bounded_and_numbered(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv.gz"
+    path.write_bytes(gzip.compress(b"a,b\n" + b"".join(f"{i},0{i}\n".encode() for i in range(10))))
+    drop = open_drop(path, tmp_path, batch_rows=4)
+    batches = list(drop.batches())
+    assert drop.columns == ("a", "b") and all(b.height <= 4 for b in batches)
+    rows = [r for b in batches for r in b.iter_rows(named=True)]
+    assert [r[ROW] for r in rows] == list(range(1, 11)) and rows[3]["b"] == "03"  # kept as text
+
+
+def test_parquet_keeps_its_types(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"a": pa.array(range(7), pa.int32())}), path, row_group_size=3)
+    drop = open_drop(path, tmp_path, batch_rows=2)
+    batches = list(drop.batches())
+    assert drop.columns == ("a",) and max(b.height for b in batches) <= 2
+    assert sum(b.height for b in batches) == 7 and str(batches[0]["a"].dtype) == "Int32"
+
+
+def test_jsonl_flags_problems_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"a": 1, "b": true}\n\n{"a": [1]}\nnot json\n')
+    (batch,) = list(open_drop(path, tmp_path).batches())
+    assert batch["a"].to_list() == ["1", "[1]", None] and batch["b"].to_list() == ["true", None, None]
+    errors = batch[PARSE_ERROR].to_list()
+    assert errors[0] is None and errors[1].startswith("nested value: a") and errors[2].startswith("invalid JSON: line 4")

@@ -1,0 +1,75 @@
+"""Row validation: typing, every rule's reason, and a round-trip law — a row that obeys the
+contract is stored with exactly its values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftline.errors import IngestError
+from features.contracts import load_contracts
+from features.readers import ROW
+from features.validation import Limits, check_header, stored_schema, validate_batch
+
+ACTIVITY = load_contracts()["customer_activity"]
+NOW = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _batch(**columns: list[object]) -> pl.DataFrame:
+    base: dict[str, list[object]] = {"customer_id": ["C000001"], "event_time": ["2024-01-01T00:00:00Z"],
+                                     "sessions": ["1"], "minutes_active": ["1"], "pages_per_session": [None],
+                                     "support_tickets": ["0"], "device": ["mobile"]}
+    frame = pl.DataFrame({**base, **columns}, schema={k: pl.String for k in {**base, **columns}})
+    return frame.with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(ROW))
+
+
+def test_stored_schema_types() -> None:
+    schema = stored_schema(ACTIVITY)
+    assert schema.names[-2:] == ["_ingested_at", "_source"]
+    assert str(schema.field("event_time").type) == "timestamp[us, tz=UTC]"
+
+
+def test_header_rules() -> None:
+    check_header(["customer_id", "event_time", "sessions", "minutes_active", "support_tickets", "device"],
+                 ACTIVITY, file="f")  # pages_per_session is nullable: it may be absent
+    with pytest.raises(IngestError, match="required column\\(s\\) device missing"):
+        check_header(["customer_id", "event_time", "sessions", "minutes_active", "support_tickets"], ACTIVITY, file="f")
+
+
+def test_a_row_with_many_problems_names_them_all() -> None:
+    result = validate_batch(_batch(sessions=["501"], device=["tv"], minutes_active=["-0.5"]), ACTIVITY, now=NOW)
+    (reason,) = result.bad["_reason"].to_list()
+    assert set(reason.split("; ")) == {
+        "sessions: 501 is above max 500", "minutes_active: -0.5 is below min 0",
+        "device: 'tv' is not one of mobile, desktop, tablet"}
+    assert result.good.height == 0 and sum(result.reasons.values()) == 3
+
+
+def test_future_tolerance() -> None:
+    soon = (NOW + timedelta(minutes=4)).isoformat()
+    late = (NOW + timedelta(minutes=6)).isoformat()
+    result = validate_batch(_batch(event_time=[soon, late], customer_id=["C000001", "C000002"],
+                                   sessions=["1", "1"], minutes_active=["1", "1"], pages_per_session=[None, None],
+                                   support_tickets=["0", "0"], device=["mobile", "mobile"]), ACTIVITY, now=NOW)
+    assert result.good.height == 1 and result.reasons == {"event_time: in the future": 1}
+    assert validate_batch(_batch(event_time=[late]), ACTIVITY, now=NOW,
+                          limits=Limits(future_tolerance=timedelta(hours=1))).good.height == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(sessions=st.integers(0, 500), minutes=st.floats(0, 1440, allow_nan=False),
+       pages=st.none() | st.floats(0, 1000), device=st.sampled_from(["mobile", "desktop", "tablet"]),
+       moment=st.datetimes(datetime(2000, 1, 1), datetime(2024, 2, 1), timezones=st.just(UTC)))
+def test_valid_rows_round_trip(sessions, minutes, pages, device, moment) -> None:
+    batch = _batch(sessions=[str(sessions)], minutes_active=[repr(minutes)],
+                   pages_per_session=[None if pages is None else repr(pages)], device=[device],
+                   event_time=[moment.isoformat()])
+    result = validate_batch(batch, ACTIVITY, now=NOW)
+    assert result.bad.height == 0
+    row = result.good.row(0, named=True)
+    assert (row["sessions"], row["minutes_active"], row["pages_per_session"], row["device"], row["event_time"]) == \
+           (sessions, minutes, pages, device, moment)
