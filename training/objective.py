@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 import polars as pl
 
+from driftline.atomic import fault_point
 from driftline.errors import TrainingError
 from training.model import lgb_dataset
 from training.schema import FeatureSchema, learn_categories
@@ -110,6 +111,7 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         mark_owner(trial)
+        fault_point(f"training.trial.{trial.number}")  # crash tests kill the process mid-trial here
         params = {**suggest(trial, self.space), **self.base}
         callbacks = [PruningCallback(trial, self.metric, self.report_every),
                      lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)]

@@ -1,0 +1,145 @@
+"""run_search end to end on tiny data: every task, budgets, patience, pruning, determinism, and
+the hand-over to fit_final."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from driftline.errors import ConfigError, TrainingError
+from training import SearchConfig, evaluate, fit_final, run_search, time_holdout
+
+
+@pytest.mark.parametrize("dataset,task,metric,direction", [
+    ("breast_cancer", "binary", "auc", "maximize"),
+    ("wine", "multiclass", "multi_logloss", "minimize"),
+    ("diabetes", "regression", "rmse", "minimize"),
+])
+def test_each_task_searches_and_refits(load_bundled, tmp_path: Path, dataset, task, metric, direction) -> None:
+    frame, features = load_bundled(dataset)
+    train, test = time_holdout(frame, "day", 0.25)
+    config = SearchConfig(task=task, n_trials=5, max_rounds=60, early_stopping_rounds=10, device="cpu",
+                          n_threads=1, studies_dir=tmp_path, study_name=dataset)
+    result = run_search(train, features=features, categorical=[], label="y", time_column="day",
+                        config=config)
+    assert (result.metric, result.direction, result.device) == (metric, direction, "cpu")
+    assert len(result.trials) == 5 and result.n_completed + result.n_pruned == 5
+    assert 1 <= result.best_iteration <= 60
+    model = fit_final(train, features=features, categorical=[], label="y", task=task,
+                      params=result.best_params, num_boost_round=result.best_iteration, seed=1, n_threads=1)
+    scores = evaluate(model.schema.labels(test, "y"), model.predict(test), task)
+    # Far better than chance on these easy sets; a broken encoding or label would miss it.
+    if task == "binary":
+        assert scores["auc"] > 0.9
+    elif task == "multiclass":
+        assert scores["accuracy"] > 0.8
+    else:
+        assert scores["r2"] > 0.2
+
+
+def test_trial_records_carry_params_intermediates_state_duration(binary_frame, quick_config, search_args) -> None:
+    seen = []
+    result = run_search(binary_frame, config=quick_config, on_trial=seen.append, **search_args)
+    assert [r.number for r in seen] == [r.number for r in result.trials] == list(range(6))
+    for record in result.trials:
+        assert record.state in ("COMPLETE", "PRUNED")
+        assert set(record.params) >= {"num_leaves", "learning_rate", "max_bin"}
+        assert record.intermediate and all(step % 5 == 0 for step in record.intermediate)
+        assert record.duration_s is not None and record.duration_s > 0
+        if record.state == "COMPLETE":
+            assert record.best_iteration is not None and record.value is not None
+    best = max((r for r in result.trials if r.state == "COMPLETE"), key=lambda r: r.value)
+    assert result.best_value == best.value and dict(result.best_params) == dict(best.params)
+
+
+def test_same_seed_same_search(binary_frame, quick_config, search_args) -> None:
+    one = run_search(binary_frame, config=quick_config, **search_args)
+    two = run_search(binary_frame, config=dataclasses.replace(quick_config, study_name="again"), **search_args)
+    assert [(t.params, t.value, t.state) for t in one.trials] == [(t.params, t.value, t.state) for t in two.trials]
+    other = run_search(binary_frame, config=dataclasses.replace(quick_config, study_name="s7", seed=7),
+                       **search_args)
+    assert [t.params for t in other.trials] != [t.params for t in one.trials]
+
+
+def test_expanding_validation(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, validation="expanding", n_folds=3)
+    result = run_search(binary_frame, config=config, **search_args)
+    assert result.n_completed >= 1 and 0.5 < result.best_value <= 1.0
+
+
+def test_median_pruner_prunes_and_pruned_trials_stop_early(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, n_trials=16, max_rounds=150, early_stopping_rounds=150)
+    result = run_search(binary_frame, config=config, **search_args)
+    pruned = [t for t in result.trials if t.state == "PRUNED"]
+    assert result.n_pruned == len(pruned) > 0
+    assert all(max(t.intermediate) < 150 for t in pruned)
+
+
+def test_hyperband_pruner_runs(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100,
+                                 pruner="hyperband")
+    result = run_search(binary_frame, config=config, **search_args)
+    assert result.n_pruned > 0 and result.n_completed > 0
+
+
+def test_patience_stops_after_trials_without_improvement(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, n_trials=60, patience=3)
+    result = run_search(binary_frame, config=config, **search_args)
+    finished = [t for t in result.trials if t.state in ("COMPLETE", "PRUNED")]
+    best_number = next(t.number for t in result.trials if t.value == result.best_value and t.state == "COMPLETE")
+    assert len(finished) < 60
+    assert sum(t.number > best_number for t in finished) == 3
+
+
+def test_timeout_budget_stops_the_search(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, n_trials=10_000, timeout_s=1.5)
+    started = time.monotonic()
+    result = run_search(binary_frame, config=config, **search_args)
+    elapsed = time.monotonic() - started
+    longest = max(t.duration_s for t in result.trials)
+    assert 1 <= len(result.trials) < 10_000
+    assert elapsed < 1.5 + longest + 3.0  # one trial may finish after the deadline, plus set-up
+
+
+def test_trial_budget_counts_the_whole_study(binary_frame, quick_config, search_args) -> None:
+    run_search(binary_frame, config=quick_config, **search_args)
+    again = run_search(binary_frame, config=quick_config, **search_args)
+    assert len(again.trials) == 6  # budget already spent: nothing new ran
+    more = run_search(binary_frame, config=dataclasses.replace(quick_config, n_trials=8), **search_args)
+    assert len(more.trials) == 8
+    # A resumed run must not replay the first run's random start-up points.
+    assert more.trials[6].params != more.trials[0].params
+
+
+def test_study_refuses_another_metric(binary_frame, quick_config, search_args) -> None:
+    run_search(binary_frame, config=dataclasses.replace(quick_config, n_trials=1), **search_args)
+    with pytest.raises(TrainingError, match="optimises 'auc', not 'binary_logloss'"):
+        run_search(binary_frame, config=dataclasses.replace(quick_config, metric="logloss"), **search_args)
+
+
+def test_space_override_is_honoured(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, space={"num_leaves": {"low": 4, "high": 6}, "max_bin": 31})
+    result = run_search(binary_frame, config=config, **search_args)
+    assert all(4 <= t.params["num_leaves"] <= 6 and "max_bin" not in t.params for t in result.trials)
+    assert result.best_params["max_bin"] == 31
+
+
+def test_config_and_data_errors_are_clear(binary_frame, quick_config, search_args) -> None:
+    with pytest.raises(ConfigError, match="does not fit task 'binary'"):
+        SearchConfig(task="binary", metric="rmse")
+    with pytest.raises(ConfigError, match="n_trials is 0"):
+        SearchConfig(task="binary", n_trials=0)
+    with pytest.raises(ConfigError, match="no study storage"):
+        run_search(binary_frame, config=dataclasses.replace(quick_config, studies_dir=None), **search_args)
+    one_day = binary_frame.with_columns(day=np.zeros(binary_frame.height, dtype=np.int64))
+    with pytest.raises(TrainingError, match="1 distinct value"):
+        run_search(one_day, config=quick_config, **search_args)
+
+
+def test_progress_bar_writes_to_stderr(binary_frame, quick_config, search_args, capsys) -> None:
+    run_search(binary_frame, config=dataclasses.replace(quick_config, n_trials=2), progress=True, **search_args)
+    assert "search driftline" in capsys.readouterr().err
