@@ -28,6 +28,7 @@ import polars as pl
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from driftline.atomic import fault_point
 from driftline.errors import DriftlineError, IngestError, NotFoundError
 from features.contracts import FeatureGroupContract
 from features.quarantine import Quarantine
@@ -154,6 +155,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
         if stored:
             data = ds.dataset(staged, schema=stored_schema(contract), format="parquet") if staged \
                 else stored_schema(contract).empty_table()
+            fault_point("ingest.before_commit")  # rows quarantined, nothing committed yet
             version = store.append(contract.name, data, sources=[d for _, _, d, _ in stored],
                                    key_columns=key_columns)
     for index, path, digest, state in stored:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,7 +130,7 @@ def test_corpus_is_large_enough() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, ingest_env: Callable[..., object]) -> None:
+def test_bad_input(case: Case, ingest_env) -> None:
     env = ingest_env
     path = env.drop(case.name, case.data, group=case.group)
     (report,) = env.ingest(path)

@@ -4,6 +4,10 @@ duplicate-key rules, batching, concurrency between two real processes, and the w
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
+import subprocess
+import sys
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -133,6 +137,25 @@ def test_two_processes_ingesting_one_group_both_land(ingest_env, row) -> None:
         assert worker.exitcode == 0
     assert env.store.read("customer_activity").height == 18
     assert len(env.store.ingested_sources("customer_activity")) == 6
+
+
+def test_killed_before_commit_then_rerun_stores_once(ingest_env, row) -> None:
+    env = ingest_env
+    path = env.csv("a.csv", [row(1), row(2, sessions="-1")])
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); "
+              "from features.contracts import load_contracts; from features.ingest import ingest_files; "
+              "from features.store import FeatureStore; from features.quarantine import Quarantine; "
+              "from pathlib import Path; from datetime import datetime, UTC; h = Path(sys.argv[2]); "
+              "ingest_files([Path(sys.argv[3])], load_contracts(), FeatureStore(h / 'store'), "
+              "Quarantine(h / 'quarantine'), landing_root=h / 'landing', now=datetime(2024, 3, 1, tzinfo=UTC))")
+    env_vars = {**os.environ, "DRIFTLINE_FAULT": "ingest.before_commit"}
+    done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parents[2]), str(env.home.root),
+                           str(path)], env=env_vars, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert env.store.version("customer_activity") is None  # nothing half-committed
+    report = env.one(path)
+    assert (report.status, report.rows_stored, report.rows_quarantined) == ("stored", 1, 1)
+    assert [r.rows for r in env.quarantine.records()] == [1]  # rewritten, not doubled
 
 
 def _drops(env, files: int, rows: int) -> list[Path]:
