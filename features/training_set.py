@@ -65,19 +65,21 @@ def utc(moment: datetime) -> datetime:
 
 
 def group_sql(contract: FeatureGroupContract, files_param: str, has_files: bool,
-              columns: Sequence[str], time_alias: str, where: str = "") -> str:
+              columns: Sequence[str], time_alias: str, where: str = "", *, latest_only: bool = False) -> str:
     """SELECT of one group's deduplicated rows: ``columns`` cast to the contract types, event time as ``time_alias``.
 
     Among rows sharing entity keys and event time the latest ``_ingested_at`` wins; ``_source``
     and the values break exact ties so that the choice, hence the fingerprint, is deterministic.
+    With ``latest_only`` one row per entity is kept: its latest event time, deduplicated the same way.
     """
     t = quote(contract.event_time)
     select = [f"CAST({t} AS TIMESTAMPTZ) AS {quote(time_alias)}"]
     select += [f"CAST({quote(c)} AS {SQL_TYPES[contract.column(c).dtype]}) AS {quote(c)}" for c in columns]
     if not has_files:  # an empty table still has a schema, so the join keeps its columns
         return f"SELECT {', '.join(select)} FROM (SELECT NULL AS {t}, {', '.join(f'NULL AS {quote(c)}' for c in columns)}) WHERE false"
-    partition = ", ".join(quote(k) for k in (*contract.entity_keys, contract.event_time))
-    order = ", ".join(['"_ingested_at" DESC', '"_source" DESC NULLS LAST']
+    by_time = () if latest_only else (contract.event_time,)
+    partition = ", ".join(quote(k) for k in (*contract.entity_keys, *by_time))
+    order = ", ".join([f"{quote(contract.event_time)} DESC"] * latest_only + ['"_ingested_at" DESC', '"_source" DESC NULLS LAST']
                       + [f"{quote(c)} DESC NULLS LAST" for c in columns])
     return (f"SELECT {', '.join(select)} FROM read_parquet(${files_param}, union_by_name = true) {where} "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1")
