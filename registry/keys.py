@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.atomic import write_atomic
 from driftline.errors import KeyMaterialError
-from registry.trust import TrustStore, normalise_public_pem
+from registry.trust import TrustStore
 
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -200,4 +200,4 @@ def resolve_passphrase(*, env_value: Any, file: Path | None, interactive: bool) 
                            hint="set DRIFTLINE_KEY_PASSPHRASE or DRIFTLINE_KEY_PASSPHRASE_FILE")
 
 
-__all__ = ["KeyRing", "SigningKey", "key_id_of", "normalise_public_pem", "resolve_passphrase"]
+__all__ = ["KeyRing", "SigningKey", "key_id_of", "resolve_passphrase"]

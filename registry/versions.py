@@ -31,7 +31,7 @@ from driftline.canonical import canonical_json
 from driftline.errors import (InputError, IntegrityError, LockTimeout, NotFoundError,
                               SignatureError)
 from registry._bundle import Bundle
-from registry._statement import check_resource_name
+from registry._staging import fsync_tree, remove_dead_staging, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
 from registry.keys import SigningKey
 from registry.signing import VerifiedModel, sign_model, verify_model
@@ -192,18 +192,18 @@ class ModelRegistry:
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
         try:
-            _write_files(staging, files)
+            write_files(staging, files, reserved=_RESERVED_FILES)
             fault_point("register.staged")
             with self._lock(model):
-                _remove_dead_staging(folder)
+                remove_dead_staging(folder)
                 numbers = self._numbers(model)
                 version = (numbers[-1] if numbers else 0) + 1
                 record = {**metadata, "model": model, "version": version, "status": status,
                           "created_at": utc_now()}
-                _write_file(staging / "metadata.json", canonical_json(record) + b"\n")
+                write_file(staging / "metadata.json", canonical_json(record) + b"\n")
                 fault_point("register.metadata")
                 sign_model(staging, key, extra={"driftline": record}, model_name=model)
-                _fsync_tree(staging)
+                fsync_tree(staging)
                 fault_point("register.signed")
                 os.rename(staging, folder / str(version))
                 fault_point("register.renamed")
@@ -277,46 +277,3 @@ class ModelRegistry:
         raise NotFoundError(f"{model}/{alias} has no earlier accepted version to roll back to",
                             hint="promote a version explicitly")
 
-
-def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "xb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _write_files(staging: Path, files: Mapping[str, Path | bytes]) -> None:
-    staging.mkdir()
-    for name, source in files.items():
-        check_resource_name(name)
-        if name in _RESERVED_FILES or any(part.startswith(".") for part in name.split("/")):
-            raise InputError(f"file name {name!r} is reserved or hidden", hint="rename the file")
-        target = staging / name
-        if isinstance(source, (bytes, bytearray)):
-            _write_file(target, bytes(source))
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            fd = os.open(target, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_tree(folder: Path) -> None:
-    for current, _dirs, _files in os.walk(folder, topdown=False):
-        fsync_dir(Path(current))
-
-
-def _remove_dead_staging(folder: Path) -> None:
-    """Remove staging folders of processes that died mid-registration (kill -9, power cut)."""
-    for path in folder.glob(".staging-*"):
-        try:
-            pid = int(path.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue
