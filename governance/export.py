@@ -1,0 +1,144 @@
+"""Compliance export: one signed folder an auditor verifies offline, and its verifier.
+
+``export_bundle`` writes a folder (not a tar, so an auditor can read it with any tool)::
+
+    manifest.json  manifest.sig          canonical JSON listing every file's sha256; ECDSA signature
+    audit/entries.jsonl                  entries of the range, plus the later "context" entries that
+                                         link it to the checkpoint signing it
+    audit/checkpoints.jsonl              checkpoints whose size falls in the shipped segment
+    registry/<model>/<version>/          metadata.json, model.sig, gate report(s), copied verbatim
+    keys/<key id>.pub  report.html       public keys; the human-readable summary
+
+PII: detail fields named in ``pii_fields`` (at any depth) are replaced by ``"[masked]"``. A masked
+entry can no longer be re-hashed, so the verifier checks it by its place in the chain (its stored
+hash links to its neighbours and, through them, to a signed checkpoint) and by the manifest
+signature, and says how many entries were checked each way. ``verify_bundle`` trusts only the keys
+it is given, never the keys inside the bundle.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from driftline.atomic import write_atomic
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.errors import AuditChainError, InputError
+from governance.audit import AuditEntry, AuditLog, format_time
+from governance.checkpoints import PemVerifier, Signer
+from governance.export_checks import BundleVerification, check_bundle
+from governance.export_report import render_report
+
+__all__ = ["FORMAT", "MASK", "BundleVerification", "export_bundle", "verify_bundle"]
+
+FORMAT = "driftline.compliance-bundle/v1"
+MASK = "[masked]"
+_VERSION_FILES = ("metadata.json", "model.sig")
+
+
+def _mask(value: Any, fields: frozenset[str]) -> tuple[Any, bool]:
+    if isinstance(value, dict):
+        out, hit = {}, False
+        for key, item in value.items():
+            if key in fields:
+                out[key], hit = MASK, True
+            else:
+                out[key], sub = _mask(item, fields)
+                hit = hit or sub
+        return out, hit
+    if isinstance(value, list):
+        pairs = [_mask(item, fields) for item in value]
+        return [p[0] for p in pairs], any(p[1] for p in pairs)
+    return value, False
+
+
+def _version_dirs(registry_root: Path) -> list[tuple[str, int, Path]]:
+    found = []
+    if registry_root.is_dir():
+        for model in sorted(p for p in registry_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            for version in model.iterdir():
+                if version.is_dir() and version.name.isdigit():
+                    found.append((model.name, int(version.name), version))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_keys: Mapping[str, bytes],
+                  signer: Signer, since: str | None = None, until: str | None = None,
+                  pii_fields: Sequence[str] = ()) -> Path:
+    """Write the bundle folder ``out`` (must not exist) and return it.
+
+    The log is verified first against ``public_keys`` and a broken log is refused. When the range
+    reaches past the last checkpoint, a new checkpoint is signed with ``signer`` so that every
+    exported entry is vouched for.
+    """
+    out = Path(out)
+    if out.exists():
+        raise InputError(f"export target {out} already exists", hint="choose a new folder")
+    keys = {**public_keys}
+    if signer.key_id not in keys:
+        raise InputError("the exporter's public key is not among public_keys",
+                         hint="pass the signer's public PEM so auditors can check the manifest")
+    check = audit.verify(PemVerifier(keys))
+    if not check.ok:
+        raise AuditChainError(f"refusing to export a broken audit log: {check.problem}")
+    wanted = [e.seq for e in audit.entries(since=since, until=until)]
+    checkpoints = list(audit.checkpoints())
+    in_range = (wanted[0], wanted[-1]) if wanted else None
+    if in_range and not any(cp.size >= in_range[1] for cp in checkpoints):
+        checkpoints.append(audit.checkpoint(signer))
+    cover = min((cp.size for cp in checkpoints if in_range and cp.size >= in_range[1]), default=0)
+    shipped, masked = [], []
+    fields = frozenset(pii_fields)
+    for entry in audit.entries():
+        if in_range and in_range[0] <= entry.seq <= cover:
+            details, hit = _mask(dict(entry.details), fields)
+            if hit:
+                masked.append(entry.seq)
+                entry = AuditEntry(**{**entry.to_dict(), "details": details})
+            shipped.append(entry)
+    shipped_cps = [cp for cp in checkpoints if in_range and in_range[0] <= cp.size <= cover]
+
+    files: dict[str, bytes] = {
+        "audit/entries.jsonl": b"".join(e.to_line() for e in shipped),
+        "audit/checkpoints.jsonl": b"".join(cp.to_line() for cp in shipped_cps)}
+    versions = []
+    for model, number, folder in _version_dirs(Path(registry_root)):
+        item: dict[str, Any] = {"model": model, "version": number}
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and (path.name in _VERSION_FILES or
+                                   (path.suffix == ".json" and "gate" in path.name)):
+                files[f"registry/{model}/{number}/{path.name}"] = path.read_bytes()
+                if path.name == "metadata.json":
+                    item["metadata"] = json.loads(path.read_bytes())
+                elif path.suffix == ".json":
+                    item["gate"] = json.loads(path.read_bytes())
+        versions.append(item)
+    for key_id, pem in sorted(keys.items()):
+        files[f"keys/{key_id}.pub"] = pem
+    created = format_time(datetime.now(timezone.utc))
+    files["report.html"] = render_report(
+        created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
+        masked=masked, checkpoints=shipped_cps, versions=versions, key_ids=sorted(keys),
+        exporter=signer.key_id).encode("utf-8")
+    manifest = canonical_json({
+        "format": FORMAT, "created_at": created, "since": since, "until": until,
+        "exporter_key_id": signer.key_id, "pii_fields": sorted(fields), "masked_seqs": masked,
+        "in_range": list(in_range) if in_range else None,
+        "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name, data in files.items():
+        write_atomic(staging / name, data)
+    write_atomic(staging / "manifest.json", manifest)
+    write_atomic(staging / "manifest.sig", signer.sign(manifest))
+    staging.rename(out)  # the bundle appears whole or not at all
+    return out
+
+
+def verify_bundle(path: Path, trusted_keys: Mapping[str, bytes]) -> BundleVerification:
+    """Check a bundle offline against ``trusted_keys`` (key id -> public PEM); never raises for a bad one."""
+    return check_bundle(Path(path), PemVerifier(trusted_keys), FORMAT)

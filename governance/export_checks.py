@@ -1,0 +1,163 @@
+"""Offline verification of a compliance bundle written by :func:`governance.export.export_bundle`.
+
+Order of trust: the manifest's signature is checked first against the caller's trusted keys (never
+keys shipped in the bundle); only then are the files it lists compared with their digests, extra
+or missing files reported, the shipped audit segment re-walked (re-hashed where unmasked, linked by
+``prev_hash`` everywhere) and tied to a signed checkpoint, and each model version's ``model.sig``
+checked: its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's.
+Every finding is collected into a :class:`BundleVerification`; nothing here raises for bad input.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.errors import AuditChainError, IntegrityError
+from governance.audit_verify import line_digest
+from governance.checkpoints import Checkpoint, Verifier
+
+
+@dataclass(frozen=True)
+class BundleVerification:
+    """Outcome of ``verify_bundle``; ``ok`` exactly when ``problems`` is empty."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    entries: int = 0
+    entries_hashed: int = 0
+    entries_masked: int = 0
+    checkpoints: int = 0
+    versions: int = 0
+
+    def __post_init__(self) -> None:
+        if self.ok == bool(self.problems):
+            raise ValueError("BundleVerification: ok must be true exactly when there are no problems")
+
+
+def _pae(payload_type: str, payload: bytes) -> bytes:
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _find(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        for item in value.values():
+            if (found := _find(item, key)) is not None:
+                return found
+    return None
+
+
+def _check_entries(data: bytes, masked: set[int], problems: list[str]) -> dict[int, str]:
+    """Walk the shipped segment; returns seq -> hash of every entry that linked correctly."""
+    hashes: dict[int, str] = {}
+    prev: str | None = None
+    expected: int | None = None
+    for line in data.splitlines():
+        try:
+            obj = json.loads(line)
+            seq, stored = obj["seq"], obj["hash"]
+        except (ValueError, KeyError, TypeError):
+            problems.append("audit/entries.jsonl holds an unreadable line")
+            return hashes
+        if expected is not None and seq != expected:
+            problems.append(f"audit entry {expected} is missing (found {seq})")
+            return hashes
+        if prev is not None and obj.get("prev_hash") != prev:
+            problems.append(f"audit entry {seq} does not chain onto entry {seq - 1}")
+            return hashes
+        if seq not in masked:
+            digests = line_digest(line)
+            if digests is None or digests[0] != digests[1]:
+                problems.append(f"audit entry {seq} does not match its hash")
+                return hashes
+        hashes[seq] = stored
+        prev, expected = stored, seq + 1
+    return hashes
+
+
+def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[str]) -> None:
+    meta_path, sig_path = folder / "metadata.json", folder / "model.sig"
+    if not meta_path.exists() or not sig_path.exists():
+        problems.append(f"{name}: metadata.json or model.sig is missing")
+        return
+    meta_bytes = meta_path.read_bytes()
+    try:
+        bundle = json.loads(sig_path.read_bytes())
+        envelope = bundle["dsseEnvelope"]
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signature = base64.b64decode(envelope["signatures"][0]["sig"], validate=True)
+        key_id = bundle["verificationMaterial"]["publicKey"]["hint"]
+        verifier.verify(key_id, _pae(envelope["payloadType"], payload), signature)
+        resources = json.loads(payload)["predicate"]["resources"]
+        signed = {item["name"]: item["digest"] for item in resources}
+    except IntegrityError as exc:
+        problems.append(f"{name}/model.sig: {exc}")
+        return
+    except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
+        problems.append(f"{name}/model.sig is not a readable model signature ({exc})")
+        return
+    if signed.get("metadata.json") != sha256_hex(meta_bytes):
+        problems.append(f"{name}/metadata.json is not the file model.sig signed")
+    gate_digest = _find(json.loads(meta_bytes), "gate_report_sha256")
+    for gate in sorted(folder.glob("*gate*.json")):
+        raw = gate.read_bytes()
+        if gate_digest and gate_digest not in (sha256_hex(raw), sha256_hex(raw.rstrip(b"\n"))):
+            problems.append(f"{name}/{gate.name} is not the gate report metadata.json names")
+
+
+def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVerification:
+    problems: list[str] = []
+    try:
+        manifest_bytes = (root / "manifest.json").read_bytes()
+        signature = (root / "manifest.sig").read_bytes()
+        manifest = json.loads(manifest_bytes)
+        verifier.verify(manifest["exporter_key_id"], manifest_bytes, signature)
+    except IntegrityError as exc:
+        return BundleVerification(False, (f"manifest signature: {exc}",))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return BundleVerification(False, (f"manifest unreadable: {exc}",))
+    if manifest.get("format") != format_name or canonical_json(manifest) != manifest_bytes:
+        problems.append(f"manifest is not canonical {format_name}")
+    listed: dict[str, str] = manifest.get("files", {})
+    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    for extra in sorted(present - set(listed) - {"manifest.json", "manifest.sig"}):
+        problems.append(f"{extra} is in the folder but not in the signed manifest")
+    for name, digest in sorted(listed.items()):
+        if name not in present:
+            problems.append(f"{name} is listed in the manifest but missing")
+        elif sha256_hex((root / name).read_bytes()) != digest:
+            problems.append(f"{name} does not match its digest in the manifest")
+    if problems:  # files differ from what was signed: nothing below can be trusted
+        return BundleVerification(False, tuple(problems))
+
+    masked = set(manifest.get("masked_seqs", []))
+    hashes = _check_entries((root / "audit/entries.jsonl").read_bytes(), masked, problems)
+    checkpoints = []
+    for line in (root / "audit/checkpoints.jsonl").read_bytes().splitlines():
+        try:
+            cp = Checkpoint.from_line(line)
+            verifier.verify(cp.key_id, cp.payload(), cp.signature_bytes())
+        except (AuditChainError, IntegrityError) as exc:
+            problems.append(f"checkpoint: {exc}")
+            continue
+        checkpoints.append(cp)
+        if hashes.get(cp.size) != cp.head_hash:
+            problems.append(f"checkpoint at size {cp.size} disagrees with the shipped entries")
+    if hashes and max(hashes) not in {cp.size for cp in checkpoints}:
+        problems.append(f"no valid checkpoint signs the last shipped entry {max(hashes)}")
+    versions = sorted({p.parent for p in (root / "registry").rglob("metadata.json")} |
+                      {p.parent for p in (root / "registry").rglob("model.sig")})
+    for folder in versions:
+        _check_version(folder, folder.relative_to(root).as_posix(), verifier, problems)
+    return BundleVerification(
+        ok=not problems, problems=tuple(problems), entries=len(hashes),
+        entries_hashed=len(set(hashes) - masked), entries_masked=len(set(hashes) & masked),
+        checkpoints=len(checkpoints), versions=len(versions))

@@ -1,0 +1,141 @@
+"""Compliance export: a signed bundle that verifies offline, masks PII and catches tampering."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.errors import AuditChainError, InputError
+from governance.actor import Actor
+from governance.audit import AuditLog
+from governance.checkpoints import public_key_id
+from governance.export import export_bundle, verify_bundle
+
+ACTOR = Actor(user="ana", host="laptop")
+
+
+class Signer:
+    def __init__(self) -> None:
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        self.pem = self._key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.key_id = public_key_id(self.pem)
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+KEY = Signer()
+KEYS = {KEY.key_id: KEY.pem}
+
+
+def model_sig(signer: Signer, files: dict[str, bytes]) -> bytes:
+    """A minimal model-signing v1.0 style bundle: DSSE over an in-toto statement of file digests."""
+    statement = canonical_json({"predicate": {"resources": [
+        {"name": n, "digest": sha256_hex(d), "algorithm": "sha256"} for n, d in sorted(files.items())]}})
+    kind = "application/vnd.in-toto+json"
+    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind.encode(), len(statement), statement)
+    return canonical_json({
+        "verificationMaterial": {"publicKey": {"hint": signer.key_id}},
+        "dsseEnvelope": {"payload": base64.b64encode(statement).decode(), "payloadType": kind,
+                         "signatures": [{"sig": base64.b64encode(signer.sign(pae)).decode()}]}})
+
+
+@pytest.fixture
+def home(tmp_path):
+    start = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    moments = iter(start + timedelta(days=i) for i in range(100))
+    log = AuditLog(tmp_path / "audit", clock=lambda: next(moments))
+    for day in range(6):  # entries on 05-01, 05-02, 05-04 .. 05-07; the checkpoint took 05-03
+        log.append("model.scored", "churn/1", {"rows": day, "email": f"user{day}@example.com",
+                                               "nested": {"ssn": "123-45-6789"} if day == 2 else {}},
+                   actor=ACTOR)
+        if day == 1:
+            log.checkpoint(KEY)
+    gate = canonical_json({"verdict": "promote", "checks": []})
+    meta = canonical_json({"model": "churn", "version": 1, "status": "accepted",
+                           "created_at": "2024-05-01", "gate_report_sha256": sha256_hex(gate),
+                           "data": {"training_set_sha256": "ab" * 32, "delta_versions": {"labels": 3}}})
+    folder = tmp_path / "registry" / "churn" / "1"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_bytes(meta)
+    (folder / "gate_report.json").write_bytes(gate)
+    (folder / "model.txt").write_bytes(b"tree 0")
+    (folder / "model.sig").write_bytes(model_sig(KEY, {"metadata.json": meta, "model.txt": b"tree 0",
+                                                       "gate_report.json": gate}))
+    return tmp_path, log
+
+
+def export(home, **kw) -> Path:
+    root, log = home
+    return export_bundle(root / "bundle", audit=log, registry_root=root / "registry",
+                         public_keys=KEYS, signer=KEY, **kw)
+
+
+def test_bundle_verifies_offline_and_masks_pii(home):
+    bundle = export(home, since="2024-05-02", until="2024-05-05", pii_fields=("email", "ssn"))
+    result = verify_bundle(bundle, KEYS)
+    assert result.ok, result.problems
+    # entries 2..3 are in range; 4..6 link them to the checkpoint signed at export time
+    assert result.entries == 5 and result.entries_masked == 5 and result.versions == 1
+    everything = b"".join(p.read_bytes() for p in bundle.rglob("*") if p.is_file())
+    assert b"example.com" not in everything and b"123-45-6789" not in everything
+    assert b"[masked]" in everything
+    manifest = json.loads((bundle / "manifest.json").read_bytes())
+    assert manifest["in_range"] == [2, 3] and "registry/churn/1/gate_report.json" in manifest["files"]
+    assert "registry/churn/1/model.txt" not in manifest["files"]
+    page = (bundle / "report.html").read_text()
+    assert "model.scored" in page and "context" in page and "promote" in page
+
+
+def test_unmasked_entries_are_rehashed_and_covered_by_an_existing_checkpoint(home):
+    bundle = export(home, until="2024-05-02")  # only entry 1; checkpoint at size 2 covers it
+    result = verify_bundle(bundle, KEYS)
+    assert result.ok, result.problems
+    assert (result.entries, result.entries_hashed, result.entries_masked) == (2, 2, 0)
+    assert result.checkpoints == 1
+
+
+def test_tampering_is_caught(home):
+    bundle = export(home, pii_fields=("email",))
+    entries = bundle / "audit" / "entries.jsonl"
+    entries.write_bytes(entries.read_bytes().replace(b'"rows":3', b'"rows":4'))
+    result = verify_bundle(bundle, KEYS)
+    assert not result.ok and any("entries.jsonl does not match" in p for p in result.problems)
+
+
+def test_extra_files_and_untrusted_signers_are_caught(home):
+    bundle = export(home)
+    (bundle / "keys" / "attacker.pub").write_bytes(b"x")
+    assert any("not in the signed manifest" in p for p in verify_bundle(bundle, KEYS).problems)
+    (bundle / "keys" / "attacker.pub").unlink()
+    stranger = Signer()
+    result = verify_bundle(bundle, {stranger.key_id: stranger.pem})
+    assert not result.ok and "manifest signature" in result.problems[0]
+
+
+def test_a_bundle_re_signed_by_the_exporter_still_catches_a_forged_metadata(home):
+    root, _ = home
+    meta = root / "registry" / "churn" / "1" / "metadata.json"
+    meta.write_bytes(meta.read_bytes().replace(b"accepted", b"rejected"))
+    result = verify_bundle(export(home), KEYS)
+    assert not result.ok and any("not the file model.sig signed" in p for p in result.problems)
+
+
+def test_export_refuses_a_broken_log_and_an_existing_target(home):
+    root, log = home
+    (root / "bundle").mkdir()
+    with pytest.raises(InputError):
+        export(home)
+    (root / "bundle").rmdir()
+    lines = log.log_path.read_bytes().splitlines(keepends=True)
+    log.log_path.write_bytes(b"".join(lines[:1] + lines[2:]))
+    with pytest.raises(AuditChainError):
+        export(home)
