@@ -41,10 +41,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     _require_server()
-    from flows.watch import watch
+    from flows.watch import baseline, watch
     from tasks.workspace import Workspace
 
     home = Workspace.open().home
+    if args.baseline:
+        print(f"recorded {len(baseline(home.landing, home.state))} drop(s) in {home.landing} as announced")
+        return 0
     announced = watch(home.landing, home.state, interval=args.interval, once=args.once,
                       settle_s=args.settle, max_failures=args.max_failures if args.once else None)
     if args.once:
@@ -81,6 +84,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                    help="only announce files unchanged for this many seconds (default 2)")
     p.add_argument("--max-failures", type=int, default=6,
                    help="with --once: give up after this many failed attempts in a row (default 6)")
+    p.add_argument("--baseline", action="store_true",
+                   help="record the drops now in landing/ as announced without emitting, then exit")
     p.set_defaults(handler=_watch)
     dep = commands.add_parser("deployments", help="render deployments/prefect.yaml from the tables")
     sub = dep.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -161,6 +161,12 @@ def announce_pending(landing: Path, state_dir: Path, emit: Emitter, *, settle_s:
         lock.release()
 
 
+def baseline(landing: Path, state_dir: Path) -> list[Arrival]:
+    """Record every drop now in landing as announced, without emitting: for starting a watcher on
+    a data home whose drops were already ingested some other way (``python -m flows ingest``)."""
+    return announce_pending(landing, state_dir, lambda arrival: None)
+
+
 @dataclass
 class Backoff:
     """Exponential backoff: ``initial * factor**n`` seconds, capped; reset after a success."""

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from flows.watch import Arrival, Backoff, EmitFailed, WatchState, announce_pending, scan, watch
+from flows.watch import Arrival, Backoff, EmitFailed, WatchState, announce_pending, baseline, scan, watch
 
 
 def _drop(landing, group, name, data: bytes):
@@ -124,3 +124,14 @@ def test_the_prefect_emitter_detects_an_unreachable_server(tmp_path, monkeypatch
     arrival = Arrival("ab" * 32, "g", (str(tmp_path / "g" / "x.csv"),))
     with pytest.raises(EmitFailed, match="could not announce"):
         prefect_emitter(arrival)
+
+
+def test_baseline_adopts_existing_drops_without_emitting(tmp_path):
+    landing, state = tmp_path / "landing", tmp_path / "state"
+    state.mkdir()
+    server = FlakyServer()
+    _drop(landing, "g", "old.csv", b"old")
+    assert len(baseline(landing, state)) == 1
+    _drop(landing, "g", "new.csv", b"new")
+    assert [a.paths[0].rsplit("/", 1)[1] for a in announce_pending(landing, state, server)] == ["new.csv"]
+    assert len(server.delivered) == 1
