@@ -76,10 +76,11 @@ def group_sql(contract: FeatureGroupContract, files_param: str, has_files: bool,
     select = [f"CAST({t} AS TIMESTAMPTZ) AS {quote(time_alias)}"]
     select += [f"CAST({quote(c)} AS {SQL_TYPES[contract.column(c).dtype]}) AS {quote(c)}" for c in columns]
     if not has_files:  # an empty table still has a schema, so the join keeps its columns
-        return f"SELECT {', '.join(select)} FROM (SELECT NULL AS {t}, {', '.join(f'NULL AS {quote(c)}' for c in columns)}) WHERE false"
+        nulls = ", ".join(f"NULL AS {quote(c)}" for c in (contract.event_time, *columns))
+        return f"SELECT {', '.join(select)} FROM (SELECT {nulls}) WHERE false"
     by_time = () if latest_only else (contract.event_time,)
     partition = ", ".join(quote(k) for k in (*contract.entity_keys, *by_time))
-    order = ", ".join([f"{quote(contract.event_time)} DESC"] * latest_only + ['"_ingested_at" DESC', '"_source" DESC NULLS LAST']
+    order = ", ".join([f"{t} DESC"] * latest_only + ['"_ingested_at" DESC', '"_source" DESC NULLS LAST']
                       + [f"{quote(c)} DESC NULLS LAST" for c in columns])
     return (f"SELECT {', '.join(select)} FROM read_parquet(${files_param}, union_by_name = true) {where} "
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1")
@@ -141,12 +142,15 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
         if snapshot.files:
             params[f"f{i}"] = list(snapshot.files)
         alias, t_alias = f"g{i}", f"__t{i}"
-        ctes.append(f"{alias} AS ({group_sql(group, f'f{i}', bool(snapshot.files), (*group.entity_keys, *group.feature_columns), t_alias)})")
+        columns = (*group.entity_keys, *group.feature_columns)
+        ctes.append(f"{alias} AS ({group_sql(group, f'f{i}', bool(snapshot.files), columns, t_alias)})")
         on = " AND ".join([f"l.{quote(k)} = {alias}.{quote(k)}" for k in group.entity_keys]
                           + [f"l.{quote(time)} >= {alias}.{quote(t_alias)}"])
         joins.append(f"ASOF LEFT JOIN {alias} ON {on}")
-        fresh = (f"{alias}.{quote(t_alias)} >= l.{quote(time)} - to_microseconds({int(group.ttl / timedelta(microseconds=1))})"
-                 if group.ttl is not None else "true")
+        # The ASOF match is the newest value at or before label time; if even it is older than the
+        # TTL, every older one is too, so nulling it is the same as joining only fresh values.
+        fresh = "true" if group.ttl is None else (
+            f"{alias}.{quote(t_alias)} >= l.{quote(time)} - to_microseconds({group.ttl // timedelta(microseconds=1)})")
         select += [f"CASE WHEN {fresh} THEN {alias}.{quote(c)} END AS {quote(c)}" for c in group.feature_columns]
     order = ", ".join(f"{quote(c)}" for c in (time, *keys))
     query = (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM labels l {' '.join(joins)} "
