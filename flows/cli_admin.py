@@ -78,17 +78,17 @@ def _registry_promote(args: argparse.Namespace) -> int:
     version = ws.registry.get(args.model, _ref(args.version)).version
     change = ws.registry.promote(args.model, version, alias=args.alias, actor=ws.actor().user, reason=args.reason)
     _audited(ws, "model.promote", f"model:{args.model}:v{version}",
-             {"alias": args.alias, "from": change.previous, "to": version, "reason": args.reason})
-    print(f"{args.model}: {args.alias} -> v{version} (was {change.previous})")
+             {"alias": args.alias, "from": change.from_version, "to": version, "reason": args.reason})
+    print(f"{args.model}: {args.alias} -> v{version} (was {change.from_version})")
     return 0
 
 
 def _registry_rollback(args: argparse.Namespace) -> int:
     ws = _ws()
     change = ws.registry.rollback(args.model, alias=args.alias, actor=ws.actor().user, reason=args.reason)
-    _audited(ws, "model.rollback", f"model:{args.model}:v{change.version}",
-             {"alias": args.alias, "from": change.previous, "to": change.version, "reason": args.reason})
-    print(f"{args.model}: {args.alias} rolled back to v{change.version} (was v{change.previous})")
+    _audited(ws, "model.rollback", f"model:{args.model}:v{change.to_version}",
+             {"alias": args.alias, "from": change.from_version, "to": change.to_version, "reason": args.reason})
+    print(f"{args.model}: {args.alias} rolled back to v{change.to_version} (was v{change.from_version})")
     return 0
 
 
@@ -125,7 +125,7 @@ def _keys(args: argparse.Namespace) -> int:
         print(f"signing key {key.key_id}")
         return 0
     if args.action == "rotate":
-        key = ws.keyring.rotate(ws._passphrase(create=False))
+        key = ws.keyring.rotate(ws.passphrase(create=False))
         _audited(ws, "key.rotate", f"key:{key.key_id}", {"key_id": key.key_id})
         print(f"new signing key {key.key_id}; earlier versions still verify with the old key")
         return 0

@@ -36,6 +36,12 @@ class DemoSummary:
     dispatched: list[Dispatched] = field(default_factory=list)
     audit: Any = None
     planted_bad_rows: int = 0
+    stages: list[tuple[str, float]] = field(default_factory=list)
+
+    def lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.stages.append((stage, now - since))
+        return now
 
 
 def prepare_home(home: Path) -> None:
@@ -65,23 +71,30 @@ def run_demo(*, customers: int = 1500, seed: int = 7) -> DemoSummary:
     summary = DemoSummary(home=home.root)
     source = home.root / "demo-source"
     drop = generate_demo(source, seed=seed, customers=customers)
-    summary.planted_bad_rows = drop.planted_bad_rows
+    summary.planted_bad_rows = drop.bad_rows()
 
-    _land(drop.files_for_days(1, FIRST_PHASE_DAYS), source, home.landing)
+    lap = summary.lap("generate data", started)
+
+    _land(list(drop.paths(1, FIRST_PHASE_DAYS)), source, home.landing)
     reports, _ = run_local("ingest")
     summary.ingests.append((f"days 1-{FIRST_PHASE_DAYS}", reports))
+    lap = summary.lap("ingest days 1-60 (Prefect start-up included)", lap)
     outcome, dispatched = run_local("train", reason="initial training")
     summary.trainings.append(outcome)
     summary.dispatched += dispatched
+    lap = summary.lap("train, gate, register, promote, score", lap)
 
-    _land(drop.files_for_days(FIRST_PHASE_DAYS + 1, drop.days), source, home.landing)
+    _land(list(drop.paths(FIRST_PHASE_DAYS + 1)), source, home.landing)
     reports, _ = run_local("ingest")
     summary.ingests.append((f"days {FIRST_PHASE_DAYS + 1}-{drop.days}", reports))
+    lap = summary.lap(f"ingest days {FIRST_PHASE_DAYS + 1}-{drop.days}", lap)
     summary.monitor, dispatched = run_local("monitor")
     summary.dispatched += dispatched
     summary.trainings += [d.result for d in dispatched if d.flow in ("train", "retrain") and d.result]
+    lap = summary.lap("monitor, drift-triggered retrain, promote, score", lap)
 
     summary.audit = ws.audit.verify(ws.trust)
+    summary.lap("verify audit trail", lap)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -107,4 +120,5 @@ def print_summary(s: DemoSummary) -> None:
     print(f"\naudit trail: {a.entries} entries, {a.checkpoints} signed checkpoints, "
           f"{'verified ok' if a.ok else 'BROKEN at ' + str(a.first_bad_seq) + ': ' + str(a.problem)}")
     print(f"reports: {s.home / 'reports'} (gate reports per version, drift report)")
+    print("time: " + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in s.stages))
     print("next: python -m flows registry list | registry verify churn | audit verify | audit export")

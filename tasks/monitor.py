@@ -19,7 +19,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from driftline.atomic import write_atomic
-from driftline.errors import NotFoundError
 from features.drift import DriftReport, detect_drift
 from features.drift_report import render_drift_html
 from features.latest import latest_features
@@ -47,9 +46,7 @@ class Window:
 @task(name="current-window", cache_policy=NO_CACHE)
 def current_window(ws: Workspace, window_days: int) -> Window:
     snapshots = [ws.store.snapshot(g) for g in ws.settings.feature_groups]
-    newest = max(ws.store.read(g)[ws.contracts[g].event_time].max() for g in ws.settings.feature_groups)
-    if newest is None:
-        raise NotFoundError("the feature store holds no rows to monitor", hint="ingest data first")
+    newest = ws.data_time()
     start = newest - timedelta(days=window_days)
     points, at = [], newest
     while at > start:

@@ -43,5 +43,5 @@ def promote(ws: Workspace, version: ModelVersion, *, reason: str) -> None:
     change = ws.registry.promote(version.model, version.version, alias="champion",
                                  actor=actor.user, reason=reason)
     ws.audit.append("model.promote", f"model:{version.model}:v{version.version}", {
-        "alias": "champion", "from": change.previous, "to": version.version, "reason": reason},
+        "alias": "champion", "from": change.from_version, "to": version.version, "reason": reason},
         actor=actor)

@@ -24,12 +24,14 @@ PREDICTIONS_GROUP = "predictions"
 @task(name="score-latest", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, int]:
     snapshots = [ws.store.snapshot(g) for g in ws.settings.feature_groups]
-    frame = latest_features(snapshots, ws.contracts)
+    as_of = ws.data_time()
+    frame = latest_features(snapshots, ws.contracts, as_of=as_of)
     scores = predict(TrainedModel.load(champion.path), frame)
     scored_at = datetime.now(timezone.utc)
     keys = ws.contracts[ws.settings.feature_groups[0]].entity_keys
     table = frame.select(keys).with_columns(
-        pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("event_time"),
+        pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("event_time"),
+        pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
         pl.Series("score", scores, dtype=pl.Float64),
         pl.lit(champion.model).alias("model"),
         pl.lit(champion.version, dtype=pl.Int64).alias("model_version"))
@@ -38,4 +40,4 @@ def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, 
     ws.audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
         "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
         "mean_score": float(scores.mean()) if len(scores) else None}, actor=ws.actor(flow_run_id()))
-    return table.height, scored_at, delta_version
+    return table.height, as_of, delta_version

@@ -13,13 +13,17 @@ warning. That keeps ``python -m flows demo`` one command; real deployments set t
 from __future__ import annotations
 
 import os
+from datetime import datetime, timezone
 import secrets
 import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import duckdb
+
 from driftline.atomic import write_atomic
+from driftline.errors import NotFoundError
 from driftline.home import DataHome
 from driftline.settings import Settings, load_settings
 from features.contracts import FeatureGroupContract, load_contracts
@@ -80,10 +84,44 @@ class Workspace:
     def audit(self) -> AuditLog:
         return AuditLog(self.home.audit)
 
+    def data_time(self) -> datetime:
+        """The newest event time stored in the feature groups: "now" for the data.
+
+        Monitoring windows and scoring are anchored here rather than on the wall clock, so late or
+        replayed data is judged by when it happened (and the demo's 2026 data is not all "stale").
+        """
+        newest = None
+        for group in self.settings.feature_groups:
+            snapshot = self.store.snapshot(group)
+            if not snapshot.files:
+                continue
+            column = self.contracts[group].event_time.replace('"', '""')
+            (value,) = duckdb.execute(f'SELECT max(CAST("{column}" AS TIMESTAMPTZ)) FROM read_parquet($files)',
+                                      {"files": list(snapshot.files)}).fetchone()
+            newest = value if newest is None or (value is not None and value > newest) else newest
+        if newest is None:
+            raise NotFoundError("the feature store holds no feature rows yet", hint="ingest data first")
+        return newest.astimezone(timezone.utc)
+
+    def stored_rows(self, group: str) -> int:
+        snapshot = self.store.snapshot(group)
+        if not snapshot.files:
+            return 0
+        (count,) = duckdb.execute("SELECT count(*) FROM read_parquet($files)",
+                                  {"files": list(snapshot.files)}).fetchone()
+        return int(count)
+
+    def quarantine_share(self) -> float:
+        """Share of the rows that reached the model's groups which were quarantined instead of stored."""
+        groups = {self.settings.label_group, *self.settings.feature_groups}
+        quarantined = sum(r.rows for r in self.quarantine.records() if r.group in groups and not r.erased)
+        stored = sum(self.stored_rows(g) for g in groups)
+        return quarantined / (quarantined + stored) if quarantined + stored else 0.0
+
     def actor(self, flow_run_id: str | None = None) -> Actor:
         return current_actor(user=self.settings.actor, flow_run_id=flow_run_id)
 
-    def _passphrase(self, *, create: bool) -> bytes:
+    def passphrase(self, *, create: bool) -> bytes:
         local = self.home.keys / LOCAL_PASSPHRASE
         s = self.settings
         if s.key_passphrase is not None or s.key_passphrase_file is not None:
@@ -102,7 +140,7 @@ class Workspace:
 
     def signing_key(self) -> SigningKey:
         """The active signing key, creating the data home's first key in local mode."""
-        passphrase = self._passphrase(create=True)
+        passphrase = self.passphrase(create=True)
         if not self.keyring.exists():
             key = self.keyring.init(passphrase)
             self.audit.append("key.init", f"key:{key.key_id}", {"key_id": key.key_id}, actor=self.actor())
