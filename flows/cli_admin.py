@@ -103,14 +103,30 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from governance.export import export_bundle
+    from tasks.compliance import export_audit
 
-    ws = _ws()
-    out = Path(args.out) if args.out else ws.home.reports / "audit-export"
-    public_keys = {k: ws.trust.public_pem(k) for k in ws.trust.key_ids()}
-    path = export_bundle(out, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
-                         signer=ws.signing_key(), since=args.since, until=args.until)
-    print(f"audit export written to {path}")
+    path = export_audit(_ws(), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
+    print(f"audit export written to {path}; verify offline with governance.export.verify_bundle")
+    return 0
+
+
+def _audit_verify_export(args: argparse.Namespace) -> int:
+    """Offline check of an export, trusting only the public keys named (default: the trust store)."""
+    from governance.export import verify_bundle
+    from registry.keys import key_id_of
+
+    if args.public_key:
+        pems = [Path(p).read_bytes() for p in args.public_key]
+        trusted = {key_id_of(pem): pem for pem in pems}
+    else:
+        ws = _ws()
+        trusted = {k: ws.trust.public_pem(k, include_revoked=True) for k in ws.trust.key_ids()}
+    result = verify_bundle(Path(args.bundle), trusted)
+    if not result.ok:
+        raise IntegrityError(f"export {args.bundle} does not verify: {result.problems[0]}"
+                             + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
+    print(f"export ok: {result.entries} entries ({result.entries_masked} masked), "
+          f"{result.checkpoints} checkpoints, {result.versions} model versions")
     return 0
 
 
@@ -168,10 +184,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("verify", help="walk the hash chain and the signed checkpoints").set_defaults(handler=_audit_verify)
     p = sub.add_parser("export", help="a signed bundle for a compliance audit")
-    p.add_argument("--out", help="target folder (default reports/audit-export)")
+    p.add_argument("--out", help="target folder, must not exist (default reports/audit-export-<time>)")
     p.add_argument("--since", help="ISO date or time, inclusive")
     p.add_argument("--until", help="ISO date or time, exclusive")
     p.set_defaults(handler=_audit_export)
+    p = sub.add_parser("verify-export", help="check an export bundle offline")
+    p.add_argument("bundle")
+    p.add_argument("--public-key", action="append", help="trusted public key PEM (repeatable; default the trust store)")
+    p.set_defaults(handler=_audit_verify_export)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
     keys.add_argument("action", choices=["init", "rotate", "revoke", "list"])

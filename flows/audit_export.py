@@ -1,0 +1,24 @@
+"""The audit-export flow (monthly cron): a signed, offline-verifiable bundle for an auditor.
+
+The same work as ``python -m flows audit export`` (``tasks.compliance``), as a deployment so that
+compliance exports happen on schedule and show in the Prefect UI with their location.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from tasks.compliance import export_audit
+from tasks.runtime import flow_run_id
+from tasks.workspace import Workspace
+
+
+@flow(name="audit-export", log_prints=True)
+def audit_export_flow(since: str | None = None, until: str | None = None, home: str | None = None) -> str:
+    """Export the audit entries of [since, until) with everything needed to verify them offline."""
+    ws = Workspace.open(home)
+    path = export_audit(ws, since=since, until=until, flow_run_id=flow_run_id())
+    create_markdown_artifact(key="audit-export", markdown=f"Audit export written to `{path}`",
+                             description="Compliance export bundle")
+    return str(path)
