@@ -91,10 +91,14 @@ class DriftReport:
 
     @classmethod
     def from_json(cls, data: bytes) -> "DriftReport":
-        raw = json.loads(data)
-        raw["features"] = tuple(FeatureDrift(**f) for f in raw["features"])
-        raw["prediction"] = FeatureDrift(**raw["prediction"]) if raw["prediction"] is not None else None
-        return cls(**raw)
+        try:
+            raw = json.loads(data)
+            raw["features"] = tuple(FeatureDrift(**f) for f in raw["features"])
+            raw["prediction"] = FeatureDrift(**raw["prediction"]) if raw["prediction"] is not None else None
+            return cls(**raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"drift report is malformed: {exc}",
+                             hint="read reports written by DriftReport.to_json") from exc
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,7 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, *,
                  reference_performance: Mapping[str, float] | None = None,
                  max_auc_drop: float = 0.05) -> DriftReport:
     """Compare ``current`` (and the model's predictions on it) with ``profile``; see the module doc."""
+    critical = (critical,) if isinstance(critical, str) else tuple(critical)
     if current.height == 0:
         raise InputError("the current window has no rows, so drift cannot be measured",
                          hint="check the window length and that the store received data for it")

@@ -159,3 +159,12 @@ def test_report_json_round_trip_and_bytes_are_canonical() -> None:
     again = DriftReport.from_json(report.to_json())
     assert again == report and again.to_json() == report.to_json()
     assert report.to_dict()["features"][0]["name"] == "x"
+    with pytest.raises(InputError, match="malformed"):
+        DriftReport.from_json(b'{"features": [{"name": "x"}]}')
+
+
+def test_feature_empty_in_the_reference_drifts_when_values_appear() -> None:
+    profile = build_profile(pl.DataFrame({"z": pl.Series([None] * 500, dtype=pl.Float64)}),
+                            numeric=["z"], categorical=[])
+    z = detect_drift(profile, pl.DataFrame({"z": np.arange(500.0)}), critical="z").features[0]
+    assert z.drifted and z.critical and z.statistic is None and "100.0% -> 0.0%" in z.reason
