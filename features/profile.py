@@ -180,15 +180,25 @@ def category_counts(series: pl.Series) -> tuple[dict[str, int], int]:
     return {k: int(v) for k, v in zip(keys, values) if k is not None}, nulls
 
 
+def _quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Interpolated quantiles; where interpolating between values near the float limits overflows,
+    the nearest order statistic instead (a profile must stay finite to be JSON and signed)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = np.quantile(ordered, q)
+    if not np.isfinite(result).all():
+        result = np.quantile(ordered, q, method="inverted_cdf")
+    return result
+
+
 def _numeric_profile(values: np.ndarray, nulls: int, bins: int) -> NumericProfile:
     n = values.size + nulls
     if values.size == 0:
         return NumericProfile(edges=(), counts=(0,), quantiles=(), cdf=(), null_count=nulls, n=n)
     ordered = np.sort(values)
-    edges = np.unique(np.quantile(ordered, np.arange(1, bins) / bins))
+    edges = np.unique(_quantiles(ordered, np.arange(1, bins) / bins))
     cum = np.searchsorted(ordered, edges, side="right")
     counts = np.diff(np.concatenate([[0], cum, [ordered.size]]))
-    quantiles = np.quantile(ordered, np.linspace(0.0, 1.0, PERCENTILES))
+    quantiles = _quantiles(ordered, np.linspace(0.0, 1.0, PERCENTILES))
     cdf = np.searchsorted(ordered, quantiles, side="right") / ordered.size
     return NumericProfile(edges=tuple(edges.tolist()), counts=tuple(int(c) for c in counts),
                           quantiles=tuple(quantiles.tolist()), cdf=tuple(cdf.tolist()), null_count=nulls, n=n)
