@@ -25,6 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from driftline.errors import ConfigError, TrainingError
+from driftline.settings import TrainingSettings
 from training.device import choose_device
 from training.metrics import resolve_metric
 from training.objective import Objective, prepare_validation
@@ -36,7 +37,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """What to search and with which budget; see docs/ARCHITECTURE.md for the defaults' reasons."""
+    """What to search and with which budget. The constructor refuses values that cannot run, so a
+    config that exists is one run_search accepts; ``from_settings`` builds it from the edge's
+    ``TrainingSettings``."""
 
     task: Literal["binary", "multiclass", "regression"]
     metric: str | None = None  # default per task: auc / multi_logloss / rmse
@@ -69,6 +72,16 @@ class SearchConfig:
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise ConfigError(f"SearchConfig.timeout_s is {self.timeout_s}", hint="use None or > 0")
         resolve_metric(self.task, self.metric)  # fails early on a metric that does not fit the task
+
+    @classmethod
+    def from_settings(cls, settings: TrainingSettings, *, task: str, studies_dir: Path | None,
+                      **overrides: Any) -> SearchConfig:
+        """The search the settings describe; ``overrides`` set the fields settings do not hold."""
+        fields = {"n_trials": settings.n_trials, "timeout_s": settings.timeout_s,
+                  "patience": settings.patience, "seed": settings.seed, "n_threads": settings.n_threads,
+                  "device": settings.device, "early_stopping_rounds": settings.early_stopping_rounds,
+                  "storage": settings.storage}
+        return cls(task=task, studies_dir=studies_dir, **{**fields, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

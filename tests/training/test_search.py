@@ -72,15 +72,15 @@ def test_expanding_validation(binary_frame, quick_config, search_args) -> None:
 
 
 def test_median_pruner_prunes_and_pruned_trials_stop_early(binary_frame, quick_config, search_args) -> None:
-    config = dataclasses.replace(quick_config, n_trials=16, max_rounds=150, early_stopping_rounds=150)
+    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100)
     result = run_search(binary_frame, config=config, **search_args)
     pruned = [t for t in result.trials if t.state == "PRUNED"]
     assert result.n_pruned == len(pruned) > 0
-    assert all(max(t.intermediate) < 150 for t in pruned)
+    assert all(max(t.intermediate) < 100 for t in pruned)
 
 
 def test_hyperband_pruner_runs(binary_frame, quick_config, search_args) -> None:
-    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100,
+    config = dataclasses.replace(quick_config, n_trials=10, max_rounds=60, early_stopping_rounds=60,
                                  pruner="hyperband")
     result = run_search(binary_frame, config=config, **search_args)
     assert result.n_pruned > 0 and result.n_completed > 0
@@ -143,3 +143,12 @@ def test_config_and_data_errors_are_clear(binary_frame, quick_config, search_arg
 def test_progress_bar_writes_to_stderr(binary_frame, quick_config, search_args, capsys) -> None:
     run_search(binary_frame, config=dataclasses.replace(quick_config, n_trials=2), progress=True, **search_args)
     assert "search driftline" in capsys.readouterr().err
+
+
+def test_config_from_settings(tmp_path: Path) -> None:
+    from driftline.settings import TrainingSettings
+
+    settings = TrainingSettings(n_trials=7, patience=3, seed=9, n_threads=1, device="cpu", timeout_s=12.0)
+    config = SearchConfig.from_settings(settings, task="binary", studies_dir=tmp_path, study_name="churn")
+    assert (config.n_trials, config.patience, config.seed, config.n_threads, config.device) == (7, 3, 9, 1, "cpu")
+    assert config.timeout_s == 12.0 and config.studies_dir == tmp_path and config.study_name == "churn"
