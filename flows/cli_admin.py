@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from driftline.errors import IntegrityError, NotFoundError
 
@@ -43,10 +45,19 @@ def _registry_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plain(value: Any) -> Any:
+    """Read-only mappings and tuples of a version's metadata as plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _registry_show(args: argparse.Namespace) -> int:
     v = _ws().registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
-                      "key_id": v.key_id, "created_at": v.created_at, "metadata": v.metadata},
+                      "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
                      indent=2, sort_keys=True, default=str))
     return 0
 

@@ -18,6 +18,12 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        from flows.console import quiet_console
+
+        quiet_console()
+    import warnings
+
+    warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
 
 
 def _budget(args: argparse.Namespace) -> None:
@@ -34,7 +40,12 @@ def _run(args: argparse.Namespace, name: str, **params: Any) -> Any:
     def announce(d) -> None:
         print(f"  event {d.event} -> {d.deployment}: {d.flow} {d.parameters}")
 
-    result, _ = run_local(name, on_dispatch=announce, **params)
+    from prefect.exceptions import ParameterTypeError, SignatureMismatchError
+
+    try:
+        result, _ = run_local(name, on_dispatch=announce, **params)
+    except (ParameterTypeError, SignatureMismatchError) as exc:
+        raise InputError(f"flow {name!r} got invalid parameters: {' '.join(str(exc).split())}") from exc
     return result
 
 
@@ -51,6 +62,9 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
 def _demo(args: argparse.Namespace) -> int:
     _prepare_prefect(args)
     _budget(args)
+    # The demo's search budget is small on purpose (it must finish in under a minute on 2 cores);
+    # an explicit DRIFTLINE_TRAINING__MAX_ROUNDS still wins.
+    os.environ.setdefault("DRIFTLINE_TRAINING__MAX_ROUNDS", "300")
     from flows.demo import print_summary, run_demo
 
     print_summary(run_demo(customers=args.customers, seed=args.seed))
@@ -58,7 +72,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    reports = _run(args, "ingest", paths=args.files or None)
+    missing = [f for f in args.files if not os.path.isfile(f)]
+    if missing:  # checked before Prefect starts: a typo should not cost a server start-up
+        raise InputError(f"no such file to ingest: {', '.join(missing)}")
+    reports = _run(args, "ingest", paths=[os.path.abspath(f) for f in args.files] or None)
     stored = sum(r.rows_stored for r in reports)
     quarantined = sum(r.rows_quarantined for r in reports)
     print(f"ingested {len(reports)} file(s): {stored} rows stored, {quarantined} quarantined, "

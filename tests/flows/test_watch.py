@@ -120,10 +120,13 @@ def test_the_prefect_emitter_detects_an_unreachable_server(tmp_path, monkeypatch
     # Nothing listens on port 9 of loopback: the events client must raise, not drop the event.
     from flows.watch import prefect_emitter
 
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     arrival = Arrival("ab" * 32, "g", (str(tmp_path / "g" / "x.csv"),))
-    with pytest.raises(EmitFailed, match="could not announce"):
-        prefect_emitter(arrival)
+    # Settings, not the environment: a session-wide test harness may already pin the API URL.
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        with pytest.raises(EmitFailed, match="could not announce"):
+            prefect_emitter(arrival)
 
 
 def test_baseline_adopts_existing_drops_without_emitting(tmp_path):
