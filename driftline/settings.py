@@ -32,6 +32,7 @@ class TrainingSettings(BaseModel):
     device: Literal["auto", "cpu", "gpu", "cuda"] = Field("auto", description="Where LightGBM trains.")
     holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Latest share of label time kept for the holdout.")
     early_stopping_rounds: int = Field(30, ge=1, description="LightGBM early stopping on the validation fold.")
+    max_rounds: int = Field(1000, ge=1, description="Boosting rounds per trial before early stopping.")
     storage: str | None = Field(
         None, description="Optuna storage URL (PostgreSQL in pool mode); default a journal file under studies/.")
 

@@ -43,6 +43,7 @@ def search_config(ws: Workspace, task_type: str, study_name: str) -> SearchConfi
     return SearchConfig(
         task=task_type, n_trials=t.n_trials, timeout_s=t.timeout_s, patience=t.patience, seed=t.seed,
         n_threads=t.n_threads, device=t.device, early_stopping_rounds=t.early_stopping_rounds,
+        max_rounds=t.max_rounds,
         storage=t.storage, studies_dir=ws.home.studies, study_name=study_name)
 
 
