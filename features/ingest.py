@@ -157,7 +157,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                 else stored_schema(contract).empty_table()
             fault_point("ingest.before_commit")  # rows quarantined, nothing committed yet
             version = store.append(contract.name, data, sources=[d for _, _, d, _ in stored],
-                                   key_columns=key_columns)
+                                   key_columns=key_columns, pii_columns=contract.pii_columns)
     for index, path, digest, state in stored:
         reports[index] = IngestReport(path.name, contract.name, digest, "stored", state.rows_in, state.rows_stored,
                                       state.rows_quarantined, dict(state.reasons), version,

@@ -37,6 +37,25 @@ _RETRIES = 8
 _TABLE_CONFIG = {"delta.logRetentionDuration": "interval 36500 days"}
 
 
+def _stats_columns(schema: pa.Schema, pii_columns: Sequence[str]) -> list[str]:
+    """Columns whose min/max Delta may write into its transaction log.
+
+    The log outlives erasure (it also holds the idempotency record), so it must never hold a
+    personal value: no statistics for PII-tagged columns, nor for any string column (free text
+    may carry what nobody tagged). DuckDB reads the Parquet files directly, so nothing is lost.
+    """
+    pii = set(pii_columns)
+    return [f.name for f in schema if f.name not in pii and not (
+        pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type))]
+
+
+def _creation_config(schema: pa.Schema, pii_columns: Sequence[str]) -> dict[str, str]:
+    columns = _stats_columns(schema, pii_columns)
+    if not columns:
+        return {**_TABLE_CONFIG, "delta.dataSkippingNumIndexedCols": "0"}
+    return {**_TABLE_CONFIG, "delta.dataSkippingStatsColumns": ",".join(columns)}
+
+
 @dataclass(frozen=True)
 class CompactionResult:
     """What :meth:`FeatureStore.compact` did: rows are unchanged, files fewer."""
@@ -48,8 +67,8 @@ class CompactionResult:
     files_added: int
 
 
-def _escape(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 class FeatureStore:
@@ -93,11 +112,12 @@ class FeatureStore:
             return ()
 
     def append(self, group: str, table: pa.Table | ds.Dataset, *, sources: Sequence[str],
-               key_columns: Sequence[str] = ()) -> int:
+               key_columns: Sequence[str] = (), pii_columns: Sequence[str] = ()) -> int:
         """Append rows in one commit recording ``sources``; returns the new version.
 
         ``table`` may be a pyarrow Dataset (for instance staged Parquet files), which is streamed
-        rather than loaded. ``key_columns`` are recorded when this append creates the table.
+        rather than loaded. ``key_columns`` are recorded when this append creates the table, and
+        so is the list of columns Delta may keep min/max statistics of (see :func:`_stats_columns`).
         """
         metadata = {SOURCES_KEY: json.dumps(sorted(set(sources)))}
         description = json.dumps({_KEYS_TAG: list(key_columns)})
@@ -108,7 +128,7 @@ class FeatureStore:
             try:
                 write_deltalake(self._path(group), data, mode="append", schema_mode="merge",
                                 description=description if creating else None,
-                                configuration=_TABLE_CONFIG if creating else None,
+                                configuration=_creation_config(table.schema, pii_columns) if creating else None,
                                 commit_properties=CommitProperties(custom_metadata=metadata))
                 break
             except CommitFailedError as exc:
@@ -186,11 +206,15 @@ class FeatureStore:
         table = self._table(group)
         if key_column not in table.schema().to_arrow().names:
             raise NotFoundError(f"feature group {group!r} has no column {key_column!r}")
-        predicate = f"{key_column} IN ({', '.join(_escape(k) for k in keys)})"
+        # A merge against a table of the keys, not a DELETE with the keys in its predicate: Delta
+        # records a DELETE's predicate in the commit, and the log would keep the erased ids.
+        source = pa.table({"key": pa.array(sorted({str(k) for k in keys}), pa.large_string())})
         try:
-            metrics = table.delete(predicate)
+            metrics = (table.merge(source=source, predicate=f"t.{_quote(key_column)} = s.key",
+                                   source_alias="s", target_alias="t")
+                       .when_matched_delete().execute())
         except DeltaError as exc:
             raise StoreError(f"erasure in Delta table {self._path(group)} failed: {exc}") from exc
         if vacuum:
             self.vacuum(group)
-        return int(metrics.get("num_deleted_rows", 0))
+        return int(metrics.get("num_target_rows_deleted", 0))

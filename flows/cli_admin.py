@@ -164,6 +164,19 @@ def _keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from tasks.erasure import erase_entities
+
+    keys = list(args.entity)
+    if args.from_file:
+        keys += Path(args.from_file).read_text(encoding="utf-8").split()
+    result = erase_entities(_ws(), keys, reason=args.reason)
+    groups = ", ".join(f"{g} {n}" for g, n in sorted(result.rows_by_group.items()))
+    print(f"erased {result.entities} entities: {groups}; quarantine {result.quarantined_removed}; "
+          f"files vacuumed (request {result.request_id})")
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     reg = commands.add_parser("registry", help="list, show, verify, promote or roll back model versions")
     sub = reg.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -203,6 +216,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("bundle")
     p.add_argument("--public-key", action="append", help="trusted public key PEM (repeatable; default the trust store)")
     p.set_defaults(handler=_audit_verify_export)
+
+    p = commands.add_parser("erase", help="delete entities from every group and the quarantine, physically")
+    p.add_argument("entity", nargs="*", help="entity ids (for example C000123)")
+    p.add_argument("--from-file", help="a file of entity ids, whitespace separated")
+    p.add_argument("--reason", required=True, help="why (the request reference); recorded in the audit trail")
+    p.set_defaults(handler=_erase)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
     keys.add_argument("action", choices=["init", "rotate", "revoke", "list"])

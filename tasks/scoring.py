@@ -36,7 +36,8 @@ def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, 
         pl.lit(champion.model).alias("model"),
         pl.lit(champion.version, dtype=pl.Int64).alias("model_version"))
     source = hashlib.sha256(f"{champion.model}:{champion.version}:{scored_at.isoformat()}".encode()).hexdigest()
-    delta_version = ws.store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source])
+    delta_version = ws.store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
+                                    key_columns=(*keys, "event_time"), pii_columns=keys)
     ws.audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
         "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
         "mean_score": float(scores.mean()) if len(scores) else None}, actor=ws.actor(flow_run_id()))

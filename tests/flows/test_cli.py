@@ -95,3 +95,21 @@ def test_audit_verify_names_the_first_bad_entry(home: Path) -> None:
 ])
 def test_bad_input_is_one_clear_line(home: Path, argv: list[str], needle: str) -> None:
     assert_one_line_error(cli(home, *argv), 2, needle)
+
+
+def test_erasure_leaves_no_trace_of_the_ids_on_disk(home: Path) -> None:
+    """Rows, Parquet files, the Delta log (statistics, commit predicates), the quarantine and the
+    audit trail: after `erase`, the erased ids appear nowhere under the data home's data."""
+    victims = ["C000001", "C000002"]
+    store = home / "store"
+    assert any(v.encode() in p.read_bytes() for p in store.rglob("*.parquet") for v in victims)
+    result = cli(home, "erase", *victims, "--reason", "request 42")
+    assert result.returncode == 0, result.stderr
+    assert "customer_activity" in result.stdout
+    leaks = [str(p.relative_to(home)) for folder in ("store", "quarantine", "audit")
+             for p in (home / folder).rglob("*") if p.is_file()
+             and any(v.encode() in p.read_bytes() for v in victims)]
+    assert leaks == []
+    assert cli(home, "audit", "verify").returncode == 0
+    entry = json.loads((home / "audit" / "log.jsonl").read_text().splitlines()[-1])
+    assert entry["action"] == "erasure" and entry["details"]["entities"] == 2

@@ -1,0 +1,55 @@
+"""Erasure of entities (a data subject's right to be forgotten), shared by the CLI and tests.
+
+Prefect-free, like the other admin paths. Every row of the given entities is deleted from every
+group of the store (feature groups, labels and predictions) and from the quarantine, then the
+tables are vacuumed so the Parquet files that held the rows are gone from disk. The audit entry
+records counts per group and a random request id, never the identifiers themselves: the trail
+must not become a second copy of the personal data it proves was removed. Erasure removes the
+rows from old Delta versions too, so a training set pinned to an earlier version no longer
+rebuilds identically; that is the point of erasure, and the entry says so.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from driftline.errors import InputError
+from tasks.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    request_id: str
+    entities: int
+    rows_by_group: dict[str, int]
+    quarantined_removed: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows_by_group.values()) + self.quarantined_removed
+
+
+def erase_entities(ws: Workspace, keys: Sequence[str], *, reason: str) -> ErasureResult:
+    keys = sorted({k.strip() for k in keys if k.strip()})
+    if not keys:
+        raise InputError("no entity to erase", hint="name one or more entity ids")
+    if not reason.strip():
+        raise InputError("an erasure needs a reason (for example the request reference)")
+    key_columns = {c.entity_keys[0] for c in ws.contracts.values()}
+    if len(key_columns) != 1:
+        raise InputError(f"the contracts use several entity keys ({', '.join(sorted(key_columns))})",
+                         hint="erasure by one key column needs contracts that share it")
+    (key_column,) = key_columns
+    rows = {group: ws.store.delete_entities(group, key_column, keys) for group in ws.store.groups()}
+    quarantined = ws.quarantine.delete_entities(key_column, keys)
+    result = ErasureResult(request_id=str(uuid.uuid4()), entities=len(keys), rows_by_group=rows,
+                           quarantined_removed=quarantined)
+    ws.audit.append("erasure", f"erasure:{result.request_id}", {
+        "entities": len(keys), "key_column": key_column, "rows_by_group": rows,
+        "quarantined_removed": quarantined, "vacuumed": True, "reason": reason,
+        "note": "identifiers are not recorded; versions before this erasure no longer rebuild"},
+        actor=ws.actor())
+    ws.audit.checkpoint(ws.signing_key())
+    return result
