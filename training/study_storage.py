@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,10 @@ def open_storage(storage: str | None, studies_dir: Path | None, study_name: str)
     """Open the RDB at URL ``storage``, or else the journal file of ``study_name`` in ``studies_dir``."""
     if storage is not None:
         try:
-            rdb = RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S)
+            with warnings.catch_warnings():
+                # Optuna flags the heartbeat "experimental"; it is the only stale-trial guard for RDBs.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                rdb = RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=2 * HEARTBEAT_S)
         except Exception as exc:  # SQLAlchemy raises many kinds; the URL is the user's input
             raise ConfigError(f"cannot open the Optuna storage {_hide_password(storage)}: {exc}",
                               hint="check the storage URL and that the database is reachable") from exc

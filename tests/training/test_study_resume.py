@@ -117,3 +117,13 @@ def test_torn_journal_tail_is_cut_back(tmp_path: Path, binary_frame, search_args
     resumed = run_search(binary_frame, config=_config(tmp_path, 3), **search_args)
     assert resumed.trials[:2] == first.trials and len(resumed.trials) == 3
     assert path.read_bytes().startswith(intact)
+
+
+def test_rdb_url_storage_keeps_the_study(tmp_path: Path, binary_frame, search_args) -> None:
+    # SQLite stands in for the PostgreSQL of pool mode: same RDBStorage code path.
+    config = SearchConfig(task="binary", n_trials=2, max_rounds=30, device="cpu", n_threads=1,
+                          storage=f"sqlite:///{tmp_path}/studies.db")
+    first = run_search(binary_frame, config=config, **search_args)
+    again = run_search(binary_frame, config=SearchConfig(**{**config.__dict__, "n_trials": 3}), **search_args)
+    assert first.storage.startswith("sqlite:///") and again.trials[:2] == first.trials
+    assert len(again.trials) == 3
