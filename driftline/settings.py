@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(None, description="Passphrase of the signing key.")
     key_passphrase_file: Path | None = Field(None, description="File holding the signing key's passphrase.")
     actor: str | None = Field(None, description="Who acts, for the audit trail; default the OS user.")
+    compact_min_files: int = Field(
+        64, ge=2, description="Compact a group's Delta table after an ingest leaves it with this many files.")
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()

@@ -34,6 +34,17 @@ def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Pat
                   if p.is_file() and p.name.lower().endswith(DROP_SUFFIXES))
 
 
+def compact_if_fragmented(ws: Workspace, group: str) -> None:
+    """Many small appends leave many small files, which slow every read: compact past a bound.
+    Compaction rewrites files, never rows, and keeps the old files for time travel."""
+    if len(ws.store.snapshot(group).files) < ws.settings.compact_min_files:
+        return
+    result = ws.store.compact(group)
+    ws.audit.append("store.compact", f"group:{group}", {
+        "files_removed": result.files_removed, "files_added": result.files_added,
+        "version_before": result.version_before, "version_after": result.version_after}, actor=ws.actor(flow_run_id()))
+
+
 @task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> list[IngestReport]:
     reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing)
@@ -53,6 +64,8 @@ def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> list[IngestReport]:
                 actor=actor)
             log.warning("%s: %d row(s) quarantined (%s)", Path(r.file).name, r.rows_quarantined,
                         r.error or ", ".join(sorted(r.reasons)))
+    for group in sorted({r.group for r in reports if r.status == "stored" and r.rows_stored}):
+        compact_if_fragmented(ws, group)
     if reports:
         create_table_artifact(key="ingestion", description="Drops ingested in this run", table=[
             {"file": Path(r.file).name, "group": r.group, "status": r.status, "rows in": r.rows_in,

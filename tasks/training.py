@@ -18,7 +18,7 @@ from features.snapshot import GroupSnapshot
 from features.training_set import TrainingSet, build_training_set
 from training.model import TrainedModel, fit_final
 from training.search import SearchConfig, SearchResult, run_search
-from tasks.runtime import run_logger
+from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
 
 
@@ -59,6 +59,11 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame) -> SearchResult:
          **{k: v for k, v in t.params.items()}} for t in result.trials])
     run_logger().info("search: best %s %.4f after %d trials (%d pruned) on %s", result.metric,
                       result.best_value, len(result.trials), result.n_pruned, result.device)
+    ws.audit.append("model.train", f"study:{result.study_name}", {
+        "training_set_sha256": ts.fingerprint, "versions": dict(ts.versions), "rows": train.height,
+        "metric": result.metric, "best_value": result.best_value, "best_iteration": result.best_iteration,
+        "trials": len(result.trials), "completed": result.n_completed, "pruned": result.n_pruned,
+        "device": result.device, "storage": result.storage.split("://")[0]}, actor=ws.actor(flow_run_id()))
     return result
 
 
