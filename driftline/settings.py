@@ -55,6 +55,9 @@ class DriftSettings(BaseModel):
     p_value: float = Field(0.01, gt=0, lt=1, description="Significance of KS / chi-square before multiple-test correction.")
     critical_features: tuple[str, ...] = Field((), description="Features whose drift alone makes the dataset drifted.")
     window_days: int = Field(30, ge=1, description="Length of the current window compared with the reference.")
+    label_horizon_days: int = Field(
+        7, ge=1, description="A batch score is matched with the entity's first label within this many days.")
+    max_auc_drop: float = Field(0.05, ge=0, description="AUC lost on labelled batch scores that counts as drift.")
 
 
 class Settings(BaseSettings):

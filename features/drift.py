@@ -240,8 +240,12 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, *,
                  share_threshold: float = 0.3, p_value: float = 0.01, critical: Sequence[str] = (),
                  min_effect: float = 0.1, labels: np.ndarray | None = None,
                  reference_performance: Mapping[str, float] | None = None,
-                 max_auc_drop: float = 0.05) -> DriftReport:
-    """Compare ``current`` (and the model's predictions on it) with ``profile``; see the module doc."""
+                 max_auc_drop: float = 0.05, scored_predictions: np.ndarray | None = None) -> DriftReport:
+    """Compare ``current`` (and the model's predictions on it) with ``profile``; see the module doc.
+
+    ``labels`` belong to ``current_predictions`` unless ``scored_predictions`` is given: the stored
+    batch scores whose labels have arrived since, which is how performance is usually measured.
+    """
     critical = (critical,) if isinstance(critical, str) else tuple(critical)
     if current.height == 0:
         raise InputError("the current window has no rows, so drift cannot be measured",
@@ -275,10 +279,12 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, *,
     prediction = next((d for d in decided if d.kind == "prediction"), None)
     performance = None
     if labels is not None:
-        if predictions is None:
-            raise InputError("labels were given without current_predictions",
-                             hint="pass the scores the labels belong to")
-        performance = _performance(labels, predictions, reference_performance)
+        scored = np.asarray(scored_predictions, dtype=np.float64).ravel() if scored_predictions is not None \
+            else predictions
+        if scored is None:
+            raise InputError("labels were given without the predictions they belong to",
+                             hint="pass current_predictions or scored_predictions")
+        performance = _performance(labels, scored, reference_performance)
     share = sum(f.drifted for f in features) / len(features) if features else 0.0
     drifted = (share >= share_threshold or any(f.drifted and f.critical for f in features)
                or (prediction is not None and prediction.drifted)

@@ -99,6 +99,7 @@ def _monitor(args: argparse.Namespace) -> int:
     o = _run(args, "monitor", model=args.model, window_days=args.window_days)
     verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
     print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
+    print(f"  performance: {o.performance}")
     return 0
 
 

@@ -114,6 +114,7 @@ def print_summary(s: DemoSummary) -> None:
     m = s.monitor
     drift = f"DRIFT in {', '.join(m.drifted_features)} ({m.share_drifted:.0%} of features)" if m.drifted else "no drift"
     print(f"\ndrift of v{m.version} over {m.window.split(':')[-1]}: {drift}")
+    print(f"  performance of v{m.version}'s batch scores: {m.performance}")
     for d in s.dispatched:
         print(f"  event {d.event} -> deployment {d.deployment} ran flow {d.flow}")
     a = s.audit

@@ -15,7 +15,7 @@ from driftline.errors import NotFoundError
 from flows.events import emit, resource
 from flows.triggers import DRIFT_DETECTED
 from tasks.audit import checkpoint
-from tasks.monitor import current_window, drift
+from tasks.monitor import current_window, drift, performance_line
 from tasks.workspace import Workspace
 
 
@@ -28,6 +28,7 @@ class MonitorOutcome:
     share_drifted: float
     window: str
     report: str
+    performance: str
 
 
 @flow(name="monitor", log_prints=True)
@@ -47,9 +48,10 @@ def monitor_flow(model: str | None = None, window_days: int | None = None,
             emit(DRIFT_DETECTED, resource("model", name, version=str(champion.version)), {
                 "model": name, "version": champion.version, "window_key": window_key,
                 "drifted_features": list(report.drifted_features()), "share_drifted": report.share_drifted,
-                "report": html})
+                "performance": dict(report.performance) if report.performance else None, "report": html})
         return MonitorOutcome(model=name, version=champion.version, drifted=report.drifted,
                               drifted_features=tuple(report.drifted_features()),
-                              share_drifted=report.share_drifted, window=window_key, report=html)
+                              share_drifted=report.share_drifted, window=window_key, report=html,
+                              performance=performance_line(report))
     finally:
         checkpoint(ws)

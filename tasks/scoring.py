@@ -28,14 +28,17 @@ def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, 
     frame = latest_features(snapshots, ws.contracts, as_of=as_of)
     scores = predict(TrainedModel.load(champion.path), frame)
     scored_at = datetime.now(timezone.utc)
+    source = hashlib.sha256(f"{champion.model}:{champion.version}:{scored_at.isoformat()}".encode()).hexdigest()
     keys = ws.contracts[ws.settings.feature_groups[0]].entity_keys
     table = frame.select(keys).with_columns(
         pl.lit(as_of).cast(pl.Datetime("us", "UTC")).alias("event_time"),
         pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("scored_at"),
         pl.Series("score", scores, dtype=pl.Float64),
         pl.lit(champion.model).alias("model"),
-        pl.lit(champion.version, dtype=pl.Int64).alias("model_version"))
-    source = hashlib.sha256(f"{champion.model}:{champion.version}:{scored_at.isoformat()}".encode()).hexdigest()
+        pl.lit(champion.version, dtype=pl.Int64).alias("model_version"),
+        # the store's row convention (features.snapshot): when and from what each row came
+        pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
+        pl.lit(source).alias("_source"))
     delta_version = ws.store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
                                     key_columns=(*keys, "event_time"), pii_columns=keys)
     ws.audit.append("model.score", f"model:{champion.model}:v{champion.version}", {

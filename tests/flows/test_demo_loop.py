@@ -26,6 +26,7 @@ def test_first_model_becomes_champion_and_drift_triggers_a_gated_retrain(demo_ru
     assert first.status == "accepted" and first.promoted and first.champion_version is None
     assert 0.6 < first.metrics["auc"] <= 1.0
     assert demo_run.monitor.drifted, "the generator's shift after day 60 must be found"
+    assert "labelled scores" in demo_run.monitor.performance  # v1's batch scores met later labels
     flows_run = [(d.event, d.flow) for d in demo_run.dispatched]
     assert ("driftline.drift.detected", "retrain") in flows_run
     assert ("driftline.model.promoted", "score") in flows_run
