@@ -142,19 +142,22 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _problems(spec: ColumnSpec, raw: pl.Series, typed: pl.Series, now: datetime, limits: Limits,
+def _problems(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: Limits,
               is_event_time: bool) -> list[tuple[str, pl.Expr, pl.Expr]]:
-    """(kind, mask, detail) for each rule of one column, over a frame holding ``raw``/``typed``."""
+    """(kind, mask, detail) for each rule of one column. Masks read ``raw:<name>`` as it arrived
+    (any dtype) and ``<name>`` typed; details are only evaluated on bad rows, with ``raw:<name>``
+    turned into text by then, so good rows are never converted to strings."""
     c, r, t = spec.name, pl.col(f"raw:{spec.name}"), pl.col(spec.name)
     quoted = pl.lit(f"{c}: '") + r.str.slice(0, 60) + pl.lit("'")
     shown = quoted if spec.dtype == "string" else pl.lit(f"{c}: ") + r.str.strip_chars().str.slice(0, 60)
     finite = t.is_finite() if spec.dtype == "float64" else pl.lit(True)
-    blank = r.is_null() | ((r.str.strip_chars() == "") if spec.dtype != "string" else pl.lit(False))
+    textual = raw_dtype == pl.String
+    blank = r.is_null() | ((r.str.strip_chars() == "") if textual and spec.dtype != "string" else pl.lit(False))
     out: list[tuple[str, pl.Expr, pl.Expr]] = []
-    if raw.dtype.is_nested():
+    if raw_dtype.is_nested():
         out.append((f"{c}: nested value", r.is_not_null(), pl.lit(f"{c}: nested value is not a scalar")))
         return out
-    if raw.dtype == pl.String:
+    if textual:
         out.append((f"{c}: not valid UTF-8", r.str.contains("\ufffd", literal=True),
                     pl.lit(f"{c}: value holds bytes that are not UTF-8")))
     if not spec.nullable:
@@ -187,42 +190,48 @@ def _problems(spec: ColumnSpec, raw: pl.Series, typed: pl.Series, now: datetime,
 
 def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: datetime,
                    limits: Limits = Limits()) -> BatchResult:
-    """Type and check one batch of raw rows (``_row`` numbered) against the contract."""
+    """Type and check one batch of raw rows (``_row`` numbered) against the contract.
+
+    Vectorised: one pass computes every rule's mask; only the (usually few) bad rows are turned
+    into text and given their reasons.
+    """
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
-    columns: dict[str, pl.Series] = {}
+    columns: list[pl.Series] = []
     problems: list[tuple[str, pl.Expr, pl.Expr]] = []
     for spec in contract.columns:
-        raw = batch[spec.name] if spec.name in batch.columns else pl.Series(spec.name, [None] * batch.height,
-                                                                            dtype=pl.String)
-        typed = _typed(raw, spec).alias(spec.name)
-        columns[f"raw:{spec.name}"] = _as_text(raw).alias(f"raw:{spec.name}")
-        columns[spec.name] = typed
-        problems += _problems(spec, raw, typed, now, limits, spec.name == contract.event_time)
-    work = pl.DataFrame(list(columns.values())).with_columns(batch[ROW])
-    broken = pl.lit(False)
+        raw = batch[spec.name] if spec.name in batch.columns else \
+            pl.repeat(None, batch.height, dtype=pl.String, eager=True).alias(spec.name)
+        columns += [_typed(raw, spec).alias(spec.name), raw.alias(f"raw:{spec.name}")]
+        problems += _problems(spec, raw.dtype, now, limits, spec.name == contract.event_time)
+    extra = [c for c in (ROW, PARSE_ERROR, RAW_LINE) if c in batch.columns]
+    work = pl.DataFrame([*columns, *(batch[c] for c in extra)])
     if PARSE_ERROR in batch.columns:
-        work = work.with_columns(batch[PARSE_ERROR])
         problems.insert(0, ("", pl.col(PARSE_ERROR).is_not_null(), pl.col(PARSE_ERROR)))
-    if RAW_LINE in batch.columns:
-        # A line that is no JSON object has no values: its only reason is the parse error.
-        work = work.with_columns(batch[RAW_LINE])
-        broken = pl.col(RAW_LINE).is_not_null()
-    masks = [(mask.fill_null(False) & ~broken) if kind else mask.fill_null(False) for kind, mask, _ in problems]
-    details = [pl.when(mask).then(detail) for mask, (_, _, detail) in zip(masks, problems, strict=True)]
-    work = work.with_columns(pl.concat_str(details, separator="; ", ignore_nulls=True).alias(REASON))
-    work = work.with_columns(pl.when(pl.col(REASON) == "").then(None).otherwise(pl.col(REASON)).alias(REASON))
-    counts = work.select([m.sum().alias(str(i)) for i, m in enumerate(masks)]).row(0) if masks else ()
+    # A line that is no JSON object has no values: its only reason is the parse error.
+    broken = pl.col(RAW_LINE).is_not_null() if RAW_LINE in batch.columns else pl.lit(False)
+    flags = [f"_m{i}" for i in range(len(problems))]
+    masks = [((mask.fill_null(False) & ~broken) if kind else mask.fill_null(False)).alias(flag)
+             for flag, (kind, mask, _) in zip(flags, problems, strict=True)]
+    work = work.with_columns(masks)
+    counts = work.select([pl.col(f).sum() for f in flags]).row(0) if flags else ()
     reasons: dict[str, int] = {}
     for (kind, _, _), count in zip(problems, counts, strict=True):
         if kind and count:
             reasons[kind] = reasons.get(kind, 0) + int(count)
+    names = list(contract.column_names)
+    if not any(counts):
+        empty = pl.DataFrame(schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String})
+        return BatchResult(good=work.select([*names, ROW]), bad=empty, reasons=reasons)
     if PARSE_ERROR in work.columns:
         kinds = work[PARSE_ERROR].drop_nulls().str.split(":").list.first()
         for kind, count in kinds.value_counts().iter_rows():
             reasons[kind] = reasons.get(kind, 0) + int(count)
-    good = work.filter(pl.col(REASON).is_null()).select([*contract.column_names, ROW])
-    raw_names = [f"raw:{n}" for n in contract.column_names]
-    extra = [RAW_LINE] if RAW_LINE in work.columns else []
-    bad = (work.filter(pl.col(REASON).is_not_null()).select([*raw_names, *extra, ROW, REASON])
-           .rename({f"raw:{n}": n for n in contract.column_names}))
-    return BatchResult(good=good, bad=bad, reasons=reasons)
+    is_bad = pl.any_horizontal(flags)
+    bad = work.filter(is_bad)
+    bad = bad.with_columns([_as_text(bad[f"raw:{n}"]) for n in names])
+    details = [pl.when(pl.col(flag)).then(detail.fill_null(pl.lit(kind or "unreadable row")))
+               for flag, (kind, _, detail) in zip(flags, problems, strict=True)]
+    bad = (bad.with_columns(pl.concat_str(details, separator="; ", ignore_nulls=True).alias(REASON))
+           .select([*(f"raw:{n}" for n in names), *([RAW_LINE] if RAW_LINE in work.columns else []), ROW, REASON])
+           .rename({f"raw:{n}": n for n in names}))
+    return BatchResult(good=work.filter(~is_bad).select([*names, ROW]), bad=bad, reasons=reasons)
