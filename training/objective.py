@@ -2,8 +2,10 @@
 
 :class:`ValidationData` is built once per search from the frame: either a time holdout (category
 codes learnt from the training part only, as in production) or expanding-window folds run through
-``lightgbm.cv``. :class:`Objective` then fits each trial with early stopping on the validation
-metric, reports that metric to Optuna every ``report_every`` rounds and raises ``TrialPruned`` when
+``lightgbm.cv``, whose metric is averaged over the folds. ``validation="auto"`` takes folds for
+frames under :data:`AUTO_FOLDS_BELOW_ROWS` rows, where one small holdout makes a noisy objective
+that the search overfits, and a holdout above. :class:`Objective` then fits each trial with early
+stopping on the validation metric (its patience stretched for slow learning rates), reports that metric to Optuna every ``report_every`` rounds and raises ``TrialPruned`` when
 the pruner says so. Each report is one locked, fsynced journal record, so reporting every round
 would make a local search spend much of its time in the storage, not in LightGBM.
 """
@@ -11,6 +13,7 @@ would make a local search spend much of its time in the storage, not in LightGBM
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +32,12 @@ from training.split import expanding_folds, time_holdout
 from training.study_storage import mark_owner
 
 VALID = "valid"
+# Below this many rows a search validates on expanding folds when asked for "auto" (FLAML's
+# cross-validation threshold is the same order); above it one holdout is stable and cheaper.
+AUTO_FOLDS_BELOW_ROWS = 10_000
+# The learning rate at which early_stopping_rounds applies as given; a rate ten times slower
+# needs ten times more rounds to show the same progress, so its patience is ten times longer.
+REFERENCE_LEARNING_RATE = 0.1
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,14 @@ class ValidationData:
     x_valid: np.ndarray | None = None
     y_valid: np.ndarray | None = None
     folds: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    n_rows: int = 0  # rows of the whole frame the search was given
+
+    @property
+    def refit_scale(self) -> float:
+        """Rows of the whole frame over rows of the largest training part: a model refit on all
+        rows needs about this many times the rounds its validation found best."""
+        largest = len(self.y) if not self.folds else max(len(train) for train, _ in self.folds)
+        return max(1.0, self.n_rows / largest) if largest else 1.0
 
 
 def _check_classes(y: np.ndarray, task: str, where: str) -> None:
@@ -55,11 +72,15 @@ def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categori
                        validation_fraction: float, n_folds: int) -> ValidationData:
     """Split ``frame`` in time and encode it once for all trials."""
     schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task)
+    if validation == "auto":
+        # too few distinct times for the folds: a holdout (which explains itself if it fails too)
+        few_times = time_column not in frame.columns or frame.get_column(time_column).n_unique() <= n_folds
+        validation = "holdout" if few_times or frame.height >= AUTO_FOLDS_BELOW_ROWS else "expanding"
     if validation == "holdout":
         train, valid = time_holdout(frame, time_column, validation_fraction)
         schema = dataclasses.replace(schema, categories=learn_categories(train, categorical))
         data = ValidationData(schema, schema.matrix(train), schema.labels(train, label),
-                              schema.matrix(valid), schema.labels(valid, label))
+                              schema.matrix(valid), schema.labels(valid, label), n_rows=frame.height)
         _check_classes(data.y, task, "training part")
         _check_classes(data.y_valid, task, "validation part")
         return data
@@ -69,8 +90,8 @@ def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categori
         for fold in folds:
             _check_classes(y[fold.train], task, "training part of a fold")
         return ValidationData(schema, schema.matrix(frame), y,
-                              folds=tuple((f.train, f.valid) for f in folds))
-    raise TrainingError(f"unknown validation {validation!r}", hint="use 'holdout' or 'expanding'")
+                              folds=tuple((f.train, f.valid) for f in folds), n_rows=frame.height)
+    raise TrainingError(f"unknown validation {validation!r}", hint="use 'holdout', 'expanding' or 'auto'")
 
 
 class PruningCallback:
@@ -114,7 +135,7 @@ class Objective:
         fault_point(f"training.trial.{trial.number}")  # crash tests kill the process mid-trial here
         params = {**suggest(trial, self.space), **self.base}
         callbacks = [PruningCallback(trial, self.metric, self.report_every),
-                     lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)]
+                     lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
         try:
             best_iteration, value = self._fit(params, callbacks)
         except lgb.basic.LightGBMError as exc:
@@ -122,6 +143,13 @@ class Objective:
                                 hint="narrow the search space around valid LightGBM values") from exc
         trial.set_user_attr("best_iteration", best_iteration)
         return value
+
+    def patience_for(self, params: Mapping[str, Any]) -> int:
+        """Early-stopping rounds for ``params``: ``early_stopping_rounds`` at the reference learning
+        rate or faster, proportionally more for slower rates."""
+        rate = float(params.get("learning_rate", REFERENCE_LEARNING_RATE))
+        stretch = REFERENCE_LEARNING_RATE / rate if rate > 0 else 1.0
+        return max(self.early_stopping_rounds, math.ceil(self.early_stopping_rounds * stretch))
 
     def _fit(self, params: dict[str, Any], callbacks: list) -> tuple[int, float]:
         data = self.data

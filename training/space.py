@@ -61,19 +61,32 @@ class Choice:
 
 Dimension = IntRange | FloatRange | Choice
 
-# Ranges that suit tabular data from a few thousand to a few million rows; bagging_freq 0 turns
-# bagging off, so TPE can learn whether row subsampling helps at all.
+# Ranges that suit tabular data from a hundred rows to a few million; bagging_freq 0 turns
+# bagging off, so TPE can learn whether row subsampling helps at all. The lower ends (4 leaves,
+# 2 rows per leaf) and the strong L2 end serve small data sets, where the best trees are tiny and
+# heavily regularised; a log-uniform 1e-3..100 spends its draws on penalties that change the fit
+# (below 1e-3 a penalty does nothing on gradients of order 1).
 DEFAULT_SPACE: Mapping[str, Any] = {
-    "num_leaves": IntRange(8, 256, log=True),
+    "num_leaves": IntRange(4, 256, log=True),
     "learning_rate": FloatRange(0.01, 0.3, log=True),
-    "min_data_in_leaf": IntRange(5, 200, log=True),
+    "min_data_in_leaf": IntRange(2, 200, log=True),
     "feature_fraction": FloatRange(0.5, 1.0),
     "bagging_fraction": FloatRange(0.5, 1.0),
     "bagging_freq": IntRange(0, 7),
-    "lambda_l1": FloatRange(1e-8, 10.0, log=True),
-    "lambda_l2": FloatRange(1e-8, 10.0, log=True),
+    "lambda_l1": FloatRange(1e-3, 100.0, log=True),
+    "lambda_l2": FloatRange(1e-3, 100.0, log=True),
     "max_bin": Choice((63, 127, 255)),
 }
+
+# Points tried before the sampler draws, cheapest first (FLAML's "low-cost initial point"): small
+# trees that fit fast and rarely overfit, then LightGBM's own defaults, the baseline a search must
+# beat. Each is clipped into the space in use (see :func:`starting_points`).
+STARTING_POINTS: tuple[Mapping[str, Any], ...] = (
+    {"num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 10, "feature_fraction": 1.0,
+     "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l1": 1e-3, "lambda_l2": 1.0, "max_bin": 255},
+    {"num_leaves": 31, "learning_rate": 0.1, "min_data_in_leaf": 20, "feature_fraction": 1.0,
+     "bagging_fraction": 1.0, "bagging_freq": 0, "lambda_l1": 1e-3, "lambda_l2": 1e-3, "max_bin": 255},
+)
 
 
 def _parse(name: str, spec: Any) -> Any:
@@ -117,6 +130,30 @@ def suggest(trial: optuna.Trial, space: Mapping[str, Any]) -> dict[str, Any]:
         else:
             params[name] = dim
     return params
+
+
+def _clip(dim: Any, value: Any) -> Any:
+    if isinstance(dim, IntRange):
+        return int(min(max(int(value), dim.low), dim.high))
+    if isinstance(dim, FloatRange):
+        return float(min(max(float(value), dim.low), dim.high))
+    # a choice keeps the option nearest to the wanted value (the first one for non-numbers)
+    numeric = [o for o in dim.options if isinstance(o, (int, float)) and not isinstance(o, bool)]
+    if value in dim.options or not numeric:
+        return value if value in dim.options else dim.options[0]
+    return min(numeric, key=lambda o: abs(o - value))
+
+
+def starting_points(space: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """:data:`STARTING_POINTS` restricted to the searched dimensions of ``space`` and clipped into
+    their ranges; dimensions the points do not name are left to the sampler. Duplicates collapse."""
+    points: list[dict[str, Any]] = []
+    for point in STARTING_POINTS:
+        clipped = {name: _clip(dim, point[name]) for name, dim in space.items()
+                   if isinstance(dim, (IntRange, FloatRange, Choice)) and name in point}
+        if clipped and clipped not in points:
+            points.append(clipped)
+    return tuple(points)
 
 
 def fixed_params(space: Mapping[str, Any]) -> dict[str, Any]:

@@ -152,3 +152,26 @@ def test_config_from_settings(tmp_path: Path) -> None:
     config = SearchConfig.from_settings(settings, task="binary", studies_dir=tmp_path, study_name="churn")
     assert (config.n_trials, config.patience, config.seed, config.n_threads, config.device) == (7, 3, 9, 1, "cpu")
     assert config.timeout_s == 12.0 and config.studies_dir == tmp_path and config.study_name == "churn"
+
+
+def test_a_new_study_starts_from_the_low_cost_points(binary_frame, quick_config, search_args) -> None:
+    from training.space import build_space, starting_points
+
+    points = starting_points(build_space())
+    first = run_search(binary_frame, config=quick_config, **search_args)
+    assert [dict(t.params) for t in first.trials[:len(points)]] == list(points)
+    # A resumed run and a second worker sample instead of queueing the same points again.
+    more = run_search(binary_frame, config=dataclasses.replace(quick_config, n_trials=9), **search_args)
+    assert all(dict(t.params) not in points for t in more.trials[6:])
+    other = run_search(binary_frame, config=dataclasses.replace(quick_config, study_name="w1", worker=1),
+                       **search_args)
+    assert all(dict(t.params) not in points for t in other.trials)
+
+
+def test_refit_rounds_scale_the_best_iteration_to_all_rows(binary_frame, quick_config, search_args) -> None:
+    holdout = run_search(binary_frame, config=dataclasses.replace(quick_config, validation="holdout"),
+                         **search_args)
+    # the holdout keeps 20 of 100 days apart: a refit on all of them gets 100/80 of the rounds
+    assert holdout.refit_rounds == int(np.ceil(holdout.best_iteration * 100 / 80))
+    auto = run_search(binary_frame, config=dataclasses.replace(quick_config, study_name="auto"), **search_args)
+    assert auto.best_iteration < auto.refit_rounds <= int(np.ceil(auto.best_iteration * 4 / 3))

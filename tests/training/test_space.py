@@ -46,3 +46,27 @@ def test_base_params_are_quiet_seeded_and_threaded() -> None:
     params = base_params("multiclass", n_classes=3, seed=5, n_threads=2, device="cpu", metric="multi_logloss")
     assert params["verbosity"] == -1 and params["seed"] == 5 and params["num_threads"] == 2
     assert params["num_class"] == 3 and params["deterministic"] is True
+
+
+def test_starting_points_are_clipped_into_the_space_and_skip_fixed_values() -> None:
+    from training.space import STARTING_POINTS, starting_points
+
+    space = build_space({"num_leaves": IntRange(10, 20), "max_bin": Choice((31, 63)), "lambda_l1": 0.5,
+                         "learning_rate": None})
+    points = starting_points(space)
+    assert len(points) == len(STARTING_POINTS)
+    first, second = points
+    assert (first["num_leaves"], second["num_leaves"]) == (10, 20)  # 7 and 31 clipped into [10, 20]
+    assert first["max_bin"] == second["max_bin"] == 63  # 255 is not offered: the nearest option
+    assert "lambda_l1" not in first and "learning_rate" not in first
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(first)
+    assert suggest(study.ask(), space) == {**first, "lambda_l1": 0.5}
+
+
+def test_starting_points_collapse_when_the_space_makes_them_equal() -> None:
+    from training.space import starting_points
+
+    space = {"num_leaves": IntRange(4, 4), "learning_rate": FloatRange(0.05, 0.05)}
+    assert starting_points(space) == ({"num_leaves": 4, "learning_rate": 0.05},)
+    assert starting_points({"extra_trees": True}) == ()
