@@ -48,6 +48,11 @@ def _watch(args: argparse.Namespace) -> int:
     if args.baseline:
         print(f"recorded {len(baseline(home.landing, home.state))} drop(s) in {home.landing} as announced")
         return 0
+    if not args.once:
+        # A long-lived watcher pays for Prefect's imports (seconds) now, not on the first drop.
+        import prefect.events.clients  # noqa: F401
+
+        print(f"watching {home.landing} every {args.interval:g} s", flush=True)
     announced = watch(home.landing, home.state, interval=args.interval, once=args.once,
                       settle_s=args.settle, max_failures=args.max_failures if args.once else None)
     if args.once:
