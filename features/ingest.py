@@ -26,8 +26,6 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
 from driftline.atomic import fault_point
 from driftline.errors import DriftlineError, IngestError, NotFoundError
@@ -35,9 +33,12 @@ from features.contracts import FeatureGroupContract
 from features.quarantine import Quarantine
 from features.readers import ROW, open_drop
 from features.store import FeatureStore
-from features.validation import INGESTED_AT, REASON, SOURCE, Limits, check_header, stored_schema, validate_batch
+from features.validation import (INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header, key_hashes,
+                                 stored_schema, validate_batch)
 
-_KEY = "__key"
+# Rows per Parquet file handed to Delta: large files (about 100 MB at 20 columns), bounded memory.
+_FILE_ROWS = 1_000_000
+_FILE_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -57,36 +58,52 @@ class IngestReport:
     error: str | None
 
 
-class _KeyIndex:
-    """Keys seen so far (a 64-bit hash of entity keys and event time) and the row each came first
-    in: sorted runs, merged when one is no larger than twice the next, so that a file of n rows costs
-    O(n log n) however it is batched. Two keys sharing a hash would pass for one (at 10M keys in a
-    file, a chance of about 3 in a million); no per-row Python is run."""
+class _Stager:
+    """Good rows of one group's drops, written as Parquet files of about ``_FILE_ROWS`` rows in the
+    staging folder: large files that Delta adds as they are, memory bounded by one file's rows.
+    A drop rejected midway has its rows taken out again (rare: only files holding them are rewritten)."""
 
-    def __init__(self) -> None:
-        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: list[Path] = []
+        self._sources: list[set[str]] = []
+        self._frames: list[pl.DataFrame] = []
+        self._bytes = self._rows = 0
 
-    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
-        order = np.argsort(hashes, kind="stable")
-        self._runs.append((hashes[order], rows[order]))
-        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
-            (h2, r2), (h1, r1) = self._runs.pop(), self._runs.pop()
-            merged, merged_rows = np.concatenate([h1, h2]), np.concatenate([r1, r2])
-            order = np.argsort(merged, kind="stable")
-            self._runs.append((merged[order], merged_rows[order]))
+    def add(self, rows: pl.DataFrame) -> None:
+        if rows.height:
+            self._frames.append(rows)
+            self._rows += rows.height
+            self._bytes += rows.estimated_size()
+            if self._rows >= _FILE_ROWS or self._bytes >= _FILE_BYTES:
+                self._flush()
 
-    def merge(self, other: _KeyIndex) -> None:
-        for hashes, rows in other._runs:
-            self.add(hashes, rows)
+    def _flush(self) -> None:
+        if self._frames:
+            frame = pl.concat(self._frames, rechunk=False)
+            target = self.folder / f"part-{len(self.files):05d}.parquet"
+            frame.write_parquet(target)
+            self.files.append(target)
+            self._sources.append(set(frame[SOURCE].unique().to_list()))
+        self._frames, self._bytes, self._rows = [], 0, 0
 
-    def lookup(self, hashes: np.ndarray) -> np.ndarray:
-        """The row each key came first in, or 0 when it was not seen."""
-        found = np.zeros(len(hashes), dtype=np.int64)
-        for run, rows in self._runs:
-            at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
-            hit = (run[at] == hashes) & (found == 0)
-            found[hit] = rows[at[hit]]
-        return found
+    def discard(self, digest: str) -> None:
+        self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
+        self._rows, self._bytes = sum(f.height for f in self._frames), sum(f.estimated_size() for f in self._frames)
+        for file, sources in zip(list(self.files), list(self._sources), strict=True):
+            if digest in sources:
+                kept = pl.read_parquet(file).filter(pl.col(SOURCE) != digest)
+                sources.discard(digest)
+                if kept.height:
+                    kept.write_parquet(file)
+                else:
+                    file.unlink()
+                    self.files.remove(file)
+                    self._sources.remove(sources)
+
+    def close(self) -> list[Path]:
+        self._flush()
+        return self.files
 
 
 @dataclass
@@ -98,7 +115,7 @@ class _FileState:
     rows_quarantined: int = 0
     parts: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-    seen: _KeyIndex = field(default_factory=lambda: _KeyIndex())
+    seen: KeyIndex = field(default_factory=lambda: KeyIndex())
     quarantine_path: str | None = None
 
 
@@ -151,13 +168,13 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     done = store.ingested_sources(contract.name)
     seen_in_call: set[str] = set()
     key_columns = [*contract.entity_keys, contract.event_time]
-    taken = _stored_keys(store, contract) if contract.duplicates == "reject" else _KeyIndex()
+    taken = _stored_keys(store, contract) if contract.duplicates == "reject" else KeyIndex()
     stamp = datetime.now(UTC)
     store.root.mkdir(parents=True, exist_ok=True)
     reports: dict[int, IngestReport] = {}
     stored: list[tuple[int, Path, str, _FileState]] = []
     with tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work:
-        staged: list[str] = []
+        stager = _Stager(Path(work))
         for order, (index, path) in enumerate(files):
             digest = file_sha256(path)
             if digest in done or digest in seen_in_call:
@@ -166,14 +183,13 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                 continue
             seen_in_call.add(digest)
             quarantine.purge(contract.name, digest)
-            target = Path(work) / f"{order:06d}.parquet"
             state = _FileState()
             try:
-                _ingest_file(path, digest, contract, quarantine, target, state, taken,
+                _ingest_file(path, digest, contract, quarantine, stager, state, taken,
                              now=now, limits=limits, batch_rows=batch_rows, workdir=Path(work),
                              ingested_at=stamp + timedelta(microseconds=order))
             except IngestError as exc:
-                target.unlink(missing_ok=True)
+                stager.discard(digest)
                 where = quarantine.put_file(group=contract.name, source=path, digest=digest, reason=str(exc))
                 reports[index] = IngestReport(path.name, contract.name, digest, "rejected", state.rows_in, 0,
                                               state.rows_in, {"file rejected": state.rows_in}, None,
@@ -181,16 +197,18 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                 continue
             if contract.duplicates == "reject":
                 taken.merge(state.seen)
-            if target.exists():
-                staged.append(str(target))
             stored.append((index, path, digest, state))
         version = None
         if stored:
-            data = ds.dataset(staged, schema=stored_schema(contract), format="parquet") if staged \
-                else stored_schema(contract).empty_table()
+            staged = stager.close()
+            sources = [d for _, _, d, _ in stored]
             fault_point("ingest.before_commit")  # rows quarantined, nothing committed yet
-            version = store.append(contract.name, data, sources=[d for _, _, d, _ in stored],
-                                   key_columns=key_columns, pii_columns=contract.pii_columns)
+            if staged:
+                version = store.append_files(contract.name, staged, sources=sources, key_columns=key_columns,
+                                             pii_columns=contract.pii_columns)
+            else:
+                version = store.append(contract.name, stored_schema(contract).empty_table(), sources=sources,
+                                       key_columns=key_columns, pii_columns=contract.pii_columns)
     for index, path, digest, state in stored:
         reports[index] = IngestReport(path.name, contract.name, digest, "stored", state.rows_in, state.rows_stored,
                                       state.rows_quarantined, dict(state.reasons), version,
@@ -198,64 +216,50 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     return reports
 
 
-def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> _KeyIndex:
-    index = _KeyIndex()
+def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyIndex:
+    index = KeyIndex()
     if store.version(contract.name) is not None:
-        hashes = _hashes(store.read(contract.name), contract)
+        hashes = key_hashes(store.read(contract.name), contract)
         index.add(hashes, np.full(len(hashes), -1, dtype=np.int64))
     return index
 
 
-def _hashes(frame: pl.DataFrame, contract: FeatureGroupContract) -> np.ndarray:
-    # Typed keys hash alike whether read from a drop or from the store (same dtypes, same process).
-    keys = [*contract.entity_keys, contract.event_time]
-    return frame.select(pl.struct(keys).hash(seed=0x5EED)).to_series().to_numpy()
-
-
-def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine, target: Path,
-                 state: _FileState, taken: set[str], *, now: datetime, limits: Limits, batch_rows: int,
-                 workdir: Path, ingested_at: datetime) -> None:
+def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
+                 stager: _Stager, state: _FileState, taken: KeyIndex, *, now: datetime, limits: Limits,
+                 batch_rows: int, workdir: Path, ingested_at: datetime) -> None:
     drop = open_drop(path, workdir, batch_rows=batch_rows)
     if drop.columns is not None:
         check_header(drop.columns, contract, file=path.name)
-    schema = stored_schema(contract)
-    writer: pq.ParquetWriter | None = None
-    try:
-        for batch in drop.batches():
-            state.rows_in += batch.height
-            if drop.columns is None:
-                check_header(batch.columns, contract, file=path.name)
-            result = validate_batch(batch, contract, now=now, limits=limits)
-            good, dups = _split_duplicates(result.good, contract, state, taken)
-            bad = result.bad
-            if dups.height:
-                bad = pl.concat([bad, dups], how="diagonal_relaxed")
-                kind = "duplicate key"
-                state.reasons[kind] = state.reasons.get(kind, 0) + dups.height
-            for kind, count in result.reasons.items():
-                state.reasons[kind] = state.reasons.get(kind, 0) + count
-            if bad.height:
-                where = quarantine.put_rows(group=contract.name, source=path, digest=digest,
-                                            rows=bad.sort(ROW), part=state.parts)
-                state.parts += 1
-                state.quarantine_path = str(where.parent)
-                state.rows_quarantined += bad.height
-            rows = good.drop(ROW).with_columns(pl.lit(ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
-                                               pl.lit(digest).alias(SOURCE))
-            table = rows.to_arrow().cast(schema)
-            writer = writer or pq.ParquetWriter(target, schema)
-            writer.write_table(table)
-            state.rows_stored += table.num_rows
-    finally:
-        if writer is not None:
-            writer.close()
+    for batch in drop.batches():
+        state.rows_in += batch.height
+        if drop.columns is None:
+            check_header(batch.columns, contract, file=path.name)
+        result = validate_batch(batch, contract, now=now, limits=limits)
+        good, dups = _split_duplicates(result.good, contract, state, taken)
+        bad = result.bad
+        if dups.height:
+            bad = pl.concat([bad, dups], how="diagonal_relaxed")
+            kind = "duplicate key"
+            state.reasons[kind] = state.reasons.get(kind, 0) + dups.height
+        for kind, count in result.reasons.items():
+            state.reasons[kind] = state.reasons.get(kind, 0) + count
+        if bad.height:
+            where = quarantine.put_rows(group=contract.name, source=path, digest=digest,
+                                        rows=bad.sort(ROW), part=state.parts)
+            state.parts += 1
+            state.quarantine_path = str(where.parent)
+            state.rows_quarantined += bad.height
+        rows = good.drop(ROW).with_columns(pl.lit(ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
+                                           pl.lit(digest).alias(SOURCE))
+        stager.add(rows)
+        state.rows_stored += rows.height
 
 
 def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state: _FileState,
-                      taken: _KeyIndex) -> tuple[pl.DataFrame, pl.DataFrame]:
+                      taken: KeyIndex) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split off rows whose (entity keys, event time) repeat in this drop, or — for a ``reject``
     group — were stored before or came in an earlier drop of this call."""
-    hashes, rows = _hashes(good, contract), good[ROW].to_numpy()
+    hashes, rows = key_hashes(good, contract), good[ROW].to_numpy()
     keys = pl.DataFrame({"h": hashes, "row": rows, "earlier": state.seen.lookup(hashes),
                          "taken": taken.lookup(hashes) != 0})
     # Rows come in file order, so the first row of a hash in this batch is its first occurrence.

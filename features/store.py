@@ -14,16 +14,21 @@ keeps writing to the same table. Readers of a :class:`GroupSnapshot` get plain P
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
+from deltalake.transaction import AddAction, create_table_with_add_actions
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from driftline.errors import NotFoundError, StoreError
@@ -54,6 +59,33 @@ def _creation_config(schema: pa.Schema, pii_columns: Sequence[str]) -> dict[str,
     if not columns:
         return {**_TABLE_CONFIG, "delta.dataSkippingNumIndexedCols": "0"}
     return {**_TABLE_CONFIG, "delta.dataSkippingStatsColumns": ",".join(columns)}
+
+
+def _stat(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def _file_stats(path: Path, columns: Sequence[str]) -> str:
+    """Delta's per-file statistics, from the Parquet footer: row count, and null counts and min/max
+    of ``columns`` only (the :func:`_stats_columns` rule), leaving out any a row group lacks."""
+    meta = pq.ParquetFile(path).metadata
+    lows: dict[str, object] = {}
+    highs: dict[str, object] = {}
+    nulls: dict[str, int] = {}
+    where = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    for name in (c for c in columns if c in where):
+        groups = [meta.row_group(g).column(where[name]).statistics for g in range(meta.num_row_groups)]
+        if not groups or any(st is None or not st.has_null_count for st in groups):
+            continue
+        nulls[name] = sum(st.null_count for st in groups)
+        valued = [st for st in groups if st.has_min_max]
+        if valued and all(st.has_min_max or st.null_count == meta.row_group(g).num_rows
+                          for g, st in enumerate(groups)):
+            lows[name] = _stat(min(st.min for st in valued))
+            highs[name] = _stat(max(st.max for st in valued))
+    return json.dumps({"numRecords": meta.num_rows, "minValues": lows, "maxValues": highs, "nullCount": nulls})
 
 
 @dataclass(frozen=True)
@@ -140,6 +172,50 @@ class FeatureStore:
                 if "already exists" not in str(exc) or attempt == _RETRIES - 1:
                     raise StoreError(f"Delta table {self._path(group)} refused the append: {exc}",
                                      hint="check that the rows match the table's schema") from exc
+            time.sleep(0.05 * (2 ** attempt) * random.random())
+        return self._commit_of(group, metadata[SOURCES_KEY])
+
+    def append_files(self, group: str, files: Sequence[Path], *, sources: Sequence[str],
+                     key_columns: Sequence[str] = (), pii_columns: Sequence[str] = ()) -> int:
+        """Append Parquet files written by the caller (all of one schema) in one commit recording
+        ``sources``, without rewriting them: each is moved into the table and added with statistics
+        read from its footer (only for :func:`_stats_columns`). Returns the new version.
+
+        A table whose columns differ (a contract that gained a column) gets the rows through
+        :meth:`append`, which merges the schema.
+        """
+        schema = pq.read_schema(files[0])
+        names = set(schema.names)
+        if self.version(group) is not None and set(self._table(group).schema().to_arrow().names) != names:
+            return self.append(group, ds.dataset([str(f) for f in files], format="parquet"), sources=sources,
+                               key_columns=key_columns, pii_columns=pii_columns)
+        path = self._path(group)
+        path.mkdir(parents=True, exist_ok=True)
+        stats_of = _stats_columns(schema, pii_columns)
+        actions = []
+        for file in files:
+            name = f"part-{uuid.uuid4()}.parquet"
+            stats = _file_stats(Path(file), stats_of)
+            os.replace(file, path / name)  # same file system: the staging folder lives under the store
+            actions.append(AddAction(name, (path / name).stat().st_size, {}, int(time.time() * 1000), True, stats))
+        metadata = {SOURCES_KEY: json.dumps(sorted(set(sources)))}
+        properties = CommitProperties(custom_metadata=metadata)
+        for attempt in range(_RETRIES):
+            try:
+                if self.version(group) is None:
+                    create_table_with_add_actions(
+                        str(path), Schema.from_arrow(schema), actions, mode="error",
+                        description=json.dumps({_KEYS_TAG: list(key_columns)}),
+                        configuration=_creation_config(schema, pii_columns), commit_properties=properties)
+                else:
+                    self._table(group).create_write_transaction(actions, "append", schema,
+                                                                commit_properties=properties)
+                break
+            except DeltaError as exc:
+                # A lost race: another writer created the table or committed first; append next time.
+                if attempt == _RETRIES - 1:
+                    raise StoreError(f"could not commit to Delta table {path} after {_RETRIES} tries: {exc}",
+                                     hint="another writer kept winning; retry") from exc
             time.sleep(0.05 * (2 ** attempt) * random.random())
         return self._commit_of(group, metadata[SOURCES_KEY])
 

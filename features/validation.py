@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -62,6 +63,46 @@ def stored_schema(contract: FeatureGroupContract) -> pa.Schema:
     """The Arrow schema of a group's stored rows: its columns, then ``_ingested_at`` and ``_source``."""
     fields = [pa.field(c.name, _ARROW[c.dtype]) for c in contract.columns]
     return pa.schema([*fields, pa.field(INGESTED_AT, pa.timestamp("us", tz="UTC")), pa.field(SOURCE, pa.string())])
+
+
+class KeyIndex:
+    """Keys seen so far (a 64-bit hash of entity keys and event time) and the row each came first
+    in: sorted runs, merged when one is no larger than twice the next, so that a file of n rows costs
+    O(n log n) however it is batched. Two keys sharing a hash would pass for one (at 10M keys in a
+    file, a chance of about 3 in a million); no per-row Python is run."""
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, hashes: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        self._runs.append((hashes[order], rows[order]))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            (h2, r2), (h1, r1) = self._runs.pop(), self._runs.pop()
+            merged, merged_rows = np.concatenate([h1, h2]), np.concatenate([r1, r2])
+            order = np.argsort(merged, kind="stable")
+            self._runs.append((merged[order], merged_rows[order]))
+
+    def merge(self, other: KeyIndex) -> None:
+        for hashes, rows in other._runs:
+            self.add(hashes, rows)
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        """The row each key came first in, or 0 when it was not seen."""
+        found = np.zeros(len(hashes), dtype=np.int64)
+        for run, rows in self._runs:
+            at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            hit = (run[at] == hashes) & (found == 0)
+            found[hit] = rows[at[hit]]
+        return found
+
+
+def key_hashes(frame: pl.DataFrame, contract: FeatureGroupContract) -> np.ndarray:
+    """A 64-bit hash per row of its entity keys and event time (typed as stored).
+
+    Typed keys hash alike whether read from a drop or from the store (same dtypes, same process)."""
+    keys = [*contract.entity_keys, contract.event_time]
+    return frame.select(pl.struct(keys).hash(seed=0x5EED)).to_series().to_numpy()
 
 
 def check_header(columns: Sequence[str], contract: FeatureGroupContract, *, file: str) -> None:
