@@ -116,6 +116,7 @@ class _FileState:
     parts: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
     seen: KeyIndex = field(default_factory=lambda: KeyIndex())
+    pending: list[pl.DataFrame] = field(default_factory=list)
     quarantine_path: str | None = None
 
 
@@ -244,15 +245,26 @@ def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quaran
         for kind, count in result.reasons.items():
             state.reasons[kind] = state.reasons.get(kind, 0) + count
         if bad.height:
-            where = quarantine.put_rows(group=contract.name, source=path, digest=digest,
-                                        rows=bad.sort(ROW), part=state.parts)
-            state.parts += 1
-            state.quarantine_path = str(where.parent)
+            state.pending.append(bad)
             state.rows_quarantined += bad.height
+        if sum(p.height for p in state.pending) >= batch_rows:
+            _quarantine_pending(quarantine, contract, path, digest, state)
         rows = good.drop(ROW).with_columns(pl.lit(ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
                                            pl.lit(digest).alias(SOURCE))
         stager.add(rows)
         state.rows_stored += rows.height
+    _quarantine_pending(quarantine, contract, path, digest, state)
+
+
+def _quarantine_pending(quarantine: Quarantine, contract: FeatureGroupContract, path: Path, digest: str,
+                        state: _FileState) -> None:
+    # Bad rows are written a batch's worth at a time: one fsync'd part per batch_rows bad rows.
+    if state.pending:
+        rows = pl.concat(state.pending, how="diagonal_relaxed").sort(ROW)
+        where = quarantine.put_rows(group=contract.name, source=path, digest=digest, rows=rows, part=state.parts)
+        state.parts += 1
+        state.quarantine_path = str(where.parent)
+        state.pending = []
 
 
 def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state: _FileState,
@@ -260,8 +272,11 @@ def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state:
     """Split off rows whose (entity keys, event time) repeat in this drop, or — for a ``reject``
     group — were stored before or came in an earlier drop of this call."""
     hashes, rows = key_hashes(good, contract), good[ROW].to_numpy()
-    keys = pl.DataFrame({"h": hashes, "row": rows, "earlier": state.seen.lookup(hashes),
-                         "taken": taken.lookup(hashes) != 0})
+    earlier, taken_before = state.seen.lookup(hashes), taken.lookup(hashes) != 0
+    if not earlier.any() and not taken_before.any() and pl.Series(hashes).is_unique().all():
+        state.seen.add(hashes, rows)  # the usual case: no key seen before, none twice in the batch
+        return good, _no_duplicates(contract)
+    keys = pl.DataFrame({"h": hashes, "row": rows, "earlier": earlier, "taken": taken_before})
     # Rows come in file order, so the first row of a hash in this batch is its first occurrence.
     first = pl.when(pl.col("earlier") > 0).then(pl.col("earlier")).otherwise(pl.col("row").first().over("h"))
     keys = keys.with_columns(first.alias("first")).with_columns((pl.col("first") != pl.col("row")).alias("repeated"))
@@ -269,8 +284,7 @@ def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state:
     new = keys["new"].to_numpy()
     state.seen.add(hashes[new], rows[new])
     if new.all():
-        return good, pl.DataFrame(schema={**{c: pl.String for c in contract.column_names},
-                                          ROW: pl.Int64, REASON: pl.String})
+        return good, _no_duplicates(contract)
     same = ", ".join((*contract.entity_keys, contract.event_time))
     reason = (pl.when(pl.col("repeated")).then(pl.lit(f"duplicate key: same {same} as row ")
                                                + pl.col("first").cast(pl.String) + pl.lit(" of this file"))
@@ -278,3 +292,7 @@ def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state:
     dups = good.filter(~keys["new"]).with_columns(keys.filter(~pl.col("new")).select(reason.alias(REASON)))
     as_text = dups.select([pl.col(c).cast(pl.String) for c in contract.column_names] + [pl.col(ROW), pl.col(REASON)])
     return good.filter(keys["new"]), as_text
+
+
+def _no_duplicates(contract: FeatureGroupContract) -> pl.DataFrame:
+    return pl.DataFrame(schema={**{c: pl.String for c in contract.column_names}, ROW: pl.Int64, REASON: pl.String})

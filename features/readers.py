@@ -3,8 +3,7 @@
 A drop is opened with :func:`open_drop`, which looks at the file (extension, size, header) and
 raises :class:`~driftline.errors.IngestError` when the file as a whole cannot be read. Its
 ``batches()`` then yield polars frames of at most ``batch_rows`` rows, so a drop larger than
-memory never loads whole: CSV through polars' streaming scan, Parquet one row group slice at a
-time, JSON Lines a fixed number of lines at a time. Values stay raw (CSV and JSON as strings,
+memory never loads whole: CSV and Parquet through polars' streaming scans, JSON Lines a fixed number of lines at a time. Values stay raw (CSV and JSON as strings,
 Parquet in its own types); typing them is the validator's job. A reader may flag a row it could
 only half read in the reserved column ``_parse_error`` ("<kind>: <detail>"), which the validator
 turns into a quarantine reason. Each batch carries ``_row``, the 1-based data row in the file.
@@ -86,11 +85,10 @@ class DropReader:
                               hint="fix the quoting or the number of fields and drop the file again") from exc
 
     def _parquet(self) -> Iterator[pl.DataFrame]:
+        # Polars' own streaming reader decodes columns in parallel (faster than pyarrow's batches).
         try:
-            parquet = pq.ParquetFile(self.path)
-            for batch in parquet.iter_batches(batch_size=self.batch_rows):
-                yield pl.from_arrow(pa.Table.from_batches([batch]), rechunk=False)  # type: ignore[misc]
-        except (pa.ArrowException, OSError) as exc:
+            yield from pl.scan_parquet(self.path).collect_batches(chunk_size=self.batch_rows)
+        except (pl.exceptions.PolarsError, OSError) as exc:
             raise IngestError(f"{self.path.name}: unreadable Parquet: {_first_line(exc)}",
                               hint="write the file again; it may be truncated") from exc
 

@@ -213,7 +213,8 @@ def _problems(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: L
         out.append((f"{c}: above max {_number(spec.max)}", finite & (t > spec.max),
                     shown + pl.lit(f" is above max {_number(spec.max)}")))
     if spec.allowed is not None:
-        out.append((f"{c}: not allowed", ~t.cast(pl.String).is_in(list(spec.allowed)),
+        text = t if spec.dtype == "string" else t.cast(pl.String)
+        out.append((f"{c}: not allowed", ~text.is_in(list(spec.allowed)),
                     shown + pl.lit(f" is not one of {', '.join(spec.allowed)}")))
     if spec.pattern is not None and spec.dtype == "string":
         out.append((f"{c}: pattern", ~t.str.contains(spec.pattern),
@@ -233,7 +234,7 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
                    limits: Limits = Limits()) -> BatchResult:
     """Type and check one batch of raw rows (``_row`` numbered) against the contract.
 
-    Vectorised: one pass computes every rule's mask; only the (usually few) bad rows are turned
+    Vectorised: one pass counts every rule's hits; only the (usually few) bad rows are turned
     into text and given their reasons.
     """
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
@@ -250,29 +251,30 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
         problems.insert(0, ("", pl.col(PARSE_ERROR).is_not_null(), pl.col(PARSE_ERROR)))
     # A line that is no JSON object has no values: its only reason is the parse error.
     broken = pl.col(RAW_LINE).is_not_null() if RAW_LINE in batch.columns else pl.lit(False)
-    flags = [f"_m{i}" for i in range(len(problems))]
-    masks = [((mask.fill_null(False) & ~broken) if kind else mask.fill_null(False)).alias(flag)
-             for flag, (kind, mask, _) in zip(flags, problems, strict=True)]
-    work = work.with_columns(masks)
-    counts = work.select([pl.col(f).sum() for f in flags]).row(0) if flags else ()
+    masks = [(mask.fill_null(False) & ~broken) if kind else mask.fill_null(False) for kind, mask, _ in problems]
+    # First only count each rule's hits; then build flags for the rules that fired (usually none).
+    counts = work.select([m.sum().alias(str(i)) for i, m in enumerate(masks)]).row(0) if masks else ()
     reasons: dict[str, int] = {}
     for (kind, _, _), count in zip(problems, counts, strict=True):
         if kind and count:
             reasons[kind] = reasons.get(kind, 0) + int(count)
     names = list(contract.column_names)
-    if not any(counts):
+    fired = [i for i, count in enumerate(counts) if count]
+    if not fired:
         empty = pl.DataFrame(schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String})
         return BatchResult(good=work.select([*names, ROW]), bad=empty, reasons=reasons)
+    flags = [f"_m{i}" for i in fired]
+    work = work.with_columns([masks[i].alias(flag) for i, flag in zip(fired, flags, strict=True)])
     if PARSE_ERROR in work.columns:
         kinds = work[PARSE_ERROR].drop_nulls().str.split(":").list.first()
         for kind, count in kinds.value_counts().iter_rows():
             reasons[kind] = reasons.get(kind, 0) + int(count)
-    is_bad = pl.any_horizontal(flags)
+    is_bad = work.select(pl.any_horizontal(flags)).to_series()
     bad = work.filter(is_bad)
     bad = bad.with_columns([_as_text(bad[f"raw:{n}"]) for n in names])
-    details = [pl.when(pl.col(flag)).then(detail.fill_null(pl.lit(kind or "unreadable row")))
-               for flag, (kind, _, detail) in zip(flags, problems, strict=True)]
+    details = [pl.when(pl.col(flag)).then(problems[i][2].fill_null(pl.lit(problems[i][0] or "unreadable row")))
+               for i, flag in zip(fired, flags, strict=True)]
     bad = (bad.with_columns(pl.concat_str(details, separator="; ", ignore_nulls=True).alias(REASON))
            .select([*(f"raw:{n}" for n in names), *([RAW_LINE] if RAW_LINE in work.columns else []), ROW, REASON])
            .rename({f"raw:{n}": n for n in names}))
-    return BatchResult(good=work.filter(~is_bad).select([*names, ROW]), bad=bad, reasons=reasons)
+    return BatchResult(good=work.select([*names, ROW]).filter(~is_bad), bad=bad, reasons=reasons)
