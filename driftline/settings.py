@@ -45,6 +45,15 @@ class GateSettings(BaseModel):
     max_auc_drop: float = Field(0.005, ge=0, description="How much AUC the candidate may lose against the champion.")
     min_training_rows: int = Field(500, ge=0, description="Refuse to train a champion on fewer rows.")
     max_quarantine_share: float = Field(0.05, ge=0, le=1, description="Refuse when more of the input was quarantined.")
+    max_ece: float = Field(0.05, gt=0, le=1, description="Ceiling on the expected calibration error on the holdout.")
+    max_model_bytes: int = Field(50_000_000, ge=1, description="Ceiling on the model file's size.")
+    max_latency_ms_per_1k: float = Field(50.0, gt=0, description="Ceiling on scoring time per 1,000 rows.")
+    slice_columns: tuple[str, ...] = Field(
+        (), description="Segment columns where no segment may lose more than max_slice_auc_drop AUC to the champion.")
+    max_slice_auc_drop: float = Field(0.05, ge=0, description="AUC a segment may lose against the champion.")
+    require_significant_improvement: bool = Field(
+        False, description="Promote over a champion only when DeLong finds the AUC gain significant.")
+    significance_alpha: float = Field(0.05, gt=0, lt=1, description="Level of the significance test.")
 
 
 class DriftSettings(BaseModel):

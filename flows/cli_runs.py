@@ -65,6 +65,8 @@ def _demo(args: argparse.Namespace) -> int:
     # The demo's search budget is small on purpose (it must finish in under a minute on 2 cores);
     # an explicit DRIFTLINE_TRAINING__MAX_ROUNDS still wins.
     os.environ.setdefault("DRIFTLINE_TRAINING__MAX_ROUNDS", "300")
+    # The demo's customers come in plans and regions: no segment may lose to the champion.
+    os.environ.setdefault("DRIFTLINE_GATE__SLICE_COLUMNS", '["plan", "region"]')
     from flows.demo import print_summary, run_demo
 
     print_summary(run_demo(customers=args.customers, seed=args.seed))

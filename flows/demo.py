@@ -88,10 +88,12 @@ def run_demo(*, customers: int = 1500, seed: int = 7) -> DemoSummary:
     reports, _ = run_local("ingest")
     summary.ingests.append((f"days {FIRST_PHASE_DAYS + 1}-{drop.days}", reports))
     lap = summary.lap(f"ingest days {FIRST_PHASE_DAYS + 1}-{drop.days}", lap)
-    summary.monitor, dispatched = run_local("monitor")
-    summary.dispatched += dispatched
-    summary.trainings += [d.result for d in dispatched if d.flow in ("train", "retrain") and d.result]
-    lap = summary.lap("monitor, drift-triggered retrain, promote, score", lap)
+    if outcome.promoted:  # a rejected first model leaves nothing to monitor: the gate did its job
+        summary.monitor, dispatched = run_local("monitor")
+        summary.dispatched += dispatched
+        summary.trainings += [d.result for d in dispatched if d.flow in ("train", "retrain") and d.result]
+        lap = summary.lap("monitor, drift-triggered retrain, promote, score", lap)
+    shutil.rmtree(source, ignore_errors=True)  # every drop has landed; only empty folders remain
 
     summary.audit = ws.audit.verify(ws.trust)
     summary.lap("verify audit trail", lap)
@@ -112,11 +114,19 @@ def print_summary(s: DemoSummary) -> None:
         verdict = "promoted" if t.promoted else "rejected: " + "; ".join(t.reasons)
         print(f"v{t.version:<8}{t.status:<10}{t.metrics['auc']:>7.3f}{t.metrics['logloss']:>9.3f}  {champ:<15}{verdict}")
     m = s.monitor
+    if m is None:
+        print("\nno champion, so nothing was monitored: the gate refused the first model (see its report)")
+        _print_audit(s)
+        return
     drift = f"DRIFT in {', '.join(m.drifted_features)} ({m.share_drifted:.0%} of features)" if m.drifted else "no drift"
     print(f"\ndrift of v{m.version} over {m.window.split(':')[-1]}: {drift}")
     print(f"  performance of v{m.version}'s batch scores: {m.performance}")
     for d in s.dispatched:
         print(f"  event {d.event} -> deployment {d.deployment} ran flow {d.flow}")
+    _print_audit(s)
+
+
+def _print_audit(s: DemoSummary) -> None:
     a = s.audit
     print(f"\naudit trail: {a.entries} entries, {a.checkpoints} signed checkpoints, "
           f"{'verified ok' if a.ok else 'BROKEN at ' + str(a.first_bad_seq) + ': ' + str(a.problem)}")

@@ -172,12 +172,19 @@ class AnyOf:
 
 
 def default_policy(gate: GateSettings, *, has_champion: bool) -> Policy:
-    """Absolute bounds and data checks, plus no AUC loss beyond ``max_auc_drop`` vs a champion."""
+    """Absolute bounds, calibration, size and latency budgets and data checks; once a champion
+    exists, no AUC loss beyond ``max_auc_drop`` overall nor beyond ``max_slice_auc_drop`` in any
+    segment of ``slice_columns``, and (if required) a significant AUC gain by DeLong's test."""
     policies: list[Policy] = [
         MetricBound("auc", min=gate.min_auc), MetricBound("logloss", max=gate.max_logloss),
+        Calibration(max_ece=gate.max_ece), SizeBudget(gate.max_model_bytes),
+        LatencyBudget(gate.max_latency_ms_per_1k),
         MinTrainingRows(gate.min_training_rows), MaxQuarantineShare(gate.max_quarantine_share)]
     if has_champion:
         policies.append(NoWorseThanChampion("auc", max_abs_drop=gate.max_auc_drop))
+        policies += [SliceNoWorse("auc", column, margin=gate.max_slice_auc_drop) for column in gate.slice_columns]
+        if gate.require_significant_improvement:
+            policies.append(SignificantImprovement("auc", method="delong", alpha=gate.significance_alpha))
     return AllOf(*policies)
 
 

@@ -143,20 +143,25 @@ def test_policy_without_checks_rejects():
 
 
 def test_default_policy_and_evaluate_gate():
-    gate = GateSettings()
+    gate = GateSettings(max_ece=0.5)  # the tiny example's scores rank well but are not probabilities
     now = datetime(2024, 5, 1, tzinfo=timezone.utc)
-    e = ev(training_rows=1000, quarantine_share=0.0)
+    facts = dict(training_rows=1000, quarantine_share=0.0, model_size_bytes=10_000, latency_ms_per_1k=2.0)
+    e = ev(**facts)
     first = evaluate_gate(default_policy(gate, has_champion=False), e, candidate="churn/1",
                           champion=None, now=now)
-    assert first.verdict == "promote" and len(first.checks) == 4
+    assert first.verdict == "promote", first.reasons()
+    assert [c.name for c in first.checks] == ["auc bound", "logloss bound", "calibration ece", "model size",
+                                              "scoring latency", "training rows", "quarantine share"]
     assert first.created_at == "2024-05-01T00:00:00.000000Z"
-    worse = ev(training_rows=1000, quarantine_share=0.0, champion={"auc": 0.81})
+    worse = ev(**facts, champion={"auc": 0.81})
     second = evaluate_gate(default_policy(gate, has_champion=True), worse, candidate="churn/2",
                            champion="churn/1", now=now)
     assert second.verdict == "reject"
     assert len(second.reasons()) == 1 and "auc vs champion" in second.reasons()[0]
     thin = evaluate_gate(default_policy(gate, has_champion=False), ev(), candidate="c", champion=None)
     assert thin.verdict == "reject"  # no data facts given: fail closed
+    strict = evaluate_gate(default_policy(GateSettings(), has_champion=False), e, candidate="c", champion=None)
+    assert strict.reasons() == ("calibration ece: observed 0.4, expected <= 0.05 (scores are miscalibrated).",)
 
 
 def test_evidence_refuses_misaligned_arrays():
