@@ -20,20 +20,22 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import duckdb
+from typing import TYPE_CHECKING
 
 from driftline.atomic import write_atomic
 from driftline.errors import NotFoundError
 from driftline.home import DataHome
 from driftline.settings import Settings, load_settings
 from features.contracts import FeatureGroupContract, load_contracts
-from features.quarantine import Quarantine
-from features.store import FeatureStore
 from governance.actor import Actor, current_actor
-from governance.audit import AuditLog
 from registry.keys import KeyRing, SigningKey, resolve_passphrase
 from registry.trust import TrustStore
-from registry.versions import ModelRegistry
+
+if TYPE_CHECKING:  # the stores import pyarrow, deltalake and DuckDB: opened (and imported) on first use
+    from features.quarantine import Quarantine
+    from features.store import FeatureStore
+    from governance.audit import AuditLog
+    from registry.versions import ModelRegistry
 
 LOCAL_PASSPHRASE = "passphrase"
 
@@ -61,11 +63,15 @@ class Workspace:
         return load_contracts(self.settings.contracts_dir)
 
     @cached_property
-    def store(self) -> FeatureStore:
+    def store(self) -> "FeatureStore":
+        from features.store import FeatureStore
+
         return FeatureStore(self.home.store)
 
     @cached_property
-    def quarantine(self) -> Quarantine:
+    def quarantine(self) -> "Quarantine":
+        from features.quarantine import Quarantine
+
         return Quarantine(self.home.quarantine)
 
     @cached_property
@@ -77,11 +83,15 @@ class Workspace:
         return self.keyring.trust
 
     @cached_property
-    def registry(self) -> ModelRegistry:
+    def registry(self) -> "ModelRegistry":
+        from registry.versions import ModelRegistry
+
         return ModelRegistry(self.home.registry, self.trust)
 
     @cached_property
-    def audit(self) -> AuditLog:
+    def audit(self) -> "AuditLog":
+        from governance.audit import AuditLog
+
         return AuditLog(self.home.audit)
 
     def data_time(self) -> datetime:
@@ -90,6 +100,8 @@ class Workspace:
         Monitoring windows and scoring are anchored here rather than on the wall clock, so late or
         replayed data is judged by when it happened (and the demo's 2026 data is not all "stale").
         """
+        import duckdb
+
         newest = None
         for group in self.settings.feature_groups:
             snapshot = self.store.snapshot(group)
@@ -104,6 +116,8 @@ class Workspace:
         return newest.astimezone(timezone.utc)
 
     def stored_rows(self, group: str) -> int:
+        import duckdb
+
         snapshot = self.store.snapshot(group)
         if not snapshot.files:
             return 0
