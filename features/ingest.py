@@ -272,9 +272,11 @@ def _split_duplicates(good: pl.DataFrame, contract: FeatureGroupContract, state:
     """Split off rows whose (entity keys, event time) repeat in this drop, or — for a ``reject``
     group — were stored before or came in an earlier drop of this call."""
     hashes, rows = key_hashes(good, contract), good[ROW].to_numpy()
-    earlier, taken_before = state.seen.lookup(hashes), taken.lookup(hashes) != 0
-    if not earlier.any() and not taken_before.any() and pl.Series(hashes).is_unique().all():
-        state.seen.add(hashes, rows)  # the usual case: no key seen before, none twice in the batch
+    order = np.argsort(hashes)
+    earlier, taken_before = state.seen.lookup(hashes, order), taken.lookup(hashes, order) != 0
+    ordered = hashes[order]
+    if not earlier.any() and not taken_before.any() and not (ordered[1:] == ordered[:-1]).any():
+        state.seen.add(hashes, rows, order)  # the usual case: no key seen before, none twice in the batch
         return good, _no_duplicates(contract)
     keys = pl.DataFrame({"h": hashes, "row": rows, "earlier": earlier, "taken": taken_before})
     # Rows come in file order, so the first row of a hash in this batch is its first occurrence.
