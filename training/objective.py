@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -95,24 +96,35 @@ def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categori
 
 
 class PruningCallback:
-    """LightGBM callback: report the validation metric to the trial and prune when told."""
+    """LightGBM callback: report the validation metric to the trial and prune when told. Once the
+    search's wall ``deadline`` (``time.monotonic``) has passed it stops the fit as early stopping
+    would, at the best round so far, so that one long trial cannot overrun the budget by its whole
+    length and still counts as a complete trial with an honest (if unfinished) score."""
 
-    def __init__(self, trial: optuna.Trial, metric: str, report_every: int) -> None:
+    def __init__(self, trial: optuna.Trial, metric: str, report_every: int,
+                 deadline: float | None = None) -> None:
         self.trial = trial
         self.metric = metric
         self.report_every = report_every
+        self.deadline = deadline
+        self._best: tuple[int, float, list] | None = None  # (iteration, value, evaluation results)
+
+    def _value(self, env: lgb.callback.CallbackEnv) -> tuple[float, bool]:
+        for result in env.evaluation_result_list:
+            if result[0] == VALID and result[1] in (self.metric, f"{VALID} {self.metric}"):
+                return float(result[2]), bool(result[3])
+        raise TrainingError(f"LightGBM reported no validation {self.metric!r}",
+                            hint="the metric name must be one LightGBM evaluates")
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
         step = env.iteration + 1  # rounds done so far
+        value, higher_is_better = self._value(env)
+        if self._best is None or (value > self._best[1] if higher_is_better else value < self._best[1]):
+            self._best = (env.iteration, value, list(env.evaluation_result_list))
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise lgb.callback.EarlyStopException(self._best[0], self._best[2])
         if step % self.report_every:
             return
-        for result in env.evaluation_result_list:
-            if result[0] == VALID and result[1] in (self.metric, f"{VALID} {self.metric}"):
-                value = float(result[2])
-                break
-        else:
-            raise TrainingError(f"LightGBM reported no validation {self.metric!r}",
-                                hint="the metric name must be one LightGBM evaluates")
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at round {step} with {self.metric}={value:.6g}")
@@ -129,12 +141,13 @@ class Objective:
     max_rounds: int
     early_stopping_rounds: int
     report_every: int
+    deadline: float | None = None  # time.monotonic() at which the search's wall budget ends
 
     def __call__(self, trial: optuna.Trial) -> float:
         mark_owner(trial)
         fault_point(f"training.trial.{trial.number}")  # crash tests kill the process mid-trial here
         params = {**suggest(trial, self.space), **self.base}
-        callbacks = [PruningCallback(trial, self.metric, self.report_every),
+        callbacks = [PruningCallback(trial, self.metric, self.report_every, self.deadline),
                      lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
         try:
             best_iteration, value = self._fit(params, callbacks)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -214,8 +215,9 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
     space = build_space(config.space)
     base = base_params(config.task, n_classes=data.schema.n_classes, seed=config.seed,
                        n_threads=config.n_threads, device=device, metric=metric.name)
+    deadline = time.monotonic() + config.timeout_s if config.timeout_s is not None else None
     objective = Objective(data, space, base, metric.name, config.max_rounds,
-                          config.early_stopping_rounds, config.report_every)
+                          config.early_stopping_rounds, config.report_every, deadline)
     with _optuna_quiet():
         study, storage_description, n_existing = _open_study(config, metric.direction, metric.name)
         _enqueue_starting_points(study, space, config, n_existing)
@@ -237,8 +239,9 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
     try:
         if remaining > 0:
             with _optuna_quiet():
-                study.optimize(objective, n_trials=remaining, timeout=config.timeout_s,
-                               callbacks=callbacks)
+                # Optuna's clock starts here; the deadline the trials see started before the set-up.
+                timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+                study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=callbacks)
     finally:
         bar.close()
     return _result(study, space, metric.name, metric.direction, storage_description, device,

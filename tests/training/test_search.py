@@ -175,3 +175,18 @@ def test_refit_rounds_scale_the_best_iteration_to_all_rows(binary_frame, quick_c
     assert holdout.refit_rounds == int(np.ceil(holdout.best_iteration * 100 / 80))
     auto = run_search(binary_frame, config=dataclasses.replace(quick_config, study_name="auto"), **search_args)
     assert auto.best_iteration < auto.refit_rounds <= int(np.ceil(auto.best_iteration * 4 / 3))
+
+
+def test_a_long_trial_is_cut_at_the_wall_budget(binary_frame, quick_config, search_args) -> None:
+    endless = dataclasses.replace(quick_config, n_trials=3, max_rounds=1_000_000, pruner="none",
+                                  early_stopping_rounds=1_000_000, space={"learning_rate": 1e-4},
+                                  validation="holdout", timeout_s=1.0)
+    started = time.monotonic()
+    result = run_search(binary_frame, config=endless, **search_args)
+    assert time.monotonic() - started < 1.0 + 15.0  # a million rounds would take minutes
+    # The cut trial ends as early stopping would: complete, at its best round so far.
+    # Nothing starts after the budget: the second starting point still waits for a resumed run.
+    assert [t.state for t in result.trials] == ["COMPLETE", "WAITING"]
+    cut = result.trials[0]
+    assert 0 < cut.best_iteration <= max(cut.intermediate) + 5 < 1_000_000
+    assert result.best_value >= max(cut.intermediate.values())  # best of every round, reported or not
