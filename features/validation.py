@@ -77,6 +77,8 @@ class KeyIndex:
 
     def add(self, hashes: np.ndarray, rows: np.ndarray, order: np.ndarray | None = None) -> None:
         """Remember keys (not seen before) and their rows; ``order`` is ``np.argsort(hashes)`` if known."""
+        if not len(hashes):
+            return
         order = np.argsort(hashes) if order is None else order
         self._runs.append((hashes[order], rows[order]))
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from driftline.errors import IngestError
 from features.contracts import load_contracts
 from features.readers import ROW
-from features.validation import Limits, check_header, stored_schema, validate_batch
+from features.validation import KeyIndex, Limits, check_header, stored_schema, validate_batch
 
 ACTIVITY = load_contracts()["customer_activity"]
 NOW = datetime(2024, 3, 1, tzinfo=UTC)
@@ -73,3 +74,19 @@ def test_valid_rows_round_trip(sessions, minutes, pages, device, moment) -> None
     row = result.good.row(0, named=True)
     assert (row["sessions"], row["minutes_active"], row["pages_per_session"], row["device"], row["event_time"]) == \
            (sessions, minutes, pages, device, moment)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(st.integers(0, 40), max_size=30), max_size=8))
+def test_key_index_finds_the_first_row_of_every_key(batches) -> None:
+    index, first, row = KeyIndex(), {}, 0
+    for batch in batches:
+        hashes = np.array(batch, dtype=np.uint64)
+        rows = np.arange(row + 1, row + 1 + len(batch), dtype=np.int64)
+        expected = [first.get(h, 0) for h in batch]
+        assert index.lookup(hashes).tolist() == expected
+        new = [i for i, h in enumerate(batch) if h not in first and batch.index(h) == i]
+        for i in new:
+            first[batch[i]] = int(rows[i])
+        index.add(hashes[new], rows[new])
+        row += len(batch)
