@@ -8,8 +8,13 @@ would, finds the demo's drift, and its ``driftline.drift.detected`` event must s
 on the worker. Everything started is stopped by the fixture's finalizer, even on failure; the last
 test sends SIGTERM to the supervisor and checks that every worker and the server are gone.
 
+A third test samples the latencies (landed -> ingest running, drift event -> retrain running)
+five times each and prints them with their breakdown (see docs/POOL.md). About 4-5 minutes on 2
+busy cores. On a failure the pool's logs are copied into pytest's tmp dir and their tails printed
+(DRIFTLINE_KEEP_POOL_LOGS=1 keeps them on success too).
+
 Run: .venv/bin/python -m pytest -m integration tests/integration/test_pool.py -s
-Needs: Debian's postgresql (binaries in /usr/lib/postgresql/15/bin) and psycopg[binary].
+Needs: Debian's postgresql (binaries in /usr/lib/postgresql/15/bin) and psycopg[binary] (.[pool]).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
 POOL_SCRIPT = REPO / "deployments" / "pool.py"
