@@ -216,7 +216,8 @@ def main() -> None:
         base, ours = results["baseline"], results["ingest"]
         print(f"os.cpu_count()={os.cpu_count()} rows={args.rows:,} files={args.files} bad_share={args.bad_share}")
         for label, r in (("polars write_parquet", base), ("driftline ingest_files", ours)):
-            print(f"{label:>22}: {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s  cpu {r['cpu']:6.2f} s  "
+            print(f"{label:>22}: {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s  "
+                  f"cpu {r['cpu']:6.2f} s  "
                   f"peak {r['peak_mb']:6.0f} MB  stored {int(r['stored']):,}  quarantined {int(r['quarantined']):,}")
         ratio = (ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"])
         cpu_ratio = (ours["rows"] / ours["cpu"]) / (base["rows"] / base["cpu"])

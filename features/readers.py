@@ -3,8 +3,9 @@
 A drop is opened with :func:`open_drop`, which looks at the file (extension, size, header) and
 raises :class:`~driftline.errors.IngestError` when the file as a whole cannot be read. Its
 ``batches()`` then yield polars frames of at most ``batch_rows`` rows, so a drop larger than
-memory never loads whole: CSV and Parquet through polars' streaming scans, JSON Lines a fixed number of lines at a time. Values stay raw (CSV and JSON as strings,
-Parquet in its own types); typing them is the validator's job. A reader may flag a row it could
+memory never loads whole: CSV and Parquet through polars' streaming scans, JSON Lines a fixed
+number of lines at a time. Values stay raw (CSV and JSON as strings, Parquet in its own types);
+typing them is the validator's job. A reader may flag a row it could
 only half read in the reserved column ``_parse_error`` ("<kind>: <detail>"), which the validator
 turns into a quarantine reason. Each batch carries ``_row``, the 1-based data row in the file.
 CSV drops are comma-separated UTF-8 with one header line; a BOM and CRLF line ends are accepted,
