@@ -81,7 +81,8 @@ def labelled_scores(ws: Workspace, champion: ModelVersion) -> tuple[np.ndarray, 
         return None
     horizon = timedelta(days=ws.settings.drift.label_horizon_days)
     matched = (scores.sort("event_time").join_asof(labels.sort("label_time"), left_on="event_time",
-                                                   right_on="label_time", by=list(keys), strategy="forward")
+                                                   right_on="label_time", by=list(keys), strategy="forward",
+                                                   check_sortedness=False)  # sorted by time, hence per group
                .filter(pl.col("label_time").is_not_null() & (pl.col("label_time") < pl.col("event_time") + horizon)))
     if matched.is_empty():
         return None
