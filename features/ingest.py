@@ -1,10 +1,11 @@
 """Ingestion: landing drops in, validated rows into the store, bad rows and files into quarantine.
 
 :func:`ingest_files` takes drops named ``landing/<group>/<file>``; per group it reads each drop
-batch by batch, validates the rows, stages the good ones as Parquet in a temporary folder under
-the store, quarantines the bad ones, and then appends every staged file of the group in ONE Delta
-commit whose metadata lists the drops' sha256 — so a drop is either fully ingested (and known as
-such) or not at all, and the same bytes arriving again, under any name, are a "duplicate".
+batch by batch, validates the rows, stages the good ones as Parquet files of about a million rows
+in a temporary folder under the store, quarantines the bad ones, and then adds every staged file
+of the group, as written, in ONE Delta commit whose metadata lists the drops' sha256 — so a drop
+is either fully ingested (and known as such) or not at all, and the same bytes arriving again,
+under any name, are a "duplicate".
 A file that breaks as a whole (unparseable, missing a required column, an unknown column) is
 quarantined whole and stores nothing. Duplicate (entity keys, event time) rows: inside one drop
 the first occurrence is kept and later ones are quarantined (a drop that states two values for one
@@ -90,16 +91,15 @@ class _Stager:
     def discard(self, digest: str) -> None:
         self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
         self._rows, self._bytes = sum(f.height for f in self._frames), sum(f.estimated_size() for f in self._frames)
-        for file, sources in zip(list(self.files), list(self._sources), strict=True):
+        kept: list[tuple[Path, set[str]]] = []
+        for file, sources in zip(self.files, self._sources, strict=True):
             if digest in sources:
-                kept = pl.read_parquet(file).filter(pl.col(SOURCE) != digest)
                 sources.discard(digest)
-                if kept.height:
-                    kept.write_parquet(file)
-                else:
-                    file.unlink()
-                    self.files.remove(file)
-                    self._sources.remove(sources)
+                rows = pl.read_parquet(file).filter(pl.col(SOURCE) != digest)
+                rows.write_parquet(file) if rows.height else file.unlink()
+            if sources:
+                kept.append((file, sources))
+        self.files, self._sources = [f for f, _ in kept], [s for _, s in kept]
 
     def close(self) -> list[Path]:
         self._flush()

@@ -14,6 +14,7 @@ keeps writing to the same table. Readers of a :class:`GroupSnapshot` get plain P
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -81,8 +82,9 @@ def _file_stats(path: Path, columns: Sequence[str]) -> str:
             continue
         nulls[name] = sum(st.null_count for st in groups)
         valued = [st for st in groups if st.has_min_max]
-        if valued and all(st.has_min_max or st.null_count == meta.row_group(g).num_rows
-                          for g, st in enumerate(groups)):
+        bounded = all(not isinstance(v, float) or math.isfinite(v) for st in valued for v in (st.min, st.max))
+        if valued and bounded and all(st.has_min_max or st.null_count == meta.row_group(g).num_rows
+                                      for g, st in enumerate(groups)):
             lows[name] = _stat(min(st.min for st in valued))
             highs[name] = _stat(max(st.max for st in valued))
     return json.dumps({"numRecords": meta.num_rows, "minValues": lows, "maxValues": highs, "nullCount": nulls})

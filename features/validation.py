@@ -67,25 +67,24 @@ def stored_schema(contract: FeatureGroupContract) -> pa.Schema:
 
 
 class KeyIndex:
-    """Keys seen so far (a 64-bit hash of entity keys and event time) and the row each came first
-    in: sorted runs, merged when one is no larger than twice the next, so that a file of n rows costs
-    O(n log n) however it is batched. Two keys sharing a hash would pass for one (at 10M keys in a
-    file, a chance of about 3 in a million); no per-row Python is run."""
+    """Keys seen (64-bit hashes of entity keys and event time) with the row each came first in, as
+    sorted runs merged like a binary counter: O(n log n) for a file however it is batched. Two keys
+    sharing a hash would pass for one (at 10M keys in a file, a chance of about 3 in a million)."""
 
     def __init__(self) -> None:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, hashes: np.ndarray, rows: np.ndarray, order: np.ndarray | None = None) -> None:
         """Remember keys (not seen before) and their rows; ``order`` is ``np.argsort(hashes)`` if known."""
-        if not len(hashes):
+        if not len(hashes):  # an empty run would break lookups
             return
         order = np.argsort(hashes) if order is None else order
         self._runs.append((hashes[order], rows[order]))
         while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
             (h2, r2), (h1, r1) = self._runs.pop(), self._runs.pop()
-            merged, merged_rows = np.concatenate([h1, h2]), np.concatenate([r1, r2])
+            merged = np.concatenate([h1, h2])
             order = np.argsort(merged, kind="stable")  # two sorted runs: a linear merge
-            self._runs.append((merged[order], merged_rows[order]))
+            self._runs.append((merged[order], np.concatenate([r1, r2])[order]))
 
     def merge(self, other: KeyIndex) -> None:
         for hashes, rows in other._runs:
@@ -106,11 +105,9 @@ class KeyIndex:
 
 
 def key_hashes(frame: pl.DataFrame, contract: FeatureGroupContract) -> np.ndarray:
-    """A 64-bit hash per row of its entity keys and event time (typed as stored).
-
-    Typed keys hash alike whether read from a drop or from the store (same dtypes, same process)."""
-    keys = [*contract.entity_keys, contract.event_time]
-    return frame.select(pl.struct(keys).hash(seed=0x5EED)).to_series().to_numpy()
+    """A 64-bit hash per row of its entity keys and event time, typed as stored: alike whether read
+    from a drop or from the store (same dtypes, same process)."""
+    return frame.select(pl.struct([*contract.entity_keys, contract.event_time]).hash(seed=7)).to_series().to_numpy()
 
 
 def check_header(columns: Sequence[str], contract: FeatureGroupContract, *, file: str) -> None:
@@ -242,10 +239,8 @@ def _problems(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: L
 def _rules(contract: FeatureGroupContract, dtypes: tuple[pl.DataType, ...], now: datetime, limits: Limits,
            parse_errors: bool, raw_lines: bool) -> tuple[tuple[tuple[str, pl.Expr, pl.Expr], ...],
                                                          tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
-    """Every rule of a batch layout as (kind, mask, detail), the masks null-safe, and a probe each.
-
-    Cached: a drop's batches share one layout (expressions are immutable), and building the
-    expressions in Python costs about as much as checking 50,000 rows with them."""
+    """Every rule of a batch layout as (kind, mask, detail), null-safe masks and a probe each. Cached:
+    a drop's batches share a layout, and building expressions costs as much as checking 50k rows."""
     problems = [rule for spec, dtype in zip(contract.columns, dtypes, strict=True)
                 for rule in _problems(spec, dtype, now, limits, spec.name == contract.event_time)]
     if parse_errors:
@@ -282,8 +277,8 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
     names = list(contract.column_names)
     fired = [i for i, hit in enumerate(work.select(probes).row(0) if probes else ()) if hit]
     if not fired:
-        empty = pl.DataFrame(schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String})
-        return BatchResult(good=work.select([*names, ROW]), bad=empty, reasons={})
+        return BatchResult(good=work.select([*names, ROW]), bad=pl.DataFrame(
+            schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String}), reasons={})
     flags = [f"_m{i}" for i in fired]
     work = work.with_columns([masks[i].alias(flag) for i, flag in zip(fired, flags, strict=True)])
     reasons: dict[str, int] = {}
