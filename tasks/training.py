@@ -6,6 +6,7 @@ Prefect table artifact, so every trial is visible in the UI as well as in the mo
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -52,8 +53,10 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame) -> SearchResult:
     """One study per model and training set: rerunning on the same data resumes the same study
     (its completed trials kept), which is what makes a killed search resumable."""
     config = search_config(ws, ts.task, f"{ws.settings.model_name}-{ts.fingerprint[:12]}")
+    # A progress bar when a person watches a local run; workers and CI write to no terminal.
     result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
-                        label=ts.label_column, time_column=ts.time_column, config=config)
+                        label=ts.label_column, time_column=ts.time_column, config=config,
+                        progress=sys.stderr.isatty())
     create_table_artifact(key="optuna-trials", description=f"Trials of study {result.study_name}", table=[
         {"trial": t.number, "state": t.state, result.metric: t.value, "seconds": round(t.duration_s, 2),
          **{k: v for k, v in t.params.items()}} for t in result.trials])
