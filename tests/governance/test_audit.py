@@ -8,8 +8,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,22 +15,12 @@ from driftline.canonical import canonical_json, sha256_hex
 from driftline.errors import AuditChainError, InputError, SignatureError, UntrustedKeyError
 from governance.actor import Actor
 from governance.audit import ZERO_HASH, AuditEntry, AuditLog
-from governance.checkpoints import Checkpoint, PemVerifier, public_key_id
+from governance.checkpoints import Checkpoint, PemVerifier
+from tests.governance.doubles import EcdsaSigner
 
 ACTOR = Actor(user="ana", host="laptop", flow_run_id="run-1")
 
 
-class EcdsaSigner:
-    """Test double of registry.keys.SigningKey: ECDSA P-256 over SHA-256, id = sha256(public PEM)."""
-
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 SIGNER = EcdsaSigner()

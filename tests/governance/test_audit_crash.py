@@ -11,12 +11,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from governance.actor import Actor
 from governance.audit import AuditLog
 from governance.checkpoints import PemVerifier, public_key_id
+from tests.governance.doubles import EcdsaSigner
 
 REPO = Path(__file__).resolve().parents[2]
 ACTOR = Actor(user="ana", host="laptop")
@@ -52,15 +51,7 @@ STAGES = ["audit.locked", "audit.before_write", "audit.written", "audit.synced",
           "audit.checkpoint_before_write", "audit.checkpoint_written"]
 
 
-class Signer:
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+Signer = EcdsaSigner
 
 
 @pytest.mark.parametrize("stage", STAGES)

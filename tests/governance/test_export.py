@@ -8,28 +8,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.canonical import canonical_json, sha256_hex
 from driftline.errors import AuditChainError, InputError
 from governance.actor import Actor
 from governance.audit import AuditLog
-from governance.checkpoints import public_key_id
 from governance.export import export_bundle, verify_bundle
+from tests.governance.doubles import EcdsaSigner
 
 ACTOR = Actor(user="ana", host="laptop")
 
 
-class Signer:
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+Signer = EcdsaSigner
 
 
 KEY = Signer()
