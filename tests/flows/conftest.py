@@ -4,7 +4,6 @@ and one demo run on small data, which the CLI and tamper tests then inspect and 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
