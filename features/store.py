@@ -186,6 +186,8 @@ class FeatureStore:
         A table whose columns differ (a contract that gained a column) gets the rows through
         :meth:`append`, which merges the schema.
         """
+        if not files:
+            raise StoreError(f"no files to append to feature group {group!r}", hint="append an empty table instead")
         schema = pq.read_schema(files[0])
         names = set(schema.names)
         if self.version(group) is not None and set(self._table(group).schema().to_arrow().names) != names:
