@@ -103,6 +103,24 @@ def _registry_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry_resign(args: argparse.Namespace) -> int:
+    """After a key revocation: re-sign with the active key the versions whose files still match."""
+    ws = _ws()
+    key = ws.signing_key()
+    targets = ([(v.model, v.version) for m in ws.registry.models() for v in ws.registry.versions(m)]
+               if args.all else [(args.model, ws.registry.get(args.model, _ref(args.version)).version)])
+    done = []
+    for model, version in targets:
+        if ws.registry.get(model, version).key_id == key.key_id:
+            continue
+        ws.registry.resign(model, version, key)
+        done.append(f"{model} v{version}")
+    if done:
+        _audited(ws, "model.resign", f"key:{key.key_id}", {"versions": done, "key_id": key.key_id})
+    print(f"re-signed {len(done)} version(s) with key {key.key_id[:16]}" + (f": {', '.join(done)}" if done else ""))
+    return 0
+
+
 def _audit_verify(args: argparse.Namespace) -> int:
     ws = _ws()
     result = ws.audit.verify(ws.trust)
@@ -203,6 +221,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--alias", default="champion")
     p.add_argument("--reason", default="manual rollback")
     p.set_defaults(handler=_registry_rollback)
+    p = sub.add_parser("resign", help="re-sign versions with the active key (after a revocation)")
+    p.add_argument("model", nargs="?")
+    p.add_argument("version", nargs="?")
+    p.add_argument("--all", action="store_true", help="every version not signed by the active key")
+    p.set_defaults(handler=_registry_resign)
 
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftline.errors import AuditChainError, IntegrityError
+from driftline.errors import AuditChainError, IntegrityError, UntrustedKeyError
 from governance.checkpoints import Checkpoint, Verifier
 
 try:  # orjson parses about five times faster; the standard library gives the same values.
@@ -127,6 +127,17 @@ def _read_checkpoints(path: Path) -> tuple[list[Checkpoint], tuple[int, str] | N
     return found, None
 
 
+def _revoked(verifier: Verifier, key_id: str) -> bool:
+    """Whether the verifier knows ``key_id`` as revoked (a trust store does; a bare PEM set cannot).
+
+    A checkpoint signed before its key was revoked is retired rather than forged: it vouches for
+    nothing, but it must agree with the chain, and a later checkpoint by a trusted key must cover
+    the entries it covered (every command that revokes a key signs such a checkpoint).
+    """
+    is_revoked = getattr(verifier, "is_revoked", None)
+    return bool(is_revoked and is_revoked(key_id))
+
+
 def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> AuditVerification:
     """Verify ``log_path`` against ``checkpoint_path``; see :class:`AuditVerification`."""
     checkpoints, cp_problem = _read_checkpoints(checkpoint_path)
@@ -138,10 +149,14 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
     if cp_problem is not None:
         issues.append((None, cp_problem[1], cp_problem[0]))
     vouched = 0  # entries covered by the last valid checkpoint so far
+    retired: list[tuple[int, Checkpoint]] = []  # signed by a key revoked since
     for number, cp in enumerate(checkpoints, 1):
         try:
             verifier.verify(cp.key_id, cp.payload(), cp.signature_bytes())
         except IntegrityError as exc:
+            if isinstance(exc, UntrustedKeyError) and _revoked(verifier, cp.key_id):
+                retired.append((number, cp))
+                continue
             issues.append((None, f"checkpoint line {number} (size {cp.size}) has a bad signature: "
                                  f"{exc}", number))
             continue
@@ -161,6 +176,14 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
                                         f"rewritten and the chain rehashed; {_REPAIR}", number))
             continue
         vouched = cp.size
+    for number, cp in retired:
+        if cp.size > vouched:
+            issues.append((None, f"checkpoint line {number} was signed by revoked key {cp.key_id[:16]} and no "
+                                 f"checkpoint by a trusted key covers its {cp.size} entries; sign a new "
+                                 f"checkpoint with the active key", number))
+        elif heads.get(cp.size) != cp.head_hash:
+            issues.append((None, f"checkpoint line {number} (revoked key {cp.key_id[:16]}) disagrees with "
+                                 f"the chain at size {cp.size}", number))
     issues.sort(key=lambda item: (item[0] is None, item[0] or 0))
     first = issues[0] if issues else None
     bad_cps = [item[2] for item in issues if item[2] is not None]

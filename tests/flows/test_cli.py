@@ -113,3 +113,18 @@ def test_erasure_leaves_no_trace_of_the_ids_on_disk(home: Path) -> None:
     assert cli(home, "audit", "verify").returncode == 0
     entry = json.loads((home / "audit" / "log.jsonl").read_text().splitlines()[-1])
     assert entry["action"] == "erasure" and entry["details"]["entities"] == 2
+
+
+def test_key_rotation_revocation_and_resigning(home: Path) -> None:
+    """Rotate: old versions still verify. Revoke the old key: they fail (exit 3) until re-signed."""
+    old_key = json.loads(cli(home, "registry", "show", "churn", "1").stdout)["key_id"]
+    assert cli(home, "keys", "rotate").returncode == 0
+    assert cli(home, "registry", "verify", "--all").returncode == 0
+    assert cli(home, "keys", "revoke", old_key, "--reason", "laptop lost").returncode == 0
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "revoked")
+    resigned = cli(home, "registry", "resign", "--all")
+    assert resigned.returncode == 0 and "re-signed 2 version(s)" in resigned.stdout, resigned.stderr
+    assert cli(home, "registry", "verify", "--all").returncode == 0
+    actions = [json.loads(line)["action"] for line in (home / "audit" / "log.jsonl").read_text().splitlines()]
+    assert actions[-3:] == ["key.rotate", "key.revoke", "model.resign"]
+    assert cli(home, "audit", "verify").returncode == 0

@@ -249,3 +249,34 @@ def test_any_byte_change_in_a_checkpoint_is_detected(small_log):
         damaged[position] ^= 0x01
         result = _verify_bytes(log_bytes, bytes(damaged))
         assert not result.ok and result.bad_checkpoint == 1, position
+
+
+class RevocableVerifier:
+    """A trust store in miniature: trusted PEMs, some of them revoked."""
+
+    def __init__(self, signers, revoked=()):
+        self._inner = PemVerifier({s.key_id: s.pem for s in signers if s.key_id not in revoked})
+        self._revoked = set(revoked)
+
+    def is_revoked(self, key_id):
+        return key_id in self._revoked
+
+    def verify(self, key_id, data, signature):
+        if key_id in self._revoked:
+            from driftline.errors import UntrustedKeyError
+            raise UntrustedKeyError(f"key {key_id[:16]} was revoked")
+        self._inner.verify(key_id, data, signature)
+
+
+def test_checkpoints_of_a_revoked_key_are_retired_once_a_trusted_one_covers_them(tmp_path):
+    old, new = EcdsaSigner(), EcdsaSigner()
+    log = AuditLog(tmp_path)
+    log.append("ingest", "group:g", {"rows": 1}, actor=ACTOR)
+    log.checkpoint(old)
+    log.append("key.revoke", "key:old", {}, actor=ACTOR)
+    uncovered = log.verify(RevocableVerifier([old, new], revoked={old.key_id}))
+    assert not uncovered.ok and "revoked key" in uncovered.problem
+    log.checkpoint(new)
+    assert log.verify(RevocableVerifier([old, new], revoked={old.key_id})).ok
+    unknown = log.verify(RevocableVerifier([new]))  # an unknown key is not a revoked one: still refused
+    assert not unknown.ok and "bad signature" in unknown.problem
