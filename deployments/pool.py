@@ -57,6 +57,8 @@ def _env(home: Path, port: int, cluster: Cluster | None) -> dict[str, str]:
            "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port),
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
            "DRIFTLINE_HOME": str(home), "DRIFTLINE_REPO": str(REPO)}
+    # Workers share cores with the server and each other: OpenMP threads must sleep, not spin.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if cluster is not None:
         env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = cluster.url("prefect", "asyncpg")
         env["DRIFTLINE_TRAINING__STORAGE"] = cluster.url("optuna", "psycopg")

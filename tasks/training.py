@@ -75,7 +75,7 @@ def fit(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, result: SearchResul
     t = ws.settings.training
     return fit_final(train, features=ts.feature_columns, categorical=ts.categorical_columns,
                      label=ts.label_column, task=ts.task, params=result.best_params,
-                     num_boost_round=result.best_iteration, seed=t.seed, n_threads=t.n_threads,
+                     num_boost_round=result.refit_rounds, seed=t.seed, n_threads=t.n_threads,
                      device=result.device)
 
 
