@@ -5,8 +5,9 @@ A data home is bootstrapped against the real server (days 1-89 of the demo inges
 trained), one held-back drop is then landed and announced by ``watch --once``, and the test waits
 for the ``ingest`` deployment's run; the ``monitor`` deployment is run as its hourly schedule
 would, finds the demo's drift, and its ``driftline.drift.detected`` event must start ``retrain``
-on the worker. Everything started is stopped by the fixture's finalizer, even on failure; the last
-test sends SIGTERM to the supervisor and checks that every worker and the server are gone.
+on the worker. The pool is conftest.py's, shared with test_ui.py and stopped by its finalizer, even
+on failure; the last test of the session (``stops_pool``) sends SIGTERM to the supervisor and
+checks that every worker and the server are gone.
 
 A third test samples the latencies (landed -> ingest running, drift event -> retrain running)
 five times each and prints them with their breakdown (see docs/POOL.md). About 4-5 minutes on 2
@@ -22,15 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,14 +37,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-POOL_SCRIPT = REPO / "deployments" / "pool.py"
 HELD_BACK = ("customer_activity", 90)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(argv: list[str], env: dict[str, str], timeout: float = 600) -> str:
@@ -60,120 +50,8 @@ def _flows(env: dict[str, str], *args: str) -> str:
     return _run([sys.executable, "-m", "flows", *args], env)
 
 
-class Api:
-    def __init__(self, url: str):
-        self.url = url
-
-    def post(self, path: str, body: dict | list) -> list | dict | None:
-        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
-                                         headers={"content-type": "application/json"}, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            data = response.read()
-        return json.loads(data) if data else None
-
-    def get(self, path: str) -> list | dict:
-        with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as response:
-            return json.loads(response.read())
-
-    def deployment_runs(self, flow: str) -> list[dict]:
-        """Runs of flow ``flow`` started through its deployment: by a trigger or by hand. Neither
-        the bootstrap's in-process runs nor the runs the scheduler queues ahead for the deployment's
-        cron (``auto_scheduled``; monitor's hourly and retrain's weekly runs sit there, SCHEDULED in
-        the future, from the moment of ``prefect deploy``)."""
-        runs = self.post("/flow_runs/filter", {"flows": {"name": {"any_": [flow]}}, "limit": 200})
-        return [r for r in runs if r.get("deployment_id") and not r.get("auto_scheduled")]
-
-    def run_deployment(self, name: str) -> str:
-        """What ``prefect deployment run <name>`` does, without a CLI process's imports: the id."""
-        deployment = self.get(f"/deployments/name/{name}")
-        return self.post(f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
-
-    def wait_for_run(self, flow: str, timeout_s: float, run_id: str | None = None,
-                     known: frozenset[str] = frozenset()) -> dict:
-        """The first (or the given) deployment run of ``flow`` not in ``known``, once it has
-        finished; it must have completed."""
-        deadline = time.monotonic() + timeout_s
-        seen = "none"
-        while time.monotonic() < deadline:
-            runs = sorted((r for r in self.deployment_runs(flow) if run_id in (None, r["id"]) and r["id"] not in known),
-                          key=lambda r: r["created"])
-            if runs:
-                run = runs[0]
-                seen = f"{run['name']} {run['state_type']}"
-                if run["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                    assert run["state_type"] == "COMPLETED", f"{flow} run {run['name']} ended {run['state_type']}"
-                    return run
-            time.sleep(0.5)
-        raise AssertionError(f"no completed {flow} deployment run within {timeout_s:.0f} s (last seen: {seen})")
-
-    def states(self, run: dict) -> dict[str, float]:
-        """When the run first entered each state type (server clock, epoch seconds)."""
-        first: dict[str, float] = {}
-        for state in sorted(self.get(f"/flow_run_states/?flow_run_id={run['id']}"), key=lambda s: s["timestamp"]):
-            first.setdefault(state["type"], _ts(state["timestamp"]))
-        return first
-
-    def known_runs(self, flow: str) -> frozenset[str]:
-        return frozenset(r["id"] for r in self.deployment_runs(flow))
-
-    def event(self, name: str, **match: list[str]) -> dict:
-        """The first event ``name`` on the server (``match``: more of the events filter, e.g.
-        ``resource={"id": [...]}``)."""
-        found = self.post("/events/filter", {"filter": {"event": {"name": [name]}, **match}, "limit": 10})["events"]
-        assert found, f"no {name} event on the server"
-        return sorted(found, key=lambda e: e["occurred"])[0]
-
-    def breakdown(self, label: str, start: float, event: dict, run: dict) -> str:
-        """start -> event sent -> received -> run created (trigger) -> PENDING (worker) -> RUNNING."""
-        states = self.states(run)
-        marks = [("event", _ts(event["occurred"])), ("received", _ts(event["received"])),
-                 ("run created", _ts(run["created"])), ("pending", states.get("PENDING", float("nan"))),
-                 ("running", states.get("RUNNING", float("nan")))]
-        steps, prev = [], start
-        for name, at in marks:
-            steps.append(f"{name} +{at - prev:.2f}")
-            prev = at
-        return f"{label}: {marks[-1][1] - start:.2f} s ({', '.join(steps)})"
-
-
 def _ts(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def _keep_logs(state: Path, keep: Path) -> None:
-    """Copy the pool's logs out of the data home (which the fixture removes) and print their tails."""
-    keep.mkdir(parents=True, exist_ok=True)
-    logs = sorted((state / "logs").glob("*.log")) + [state / "supervisor.log"]
-    for log in (p for p in logs if p.exists()):
-        shutil.copy2(log, keep / log.name)
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
-        print(f"\n---- {log.name} (last {len(tail)} lines; full copy in {keep}) ----\n" + "\n".join(tail))
-
-
-@pytest.fixture(scope="module")
-def pool(request, tmp_path_factory):
-    # PostgreSQL runs as the `postgres` user when we are root: the home must be traversable by it.
-    home = Path(tempfile.mkdtemp(prefix="driftline-pool-", dir="/tmp"))
-    home.chmod(0o755)
-    port, pg_port = _free_port(), _free_port()
-    base = {**os.environ, "DRIFTLINE_HOME": str(home), "DRIFTLINE_TRAINING__N_TRIALS": "3",
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
-    base.pop("PREFECT_API_URL", None)
-    common = ["--home", str(home)]
-    flags = ["--workers", "1", "--port", str(port), "--pg-port", str(pg_port), "--grace", "5"]
-    started = time.monotonic()
-    failed_before = request.session.testsfailed
-    try:
-        _run([sys.executable, str(POOL_SCRIPT), *common, "start", *flags], base, timeout=300)
-        print(f"\npool started in {time.monotonic() - started:.1f} s")
-        env = {**base, **json.loads((home / "state" / "pool" / "pool.json").read_text())["env"]}
-        yield {"home": home, "env": env, "api": Api(env["PREFECT_API_URL"]), "state": home / "state" / "pool"}
-    finally:
-        subprocess.run([sys.executable, str(POOL_SCRIPT), *common, "stop", *flags], env=base, cwd=REPO,
-                       timeout=120)
-        if request.session.testsfailed > failed_before or os.environ.get("DRIFTLINE_KEEP_POOL_LOGS"):
-            _keep_logs(home / "state" / "pool", tmp_path_factory.mktemp("pool-logs"))
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -305,6 +183,7 @@ def test_latency_of_event_triggered_runs(pool, bootstrapped):
     assert statistics.median(landed_totals) < 30 and statistics.median(drift_totals) < 30
 
 
+@pytest.mark.stops_pool
 def test_sigterm_to_the_supervisor_stops_every_worker_and_the_server(pool):
     info = json.loads((pool["state"] / "pool.json").read_text())
     children = [info["server"], *info["workers"]]
