@@ -13,8 +13,12 @@ higher ``version``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
+from driftline.atomic import write_atomic
+from driftline.canonical import canonical_json
 from driftline.errors import ContractError
 from features.contracts import ColumnSpec, FeatureGroupContract
 
@@ -88,3 +92,37 @@ def check_evolution(old: FeatureGroupContract, new: FeatureGroupContract) -> Evo
         raise ContractError(f"{where}: the contract changed but its version did not increase",
                             hint=f"set version = {old.version + 1}")
     return plan
+
+
+class ContractLedger:
+    """The contract each group's stored rows were written under, kept beside the Delta tables.
+
+    Ingestion admits a group's contract before writing: the first contract of a group is
+    recorded; an unchanged one passes; a changed one must pass :func:`check_evolution` (else the
+    ContractError stops the ingest before anything is written, and the drops stay in landing/),
+    and is then recorded, with the change appended to ``<group>.history.jsonl``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def current(self, group: str) -> FeatureGroupContract | None:
+        path = self.root / f"{group}.json"
+        if not path.exists():
+            return None
+        return FeatureGroupContract.from_dict(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+
+    def admit(self, contract: FeatureGroupContract) -> EvolutionPlan | None:
+        """None when nothing changed; the accepted plan when the contract evolved."""
+        old = self.current(contract.name)
+        if old == contract:
+            return None
+        plan = check_evolution(old, contract) if old is not None else None
+        record = canonical_json(contract.to_dict())
+        if plan is not None:
+            history = self.root / f"{contract.name}.history.jsonl"
+            with history.open("ab") as handle:
+                handle.write(canonical_json({"from": old.version, "to": contract.version,
+                                             "plan": asdict(plan)}) + b"\n")
+        write_atomic(self.root / f"{contract.name}.json", record)
+        return plan

@@ -31,6 +31,7 @@ import polars as pl
 from driftline.atomic import fault_point
 from driftline.errors import DriftlineError, IngestError, NotFoundError
 from features.contracts import FeatureGroupContract
+from features.evolution import ContractLedger
 from features.quarantine import Quarantine
 from features.readers import ROW, open_drop
 from features.store import FeatureStore
@@ -159,6 +160,9 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
             where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
             reports[index] = IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {},
                                           None, str(where), str(exc))
+    ledger = ContractLedger(store.root / "_contracts")
+    for group in by_group:  # a breaking contract change stops here, before anything is written
+        ledger.admit(contracts[group])
     for group, files in by_group.items():
         reports.update(_ingest_group(contracts[group], files, store, quarantine, now, limits, batch_rows))
     return [reports[i] for i in range(len(paths))]

@@ -90,3 +90,42 @@ def test_ingest_after_accepted_evolution(ingest_env) -> None:
     assert [r.status for r in reports] == ["stored", "stored"] and all(r.rows_stored == 1 for r in reports)
     read = env.store.read("customer_billing").sort("customer_id")
     assert read["seats"].to_list() == [None, 4, None]
+
+
+def test_ingestion_admits_contract_changes_through_the_ledger(tmp_path):
+    """The store remembers each group's contract: a compatible change is recorded with its history;
+    a breaking one stops the ingest before anything is written, naming the column and both types."""
+    import dataclasses
+
+    import pytest as _pytest
+
+    from driftline.errors import ContractError as _ContractError
+    from features.contracts import ColumnSpec as _Col, load_contracts
+    from features.evolution import ContractLedger
+    from features.ingest import ingest_files
+    from features.quarantine import Quarantine
+    from features.store import FeatureStore
+
+    contracts = load_contracts()
+    billing = contracts["customer_billing"]
+    landing = tmp_path / "landing"
+    drop = landing / "customer_billing" / "d1.csv"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("customer_id,event_time,plan,monthly_spend,payment_failures,tenure_days,region\n"
+                    "C000001,2026-01-01T00:00:00Z,basic,10.5,0,30,north\n")
+    store, quarantine = FeatureStore(tmp_path / "store"), Quarantine(tmp_path / "q")
+    ingest_files([drop], contracts, store, quarantine, landing_root=landing)
+    ledger = ContractLedger(store.root / "_contracts")
+    assert ledger.current("customer_billing") == billing
+
+    widened = dataclasses.replace(billing, version=2, columns=(*billing.columns, _Col("discount", "float64")))
+    plan = ledger.admit(widened)
+    assert plan is not None and "discount" in str(plan) and ledger.current("customer_billing") == widened
+
+    broken_cols = tuple(_Col("tenure_days", "string", nullable=False) if c.name == "tenure_days" else c
+                        for c in widened.columns)
+    broken = dataclasses.replace(widened, version=3, columns=broken_cols)
+    version = store.version("customer_billing")
+    with _pytest.raises(_ContractError, match=r"'tenure_days'.*int64.*string"):
+        ingest_files([drop], {**contracts, "customer_billing": broken}, store, quarantine, landing_root=landing)
+    assert store.version("customer_billing") == version and ledger.current("customer_billing") == widened
