@@ -116,7 +116,7 @@ def test_a_landed_file_is_ingested_and_drift_retrains_on_the_worker(pool, bootst
     arrived = api.breakdown("landed -> ingest running", landed, api.event("driftline.data.arrived"), ingest)
 
     # The hourly schedule, now: run the monitor deployment and let its event start retraining.
-    monitor = api.wait_for_run("monitor", 240, run_id=api.run_deployment("monitor/monitor"))
+    api.wait_for_run("monitor", 240, run_id=api.run_deployment("monitor/monitor"))
     retrain = api.wait_for_run("retrain", 600)
     assert retrain["parameters"]["idempotency_key"].startswith("churn:v")
     drift = api.event("driftline.drift.detected")
