@@ -8,10 +8,9 @@ candidate and the current champion on the same holdout, gate, register the signe
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import flow
@@ -94,7 +93,7 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
     profile = build_profile(train, numeric=[c for c in ts.feature_columns if c not in ts.categorical_columns],
                             categorical=ts.categorical_columns, predictions=predict(model, train))
     files["reference_profile.json"] = profile.to_json()
-    files["trials.json"] = canonical_json([json.loads(json.dumps(t.__dict__, default=str)) for t in result.trials])
+    files["trials.json"] = canonical_json([asdict(t) for t in result.trials])
 
     evidence = Evidence(
         candidate=metrics, champion=champion_metrics, y_true=y, candidate_scores=scores,
@@ -108,7 +107,7 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
     lineage = build_lineage(
         data_versions=ts.versions, training_set_sha256=ts.fingerprint, training_rows=train.height,
         holdout_rows=holdout.height, params=result.best_params, best_iteration=result.best_iteration,
-        study=result.study_name, trials=len(result.trials), metrics=metrics,
+        refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials), metrics=metrics,
         champion_metrics=champion_metrics, gate_report_sha256=report.digest, reason=reason)
     version = register(ws, files=files, lineage=lineage, report=report)
     emit(MODEL_REGISTERED, resource("model", s.model_name, version=str(version.version)),

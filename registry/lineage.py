@@ -42,7 +42,7 @@ def code_version(source: Path | None = None) -> dict[str, str | bool | None]:
 
 
 def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str, training_rows: int,
-                  holdout_rows: int, params: Mapping[str, Any], best_iteration: int, study: str,
+                  holdout_rows: int, params: Mapping[str, Any], best_iteration: int, refit_rounds: int, study: str,
                   trials: int, metrics: Mapping[str, float], champion_metrics: Mapping[str, float] | None,
                   gate_report_sha256: str, reason: str) -> dict[str, Any]:
     return {
@@ -52,7 +52,7 @@ def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str,
                  "training_rows": training_rows, "holdout_rows": holdout_rows},
         "code": {**code_version(), "package_version": library_versions()["driftline"]},
         "search": {"study": study, "trials": trials, "best_iteration": best_iteration,
-                   "params": dict(params)},
+                   "refit_rounds": refit_rounds, "params": dict(params)},
         "metrics": dict(metrics),
         "champion_metrics": dict(champion_metrics) if champion_metrics is not None else None,
         "gate_report_sha256": gate_report_sha256,
