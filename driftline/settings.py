@@ -35,6 +35,9 @@ class TrainingSettings(BaseModel):
     max_rounds: int = Field(1000, ge=1, description="Boosting rounds per trial before early stopping.")
     storage: str | None = Field(
         None, description="Optuna storage URL (PostgreSQL in pool mode); default a journal file under studies/.")
+    parallel_workers: int = Field(
+        1, ge=1, le=64, description="Pool mode: flow runs sharing each study (the training run plus "
+                                    "search-worker runs on the pool); needs a storage URL and a server.")
 
 
 class GateSettings(BaseModel):

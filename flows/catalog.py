@@ -16,6 +16,7 @@ FLOWS: dict[str, str] = {
     "ingest": "flows/ingest.py:ingest_flow",
     "train": "flows/train.py:train_flow",
     "retrain": "flows/train.py:retrain_flow",
+    "search-worker": "flows/search_worker.py:search_worker_flow",
     "monitor": "flows/monitor.py:monitor_flow",
     "score": "flows/score.py:score_flow",
     "audit-export": "flows/audit_export.py:audit_export_flow",

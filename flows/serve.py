@@ -61,6 +61,7 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("score", "Batch scoring after a promotion (driftline.model.promoted) and daily.", cron="0 5 * * *"),
     Deployment("audit-export", "Monthly signed compliance export of the audit trail.", cron="0 6 1 * *"),
     Deployment("train", "Train on demand (no schedule): prefect deployment run train/train."),
+    Deployment("search-worker", "Extra trials of a training run's Optuna study (started by train/retrain)."),
 )
 
 

@@ -26,7 +26,7 @@ from tasks.audit import checkpoint
 from tasks.gate import gate
 from tasks.registry import promote, register
 from tasks.runtime import run_logger
-from tasks.training import fit, predict, search, snapshot_groups, training_set
+from tasks.training import fit, predict, search, snapshot_groups, spread_search, training_set
 from tasks.workspace import Workspace
 from training.metrics import evaluate
 from training.model import TrainedModel
@@ -78,6 +78,7 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
     snapshots = snapshot_groups(ws)
     ts = training_set(ws, snapshots)
     train, holdout = time_holdout(ts.frame, ts.time_column, s.training.holdout_fraction)
+    spread_search(ws, ts)
     result = search(ws, ts, train)
     model = fit(ws, ts, train, result)
 

@@ -14,6 +14,7 @@ import polars as pl
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import PREFECT_API_URL
 
 from features.snapshot import GroupSnapshot
 from features.training_set import TrainingSet, build_training_set
@@ -39,9 +40,16 @@ def training_set(ws: Workspace, snapshots: Mapping[str, GroupSnapshot]) -> Train
     return ts
 
 
-def search_config(ws: Workspace, task_type: str, study_name: str) -> SearchConfig:
+def study_name(ws: Workspace, ts: TrainingSet) -> str:
+    """One study per model and training set: rerunning on the same data resumes the same study
+    (its completed trials kept), which makes a killed search resumable, and a search worker that
+    rebuilds the training set from the same Delta versions joins the same study."""
+    return f"{ws.settings.model_name}-{ts.fingerprint[:12]}"
+
+
+def search_config(ws: Workspace, task_type: str, study_name: str, worker: int = 0) -> SearchConfig:
     t = ws.settings.training
-    return SearchConfig(
+    return SearchConfig(worker=worker,
         task=task_type, n_trials=t.n_trials, timeout_s=t.timeout_s, patience=t.patience, seed=t.seed,
         n_threads=t.n_threads, device=t.device, early_stopping_rounds=t.early_stopping_rounds,
         max_rounds=t.max_rounds,
@@ -49,16 +57,18 @@ def search_config(ws: Workspace, task_type: str, study_name: str) -> SearchConfi
 
 
 @task(name="search-hyperparameters", cache_policy=NO_CACHE)
-def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame) -> SearchResult:
-    """One study per model and training set: rerunning on the same data resumes the same study
-    (its completed trials kept), which is what makes a killed search resumable."""
-    config = search_config(ws, ts.task, f"{ws.settings.model_name}-{ts.fingerprint[:12]}")
+def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, *, worker: int = 0) -> SearchResult:
+    """Run trials of the training set's study until it holds the trial budget (counted over every
+    process working on it); ``worker`` > 0 is a search worker joining the training run's study."""
+    config = search_config(ws, ts.task, study_name(ws, ts), worker)
     # A progress bar when a person watches a local run; workers and CI write to no terminal.
     result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
                         label=ts.label_column, time_column=ts.time_column, config=config,
                         progress=sys.stderr.isatty())
     create_table_artifact(key="optuna-trials", description=f"Trials of study {result.study_name}", table=[
-        {"trial": t.number, "state": t.state, result.metric: t.value, "seconds": round(t.duration_s, 2),
+        {"trial": t.number, "state": t.state, result.metric: t.value,
+         # a shared study can hold another process's trial still running: no duration yet
+         "seconds": round(t.duration_s, 2) if t.duration_s is not None else None,
          **{k: v for k, v in t.params.items()}} for t in result.trials])
     run_logger().info("search: best %s %.4f after %d trials (%d pruned) on %s", result.metric,
                       result.best_value, len(result.trials), result.n_pruned, result.device)
@@ -66,8 +76,31 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame) -> SearchResult:
         "training_set_sha256": ts.fingerprint, "versions": dict(ts.versions), "rows": train.height,
         "metric": result.metric, "best_value": result.best_value, "best_iteration": result.best_iteration,
         "trials": len(result.trials), "completed": result.n_completed, "pruned": result.n_pruned,
-        "device": result.device, "storage": result.storage.split("://")[0]}, actor=ws.actor(flow_run_id()))
+        "device": result.device, "storage": result.storage.split("://")[0], "worker": worker},
+        actor=ws.actor(flow_run_id()))
     return result
+
+
+@task(name="spread-search", cache_policy=NO_CACHE)
+def spread_search(ws: Workspace, ts: TrainingSet) -> list[str]:
+    """Pool mode: start ``parallel_workers - 1`` search-worker runs on the pool to share the study.
+
+    They need what every worker can reach: a study in the storage URL (not a local journal file)
+    and a Prefect server to run the deployment. Otherwise the training run searches alone. The
+    runs are started, not awaited: the study's trial budget ends them together with this run.
+    """
+    t = ws.settings.training
+    if t.parallel_workers <= 1 or t.storage is None or not PREFECT_API_URL.value():
+        return []
+    from prefect.deployments import run_deployment
+
+    started = []
+    for worker in range(1, t.parallel_workers):
+        run = run_deployment("search-worker/search-worker", timeout=0, as_subflow=False, parameters={
+            "model": ws.settings.model_name, "versions": dict(ts.versions), "worker": worker})
+        started.append(str(run.id))
+    run_logger().info("study %s: %d search worker(s) started on the pool", study_name(ws, ts), len(started))
+    return started
 
 
 @task(name="fit-final-model", cache_policy=NO_CACHE)

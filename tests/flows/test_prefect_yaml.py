@@ -38,9 +38,9 @@ def test_schedules_and_triggers_are_the_ones_asked_for():
     d = _deployments()
     expect = {name: [t["expect"][0] for t in spec["triggers"]] for name, spec in d.items()}
     assert expect == {"ingest": [DATA_ARRIVED], "monitor": [], "retrain": [DRIFT_DETECTED],
-                      "score": [MODEL_PROMOTED], "audit-export": [], "train": []}
+                      "score": [MODEL_PROMOTED], "audit-export": [], "train": [], "search-worker": []}
     crons = {name: [s["cron"] for s in spec["schedules"]] for name, spec in d.items()}
-    assert crons["ingest"] == [] and crons["train"] == []
+    assert crons["ingest"] == [] and crons["train"] == [] and crons["search-worker"] == []
     assert crons["monitor"] == ["0 * * * *"]          # hourly
     assert crons["retrain"][0].endswith("* * 1")       # weekly, Mondays
     assert crons["score"] == ["0 5 * * *"]            # daily
