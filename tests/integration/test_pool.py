@@ -183,6 +183,27 @@ def test_latency_of_event_triggered_runs(pool, bootstrapped):
     assert statistics.median(landed_totals) < 30 and statistics.median(drift_totals) < 30
 
 
+def test_one_study_spreads_over_a_training_run_and_a_search_worker(pool, bootstrapped):
+    """parallel_workers=2: the training run starts a search-worker run on the pool; both run trials
+    of the same study in the pool's PostgreSQL (trials carry the pid of the process that ran them)."""
+    import optuna
+
+    env = {**pool["env"], "DRIFTLINE_TRAINING__PARALLEL_WORKERS": "2", "DRIFTLINE_TRAINING__N_TRIALS": "80"}
+    _flows(env, "train", "--reason", "parallel search")
+    worker_run = pool["api"].wait_for_run("search-worker", 300)
+    log = [json.loads(line) for line in (pool["home"] / "audit" / "log.jsonl").read_text().splitlines()]
+    searches = [e for e in log if e["action"] == "model.train"]
+    (shared,) = {e["subject"] for e in searches if e["details"]["worker"] == 1}  # only this test spreads
+    assert {e["details"]["worker"] for e in searches if e["subject"] == shared} == {0, 1}
+    study = optuna.load_study(study_name=shared.removeprefix("study:"),
+                              storage=env["DRIFTLINE_TRAINING__STORAGE"])
+    finished = [t for t in study.trials if t.state.is_finished()]
+    pids = {t.user_attrs.get("pid") for t in finished}
+    print(f"\nstudy {study.study_name}: {len(finished)} trials by {len(pids)} processes "
+          f"(search-worker run {worker_run['name']})")
+    assert len(finished) >= 80 and len(pids) == 2
+
+
 @pytest.mark.stops_pool
 def test_sigterm_to_the_supervisor_stops_every_worker_and_the_server(pool):
     info = json.loads((pool["state"] / "pool.json").read_text())

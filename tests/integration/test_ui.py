@@ -32,6 +32,7 @@ SCHEDULES = {
     "score": [("0 5 * * *", "At 05:00 AM every day")],
     "audit-export": [("0 6 1 * *", "At 06:00 AM on day 1 of the month")],
     "train": [],
+    "search-worker": [],
 }
 # automation -> (deployment it runs, expected event, resource match, parameters from the event)
 TRIGGERS = {
