@@ -7,12 +7,13 @@ Triggered by ``driftline.data.arrived`` (from the landing watcher) or run by han
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 from prefect import flow
 
-from features.ingest import IngestReport
+from features.ingest import IngestReport, file_sha256
 from flows.events import emit, resource
-from flows.triggers import DATA_INGESTED
+from flows.triggers import DATA_ARRIVED, DATA_INGESTED
 from tasks.audit import checkpoint
 from tasks.ingest import ingest_drops, landing_files
 from tasks.workspace import Workspace
@@ -31,12 +32,25 @@ def emit_ingested(reports: list[IngestReport]) -> None:
             "delta_version": max(r.delta_version or 0 for r in rs)})
 
 
+def emit_arrived(paths: list[Path]) -> None:
+    """Named files were not seen by a watcher: announce their arrival here (origin "ingest", which
+    the ingest trigger ignores, so the announcement cannot start a second ingestion)."""
+    for path in paths:
+        digest = file_sha256(path)
+        emit(DATA_ARRIVED, {**resource("file", digest, group=path.parent.name, origin="ingest"),
+                            "prefect.resource.name": path.name},
+             {"paths": [str(path)], "group": path.parent.name, "sha256": digest})
+
+
 @flow(name="ingest", log_prints=True)
 def ingest_flow(paths: list[str] | None = None, home: str | None = None) -> list[IngestReport]:
     """Ingest the named drops, or every drop waiting under ``landing/<group>/``."""
     ws = Workspace.open(home)
     try:
-        reports = ingest_drops(ws, landing_files(ws, paths))
+        files = landing_files(ws, paths)
+        if paths:
+            emit_arrived(files)
+        reports = ingest_drops(ws, files)
         emit_ingested(reports)
         return reports
     finally:

@@ -60,8 +60,10 @@ class Trigger:
 
 
 TRIGGERS: tuple[Trigger, ...] = (
+    # Arrivals announced by the watcher start ingestion; the ingest flow announces the named files
+    # it ingests itself (origin "ingest"), and those must not start a second ingestion.
     Trigger(deployment="ingest-on-arrival", flow="ingest", expect=DATA_ARRIVED,
-            match={"prefect.resource.id": "driftline.file.*"},
+            match={"prefect.resource.id": "driftline.file.*", "driftline.origin": "watcher"},
             parameters={"paths": "payload.paths"}),
     Trigger(deployment="retrain-on-drift", flow="retrain", expect=DRIFT_DETECTED,
             match={"prefect.resource.id": "driftline.model.*"},

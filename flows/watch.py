@@ -49,7 +49,8 @@ class Arrival:
 
     def resource(self) -> dict[str, str]:
         return {"prefect.resource.id": f"driftline.file.{self.sha256}",
-                "prefect.resource.name": Path(self.paths[0]).name, "driftline.group": self.group}
+                "prefect.resource.name": Path(self.paths[0]).name, "driftline.group": self.group,
+                "driftline.origin": "watcher"}
 
     def payload(self) -> dict[str, object]:
         return {"paths": list(self.paths), "group": self.group, "sha256": self.sha256}

@@ -36,7 +36,8 @@ SCHEDULES = {
 }
 # automation -> (deployment it runs, expected event, resource match, parameters from the event)
 TRIGGERS = {
-    "ingest-on-arrival": ("ingest", "driftline.data.arrived", {"prefect.resource.id": "driftline.file.*"},
+    "ingest-on-arrival": ("ingest", "driftline.data.arrived",
+                          {"prefect.resource.id": "driftline.file.*", "driftline.origin": "watcher"},
                           {"paths": "{{ event.payload.paths }}"}),
     "retrain-on-drift": ("retrain", "driftline.drift.detected", {"prefect.resource.id": "driftline.model.*"},
                          {"model": "{{ event.payload.model }}", "idempotency_key": "{{ event.payload.window_key }}"}),
