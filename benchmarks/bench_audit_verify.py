@@ -18,25 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.canonical import canonical_json
 from governance.audit import ZERO_HASH, AuditEntry, AuditLog
-from governance.checkpoints import PemVerifier, public_key_id
+from governance.checkpoints import PemVerifier
+from registry.keys import KeyRing
 
 ACTOR = {"user": "bench", "host": "bench-host", "flow_run_id": None}
 
 
-class _Signer:
-    def __init__(self) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        self.pem = self._key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
-
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
 def build_log(root: Path, n: int) -> None:
@@ -72,10 +62,10 @@ def run(n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         build_log(root, n)
         built = time.perf_counter() - t0
-        signer = _Signer()
+        signer = KeyRing(Path(tmp) / "keys").init(b"bench-only-passphrase")  # the real signing key
         log = AuditLog(root)
         log.checkpoint(signer)
-        verifier = PemVerifier({signer.key_id: signer.pem})
+        verifier = PemVerifier({signer.key_id: signer.public_pem})
         t0 = time.perf_counter()
         result = log.verify(verifier)
         verify_s = time.perf_counter() - t0
