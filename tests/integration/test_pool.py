@@ -188,7 +188,7 @@ def test_one_study_spreads_over_a_training_run_and_a_search_worker(pool, bootstr
     of the same study in the pool's PostgreSQL (trials carry the pid of the process that ran them)."""
     import optuna
 
-    env = {**pool["env"], "DRIFTLINE_TRAINING__PARALLEL_WORKERS": "2", "DRIFTLINE_TRAINING__N_TRIALS": "80"}
+    env = {**pool["env"], "DRIFTLINE_TRAINING__PARALLEL_WORKERS": "2", "DRIFTLINE_TRAINING__N_TRIALS": "150"}
     _flows(env, "train", "--reason", "parallel search")
     worker_run = pool["api"].wait_for_run("search-worker", 300)
     log = [json.loads(line) for line in (pool["home"] / "audit" / "log.jsonl").read_text().splitlines()]
@@ -201,7 +201,7 @@ def test_one_study_spreads_over_a_training_run_and_a_search_worker(pool, bootstr
     pids = {t.user_attrs.get("pid") for t in finished}
     print(f"\nstudy {study.study_name}: {len(finished)} trials by {len(pids)} processes "
           f"(search-worker run {worker_run['name']})")
-    assert len(finished) >= 80 and len(pids) == 2
+    assert len(finished) >= 150 and len(pids) == 2
 
 
 @pytest.mark.stops_pool
