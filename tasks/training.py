@@ -48,12 +48,8 @@ def study_name(ws: Workspace, ts: TrainingSet) -> str:
 
 
 def search_config(ws: Workspace, task_type: str, study_name: str, worker: int = 0) -> SearchConfig:
-    t = ws.settings.training
-    return SearchConfig(worker=worker,
-        task=task_type, n_trials=t.n_trials, timeout_s=t.timeout_s, patience=t.patience, seed=t.seed,
-        n_threads=t.n_threads, device=t.device, early_stopping_rounds=t.early_stopping_rounds,
-        max_rounds=t.max_rounds,
-        storage=t.storage, studies_dir=ws.home.studies, study_name=study_name)
+    return SearchConfig.from_settings(ws.settings.training, task=task_type, studies_dir=ws.home.studies,
+                                      study_name=study_name, worker=worker)
 
 
 @task(name="search-hyperparameters", cache_policy=NO_CACHE)
