@@ -22,19 +22,10 @@ def prefect_harness():
 def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness):
     """A data home after one whole demo loop (small: 400 customers, 6 trials per search)."""
     home = tmp_path_factory.mktemp("demo") / "home"
-    settings = {"DRIFTLINE_HOME": str(home), "DRIFTLINE_TRAINING__N_TRIALS": "6",
-                # ~360 holdout rows with 5% positives: too few for the default 0.05 ECE bound to be stable
-                "DRIFTLINE_GATE__MAX_ECE": "0.1", "DRIFTLINE_GATE__SLICE_COLUMNS": '["plan"]'}
-    saved = {k: os.environ.get(k) for k in settings}
-    os.environ.update(settings)
-    try:
-        from flows.demo import run_demo
+    from driftline.settings import settings_override
+    from flows.demo import run_demo
 
-        summary = run_demo(customers=400, seed=11)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return summary
+    # ~360 holdout rows with 5% positives: too few for the default 0.05 ECE bound to be stable
+    with settings_override(home=str(home), training__n_trials="6", gate__max_ece="0.1",
+                           gate__slice_columns='["plan"]'):
+        return run_demo(customers=400, seed=11)
