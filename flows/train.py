@@ -100,7 +100,7 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
         candidate=metrics, champion=champion_metrics, y_true=y, candidate_scores=scores,
         champion_scores=champion_scores, training_rows=train.height,
         segments={c: holdout[c].cast(str).to_numpy() for c in s.gate.slice_columns} or None,
-        quarantine_share=ws.quarantine_share(), model_size_bytes=len(files["model.txt"]),
+        quarantine_share=ws.quarantine_share(list(snapshots.values())), model_size_bytes=len(files["model.txt"]),
         latency_ms_per_1k=latency_ms_per_1k)
     champion_ref = f"{s.model_name}:v{champion_version}" if champion_version is not None else None
     report = gate(ws, evidence, candidate=f"{s.model_name} candidate ({ts.fingerprint[:12]})", champion=champion_ref)

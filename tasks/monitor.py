@@ -56,7 +56,7 @@ class Window:
 @task(name="current-window", cache_policy=NO_CACHE)
 def current_window(ws: Workspace, window_days: int) -> Window:
     snapshots = [ws.store.snapshot(g) for g in ws.settings.feature_groups]
-    newest = ws.data_time()
+    newest = ws.data_time(snapshots)
     start = newest - timedelta(days=window_days)
     points, at = [], newest
     while at > start:

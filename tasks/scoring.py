@@ -24,7 +24,7 @@ PREDICTIONS_GROUP = "predictions"
 @task(name="score-latest", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, int]:
     snapshots = [ws.store.snapshot(g) for g in ws.settings.feature_groups]
-    as_of = ws.data_time()
+    as_of = ws.data_time(snapshots)
     frame = latest_features(snapshots, ws.contracts, as_of=as_of)
     scores = predict(TrainedModel.load(champion.path), frame)
     scored_at = datetime.now(timezone.utc)

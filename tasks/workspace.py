@@ -13,6 +13,7 @@ warning. That keeps ``python -m flows demo`` one command; real deployments set t
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from datetime import datetime, timezone
 import secrets
 import sys
@@ -32,6 +33,7 @@ from registry.keys import KeyRing, SigningKey, resolve_passphrase
 from registry.trust import TrustStore
 
 if TYPE_CHECKING:  # the stores import pyarrow, deltalake and DuckDB: opened (and imported) on first use
+    from features.snapshot import GroupSnapshot
     from features.quarantine import Quarantine
     from features.store import FeatureStore
     from governance.audit import AuditLog
@@ -94,8 +96,8 @@ class Workspace:
 
         return AuditLog(self.home.audit)
 
-    def data_time(self) -> datetime:
-        """The newest event time stored in the feature groups: "now" for the data.
+    def data_time(self, snapshots: Sequence["GroupSnapshot"]) -> datetime:
+        """The newest event time in the given feature-group snapshots: "now" for the data.
 
         Monitoring windows and scoring are anchored here rather than on the wall clock, so late or
         replayed data is judged by when it happened (and the demo's 2026 data is not all "stale").
@@ -103,11 +105,10 @@ class Workspace:
         import duckdb
 
         newest = None
-        for group in self.settings.feature_groups:
-            snapshot = self.store.snapshot(group)
+        for snapshot in snapshots:
             if not snapshot.files:
                 continue
-            column = self.contracts[group].event_time.replace('"', '""')
+            column = self.contracts[snapshot.group].event_time.replace('"', '""')
             (value,) = duckdb.execute(f'SELECT max(CAST("{column}" AS TIMESTAMPTZ)) FROM read_parquet($files)',
                                       {"files": list(snapshot.files)}).fetchone()
             newest = value if newest is None or (value is not None and value > newest) else newest
@@ -115,21 +116,21 @@ class Workspace:
             raise NotFoundError("the feature store holds no feature rows yet", hint="ingest data first")
         return newest.astimezone(timezone.utc)
 
-    def stored_rows(self, group: str) -> int:
+    @staticmethod
+    def stored_rows(snapshot: "GroupSnapshot") -> int:
         import duckdb
 
-        snapshot = self.store.snapshot(group)
         if not snapshot.files:
             return 0
         (count,) = duckdb.execute("SELECT count(*) FROM read_parquet($files)",
                                   {"files": list(snapshot.files)}).fetchone()
         return int(count)
 
-    def quarantine_share(self) -> float:
-        """Share of the rows that reached the model's groups which were quarantined instead of stored."""
-        groups = {self.settings.label_group, *self.settings.feature_groups}
+    def quarantine_share(self, snapshots: Sequence["GroupSnapshot"]) -> float:
+        """Share of the rows that reached these groups which were quarantined instead of stored."""
+        groups = {s.group for s in snapshots}
         quarantined = sum(r.rows for r in self.quarantine.records() if r.group in groups and not r.erased)
-        stored = sum(self.stored_rows(g) for g in groups)
+        stored = sum(self.stored_rows(s) for s in snapshots)
         return quarantined / (quarantined + stored) if quarantined + stored else 0.0
 
     def actor(self, flow_run_id: str | None = None) -> Actor:
