@@ -131,6 +131,19 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_repair_tail(args: argparse.Namespace) -> int:
+    """Cut a torn last line (an append or checkpoint cut off mid-write), recording the cut."""
+    ws = _ws()
+    cuts = ws.audit.repair_torn_tail(actor=ws.actor())
+    if not cuts:
+        print("nothing to repair: neither audit file ends in a torn line")
+        return 0
+    ws.audit.checkpoint(ws.signing_key())
+    for entry in cuts:
+        print(f"cut a torn line, recorded as entry {entry.seq}: {dict(entry.details)}")
+    return 0
+
+
 def _audit_export(args: argparse.Namespace) -> int:
     from tasks.compliance import export_audit
 
@@ -230,6 +243,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
     sub.add_parser("verify", help="walk the hash chain and the signed checkpoints").set_defaults(handler=_audit_verify)
+    sub.add_parser("repair-tail", help="cut a torn last line (a cut-off append), recording the cut"
+                   ).set_defaults(handler=_audit_repair_tail)
     p = sub.add_parser("export", help="a signed bundle for a compliance audit")
     p.add_argument("--out", help="target folder, must not exist (default reports/audit-export-<time>)")
     p.add_argument("--since", help="ISO date or time, inclusive")

@@ -33,6 +33,10 @@ from governance.actor import Actor
 from governance.audit_verify import AuditVerification, loads, verify_log
 from governance.checkpoints import Checkpoint, Signer, Verifier, sign_checkpoint
 
+# What to do about a torn last line, wherever it is found (append, checkpoint, export).
+TORN_TAIL_HINT = ("check it with `python -m flows audit verify`, then cut it with "
+                  "`python -m flows audit repair-tail` (AuditLog.repair_torn_tail)")
+
 ZERO_HASH = "0" * 64
 _FIELDS = frozenset({"seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash"})
 _TAIL_BLOCK = 8192
@@ -192,7 +196,7 @@ class AuditLog:
             try:
                 if os.fstat(cfd).st_size and os.pread(cfd, 1, os.fstat(cfd).st_size - 1) != b"\n":
                     raise AuditChainError(f"{self.checkpoint_path} ends in a torn line",
-                                          hint="call AuditLog.repair_torn_tail() after checking it")
+                                          hint=TORN_TAIL_HINT)
                 fault_point("audit.checkpoint_before_write")
                 _write_all(cfd, cp.to_line())
                 fault_point("audit.checkpoint_written")
@@ -249,7 +253,7 @@ class AuditLog:
             for line in handle:
                 if not line.endswith(b"\n"):
                     raise AuditChainError(f"{self.log_path} ends in a torn line",
-                                          hint="run AuditLog.verify, then repair_torn_tail()")
+                                          hint=TORN_TAIL_HINT)
                 entry = AuditEntry.from_line(line)
                 if (low is None or entry.time >= low) and (high is None or entry.time < high):
                     yield entry
@@ -281,7 +285,7 @@ def _read_tail(fd: int, path: Path) -> tuple[int, str]:
         return 0, ZERO_HASH
     if os.pread(fd, 1, size - 1) != b"\n":
         raise AuditChainError(f"{path} ends in a torn line (an append was cut off)",
-                              hint="check it with AuditLog.verify, then call repair_torn_tail()")
+                              hint=TORN_TAIL_HINT)
     block = _TAIL_BLOCK
     while True:
         start = max(0, size - 1 - block)

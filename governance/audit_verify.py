@@ -30,7 +30,8 @@ except ImportError:  # pragma: no cover - depends on the environment
 _HASH_MARK = b',"hash":"'
 _FIELDS = frozenset({"seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash"})
 _ZERO = "0" * 64
-_REPAIR = "restore the file from a backup; if only the last line is torn, repair_torn_tail() cuts it"
+_REPAIR = ("restore the file from a backup; if only the last line is torn, "
+           "`python -m flows audit repair-tail` cuts it")
 
 
 def loads(data: bytes) -> Any:

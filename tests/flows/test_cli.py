@@ -128,3 +128,17 @@ def test_key_rotation_revocation_and_resigning(home: Path) -> None:
     actions = [json.loads(line)["action"] for line in (home / "audit" / "log.jsonl").read_text().splitlines()]
     assert actions[-3:] == ["key.rotate", "key.revoke", "model.resign"]
     assert cli(home, "audit", "verify").returncode == 0
+
+
+def test_a_torn_audit_tail_is_reported_then_cut_by_the_command_it_names(home: Path) -> None:
+    log = home / "audit" / "log.jsonl"
+    entries = len(log.read_text().splitlines())
+    with log.open("ab") as handle:  # an append cut off by a crash
+        handle.write(b'{"action":"ingest","actor":')
+    result = cli(home, "audit", "verify")
+    assert_one_line_error(result, 3, "torn")
+    repaired = cli(home, "audit", "repair-tail")
+    assert repaired.returncode == 0 and "cut a torn line" in repaired.stdout, repaired.stderr
+    assert len(log.read_text().splitlines()) == entries + 1  # the cut itself is an entry
+    assert cli(home, "audit", "verify").returncode == 0
+    assert "nothing to repair" in cli(home, "audit", "repair-tail").stdout
