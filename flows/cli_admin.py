@@ -178,6 +178,16 @@ def _keys(args: argparse.Namespace) -> int:
         for key_id in ws.trust.key_ids():
             print(f"{key_id}  {'revoked' if ws.trust.is_revoked(key_id) else 'trusted'}")
         return 0
+    if args.action == "trust":
+        if not args.key_id:
+            raise NotFoundError("keys trust needs the path of a public key (PEM)")
+        pem_path = Path(args.key_id)
+        if not pem_path.is_file():
+            raise NotFoundError(f"no public key file {pem_path}")
+        key_id = ws.trust.add(pem_path.read_bytes())
+        _audited(ws, "key.trust", f"key:{key_id}", {"key_id": key_id, "file": pem_path.name})
+        print(f"trusted key {key_id}")
+        return 0
     if args.action == "init":
         key = ws.signing_key()
         print(f"signing key {key.key_id}")
@@ -262,7 +272,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_erase)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
-    keys.add_argument("action", choices=["init", "rotate", "revoke", "list"])
-    keys.add_argument("key_id", nargs="?")
+    keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust"])
+    keys.add_argument("key_id", nargs="?", help="the key id (revoke) or a public key PEM file (trust)")
     keys.add_argument("--reason", default="revoked by operator")
     keys.set_defaults(handler=_keys)

@@ -98,14 +98,14 @@ class AuditEntry:
             raw = loads(line)
         except ValueError as exc:
             raise AuditChainError(f"unreadable audit line ({len(line)} bytes): {exc}",
-                                  hint="run `AuditLog.verify` to locate the damage") from exc
+                                  hint="run `python -m flows audit verify` to locate the damage") from exc
         if not isinstance(raw, dict) or set(raw) != _FIELDS:
             raise AuditChainError("audit line does not have the entry fields",
-                                  hint="run `AuditLog.verify` to locate the damage")
+                                  hint="run `python -m flows audit verify` to locate the damage")
         entry = cls(**raw)
         if sha256_hex(canonical_json(entry.body())) != entry.hash:
             raise AuditChainError(f"audit entry {entry.seq} does not match its hash",
-                                  hint="run `AuditLog.verify` to locate the damage")
+                                  hint="run `python -m flows audit verify` to locate the damage")
         return entry
 
 

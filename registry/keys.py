@@ -102,7 +102,7 @@ class KeyRing:
             key_id = self._active_file.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             raise KeyMaterialError(f"no signing key in {self.keys_dir}",
-                                   hint="create one with `driftline keys init`") from None
+                                   hint="create one with `python -m flows keys init`") from None
         if not _KEY_ID.match(key_id):
             raise KeyMaterialError(f"{self._active_file} does not name a key id",
                                    hint="restore it from a backup or rotate the key")
@@ -112,7 +112,7 @@ class KeyRing:
         """Create the first signing key; refuses when one exists (rotate instead)."""
         if self.exists():
             raise KeyMaterialError(f"a signing key already exists in {self.keys_dir}",
-                                   hint="use `rotate` to replace it; old versions stay verifiable")
+                                   hint="use `python -m flows keys rotate` to replace it; old versions stay verifiable")
         return self._create(passphrase)
 
     def rotate(self, passphrase: bytes) -> SigningKey:

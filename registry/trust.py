@@ -93,7 +93,7 @@ class TrustStore:
 
     def public_pem(self, key_id: str, *, include_revoked: bool = False) -> bytes:
         """The PEM of a trusted key; :class:`UntrustedKeyError` if unknown (or revoked, unless
-        ``include_revoked``, which only re-signing uses to check old content)."""
+        ``include_revoked``, for checking content signed before the revocation: re-signing, exports)."""
         if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
             raise UntrustedKeyError(f"{key_id!r} is not a key id (hex sha256 of a public key)",
                                     hint="the signature names no key driftline knows")
@@ -101,14 +101,14 @@ class TrustStore:
             pem = self._trusted(key_id).read_bytes()
         except FileNotFoundError:
             raise UntrustedKeyError(f"key {key_id[:16]} is not in the trust store {self.root}",
-                                    hint="add its public key with `driftline keys trust` if you trust it") from None
+                                    hint="if you trust it, add its public key with `python -m flows keys trust KEY.pub`") from None
         if hashlib.sha256(pem).hexdigest() != key_id:
             raise UntrustedKeyError(f"trusted key file for {key_id[:16]} does not match its key id",
                                     hint="the trust store was altered; restore it from a backup")
         if not include_revoked and self.is_revoked(key_id):
             raise UntrustedKeyError(
                 f"key {key_id[:16]} was revoked ({self.revocation_reason(key_id)})",
-                hint="re-sign what it signed with the active key (`registry.resign`)")
+                hint="re-sign what it signed with the active key: `python -m flows registry resign --all`")
         return pem
 
     def public_key(self, key_id: str) -> ec.EllipticCurvePublicKey:

@@ -142,3 +142,24 @@ def test_a_torn_audit_tail_is_reported_then_cut_by_the_command_it_names(home: Pa
     assert len(log.read_text().splitlines()) == entries + 1  # the cut itself is an entry
     assert cli(home, "audit", "verify").returncode == 0
     assert "nothing to repair" in cli(home, "audit", "repair-tail").stdout
+
+
+def test_a_key_from_elsewhere_verifies_once_trusted(home: Path, tmp_path: Path) -> None:
+    """A version signed on another machine is untrusted here until `keys trust` adds its key."""
+    from registry.keys import KeyRing
+
+    other = KeyRing(tmp_path / "other-keys").init(b"another machine's passphrase")
+    version = home / "registry" / "churn" / "1"
+    from registry.versions import ModelRegistry
+    from tasks.workspace import Workspace
+
+    ws = Workspace.open(home)
+    ws.trust.add(other.public_pem)  # only so that resign accepts the new key, then take it away again
+    ModelRegistry(home / "registry", ws.trust).resign("churn", 1, other)
+    (home / "keys" / "trusted" / f"{other.key_id}.pub").unlink()
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "keys trust")
+    pem = tmp_path / "other.pub"
+    pem.write_bytes(other.public_pem)
+    assert cli(home, "keys", "trust", str(pem)).returncode == 0
+    assert cli(home, "registry", "verify", "churn", "1").returncode == 0
+    assert version.is_dir() and cli(home, "audit", "verify").returncode == 0
