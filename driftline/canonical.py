@@ -21,7 +21,3 @@ def canonical_json(value: Any) -> bytes:
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
-
-def digest_of(value: Any) -> str:
-    """Hex sha256 of a value's canonical JSON."""
-    return sha256_hex(canonical_json(value))

@@ -162,7 +162,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
         trusted = {key_id_of(pem): pem for pem in pems}
     else:
         ws = _ws()
-        trusted = {k: ws.trust.public_pem(k, include_revoked=True) for k in ws.trust.key_ids()}
+        trusted = ws.trust.public_pems()
     result = verify_bundle(Path(args.bundle), trusted)
     if not result.ok:
         raise IntegrityError(f"export {args.bundle} does not verify: {result.problems[0]}"

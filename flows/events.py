@@ -17,7 +17,6 @@ from typing import Any
 
 from prefect.events import emit_event
 
-from flows.triggers import Trigger, triggers_for
 
 _ACTIVE_BUS: contextvars.ContextVar["LocalBus | None"] = contextvars.ContextVar("driftline_local_bus", default=None)
 
@@ -37,9 +36,6 @@ class LocalBus:
 
     def pop(self) -> QueuedEvent | None:
         return self.queue.pop(0) if self.queue else None
-
-    def pending(self) -> list[tuple[QueuedEvent, Trigger]]:
-        return [(e, t) for e in self.queue for t in triggers_for(e.event, e.resource)]
 
 
 @contextlib.contextmanager

@@ -20,7 +20,6 @@ DATA_INGESTED = "driftline.data.ingested"
 DRIFT_DETECTED = "driftline.drift.detected"
 MODEL_REGISTERED = "driftline.model.registered"
 MODEL_PROMOTED = "driftline.model.promoted"
-EVENTS = (DATA_ARRIVED, DATA_INGESTED, DRIFT_DETECTED, MODEL_REGISTERED, MODEL_PROMOTED)
 
 
 @dataclass(frozen=True)

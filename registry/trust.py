@@ -91,6 +91,11 @@ class TrustStore:
                   "revoked_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         write_atomic(self._revocation(key_id), canonical_json(record) + b"\n")
 
+    def public_pems(self, *, include_revoked: bool = True) -> dict[str, bytes]:
+        """Every trusted key as key id -> PEM (for exports and offline checks of old signatures)."""
+        return {k: self.public_pem(k, include_revoked=True) for k in self.key_ids()
+                if include_revoked or not self.is_revoked(k)}
+
     def public_pem(self, key_id: str, *, include_revoked: bool = False) -> bytes:
         """The PEM of a trusted key; :class:`UntrustedKeyError` if unknown (or revoked, unless
         ``include_revoked``, for checking content signed before the revocation: re-signing, exports)."""

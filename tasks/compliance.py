@@ -20,7 +20,7 @@ def export_audit(ws: Workspace, *, out: Path | None = None, since: str | None = 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     target = out or ws.home.reports / f"audit-export-{stamp}"
     key = ws.signing_key()
-    public_keys = {k: ws.trust.public_pem(k, include_revoked=True) for k in ws.trust.key_ids()}
+    public_keys = ws.trust.public_pems()
     pii = sorted({c for contract in ws.contracts.values() for c in contract.pii_columns})
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
                          signer=key, since=since, until=until, pii_fields=pii)
