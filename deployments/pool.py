@@ -118,11 +118,17 @@ def supervise(args: argparse.Namespace) -> int:
             "pg_port": None if cluster is None else args.pg_port,
             "env": {k: env[k] for k in ("PREFECT_API_URL", "DRIFTLINE_HOME", "DRIFTLINE_REPO",
                                         "DRIFTLINE_TRAINING__STORAGE", *POLLING) if k in env}})
+        reported: set[int] = set()
         while not stopping:
             if server.process.poll() is not None:
                 print(f"the Prefect server exited with {server.process.returncode}", file=sys.stderr)
                 status = 1
                 break
+            for child in sup.exited():  # a dead worker serves no runs: say so once, in supervisor.log
+                if child.pid not in reported:
+                    reported.add(child.pid)
+                    print(f"{child.name} exited with {child.process.returncode}; see logs/{child.name}.log "
+                          f"({len(workers) - len(reported)} of {len(workers)} workers left)", file=sys.stderr)
             time.sleep(0.5)
     except Exception as exc:  # the script's edge: one line, the logs have the rest
         print(f"pool supervisor: {exc}", file=sys.stderr)
