@@ -21,15 +21,18 @@ from tasks.runtime import flow_run_id
 from tasks.workspace import Workspace
 
 
-@task(name="register-version", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
+# No retries: registering is not idempotent (a retry after a late failure would add a second
+# version of the same candidate); the registry's own writes are atomic, so a failure leaves none.
+@task(name="register-version", cache_policy=NO_CACHE)
 def register(ws: Workspace, *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
              report: GateReport) -> ModelVersion:
     model = ws.settings.model_name
     status = "accepted" if report.passed else "rejected"
+    html = report.to_html().encode()
     version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
-                                                 "gate_report.html": report.to_html().encode()},
+                                                 "gate_report.html": html},
                                    metadata=lineage, status=status, key=ws.signing_key())
-    write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", report.to_html().encode())
+    write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", html)
     ws.audit.append("model.register", f"model:{model}:v{version.version}", {
         "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
         "delta_versions": dict(lineage["data"]["delta_versions"]),
