@@ -20,6 +20,7 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -188,77 +189,97 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _problems(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: Limits,
-              is_event_time: bool) -> tuple[tuple[str, pl.Expr, pl.Expr], ...]:
-    """(kind, mask, detail) for each rule of one column. Masks read ``raw:<name>`` as it arrived
-    (any dtype) and ``<name>`` typed; details are only evaluated on bad rows, with ``raw:<name>``
-    turned into text by then, so good rows are never converted to strings."""
+class _Rule(NamedTuple):
+    """One rule of one column: ``mask`` flags the rows that break it, ``detail`` says how (only ever
+    evaluated on those rows), ``probe`` answers "may any row break it?" for a whole batch."""
+
+    kind: str
+    mask: pl.Expr
+    detail: pl.Expr
+    probe: pl.Expr | None = None  # None: mask.any()
+
+
+def _column_rules(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: Limits,
+              is_event_time: bool) -> tuple[_Rule, ...]:
+    """The rules of one column. Masks read ``raw:<name>`` as it arrived (any dtype) and ``<name>``
+    typed; details are only evaluated on bad rows, with ``raw:<name>`` turned into text by then, so
+    good rows are never converted to strings. Probes that can, read a column's null count (kept
+    with the column) or one aggregate instead of a mask per row; they may say yes where no row
+    breaks the rule (an infinity below min, say): the masks then give the exact rows."""
     c, r, t = spec.name, pl.col(f"raw:{spec.name}"), pl.col(spec.name)
     quoted = pl.lit(f"{c}: '") + r.str.slice(0, 60) + pl.lit("'")
     shown = quoted if spec.dtype == "string" else pl.lit(f"{c}: ") + r.str.strip_chars().str.slice(0, 60)
     finite = t.is_finite() if spec.dtype == "float64" else pl.lit(True)
     textual = raw_dtype == pl.String
     blank = r.is_null() | ((r.str.strip_chars() == "") if textual and spec.dtype != "string" else pl.lit(False))
-    out: list[tuple[str, pl.Expr, pl.Expr]] = []
     if raw_dtype.is_nested():
-        out.append((f"{c}: nested value", r.is_not_null(), pl.lit(f"{c}: nested value is not a scalar")))
-        return tuple(out)
+        return (_Rule(f"{c}: nested value", r.is_not_null(), pl.lit(f"{c}: nested value is not a scalar")),)
+    out: list[_Rule] = []
     if textual:
-        out.append((f"{c}: not valid UTF-8", r.str.contains("\ufffd", literal=True),
-                    pl.lit(f"{c}: value holds bytes that are not UTF-8")))
+        # U+FFFD is searched for in the column's values joined into one string: a few times faster.
+        out.append(_Rule(f"{c}: not valid UTF-8", r.str.contains("\ufffd", literal=True),
+                         pl.lit(f"{c}: value holds bytes that are not UTF-8"),
+                         r.str.join("", ignore_nulls=True).str.contains("\ufffd", literal=True)))
     if not spec.nullable:
-        out.append((f"{c}: missing", blank, pl.lit(f"{c}: missing but the column is not nullable")))
-    out.append((f"{c}: not {spec.dtype}", ~blank & t.is_null(), quoted + pl.lit(f" is not a valid {spec.dtype}")))
+        out.append(_Rule(f"{c}: missing", blank, pl.lit(f"{c}: missing but the column is not nullable"),
+                         None if textual else r.null_count() > 0))
+    out.append(_Rule(f"{c}: not {spec.dtype}", ~blank & t.is_null(), quoted + pl.lit(f" is not a valid {spec.dtype}"),
+                     None if textual else t.null_count() > r.null_count()))
     if spec.dtype == "float64":
-        out.append((f"{c}: not finite", ~finite, shown + pl.lit(" is not a finite number")))
+        out.append(_Rule(f"{c}: not finite", ~finite, shown + pl.lit(" is not a finite number")))
     if spec.min is not None and spec.dtype in ("int64", "float64"):
-        out.append((f"{c}: below min {_number(spec.min)}", finite & (t < spec.min),
-                    shown + pl.lit(f" is below min {_number(spec.min)}")))
+        out.append(_Rule(f"{c}: below min {_number(spec.min)}", finite & (t < spec.min),
+                         shown + pl.lit(f" is below min {_number(spec.min)}"), t.min() < spec.min))
     if spec.max is not None and spec.dtype in ("int64", "float64"):
-        out.append((f"{c}: above max {_number(spec.max)}", finite & (t > spec.max),
-                    shown + pl.lit(f" is above max {_number(spec.max)}")))
+        out.append(_Rule(f"{c}: above max {_number(spec.max)}", finite & (t > spec.max),
+                         shown + pl.lit(f" is above max {_number(spec.max)}"), t.max() > spec.max))
     if spec.allowed is not None:
         text = t if spec.dtype == "string" else t.cast(pl.String)
-        out.append((f"{c}: not allowed", ~text.is_in(list(spec.allowed)),
-                    shown + pl.lit(f" is not one of {', '.join(spec.allowed)}")))
+        out.append(_Rule(f"{c}: not allowed", ~text.is_in(list(spec.allowed)),
+                         shown + pl.lit(f" is not one of {', '.join(spec.allowed)}")))
     if spec.pattern is not None and spec.dtype == "string":
-        out.append((f"{c}: pattern", ~t.str.contains(spec.pattern),
-                    shown + pl.lit(f" does not match pattern {spec.pattern}")))
+        out.append(_Rule(f"{c}: pattern", ~t.str.contains(spec.pattern),
+                         shown + pl.lit(f" does not match pattern {spec.pattern}")))
     if spec.dtype == "string":
-        out.append((f"{c}: too long", t.str.len_bytes() > limits.max_string_bytes,
-                    pl.lit(f"{c}: string of ") + t.str.len_bytes().cast(pl.String)
-                    + pl.lit(f" bytes exceeds the {limits.max_string_bytes}-byte limit")))
+        out.append(_Rule(f"{c}: too long", t.str.len_bytes() > limits.max_string_bytes,
+                         pl.lit(f"{c}: string of ") + t.str.len_bytes().cast(pl.String)
+                         + pl.lit(f" bytes exceeds the {limits.max_string_bytes}-byte limit"),
+                         t.str.len_bytes().max() > limits.max_string_bytes))
     if is_event_time:
-        latest = (now + limits.future_tolerance) if spec.dtype == "timestamp" else now.date()
-        out.append((f"{c}: in the future", t > pl.lit(latest, dtype=_POLARS[spec.dtype]),
-                    shown + pl.lit(f" is in the future (now is {now.isoformat()})")))
+        latest = pl.lit((now + limits.future_tolerance) if spec.dtype == "timestamp" else now.date(),
+                        dtype=_POLARS[spec.dtype])
+        out.append(_Rule(f"{c}: in the future", t > latest,
+                         shown + pl.lit(f" is in the future (now is {now.isoformat()})"), t.max() > latest))
     return tuple(out)
 
 
 @functools.lru_cache(maxsize=64)
 def _rules(contract: FeatureGroupContract, dtypes: tuple[pl.DataType, ...], now: datetime, limits: Limits,
-           parse_errors: bool, raw_lines: bool) -> tuple[tuple[tuple[str, pl.Expr, pl.Expr], ...],
-                                                         tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
-    """Every rule of a batch layout as (kind, mask, detail), null-safe masks and a probe each. Cached:
+           parse_errors: bool, raw_lines: bool, replaced_bytes: bool) -> tuple[tuple[_Rule, ...],
+                                                                             tuple[pl.Expr, ...]]:
+    """Every rule of a batch layout, with null-safe masks, and the probes as one selection. Cached:
     a drop's batches share a layout, and building expressions costs as much as checking 50k rows."""
-    problems = [rule for spec, dtype in zip(contract.columns, dtypes, strict=True)
-                for rule in _problems(spec, dtype, now, limits, spec.name == contract.event_time)]
+    rules = [rule for spec, dtype in zip(contract.columns, dtypes, strict=True)
+             for rule in _column_rules(spec, dtype, now, limits, spec.name == contract.event_time)
+             if replaced_bytes or not rule.kind.endswith(": not valid UTF-8")]
     if parse_errors:
-        problems.insert(0, ("", pl.col(PARSE_ERROR).is_not_null(), pl.col(PARSE_ERROR)))
+        rules.insert(0, _Rule("", pl.col(PARSE_ERROR).is_not_null(), pl.col(PARSE_ERROR)))
     # A line that is no JSON object has no values: its only reason is the parse error.
     broken = pl.col(RAW_LINE).is_not_null() if raw_lines else pl.lit(False)
-    masks = [(mask.fill_null(False) & ~broken) if kind else mask.fill_null(False) for kind, mask, _ in problems]
-    # Probes say whether a rule may fire in a batch. U+FFFD is searched for in the column's bytes
-    # joined into one string (a few times faster than row by row); exact counts come afterwards.
-    probes = [pl.col(f"raw:{kind.split(':')[0]}").str.join("", ignore_nulls=True)
-              .str.contains("\ufffd", literal=True) if kind.endswith(": not valid UTF-8") else m.any()
-              for (kind, _, _), m in zip(problems, masks, strict=True)]
-    return tuple(problems), tuple(masks), tuple(p.alias(str(i)) for i, p in enumerate(probes))
+    rules = [rule._replace(mask=(rule.mask.fill_null(False) & ~broken) if rule.kind else rule.mask.fill_null(False))
+             for rule in rules]
+    probes = tuple((rule.mask.any() if rule.probe is None else rule.probe.fill_null(False)).alias(str(i))
+                   for i, rule in enumerate(rules))
+    return tuple(rules), probes
 
 
 def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: datetime,
-                   limits: Limits = Limits()) -> BatchResult:
+                   limits: Limits = Limits(), replaced_bytes: bool = True) -> BatchResult:
     """Type and check one batch of raw rows (``_row`` numbered) against the contract.
+
+    ``replaced_bytes`` says whether the reader replaced undecodable bytes with U+FFFD: CSV and JSON
+    Lines are decoded that way, so there the character marks a row to quarantine; Parquet strings
+    are UTF-8 by the format (a file breaking that is rejected whole), so there it is a character.
 
     Vectorised: one pass counts every rule's hits; only the (usually few) bad rows are turned
     into text and given their reasons.
@@ -271,8 +292,9 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
         columns += [_typed(raw, spec).alias(spec.name), raw.alias(f"raw:{spec.name}")]
     extra = [c for c in (ROW, PARSE_ERROR, RAW_LINE) if c in batch.columns]
     work = pl.DataFrame([*columns, *(batch[c] for c in extra)])
-    problems, masks, probes = _rules(contract, tuple(work[f"raw:{n}"].dtype for n in contract.column_names),
-                                     now, limits, PARSE_ERROR in batch.columns, RAW_LINE in batch.columns)
+    rules, probes = _rules(contract, tuple(work[f"raw:{n}"].dtype for n in contract.column_names),
+                                     now, limits, PARSE_ERROR in batch.columns, RAW_LINE in batch.columns,
+                                     replaced_bytes)
     # First only probe each rule; then flag and count the rows of the rules that may fire (usually none).
     names = list(contract.column_names)
     fired = [i for i, hit in enumerate(work.select(probes).row(0) if probes else ()) if hit]
@@ -280,11 +302,11 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
         return BatchResult(good=work.select([*names, ROW]), bad=pl.DataFrame(
             schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String}), reasons={})
     flags = [f"_m{i}" for i in fired]
-    work = work.with_columns([masks[i].alias(flag) for i, flag in zip(fired, flags, strict=True)])
+    work = work.with_columns([rules[i].mask.alias(flag) for i, flag in zip(fired, flags, strict=True)])
     reasons: dict[str, int] = {}
     for i, count in zip(fired, work.select([pl.col(f).sum() for f in flags]).row(0), strict=True):
-        if problems[i][0] and count:
-            reasons[problems[i][0]] = reasons.get(problems[i][0], 0) + int(count)
+        if rules[i].kind and count:
+            reasons[rules[i].kind] = reasons.get(rules[i].kind, 0) + int(count)
     if PARSE_ERROR in work.columns:
         kinds = work[PARSE_ERROR].drop_nulls().str.split(":").list.first()
         for kind, count in kinds.value_counts().iter_rows():
@@ -292,7 +314,7 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
     is_bad = work.select(pl.any_horizontal(flags)).to_series()
     bad = work.filter(is_bad)
     bad = bad.with_columns([_as_text(bad[f"raw:{n}"]) for n in names])
-    details = [pl.when(pl.col(flag)).then(problems[i][2].fill_null(pl.lit(problems[i][0] or "unreadable row")))
+    details = [pl.when(pl.col(flag)).then(rules[i].detail.fill_null(pl.lit(rules[i].kind or "unreadable row")))
                for i, flag in zip(fired, flags, strict=True)]
     bad = (bad.with_columns(pl.concat_str(details, separator="; ", ignore_nulls=True).alias(REASON))
            .select([*(f"raw:{n}" for n in names), *([RAW_LINE] if RAW_LINE in work.columns else []), ROW, REASON])

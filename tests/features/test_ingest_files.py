@@ -64,3 +64,24 @@ def test_reject_group_sees_keys_of_earlier_drops_in_the_same_call(ingest_env) ->
     reports = env.ingest(first, second)
     assert [(r.rows_stored, r.rows_quarantined) for r in reports] == [(1, 0), (1, 1)]
     assert reports[1].reasons == {"duplicate key": 1}
+
+
+def test_a_repeated_key_found_at_the_end_of_a_drop_is_ingested_exactly(ingest_env, row, monkeypatch) -> None:
+    # Keys are checked once per drop; a repeat makes ingestion take the drop back (staged rows,
+    # including a file already written, and quarantine parts) and read it again row by row.
+    env = ingest_env
+    monkeypatch.setattr(ingest, "_FILE_ROWS", 5)
+    passes = []
+    real = ingest._ingest_file
+    monkeypatch.setattr(ingest, "_ingest_file", lambda *a, **k: passes.append(k["exact"]) or real(*a, **k))
+    other = env.csv("other.csv", [row(i, day="2024-01-02T00:00:00Z") for i in range(1, 4)])
+    rows = [row(i, sessions="-1" if i == 3 else "2") for i in range(1, 12)] + [row(2, sessions="5")]
+    drop = env.csv("drop.csv", rows)
+    reports = env.ingest(other, drop, batch_rows=4)
+    assert passes == [False, False, True]
+    assert [(r.rows_in, r.rows_stored, r.rows_quarantined) for r in reports] == [(3, 3, 0), (12, 10, 2)]
+    assert reports[1].reasons == {"sessions: below min 0": 1, "duplicate key": 1}
+    stored = env.store.read("customer_activity")
+    assert stored.height == 13 and 5 not in stored["sessions"].to_list()  # the repeat of C000002 is not stored
+    (record,) = [r for r in env.quarantine.records() if r.digest == reports[1].content_sha256]
+    assert record.rows == 2

@@ -90,3 +90,44 @@ def test_key_index_finds_the_first_row_of_every_key(batches) -> None:
             first[batch[i]] = int(rows[i])
         index.add(hashes[new], rows[new])
         row += len(batch)
+
+
+_INTS = st.one_of(st.none(), st.integers(-10**6, 10**6))
+_FLOATS = st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=150)
+@given(st.lists(st.tuples(_INTS, _FLOATS, _FLOATS, st.sampled_from([None, "mobile", "phone", "x" * 70_000]),
+                          st.sampled_from([None, "2024-01-01T00:00:00Z", "2030-01-01T00:00:00Z"])),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_a_probe_never_misses_a_row_its_rule_flags(rows, typed) -> None:
+    # Probes may say "maybe" where no row breaks a rule, never "no" where one does. Checked on
+    # typed (Parquet-like) and textual (CSV-like) batches.
+    from features.validation import _rules
+
+    sessions, minutes, pages, device, moment = zip(*rows, strict=True)
+    columns = {"customer_id": [f"C{i:06d}" for i in range(len(rows))], "event_time": list(moment),
+               "sessions": list(sessions),
+               "minutes_active": [None if v is None else float(v) for v in minutes],
+               "pages_per_session": [None if v is None else float(v) for v in pages],
+               "support_tickets": [None if v is None else v % 60 for v in sessions], "device": list(device)}
+    frame = pl.DataFrame(columns, schema={"customer_id": pl.String, "event_time": pl.String, "sessions": pl.Int64,
+                                          "minutes_active": pl.Float64, "pages_per_session": pl.Float64,
+                                          "support_tickets": pl.Int64, "device": pl.String})
+    if typed:
+        frame = frame.with_columns(pl.col("event_time").str.to_datetime(time_zone="UTC"))
+    else:
+        frame = frame.select(pl.all().cast(pl.String))
+    frame = frame.with_columns(pl.int_range(1, frame.height + 1, dtype=pl.Int64).alias(ROW))
+    result = validate_batch(frame, ACTIVITY, now=NOW)  # builds the work frame the rules read
+    assert result.good.height + result.bad.height == frame.height
+    from features import validation
+
+    work = pl.DataFrame([s for spec in ACTIVITY.columns for s in (
+        validation._typed(frame[spec.name], spec).alias(spec.name), frame[spec.name].alias(f"raw:{spec.name}"))])
+    rules, probes = _rules(ACTIVITY, tuple(work[f"raw:{n}"].dtype for n in ACTIVITY.column_names), NOW, Limits(),
+                           False, False, True)
+    said = work.select(probes).row(0)
+    fired = work.select([rule.mask.any().alias(str(i)) for i, rule in enumerate(rules)]).row(0)
+    assert [rule.kind for rule, maybe, hit in zip(rules, said, fired, strict=True) if hit and not maybe] == []
