@@ -1,36 +1,20 @@
 """The training flows: ``train`` (on demand, weekly) and ``retrain`` (drift-triggered, idempotent).
 
-Both run the same steps: pin the groups' Delta versions, build the point-in-time training set,
-hold out the latest label times, search LightGBM hyperparameters with Optuna, refit, score the
-candidate and the current champion on the same holdout, gate, register the signed version
-(accepted or rejected) and promote it when the gate passes.
+Both run the same steps, :func:`flows.training_run.train_and_gate`, imported when a run gets to
+them: this module stays light (Prefect and the workspace), so a flow-run process loads it, marks
+the run RUNNING and skips a duplicate event without importing LightGBM, Optuna and scikit-learn.
 """
 
 from __future__ import annotations
 
-import tempfile
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 from prefect import flow
 
-from driftline.canonical import canonical_json
-from features.profile import build_profile
-from flows.events import emit, resource
 from flows.idempotency import already_done, mark_done
-from flows.triggers import MODEL_PROMOTED, MODEL_REGISTERED
-from governance.gates import Evidence
-from registry.lineage import build_lineage
 from tasks.audit import checkpoint
-from tasks.gate import gate
-from tasks.registry import promote, register
 from tasks.runtime import run_logger
-from tasks.training import fit, predict, search, snapshot_groups, spread_search, training_set
 from tasks.workspace import Workspace
-from training.metrics import evaluate
-from training.model import TrainedModel
-from training.split import time_holdout
 
 
 @dataclass(frozen=True)
@@ -50,86 +34,12 @@ class TrainOutcome:
     gate_report: str
 
 
-def scoring_latency(model: TrainedModel, holdout, *, rows: int = 10_000, repeats: int = 3) -> float:
-    """Milliseconds per 1,000 rows, best of ``repeats`` over a fixed-size batch, so that a small
-    holdout's fixed per-call cost does not pass for per-row cost."""
-    batch = holdout.sample(n=rows, with_replacement=True, seed=0)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        predict(model, batch)
-        best = min(best, time.perf_counter() - started)
-    return best * 1000 * 1000 / rows
-
-
-def _champion_scores(ws: Workspace, holdout, label: str, task: str):
-    """The current champion's metrics on the candidate's holdout (loaded verified), or Nones."""
-    name = ws.settings.model_name
-    if ws.registry.alias(name, "champion") is None:
-        return None, None, None
-    champion = ws.registry.load(name, "champion")
-    scores = predict(TrainedModel.load(champion.path), holdout)
-    return champion.version, evaluate(holdout[label].to_numpy(), scores, task), scores
-
-
-def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
-    log = run_logger()
-    s = ws.settings
-    snapshots = snapshot_groups(ws)
-    ts = training_set(ws, snapshots)
-    train, holdout = time_holdout(ts.frame, ts.time_column, s.training.holdout_fraction)
-    spread_search(ws, ts)
-    result = search(ws, ts, train)
-    model = fit(ws, ts, train, result)
-
-    y = holdout[ts.label_column].to_numpy()
-    scores = predict(model, holdout)
-    latency_ms_per_1k = scoring_latency(model, holdout)
-    metrics = evaluate(y, scores, ts.task)
-    champion_version, champion_metrics, champion_scores = _champion_scores(ws, holdout, ts.label_column, ts.task)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        saved = model.save(Path(tmp))
-        files: dict[str, Path | bytes] = {p.name: p.read_bytes() for p in saved}
-    profile = build_profile(train, numeric=[c for c in ts.feature_columns if c not in ts.categorical_columns],
-                            categorical=ts.categorical_columns, predictions=predict(model, train))
-    files["reference_profile.json"] = profile.to_json()
-    files["trials.json"] = canonical_json([asdict(t) for t in result.trials])
-
-    evidence = Evidence(
-        candidate=metrics, champion=champion_metrics, y_true=y, candidate_scores=scores,
-        champion_scores=champion_scores, training_rows=train.height,
-        segments={c: holdout[c].cast(str).to_numpy() for c in s.gate.slice_columns} or None,
-        quarantine_share=ws.quarantine_share(list(snapshots.values())), model_size_bytes=len(files["model.txt"]),
-        latency_ms_per_1k=latency_ms_per_1k)
-    champion_ref = f"{s.model_name}:v{champion_version}" if champion_version is not None else None
-    report = gate(ws, evidence, candidate=f"{s.model_name} candidate ({ts.fingerprint[:12]})", champion=champion_ref)
-
-    lineage = build_lineage(
-        data_versions=ts.versions, training_set_sha256=ts.fingerprint, training_rows=train.height,
-        holdout_rows=holdout.height, params=result.best_params, best_iteration=result.best_iteration,
-        refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials), metrics=metrics,
-        champion_metrics=champion_metrics, gate_report_sha256=report.digest, reason=reason)
-    version = register(ws, files=files, lineage=lineage, report=report)
-    emit(MODEL_REGISTERED, resource("model", s.model_name, version=str(version.version)),
-         {"model": s.model_name, "version": version.version, "status": version.status})
-    if report.passed:
-        promote(ws, version, reason=reason)
-        emit(MODEL_PROMOTED, resource("model", s.model_name, version=str(version.version)),
-             {"model": s.model_name, "version": version.version, "previous": champion_version})
-    log.info("%s v%d: %s (%s)", s.model_name, version.version, report.verdict,
-             "; ".join(report.reasons()) or "all checks passed")
-    return TrainOutcome(
-        model=s.model_name, version=version.version, status=version.status, promoted=report.passed,
-        metrics={k: float(v) for k, v in metrics.items()}, champion_version=champion_version,
-        champion_metrics=champion_metrics, reasons=tuple(report.reasons()), training_rows=train.height,
-        holdout_rows=holdout.height, gate_report=str(ws.home.reports / f"gate-{s.model_name}-v{version.version}.html"))
-
-
 @flow(name="train", log_prints=True)
 def train_flow(model: str | None = None, reason: str = "manual", home: str | None = None) -> TrainOutcome:
     """Train, gate and register a new version of the model from the store's current data."""
     ws = Workspace.open(home, model_name=model)
+    from flows.training_run import train_and_gate
+
     try:
         return train_and_gate(ws, reason=reason)
     finally:
@@ -145,6 +55,8 @@ def retrain_flow(model: str | None = None, idempotency_key: str | None = None,
     if idempotency_key and already_done(ws.home, "retrain", idempotency_key):
         run_logger().info("retrain for %s already ran; skipping the duplicate event", idempotency_key)
         return None
+    from flows.training_run import train_and_gate
+
     try:
         outcome = train_and_gate(ws, reason=f"drift: {idempotency_key}" if idempotency_key else "scheduled retrain")
     finally:

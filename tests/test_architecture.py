@@ -66,3 +66,12 @@ def test_every_cli_command_has_help() -> None:
             if not helps.get(name):
                 missing.append(name)
     assert missing == []
+
+
+def test_loading_the_training_flows_imports_no_machine_learning_library() -> None:
+    # A flow-run process loads the flow's module before the run is RUNNING (and before a duplicate
+    # retrain event is skipped): LightGBM, Optuna and scikit-learn (~1.5 s) wait for the steps.
+    code = ("import sys\nimport flows.train\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightgbm', 'optuna', 'sklearn', 'scipy'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
