@@ -5,6 +5,11 @@ tmp dir and their tails printed (DRIFTLINE_KEEP_POOL_LOGS=1 keeps them on succes
 
 A test marked ``stops_pool`` (test_pool.py's SIGTERM test) takes the server down: it runs after
 every other test of the session, whichever file it is in.
+
+Helpers for tests that start their own long-running processes instead (test_serve.py: a server on
+SQLite and ``flows serve``): ``_start_logged`` (own session, default signals, output to a log),
+``_wait_healthy``, ``_descendants`` / ``_session_members`` / ``_alive`` (what is left after a
+stop), ``_stop_session`` (the finalizer's SIGTERM-then-SIGKILL) and ``_keep_log_files``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -135,14 +141,110 @@ class Api:
         return f"{label}: {marks[-1][1] - start:.2f} s ({', '.join(steps)})"
 
 
-def _keep_logs(state: Path, keep: Path) -> None:
-    """Copy the pool's logs out of the data home (which the fixture removes) and print their tails."""
+def _keep_log_files(logs: list[Path], keep: Path) -> None:
+    """Copy ``logs`` (those that exist) into ``keep`` and print the last 40 lines of each."""
     keep.mkdir(parents=True, exist_ok=True)
-    logs = sorted((state / "logs").glob("*.log")) + [state / "supervisor.log"]
     for log in (p for p in logs if p.exists()):
         shutil.copy2(log, keep / log.name)
         tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
         print(f"\n---- {log.name} (last {len(tail)} lines; full copy in {keep}) ----\n" + "\n".join(tail))
+
+
+def _keep_logs(state: Path, keep: Path) -> None:
+    """Copy the pool's logs out of the data home (which the fixture removes) and print their tails."""
+    _keep_log_files(sorted((state / "logs").glob("*.log")) + [state / "supervisor.log"], keep)
+
+
+# Long-running children started by a test itself (a server, `flows serve`), outside the pool.
+
+def _default_signals() -> None:
+    # In the child before exec: a process started from a backgrounded pytest inherits SIGINT
+    # ignored; the child under test must see the signals a terminal or a service manager sends.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _start_logged(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """``argv`` in its own session (so its session id is its pid), stdout and stderr into ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_default_signals)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie has exited: only its parent has not collected it yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _proc_stats() -> list[tuple[int, int, int]]:
+    """(pid, parent pid, session id) of every live process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":  # state, ppid, pgrp, session, ...
+            found.append((int(entry.name), int(fields[1]), int(fields[3])))
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (children, their children, ...)."""
+    stats = _proc_stats()
+    found, frontier = [], {pid}
+    while frontier:
+        frontier = {p for p, parent, _ in stats if parent in frontier}
+        found.extend(sorted(frontier))
+    return found
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid``: what a child started by ``_start_logged`` left behind
+    (a process orphaned by its parent's exit keeps its session)."""
+    return sorted(p for p, _, session in _proc_stats() if session == sid)
+
+
+def _wait_healthy(api_url: str, process: subprocess.Popen, log: Path, timeout_s: float = 120) -> None:
+    """Until the Prefect server at ``api_url`` answers /health; fails at once if it exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the Prefect server exited with {process.returncode}:\n"
+                                 + log.read_text(errors="replace")[-3000:])
+        try:
+            with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"the Prefect server did not answer on {api_url} within {timeout_s:.0f} s")
+
+
+def _stop_session(process: subprocess.Popen, grace_s: float = 10) -> None:
+    """For finalizers: SIGTERM ``process`` (started by ``_start_logged``), then SIGKILL whatever
+    is left of its session after ``grace_s``. Safe on a process that has already exited."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    for pid in _session_members(process.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
