@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     actor: str | None = Field(None, description="Who acts, for the audit trail; default the OS user.")
     compact_min_files: int = Field(
         64, ge=2, description="Compact a group's Delta table after an ingest leaves it with this many files.")
+    landing_retention_days: float = Field(
+        7.0, ge=0, description="Days an ingested (or wholly quarantined) drop stays in landing/ after it "
+        "landed; then ingestion removes it. Drops not yet ingested are never removed.")
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()

@@ -11,7 +11,6 @@ deletes whole quarantined drops that mention them, leaving a record without pers
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import polars as pl
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import StoreError
+from features.readers import mentions
 
 _RECORD = "record.json"
 
@@ -132,18 +132,12 @@ class Quarantine:
                 removed += dropped
         for record in self.records():
             if record.kind == "file" and not record.erased:
-                removed += self._erase_file(record, wanted)
+                removed += self._erase_file(record, key_column, wanted)
         return removed
 
-    def _erase_file(self, record: QuarantineRecord, wanted: set[str]) -> int:
+    def _erase_file(self, record: QuarantineRecord, key_column: str, wanted: set[str]) -> int:
         for copy in record.path.glob("drop-*"):
-            data = copy.read_bytes()
-            if copy.name.endswith(".gz"):
-                try:
-                    data = gzip.decompress(data)
-                except (OSError, EOFError):
-                    pass  # a broken gzip is searched as it is
-            if any(k.encode("utf-8") in data for k in wanted):
+            if mentions(copy, key_column, wanted):
                 copy.unlink()
                 self._write_record(record.path, group=record.group, source=Path(record.source),
                                    digest=record.digest, kind="file", reason=record.reason, erased=True)

@@ -18,7 +18,8 @@ import gzip
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -191,3 +192,31 @@ def _csv_header(path: Path) -> tuple[str, ...]:
     if not names or names == ("",):
         raise IngestError(f"{path.name}: the CSV header is blank", hint="the first line must name the columns")
     return names
+
+
+def mentions(path: Path, key_column: str, keys: Iterable[str]) -> bool:
+    """Whether a drop (or a quarantined copy of one) holds any of ``keys``: for erasure.
+
+    Parquet is compressed, so its ``key_column`` is read and compared; text drops (gzip ones
+    decompressed) and any file that cannot be read that way are searched byte for byte, which
+    finds an id wherever it stands and may also match it inside a longer one (erasure then does
+    a little more, never less).
+    """
+    wanted = sorted({str(k) for k in keys})
+    if not wanted:
+        return False
+    path = Path(path)
+    if path.name.lower().endswith((".parquet", ".pq")):
+        try:
+            found = pl.scan_parquet(path).select(pl.col(key_column).cast(pl.String).is_in(wanted).any()).collect()
+            if found.item():
+                return True
+        except (pl.exceptions.PolarsError, OSError):
+            pass  # unreadable or without the key column: searched as bytes below
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            pass  # a broken gzip is searched as it is
+    return any(k.encode("utf-8") in data for k in wanted)

@@ -214,7 +214,7 @@ def _erase(args: argparse.Namespace) -> int:
     result = erase_entities(_ws(), keys, reason=args.reason)
     groups = ", ".join(f"{g} {n}" for g, n in sorted(result.rows_by_group.items()))
     print(f"erased {result.entities} entities: {groups}; quarantine {result.quarantined_removed}; "
-          f"files vacuumed (request {result.request_id})")
+          f"landing drops {result.landing_removed}; files vacuumed (request {result.request_id})")
     return 0
 
 

@@ -15,7 +15,7 @@ from features.ingest import IngestReport, file_sha256
 from flows.events import emit, resource
 from flows.triggers import DATA_ARRIVED, DATA_INGESTED
 from tasks.audit import checkpoint
-from tasks.ingest import ingest_drops, landing_files
+from tasks.ingest import expire_landing, ingest_drops, landing_files
 from tasks.workspace import Workspace
 
 
@@ -52,6 +52,7 @@ def ingest_flow(paths: list[str] | None = None, home: str | None = None) -> list
             emit_arrived(files)
         reports = ingest_drops(ws, files)
         emit_ingested(reports)
+        expire_landing(ws)
         return reports
     finally:
         checkpoint(ws)

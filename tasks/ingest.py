@@ -7,6 +7,7 @@ I/O errors without storing anything twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import task
@@ -15,11 +16,9 @@ from prefect.cache_policies import NO_CACHE
 
 from driftline.errors import InputError
 from features.ingest import IngestReport, ingest_files
+from features.landing import drops, expire
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
-
-DROP_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".jsonl", ".ndjson")
-
 
 def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
     """The named drops, or every drop file under ``landing/<group>/`` (sorted, so runs repeat)."""
@@ -30,8 +29,25 @@ def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Pat
             raise InputError(f"no such file to ingest: {', '.join(missing)}",
                              hint=f"drop files under {ws.home.landing}/<group>/")
         return resolved
-    return sorted(p for p in ws.home.landing.glob("*/*")
-                  if p.is_file() and p.name.lower().endswith(DROP_SUFFIXES))
+    return drops(ws.home.landing)
+
+
+@task(name="expire-landing", cache_policy=NO_CACHE)
+def expire_landing(ws: Workspace) -> int:
+    """Remove the drops ingested (or quarantined whole) longer than the retention ago: the store
+    and the quarantine hold their rows, and landing/ stays an inbox, not a second copy."""
+    keep = timedelta(days=ws.settings.landing_retention_days)
+    removed = expire(ws.home.landing, ws.store, ws.quarantine, keep=keep, now=datetime.now(UTC))
+    if removed:
+        by_group: dict[str, int] = {}
+        for path in removed:
+            by_group[path.parent.name] = by_group.get(path.parent.name, 0) + 1
+        ws.audit.append("landing.expire", "landing", {"files_by_group": by_group,
+                                                      "retention_days": ws.settings.landing_retention_days},
+                        actor=ws.actor(flow_run_id()))
+        run_logger().info("removed %d ingested drop(s) older than %g days from landing/", len(removed),
+                          ws.settings.landing_retention_days)
+    return len(removed)
 
 
 def compact_if_fragmented(ws: Workspace, group: str) -> None:

@@ -100,19 +100,37 @@ def test_bad_input_is_one_clear_line(home: Path, argv: list[str], needle: str) -
 def test_erasure_leaves_no_trace_of_the_ids_on_disk(home: Path) -> None:
     """Rows, Parquet files, the Delta log (statistics, commit predicates), the quarantine and the
     audit trail: after `erase`, the erased ids appear nowhere under the data home's data."""
+    from features.readers import mentions
+
     victims = ["C000001", "C000002"]
     store = home / "store"
     assert any(v.encode() in p.read_bytes() for p in store.rglob("*.parquet") for v in victims)
+    in_landing = [p for p in (home / "landing").rglob("*.*") if mentions(p, "customer_id", victims)]
+    assert in_landing  # the demo's ingested drops are still within the landing retention
     result = cli(home, "erase", *victims, "--reason", "request 42")
     assert result.returncode == 0, result.stderr
-    assert "customer_activity" in result.stdout
-    leaks = [str(p.relative_to(home)) for folder in ("store", "quarantine", "audit")
+    assert "customer_activity" in result.stdout and f"landing drops {len(in_landing)}" in result.stdout
+    leaks = [str(p.relative_to(home)) for folder in ("store", "quarantine", "audit", "landing")
              for p in (home / folder).rglob("*") if p.is_file()
-             and any(v.encode() in p.read_bytes() for v in victims)]
+             and (any(v.encode() in p.read_bytes() for v in victims) or mentions(p, "customer_id", victims))]
     assert leaks == []
     assert cli(home, "audit", "verify").returncode == 0
     entry = json.loads((home / "audit" / "log.jsonl").read_text().splitlines()[-1])
     assert entry["action"] == "erasure" and entry["details"]["entities"] == 2
+
+
+def test_erasure_refuses_while_a_drop_holding_the_ids_waits_in_landing(home: Path) -> None:
+    # Erasing now would be undone by the next ingestion: nothing is deleted, and the line says why.
+    waiting = home / "landing" / "customer_activity" / "late.csv"
+    waiting.write_text("customer_id,event_time,sessions,minutes_active,pages_per_session,support_tickets,device\n"
+                       "C000003,2024-03-01T00:00:00Z,1,1.0,1.0,0,mobile\n")
+    before = sorted(p.name for p in (home / "store").rglob("*.parquet"))
+    assert_one_line_error(cli(home, "erase", "C000003", "--reason", "request 43"), 2,
+                          "not ingested yet", "customer_activity/late.csv", "python -m flows ingest")
+    assert sorted(p.name for p in (home / "store").rglob("*.parquet")) == before
+    assert cli(home, "ingest").returncode == 0
+    assert cli(home, "erase", "C000003", "--reason", "request 43").returncode == 0
+    assert not waiting.exists()
 
 
 def test_key_rotation_revocation_and_resigning(home: Path) -> None:

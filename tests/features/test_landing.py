@@ -1,0 +1,62 @@
+"""landing/ as an inbox: handled drops leave after the retention period, waiting ones never do, and
+erasure finds an entity in every kind of drop, compressed Parquet included."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from features.landing import Handled, drops, expire, mentioning
+from features.readers import mentions
+
+DAY = 86_400
+
+
+def _age(path, days: float) -> None:
+    moment = datetime.now(UTC).timestamp() - days * DAY
+    os.utime(path, (moment, moment))
+
+
+def test_only_handled_drops_older_than_the_retention_are_removed(ingest_env, row) -> None:
+    env = ingest_env
+    old_stored = env.csv("old.csv", [row(1)])
+    new_stored = env.csv("new.csv", [row(2)])
+    old_rejected = env.csv("ragged.csv", [row(3) + ",x"])
+    env.ingest(old_stored, new_stored, old_rejected)
+    old_waiting = env.csv("waiting.csv", [row(4)])  # landed long ago, never ingested
+    same_bytes_again = env.drop("copy.csv", old_stored.read_bytes())  # its content is stored
+    for path in (old_stored, old_rejected, old_waiting, same_bytes_again):
+        _age(path, 10)
+    _age(new_stored, 1)
+    (env.home.landing / "customer_activity" / ".part-upload.csv").write_text("partial")
+    removed = expire(env.home.landing, env.store, env.quarantine, keep=timedelta(days=7), now=datetime.now(UTC))
+    assert sorted(p.name for p in removed) == ["copy.csv", "old.csv", "ragged.csv"]
+    assert [p.name for p in drops(env.home.landing)] == ["new.csv", "waiting.csv"]
+    assert (env.home.landing / "customer_activity" / ".part-upload.csv").exists()
+
+
+def test_handled_knows_stored_and_wholly_quarantined_contents(ingest_env, row) -> None:
+    env = ingest_env
+    stored, rejected, waiting = env.csv("a.csv", [row(1)]), env.csv("b.csv", [row(2) + ",x"]), env.csv("c.csv", [row(3)])
+    env.ingest(stored, rejected)
+    handled = Handled.read(env.store, env.quarantine, ["customer_activity"])
+    assert (stored in handled, rejected in handled, waiting in handled) == (True, True, False)
+
+
+def test_an_entity_is_found_in_csv_gzip_jsonl_and_compressed_parquet(tmp_path) -> None:
+    frame = pl.DataFrame({"customer_id": [f"C{i:06d}" for i in range(2000)], "v": range(2000)})
+    sink = io.BytesIO()
+    frame.write_parquet(sink, compression="zstd")
+    assert b"C000042" not in sink.getvalue()  # compressed: a byte search alone would miss it
+    files = {"a.parquet": sink.getvalue(), "b.csv.gz": gzip.compress(frame.write_csv().encode()),
+             "c.jsonl": frame.write_ndjson().encode(), "d.csv": b"customer_id,v\nC999999,1\n"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = sorted(tmp_path.iterdir())
+    assert [p.name for p in mentioning(paths, "customer_id", ["C000042"])] == ["a.parquet", "b.csv.gz", "c.jsonl"]
+    assert not mentions(tmp_path / "d.csv", "customer_id", ["C000042"])
+    assert mentions(tmp_path / "d.csv", "customer_id", ["C999999"])
