@@ -174,30 +174,38 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
     return [reports[i] for i in range(len(paths))]
 
 
+@dataclass(frozen=True)
+class _Taken:
+    """A drop of this call whose rows are staged: where it stands in the call, and its tally."""
+
+    index: int
+    order: int
+    path: Path
+    digest: str
+    state: _FileState
+
+
 def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]], store: FeatureStore,
                   quarantine: Quarantine, now: datetime, limits: Limits, batch_rows: int) -> dict[int, IngestReport]:
-    done = store.ingested_sources(contract.name)
+    group = contract.name
+    start = store.version(group)
+    done = store.ingested_sources(group)
     seen_in_call: set[str] = set()
     key_columns = [*contract.entity_keys, contract.event_time]
     taken = _stored_keys(store, contract) if contract.duplicates == "reject" else KeyIndex()
     stamp = datetime.now(UTC)
     store.root.mkdir(parents=True, exist_ok=True)
     reports: dict[int, IngestReport] = {}
-    stored: list[tuple[int, Path, str, _FileState]] = []
+    stored: list[_Taken] = []
     # The next drop is hashed, and the staged files written, by background threads (see background.py).
     with tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work, WriteBehind() as writer:
         stager = _Stager(Path(work), writer)
-        digests = read_ahead(file_sha256(path) for _, path in files)
-        for order, ((index, path), digest) in enumerate(zip(files, digests, strict=True)):
-            if digest in done or digest in seen_in_call:
-                reports[index] = IngestReport(path.name, contract.name, digest, "duplicate", 0, 0, 0, {},
-                                              None, None, None)
-                continue
-            seen_in_call.add(digest)
+
+        def take(index: int, order: int, path: Path, digest: str, *, exact_only: bool = False) -> None:
             state = _FileState()
             try:
-                for exact in (False, True):  # the exact key check only for a drop the quick one flags
-                    quarantine.purge(contract.name, digest)
+                for exact in ((True,) if exact_only else (False, True)):  # exact only when the quick check flags
+                    quarantine.purge(group, digest)
                     state = _FileState()
                     if _ingest_file(path, digest, contract, quarantine, stager, state, taken, exact=exact,
                                     now=now, limits=limits, batch_rows=batch_rows, workdir=Path(work),
@@ -206,29 +214,54 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                     stager.discard(digest)
             except IngestError as exc:
                 stager.discard(digest)
-                where = quarantine.put_file(group=contract.name, source=path, digest=digest, reason=str(exc))
-                reports[index] = IngestReport(path.name, contract.name, digest, "rejected", state.rows_in, 0,
-                                              state.rows_in, {"file rejected": state.rows_in}, None,
-                                              str(where), str(exc))
-                continue
+                where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
+                reports[index] = IngestReport(path.name, group, digest, "rejected", state.rows_in, 0, state.rows_in,
+                                              {"file rejected": state.rows_in}, None, str(where), str(exc))
+                return
             if contract.duplicates == "reject":
                 taken.merge(state.seen)
-            stored.append((index, path, digest, state))
+            stored.append(_Taken(index, order, path, digest, state))
+
+        digests = read_ahead(file_sha256(path) for _, path in files)
+        for order, ((index, path), digest) in enumerate(zip(files, digests, strict=True)):
+            if digest in done or digest in seen_in_call:
+                reports[index] = IngestReport(path.name, group, digest, "duplicate", 0, 0, 0, {}, None, None, None)
+                continue
+            seen_in_call.add(digest)
+            take(index, order, path, digest)
         version = None
-        if stored:
-            staged = stager.close()
-            sources = [d for _, _, d, _ in stored]
-            fault_point("ingest.before_commit")  # rows quarantined, nothing committed yet
-            if staged:
-                version = store.append_files(contract.name, staged, sources=sources, key_columns=key_columns,
-                                             pii_columns=contract.pii_columns)
-            else:
-                version = store.append(contract.name, stored_schema(contract).empty_table(), sources=sources,
-                                       key_columns=key_columns, pii_columns=contract.pii_columns)
-    for index, path, digest, state in stored:
-        reports[index] = IngestReport(path.name, contract.name, digest, "stored", state.rows_in, state.rows_stored,
-                                      state.rows_quarantined, dict(state.reasons), version,
-                                      state.quarantine_path, None)
+        # Reading and staging run unlocked; the check that no other writer stored the same drops
+        # (or, in a reject group, the same keys) meanwhile and the commit run under the group's lock.
+        with store.ingest_lock(group):
+            if stored and store.version(group) != start:
+                late = store.ingested_sources(group) - done
+                for entry in [e for e in stored if e.digest in late]:
+                    stager.discard(entry.digest)
+                    reports[entry.index] = IngestReport(entry.path.name, group, entry.digest, "duplicate",
+                                                        0, 0, 0, {}, None, None, None)
+                redo, stored = [e for e in stored if e.digest not in late], []
+                if contract.duplicates == "reject":
+                    taken = _stored_keys(store, contract)  # keys stored meanwhile decide first
+                    for entry in redo:
+                        stager.discard(entry.digest)
+                    for entry in redo:
+                        take(entry.index, entry.order, entry.path, entry.digest, exact_only=True)
+                else:
+                    stored = redo
+            if stored:
+                staged = stager.close()
+                sources = [e.digest for e in stored]
+                fault_point("ingest.before_commit")  # rows quarantined, nothing committed yet
+                if staged:
+                    version = store.append_files(group, staged, sources=sources, key_columns=key_columns,
+                                                 pii_columns=contract.pii_columns)
+                else:
+                    version = store.append(group, stored_schema(contract).empty_table(), sources=sources,
+                                           key_columns=key_columns, pii_columns=contract.pii_columns)
+    for e in stored:
+        reports[e.index] = IngestReport(e.path.name, group, e.digest, "stored", e.state.rows_in, e.state.rows_stored,
+                                        e.state.rows_quarantined, dict(e.state.reasons), version,
+                                        e.state.quarantine_path, None)
     return reports
 
 

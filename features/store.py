@@ -19,7 +19,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.transaction import AddAction, create_table_with_add_actions
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
+from filelock import FileLock, Timeout
 
 from driftline.errors import NotFoundError, StoreError
 from features.snapshot import GroupSnapshot
@@ -131,6 +133,21 @@ class FeatureStore:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if (p / "_delta_log").is_dir())
+
+    @contextmanager
+    def ingest_lock(self, group: str, timeout_s: float = 600) -> Iterator[None]:
+        """Held by an ingestion from its last duplicate check to its commit, so that two ingestions
+        of the same drop (or, in a ``reject`` group, of the same key) cannot both commit. A lock
+        file under ``store/.locks/``: it spans processes on one host, and hosts on a shared file
+        system whose locks work. Other writers (compaction, erasure) rely on Delta alone."""
+        folder = self.root / ".locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(folder / f"{group}.lock"), timeout=timeout_s):
+                yield
+        except Timeout as exc:
+            raise StoreError(f"another ingestion into group {group!r} held its lock for {timeout_s:g} s",
+                             hint=f"check for a stuck ingestion; the lock is {folder / group}.lock") from exc
 
     def version(self, group: str) -> int | None:
         if not (self._path(group) / "_delta_log").is_dir():

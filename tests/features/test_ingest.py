@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from driftline.errors import IngestError, NotFoundError
@@ -117,7 +118,9 @@ def test_a_rejected_drop_is_retried_when_sent_again(ingest_env, row) -> None:
     assert env.one(path).status == "stored"
 
 
-def _ingest_in_process(home: str, names: list[str], landing: str) -> None:
+def _ingest_in_process(home: str, names: list[str], landing: str, barrier=None) -> None:
+    if barrier is not None:
+        barrier.wait(60)  # both processes start reading at once
     ingest_files([Path(n) for n in names], load_contracts(), FeatureStore(Path(home) / "store"),
                  Quarantine(Path(home) / "quarantine"), landing_root=Path(landing),
                  now=datetime(2024, 3, 1, tzinfo=UTC))
@@ -189,3 +192,62 @@ def test_benchmark_60_drops_of_1500_rows(ingest_env) -> None:
     print(f"\n60 files x 1500 rows into one group in one call: {elapsed:.2f} s")
     assert sum(r.rows_stored for r in reports) == 90_000
     assert env.store.read("customer_activity").filter(pl.col("sessions") < 0).height == 0
+
+
+def _raw_rows(env, group: str) -> int:
+    """Rows as committed, before readers keep one per key: a drop stored twice counts twice here."""
+    return sum(pq.read_metadata(f).num_rows for f in env.store.snapshot(group).files)
+
+
+def _another_writer_commits_first(env, monkeypatch, *paths: Path) -> None:
+    # Another ingestion commits ``paths`` after ours read the store but before ours takes the lock.
+    real, raced = env.store.ingest_lock, []
+
+    def racing(group: str, *args, **kwargs):
+        if not raced:
+            raced.append(group)
+            ingest_files(list(paths), env.contracts, FeatureStore(env.store.root), env.quarantine,
+                         landing_root=env.home.landing, now=env.now)
+        return real(group, *args, **kwargs)
+
+    monkeypatch.setattr(env.store, "ingest_lock", racing)
+
+
+def test_a_drop_committed_meanwhile_by_another_writer_is_a_duplicate(ingest_env, row, monkeypatch) -> None:
+    env = ingest_env
+    path = env.csv("a.csv", [row(i) for i in range(1, 6)])
+    _another_writer_commits_first(env, monkeypatch, path)
+    (report,) = env.ingest(path)
+    assert report.status == "duplicate"
+    assert _raw_rows(env, "customer_activity") == 5
+
+
+def test_a_reject_group_rechecks_keys_committed_meanwhile(ingest_env, monkeypatch) -> None:
+    env = ingest_env
+    base = env.contracts["churn_labels"].to_dict()
+    env.contracts["churn_labels"] = FeatureGroupContract.from_dict({**base, "duplicates": "reject"})
+    header = "customer_id,event_time,churned"
+    theirs = env.csv("theirs.csv", ["C000001,2024-01-05T00:00:00Z,1"], group="churn_labels", header=header)
+    ours = env.csv("ours.csv", ["C000001,2024-01-05T00:00:00Z,0", "C000002,2024-01-05T00:00:00Z,0"],
+                   group="churn_labels", header=header)
+    _another_writer_commits_first(env, monkeypatch, theirs)
+    (report,) = env.ingest(ours)
+    assert (report.status, report.rows_stored, report.rows_quarantined) == ("stored", 1, 1)
+    assert report.reasons == {"duplicate key": 1}
+    assert _raw_rows(env, "churn_labels") == 2
+    assert env.store.read("churn_labels").sort("customer_id")["churned"].to_list() == [1, 0]
+
+
+def test_two_processes_ingesting_the_same_drop_store_it_once(ingest_env, row) -> None:
+    env = ingest_env
+    path = str(env.csv("same.csv", [row(i) for i in range(1, 2001)]))
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    workers = [ctx.Process(target=_ingest_in_process, args=(str(env.home.root), [path], str(env.home.landing),
+                                                            barrier)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    assert _raw_rows(env, "customer_activity") == 2000
