@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,11 +62,31 @@ RUN_BOUND_S = 90  # drop announced -> ingest run COMPLETED
 STOP_BOUND_S = 15  # SIGTERM -> process gone
 
 
+class SqliteApi(Api):
+    """conftest's ``Api``, retrying what a Prefect server answers 503 (a retryable error: on SQLite,
+    "database is locked" while the runner and the triggers write), as Prefect's own client does."""
+
+    def _retrying(self, call):
+        for attempt in range(6):
+            try:
+                return call()
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503 or attempt == 5:
+                    raise
+            time.sleep(0.5 * 2 ** attempt)
+
+    def post(self, path: str, body: dict | list) -> list | dict | None:
+        return self._retrying(lambda: super(SqliteApi, self).post(path, body))
+
+    def get(self, path: str) -> list | dict:
+        return self._retrying(lambda: super(SqliteApi, self).get(path))
+
+
 @dataclass
 class Served:
     home: Path
     env: dict[str, str]  # for CLI processes against this server
-    api: Api
+    api: SqliteApi
     server: subprocess.Popen
     serve: subprocess.Popen
     logs: Path
@@ -123,7 +144,7 @@ def served(request, tmp_path_factory):
         (held_back,) = [f for f in drop.files if f.day == 2 and f.group == GROUP]
         t = time.monotonic()
         _wait_healthy(api_url, server, logs / "server.log")
-        s = Served(home, env, Api(api_url), server, None, logs, held_back)
+        s = Served(home, env, SqliteApi(api_url), server, None, logs, held_back)
         s.phase("server healthy", t)
 
         t = time.monotonic()
