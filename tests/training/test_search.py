@@ -72,11 +72,23 @@ def test_expanding_validation(binary_frame, quick_config, search_args) -> None:
 
 
 def test_median_pruner_prunes_and_pruned_trials_stop_early(binary_frame, quick_config, search_args) -> None:
-    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100)
+    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100,
+                                 pruner="median")
     result = run_search(binary_frame, config=config, **search_args)
     pruned = [t for t in result.trials if t.state == "PRUNED"]
     assert result.n_pruned == len(pruned) > 0
     assert all(max(t.intermediate) < 100 for t in pruned)
+
+
+def test_auto_pruner_prunes_on_a_holdout_and_not_on_folds(binary_frame, quick_config, search_args) -> None:
+    config = dataclasses.replace(quick_config, n_trials=12, max_rounds=100, early_stopping_rounds=100)
+    assert config.pruner == "auto"
+    folds = run_search(binary_frame, config=config, **search_args)  # 2000 rows: expanding folds
+    assert folds.n_pruned == 0 and folds.n_completed == 12
+    holdout = run_search(binary_frame, config=dataclasses.replace(config, validation="holdout",
+                                                                  study_name="holdout"), **search_args)
+    assert holdout.n_pruned > 0
+    assert all(max(t.intermediate) < 100 for t in holdout.trials if t.state == "PRUNED")
 
 
 def test_hyperband_pruner_runs(binary_frame, quick_config, search_args) -> None:
