@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {label:<22} {statistics.mean(scores):.4f} ± {spread:.4f}   "
                   f"[{', '.join(f'{s:.4f}' for s in scores)}]   {statistics.mean(seconds):5.1f} s",
                   flush=True)
+    # The budget is wall time: a busy machine runs fewer trials, so say how busy it was throughout.
+    print(f"load average at the end {os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":
