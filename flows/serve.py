@@ -55,7 +55,8 @@ class Deployment:
 
 
 DEPLOYMENTS: tuple[Deployment, ...] = (
-    Deployment("ingest", "Ingest drops announced by the landing watcher (driftline.data.arrived)."),
+    Deployment("ingest", "Ingest drops announced by the landing watcher (driftline.data.arrived), and hourly "
+               "every drop still waiting (one whose run was cancelled or crashed).", cron="30 * * * *"),
     Deployment("monitor", "Hourly drift check of the champion against the current window.", cron="0 * * * *"),
     Deployment("retrain", "Retrain after drift (driftline.drift.detected) and weekly.", cron="0 3 * * 1"),
     Deployment("score", "Batch scoring after a promotion (driftline.model.promoted) and daily.", cron="0 5 * * *"),

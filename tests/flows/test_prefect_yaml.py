@@ -40,7 +40,8 @@ def test_schedules_and_triggers_are_the_ones_asked_for():
     assert expect == {"ingest": [DATA_ARRIVED], "monitor": [], "retrain": [DRIFT_DETECTED],
                       "score": [MODEL_PROMOTED], "audit-export": [], "train": [], "search-worker": []}
     crons = {name: [s["cron"] for s in spec["schedules"]] for name, spec in d.items()}
-    assert crons["ingest"] == [] and crons["train"] == [] and crons["search-worker"] == []
+    assert crons["train"] == [] and crons["search-worker"] == []
+    assert crons["ingest"] == ["30 * * * *"]          # hourly sweep of drops still waiting
     assert crons["monitor"] == ["0 * * * *"]          # hourly
     assert crons["retrain"][0].endswith("* * 1")       # weekly, Mondays
     assert crons["score"] == ["0 5 * * *"]            # daily

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 POOL = "driftline-pool"
 # deployment -> (cron schedules, UTC; how the UI words them)
 SCHEDULES = {
-    "ingest": [],
+    "ingest": [("30 * * * *", "At 30 minutes past the hour")],
     "monitor": [("0 * * * *", "Every hour every day")],
     "retrain": [("0 3 * * 1", "At 03:00 AM, only on Monday")],
     "score": [("0 5 * * *", "At 05:00 AM every day")],
