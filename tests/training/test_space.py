@@ -15,6 +15,13 @@ def test_default_space_covers_the_lightgbm_knobs() -> None:
                                   "bagging_fraction", "bagging_freq", "lambda_l1", "lambda_l2", "max_bin"}
 
 
+def test_default_space_offers_coarse_histograms_and_starts_at_255_bins() -> None:
+    from training.space import starting_points
+
+    assert DEFAULT_SPACE["max_bin"] == Choice((15, 31, 63, 127, 255))
+    assert all(point["max_bin"] == 255 for point in starting_points(build_space()))
+
+
 def test_overrides_parse_drop_and_fix() -> None:
     space = build_space({"num_leaves": {"low": 4, "high": 16, "log": True},
                          "learning_rate": {"low": 0.05, "high": 0.1},
@@ -32,7 +39,7 @@ def test_suggest_stays_inside_the_space() -> None:
     for _ in range(20):
         params = suggest(study.ask(), space)
         assert 4 <= params["num_leaves"] <= 6 and params["extra_trees"] is True
-        assert params["max_bin"] in (63, 127, 255)
+        assert params["max_bin"] in DEFAULT_SPACE["max_bin"].options
 
 
 def test_bad_ranges_are_config_errors() -> None:
