@@ -260,10 +260,27 @@ def test_a_drop_announced_by_watch_is_ingested_by_the_serving_process(served):
     assert len(api.known_runs("ingest") - known) == 1
 
 
+def _bulk_drop(served, rows: int = 2_000_000) -> Path:
+    """The held-back drop's rows repeated, a day earlier each time, into one large Parquet drop."""
+    import polars as pl
+
+    day = served.held_back.path  # moved into landing/ by the drop test, if that ran
+    day = day if day.exists() else served.home / "landing" / GROUP / day.name
+    frame = pl.read_csv(day, try_parse_dates=True) if day.suffix == ".csv" else pl.read_parquet(day)
+    copies = pl.DataFrame({"k": range(rows // frame.height + 1)})
+    bulk = (frame.join(copies, how="cross")
+            .with_columns(pl.col("event_time") - pl.duration(days=pl.col("k") + 2)).drop("k").head(rows))
+    target = served.home / "landing" / GROUP / "bulk.parquet"
+    bulk.write_parquet(target)
+    return target
+
+
 def test_sigterm_stops_serve_and_its_flow_run_then_the_server(served):
     api, serve, server = served.api, served.serve, served.server
     assert serve.poll() is None, "the serving process is not running"
-    # A run of its in flight: wait until the runner has started the flow-run process.
+    # A run of its in flight: one with seconds of work (a 2M-row drop waiting in landing/, so that
+    # it cannot finish before the signal lands), and the runner has started its process.
+    _bulk_drop(served)
     run_id = api.run_deployment("ingest/ingest")
     deadline = time.monotonic() + 60
     while not (children := _descendants(serve.pid)) and time.monotonic() < deadline:
