@@ -73,11 +73,13 @@ class _Stager:
         self.files: list[Path] = []
         self._sources: list[set[str]] = []
         self._frames: list[pl.DataFrame] = []
+        self._pending_sources: set[str] = set()
         self._bytes = self._rows = 0
 
-    def add(self, rows: pl.DataFrame) -> None:
+    def add(self, rows: pl.DataFrame, digest: str) -> None:
         if rows.height:
             self._frames.append(rows)
+            self._pending_sources.add(digest)
             self._rows += rows.height
             self._bytes += rows.estimated_size()
             if self._rows >= _FILE_ROWS or self._bytes >= _FILE_BYTES:
@@ -89,12 +91,13 @@ class _Stager:
             target = self.folder / f"part-{len(self.files):05d}.parquet"
             self.writer.submit(lambda: frame.write_parquet(target))
             self.files.append(target)
-            self._sources.append(set(frame[SOURCE].unique().to_list()))
-        self._frames, self._bytes, self._rows = [], 0, 0
+            self._sources.append(self._pending_sources)
+        self._frames, self._pending_sources, self._bytes, self._rows = [], set(), 0, 0
 
     def discard(self, digest: str) -> None:
         self.writer.wait()
         self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
+        self._pending_sources.discard(digest)
         self._rows, self._bytes = sum(f.height for f in self._frames), sum(f.estimated_size() for f in self._frames)
         kept: list[tuple[Path, set[str]]] = []
         for file, sources in zip(self.files, self._sources, strict=True):
@@ -198,22 +201,27 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     reports: dict[int, IngestReport] = {}
     stored: list[_Taken] = []
     # The next drop is hashed, and the staged files written, by background threads (see background.py).
-    with tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work, WriteBehind() as writer:
+    # Bad rows go to the quarantine through a writer of their own, so they never wait behind a file.
+    with (tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work, WriteBehind() as writer,
+          WriteBehind(depth=4) as quarantined):
         stager = _Stager(Path(work), writer)
 
         def take(index: int, order: int, path: Path, digest: str, *, exact_only: bool = False) -> None:
             state = _FileState()
             try:
                 for exact in ((True,) if exact_only else (False, True)):  # exact only when the quick check flags
+                    if exact:
+                        quarantined.wait()  # this drop's quarantine parts from the quick pass
                     quarantine.purge(group, digest)
                     state = _FileState()
-                    if _ingest_file(path, digest, contract, quarantine, stager, state, taken, exact=exact,
+                    if _ingest_file(path, digest, contract, quarantine, quarantined, stager, state, taken, exact=exact,
                                     now=now, limits=limits, batch_rows=batch_rows, workdir=Path(work),
                                     ingested_at=stamp + timedelta(microseconds=order)):
                         break
                     stager.discard(digest)
             except IngestError as exc:
                 stager.discard(digest)
+                quarantined.wait()  # the drop's quarantine parts in flight, replaced by the file
                 where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
                 reports[index] = IngestReport(path.name, group, digest, "rejected", state.rows_in, 0, state.rows_in,
                                               {"file rejected": state.rows_in}, None, str(where), str(exc))
@@ -248,6 +256,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                         take(entry.index, entry.order, entry.path, entry.digest, exact_only=True)
                 else:
                     stored = redo
+            quarantined.wait()  # every quarantined row is on disk before the rows that passed are committed
             if stored:
                 staged = stager.close()
                 sources = [e.digest for e in stored]
@@ -274,7 +283,7 @@ def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyInde
 
 
 def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
-                 stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool, now: datetime,
+                 quarantined: WriteBehind, stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool, now: datetime,
                  limits: Limits, batch_rows: int, workdir: Path, ingested_at: datetime) -> bool:
     """Read, check and stage one drop; False when a key repeats and the drop must be read again exactly.
 
@@ -307,35 +316,39 @@ def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quaran
             state.pending.append(bad)
             state.rows_quarantined += bad.height
         if sum(p.height for p in state.pending) >= batch_rows:
-            _quarantine_pending(quarantine, contract, path, digest, state)
+            _quarantine_pending(quarantine, quarantined, contract, path, digest, state)
         rows = good.drop(ROW).with_columns(pl.lit(ingested_at).dt.cast_time_unit("us").alias(INGESTED_AT),
                                            pl.lit(digest).alias(SOURCE))
-        stager.add(rows)
+        stager.add(rows, digest)
         state.rows_stored += rows.height
     if not exact and not _keys_are_new(state, taken, remember=contract.duplicates == "reject"):
         return False
-    _quarantine_pending(quarantine, contract, path, digest, state)
+    _quarantine_pending(quarantine, quarantined, contract, path, digest, state)
     return True
 
 
 def _keys_are_new(state: _FileState, taken: KeyIndex, *, remember: bool) -> bool:
     """No key twice in the drop and none already taken (``remember``: then kept in ``state.seen``)."""
-    hashes = np.sort(np.concatenate(state.hashes)) if state.hashes else np.empty(0, dtype=np.uint64)
+    hashes = np.concatenate(state.hashes) if state.hashes else np.empty(0, dtype=np.uint64)
+    if not remember:  # keep_latest: only repeats inside the drop matter; a hash count is cheaper than a sort
+        return pl.Series(hashes).n_unique() == len(hashes)
+    hashes.sort()
     if (hashes[1:] == hashes[:-1]).any() or taken.lookup(hashes, np.arange(len(hashes))).any():
         return False
-    if remember:
-        state.seen.add(hashes, np.full(len(hashes), -1, dtype=np.int64), np.arange(len(hashes)))
+    state.seen.add(hashes, np.full(len(hashes), -1, dtype=np.int64), np.arange(len(hashes)))
     return True
 
 
-def _quarantine_pending(quarantine: Quarantine, contract: FeatureGroupContract, path: Path, digest: str,
-                        state: _FileState) -> None:
-    # Bad rows are written a batch's worth at a time: one fsync'd part per batch_rows bad rows.
+def _quarantine_pending(quarantine: Quarantine, writer: WriteBehind, contract: FeatureGroupContract, path: Path,
+                        digest: str, state: _FileState) -> None:
+    # Bad rows are written a batch's worth at a time: one fsync'd part per batch_rows bad rows, by the
+    # background writer (in order, and all written before the commit: the stager's close waits).
     if state.pending:
-        rows = pl.concat(state.pending, how="diagonal_relaxed").sort(ROW)
-        where = quarantine.put_rows(group=contract.name, source=path, digest=digest, rows=rows, part=state.parts)
+        rows, part = pl.concat(state.pending, how="diagonal_relaxed").sort(ROW), state.parts
+        writer.submit(lambda: quarantine.put_rows(group=contract.name, source=path, digest=digest, rows=rows,
+                                                  part=part) and None)
         state.parts += 1
-        state.quarantine_path = str(where.parent)
+        state.quarantine_path = str(quarantine.folder(contract.name, digest))
         state.pending = []
 
 

@@ -11,6 +11,7 @@ deletes whole quarantined drops that mention them, leaving a record without pers
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Sequence
@@ -27,6 +28,14 @@ from driftline.errors import StoreError
 from features.readers import mentions
 
 _RECORD = "record.json"
+
+
+def rows_as_json_lines(rows: pl.DataFrame) -> bytes:
+    """One JSON object a line, keys sorted, compact, UTF-8: the bytes ``canonical_json`` gives each
+    row (a test holds the two equal), written by polars instead of row by row in Python (~50x faster)."""
+    buffer = io.BytesIO()
+    rows.select(sorted(rows.columns)).write_ndjson(buffer)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,8 @@ class Quarantine:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _folder(self, group: str, digest: str) -> Path:
+    def folder(self, group: str, digest: str) -> Path:
+        """Where a drop's quarantined rows or file go."""
         return self.root / group / digest
 
     def _write_record(self, folder: Path, *, group: str, source: Path, digest: str, kind: str,
@@ -67,11 +77,11 @@ class Quarantine:
         if "_reason" not in rows.columns:
             raise StoreError(f"quarantined rows of {Path(source).name} carry no _reason column",
                              hint="every quarantined row must say why it was rejected")
-        folder = self._folder(group, digest)
+        folder = self.folder(group, digest)
         folder.mkdir(parents=True, exist_ok=True)
         if part == 0:
             self._clear(folder)
-        lines = b"".join(canonical_json(row) + b"\n" for row in rows.to_dicts())
+        lines = rows_as_json_lines(rows)
         target = folder / f"rows-{part:05d}.jsonl"
         write_atomic(target, lines)
         self._write_record(folder, group=group, source=source, digest=digest, kind="rows", reason=None)
@@ -79,7 +89,7 @@ class Quarantine:
 
     def put_file(self, *, group: str, source: Path, digest: str, reason: str) -> Path:
         """Copy a whole rejected drop here with its reason; replaces earlier rows of the same drop."""
-        folder = self._folder(group, digest)
+        folder = self.folder(group, digest)
         folder.mkdir(parents=True, exist_ok=True)
         self._clear(folder)
         target = folder / f"drop-{Path(source).name}"
@@ -146,7 +156,7 @@ class Quarantine:
 
     def purge(self, group: str, digest: str) -> None:
         """Forget one drop's quarantine (used when the drop is later ingested cleanly)."""
-        shutil.rmtree(self._folder(group, digest), ignore_errors=True)
+        shutil.rmtree(self.folder(group, digest), ignore_errors=True)
 
 
 def _count_lines(path: Path) -> int:

@@ -301,18 +301,18 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
     if not fired:
         return BatchResult(good=work.select([*names, ROW]), bad=pl.DataFrame(
             schema={**{n: pl.String for n in names}, ROW: pl.Int64, REASON: pl.String}), reasons={})
+    # One pass over the batch for the rules that may fire; then only the bad rows are looked at.
+    is_bad = work.select(pl.any_horizontal([rules[i].mask for i in fired])).to_series()
     flags = [f"_m{i}" for i in fired]
-    work = work.with_columns([rules[i].mask.alias(flag) for i, flag in zip(fired, flags, strict=True)])
+    bad = work.filter(is_bad).with_columns([rules[i].mask.alias(flag) for i, flag in zip(fired, flags, strict=True)])
     reasons: dict[str, int] = {}
-    for i, count in zip(fired, work.select([pl.col(f).sum() for f in flags]).row(0), strict=True):
+    for i, count in zip(fired, bad.select([pl.col(f).sum() for f in flags]).row(0), strict=True):
         if rules[i].kind and count:
             reasons[rules[i].kind] = reasons.get(rules[i].kind, 0) + int(count)
-    if PARSE_ERROR in work.columns:
-        kinds = work[PARSE_ERROR].drop_nulls().str.split(":").list.first()
+    if PARSE_ERROR in bad.columns:
+        kinds = bad[PARSE_ERROR].drop_nulls().str.split(":").list.first()
         for kind, count in kinds.value_counts().iter_rows():
             reasons[kind] = reasons.get(kind, 0) + int(count)
-    is_bad = work.select(pl.any_horizontal(flags)).to_series()
-    bad = work.filter(is_bad)
     bad = bad.with_columns([_as_text(bad[f"raw:{n}"]) for n in names])
     details = [pl.when(pl.col(flag)).then(rules[i].detail.fill_null(pl.lit(rules[i].kind or "unreadable row")))
                for i, flag in zip(fired, flags, strict=True)]

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from driftline.canonical import canonical_json
 from driftline.errors import StoreError
-from features.quarantine import Quarantine
+from features.quarantine import Quarantine, rows_as_json_lines
 
 
 def _bad(*ids: str) -> pl.DataFrame:
@@ -57,3 +60,14 @@ def test_erasure_across_rows_and_files(tmp_path: Path) -> None:
     assert not list(records["b"].path.glob("drop-*")) and records["b"].reason == "semicolons"
     assert b"C2" not in b"".join(p.read_bytes() for p in (tmp_path / "q").rglob("*") if p.is_file())
     assert q.delete_entities("customer_id", []) == 0
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text()), st.one_of(st.none(), st.text()),
+                          st.integers(-2**63, 2**63 - 1)), max_size=8))
+def test_quarantined_rows_are_written_as_canonical_json_lines(rows) -> None:
+    # polars writes the lines; they must be the bytes canonical_json gives each row, for any text.
+    frame = pl.DataFrame({"zeta": [r[0] for r in rows], "Alpha": [r[1] for r in rows], "_row": [r[2] for r in rows]},
+                         schema={"zeta": pl.String, "Alpha": pl.String, "_row": pl.Int64})
+    expected = b"".join(canonical_json(row) + b"\n" for row in frame.to_dicts())
+    assert rows_as_json_lines(frame) == expected
