@@ -33,6 +33,9 @@ class TrainingSettings(BaseModel):
     holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Latest share of label time kept for the holdout.")
     early_stopping_rounds: int = Field(30, ge=1, description="LightGBM early stopping on the validation fold.")
     max_rounds: int = Field(1000, ge=1, description="Boosting rounds per trial before early stopping.")
+    pruner: Literal["auto", "median", "hyperband", "none"] = Field(
+        "auto", description="Pruning of unpromising trials from LightGBM's per-round metric; auto: the median "
+        "pruner when validating on a holdout, none on expanding folds (small data, where it cut slow learners).")
     storage: str | None = Field(
         None, description="Optuna storage URL (PostgreSQL in pool mode); default a journal file under studies/.")
     parallel_workers: int = Field(

@@ -88,7 +88,7 @@ class SearchConfig:
         fields = {"n_trials": settings.n_trials, "timeout_s": settings.timeout_s,
                   "patience": settings.patience, "seed": settings.seed, "n_threads": settings.n_threads,
                   "device": settings.device, "early_stopping_rounds": settings.early_stopping_rounds,
-                  "max_rounds": settings.max_rounds, "storage": settings.storage}
+                  "max_rounds": settings.max_rounds, "storage": settings.storage, "pruner": settings.pruner}
         return cls(task=task, studies_dir=studies_dir, **{**fields, **overrides})  # type: ignore[arg-type]
 
 

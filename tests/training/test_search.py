@@ -161,11 +161,14 @@ def test_config_from_settings(tmp_path: Path) -> None:
     from driftline.settings import TrainingSettings
 
     settings = TrainingSettings(n_trials=7, patience=3, seed=9, n_threads=1, device="cpu", timeout_s=12.0,
-                                max_rounds=250, early_stopping_rounds=15)
+                                max_rounds=250, early_stopping_rounds=15, pruner="hyperband")
     config = SearchConfig.from_settings(settings, task="binary", studies_dir=tmp_path, study_name="churn")
     assert (config.n_trials, config.patience, config.seed, config.n_threads, config.device) == (7, 3, 9, 1, "cpu")
     assert config.timeout_s == 12.0 and config.studies_dir == tmp_path and config.study_name == "churn"
-    assert (config.max_rounds, config.early_stopping_rounds) == (250, 15)  # every TrainingSettings field used
+    assert (config.max_rounds, config.early_stopping_rounds, config.pruner) == (250, 15, "hyperband")
+    # every TrainingSettings field that describes the search reaches the config
+    assert set(TrainingSettings.model_fields) - {"holdout_fraction", "parallel_workers"} <= {
+        f for f in SearchConfig.__dataclass_fields__}
 
 
 def test_a_new_study_starts_from_the_low_cost_points(binary_frame, quick_config, search_args) -> None:
