@@ -52,10 +52,11 @@ class WriteBehind:
 
     def __init__(self, depth: int = 1) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="write-behind")
-        self._pending: deque[Future[None]] = deque()
+        self._pending: deque[Future[object]] = deque()
         self._depth = max(depth, 1)
 
-    def submit(self, job: Callable[[], None]) -> None:
+    def submit(self, job: Callable[[], object]) -> None:
+        """Queue ``job`` (its return value is dropped), once fewer than ``depth`` are pending."""
         while len(self._pending) >= self._depth:
             self._pending.popleft().result()
         self._pending.append(self._pool.submit(job))

@@ -283,13 +283,13 @@ def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyInde
 
 
 def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
-                 quarantined: WriteBehind, stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool, now: datetime,
-                 limits: Limits, batch_rows: int, workdir: Path, ingested_at: datetime) -> bool:
+                 quarantined: WriteBehind, stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool,
+                 now: datetime, limits: Limits, batch_rows: int, workdir: Path, ingested_at: datetime) -> bool:
     """Read, check and stage one drop; False when a key repeats and the drop must be read again exactly.
 
     Keys: with ``exact``, each batch's rows are checked against the keys seen so far (a sorted index
     per file) and repeats are quarantined with the row they repeat. Without it, the drop's key hashes
-    are only collected and checked once at the end (one sort): no repeat, the usual case, and the
+    are only collected and checked once at the end (one pass): no repeat, the usual case, and the
     drop is done at a fraction of the cost; a repeat, and the caller takes the drop back and reads
     it again exactly."""
     drop = open_drop(path, workdir, batch_rows=batch_rows)
@@ -342,11 +342,11 @@ def _keys_are_new(state: _FileState, taken: KeyIndex, *, remember: bool) -> bool
 def _quarantine_pending(quarantine: Quarantine, writer: WriteBehind, contract: FeatureGroupContract, path: Path,
                         digest: str, state: _FileState) -> None:
     # Bad rows are written a batch's worth at a time: one fsync'd part per batch_rows bad rows, by the
-    # background writer (in order, and all written before the commit: the stager's close waits).
+    # quarantine's writer thread (in order; the group waits for all of them before it commits).
     if state.pending:
         rows, part = pl.concat(state.pending, how="diagonal_relaxed").sort(ROW), state.parts
         writer.submit(lambda: quarantine.put_rows(group=contract.name, source=path, digest=digest, rows=rows,
-                                                  part=part) and None)
+                                                  part=part))
         state.parts += 1
         state.quarantine_path = str(quarantine.folder(contract.name, digest))
         state.pending = []
