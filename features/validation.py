@@ -20,8 +20,8 @@ import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -200,7 +200,7 @@ class _Rule(NamedTuple):
 
 
 def _column_rules(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limits: Limits,
-              is_event_time: bool) -> tuple[_Rule, ...]:
+                  is_event_time: bool) -> tuple[_Rule, ...]:
     """The rules of one column. Masks read ``raw:<name>`` as it arrived (any dtype) and ``<name>``
     typed; details are only evaluated on bad rows, with ``raw:<name>`` turned into text by then, so
     good rows are never converted to strings. Probes that can, read a column's null count (kept
@@ -281,8 +281,9 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
     Lines are decoded that way, so there the character marks a row to quarantine; Parquet strings
     are UTF-8 by the format (a file breaking that is rejected whole), so there it is a character.
 
-    Vectorised: one pass counts every rule's hits; only the (usually few) bad rows are turned
-    into text and given their reasons.
+    Vectorised: one pass probes every rule (mostly aggregates), a second marks the bad rows of the
+    rules that may fire; only those (usually few) rows are flagged rule by rule, turned into text
+    and given their reasons.
     """
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     columns: list[pl.Series] = []
@@ -293,8 +294,7 @@ def validate_batch(batch: pl.DataFrame, contract: FeatureGroupContract, *, now: 
     extra = [c for c in (ROW, PARSE_ERROR, RAW_LINE) if c in batch.columns]
     work = pl.DataFrame([*columns, *(batch[c] for c in extra)])
     rules, probes = _rules(contract, tuple(work[f"raw:{n}"].dtype for n in contract.column_names),
-                                     now, limits, PARSE_ERROR in batch.columns, RAW_LINE in batch.columns,
-                                     replaced_bytes)
+                           now, limits, PARSE_ERROR in batch.columns, RAW_LINE in batch.columns, replaced_bytes)
     # First only probe each rule; then flag and count the rows of the rules that may fire (usually none).
     names = list(contract.column_names)
     fired = [i for i, hit in enumerate(work.select(probes).row(0) if probes else ()) if hit]
