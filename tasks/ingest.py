@@ -6,6 +6,7 @@ I/O errors without storing anything twice.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from features.ingest import IngestReport, ingest_files
 from features.landing import drops, expire
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
+
 
 def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
     """The named drops, or every drop file under ``landing/<group>/`` (sorted, so runs repeat)."""
@@ -39,9 +41,7 @@ def expire_landing(ws: Workspace) -> int:
     keep = timedelta(days=ws.settings.landing_retention_days)
     removed = expire(ws.home.landing, ws.store, ws.quarantine, keep=keep, now=datetime.now(UTC))
     if removed:
-        by_group: dict[str, int] = {}
-        for path in removed:
-            by_group[path.parent.name] = by_group.get(path.parent.name, 0) + 1
+        by_group = dict(Counter(path.parent.name for path in removed))
         ws.audit.append("landing.expire", "landing", {"files_by_group": by_group,
                                                       "retention_days": ws.settings.landing_retention_days},
                         actor=ws.actor(flow_run_id()))
