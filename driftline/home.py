@@ -9,6 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Names a writer gives a file it is still writing: not a drop yet.
+WRITING_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
+
+
+def drop_files(landing: Path) -> list[Path]:
+    """Every drop under ``landing/<group>/``, sorted (so runs repeat): each file in a group folder,
+    except dotfiles, dot-folders and files still being written (``WRITING_SUFFIXES``). A file of
+    an unknown type is a drop too: ingestion quarantines it with its reason."""
+    if not landing.is_dir():
+        return []
+    return sorted(p for group in landing.iterdir() if group.is_dir() and not group.name.startswith(".")
+                  for p in group.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and not p.name.lower().endswith(WRITING_SUFFIXES))
+
 
 @dataclass(frozen=True)
 class DataHome:

@@ -17,7 +17,6 @@ or came earlier in the call. Every report satisfies ``rows_in == rows_stored + r
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from driftline.atomic import fault_point
+from driftline.canonical import file_sha256
 from driftline.errors import DriftlineError, IngestError, NotFoundError
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
@@ -145,11 +145,6 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
         raise NotFoundError(f"no contract for feature group {group!r} (folder of {Path(path).name})",
                             hint=f"known groups: {', '.join(sorted(contracts)) or 'none'}; add a contract")
     return contracts[group]
-
-
-def file_sha256(path: Path) -> str:
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,

@@ -16,21 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from features.ingest import file_sha256
+from driftline.canonical import file_sha256
+from driftline.home import drop_files as drops
 from features.quarantine import Quarantine
 from features.readers import mentions
 from features.store import FeatureStore
 
-DROP_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq", ".jsonl", ".ndjson")
-
-
-def drops(landing: Path) -> list[Path]:
-    """Every drop file under ``landing/<group>/``, sorted (so runs repeat); dot-folders and
-    dotfiles (a writer's temporary names) are not drops."""
-    if not landing.is_dir():
-        return []
-    return sorted(p for p in landing.glob("*/*") if p.is_file() and not p.parent.name.startswith(".")
-                  and not p.name.startswith(".") and p.name.lower().endswith(DROP_SUFFIXES))
+__all__ = ["Handled", "drops", "expire", "mentioning"]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ cannot be reached, unlike the fire-and-forget ``emit_event``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
@@ -27,11 +26,12 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from driftline.atomic import write_atomic
+from driftline.canonical import file_sha256
+from driftline.home import drop_files
 from driftline.errors import DriftlineError, LockTimeout
 from flows.triggers import DATA_ARRIVED
 
 STATE_FILE = "watch.json"
-_SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 _EVENT_NAMESPACE = uuid.UUID("6f1c9d1e-5b7a-4b0e-9a55-5d1f0c3e7a21")
 
 
@@ -61,23 +61,11 @@ class Arrival:
         return uuid.uuid5(_EVENT_NAMESPACE, self.sha256)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _candidates(landing: Path, settle_s: float, now: float) -> Iterator[tuple[str, Path]]:
-    for group_dir in sorted(p for p in landing.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(group_dir.iterdir()):
-            if not path.is_file() or path.name.startswith(".") or path.name.lower().endswith(_SKIP_SUFFIXES):
-                continue
-            # A file modified moments ago may still be being written: wait for it to settle.
-            if now - path.stat().st_mtime < settle_s:
-                continue
-            yield group_dir.name, path
+    for path in drop_files(landing):
+        # A file modified moments ago may still be being written: wait for it to settle.
+        if now - path.stat().st_mtime >= settle_s:
+            yield path.parent.name, path
 
 
 def scan(landing: Path, *, settle_s: float = 0.0, now: float | None = None) -> list[Arrival]:
@@ -87,7 +75,7 @@ def scan(landing: Path, *, settle_s: float = 0.0, now: float | None = None) -> l
     found: dict[str, tuple[str, list[str]]] = {}
     for group, path in _candidates(landing, settle_s, time.time() if now is None else now):
         try:
-            digest = _digest(path)
+            digest = file_sha256(path)
         except FileNotFoundError:  # moved away (ingested, or by its writer) between listing and reading
             continue
         found.setdefault(digest, (group, []))[1].append(str(path.resolve()))

@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -60,3 +61,18 @@ def test_an_entity_is_found_in_csv_gzip_jsonl_and_compressed_parquet(tmp_path) -
     assert [p.name for p in mentioning(paths, "customer_id", ["C000042"])] == ["a.parquet", "b.csv.gz", "c.jsonl"]
     assert not mentions(tmp_path / "d.csv", "customer_id", ["C000042"])
     assert mentions(tmp_path / "d.csv", "customer_id", ["C999999"])
+
+
+def test_the_inbox_and_the_watcher_agree_on_what_a_drop_is(tmp_path) -> None:
+    # One rule (driftline.home.drop_files) for ingest's sweep and the watcher: an unknown type is a
+    # drop (ingestion quarantines it with its reason); files still being written and dotfiles not.
+    from flows.watch import scan
+
+    group = tmp_path / "landing" / "customer_activity"
+    (tmp_path / "landing" / ".processed").mkdir(parents=True)
+    group.mkdir()
+    for name in ("a.csv", "report.xlsx", "b.parquet.part", ".c.csv", "d.jsonl.tmp"):
+        (group / name).write_text(name)
+    (tmp_path / "landing" / ".processed" / "old.csv").write_text("x")
+    assert [p.name for p in drops(tmp_path / "landing")] == ["a.csv", "report.xlsx"]
+    assert sorted(Path(a.paths[0]).name for a in scan(tmp_path / "landing")) == ["a.csv", "report.xlsx"]
