@@ -128,6 +128,6 @@ def test_a_probe_never_misses_a_row_its_rule_flags(rows, typed) -> None:
         validation._typed(frame[spec.name], spec).alias(spec.name), frame[spec.name].alias(f"raw:{spec.name}"))])
     rules, probes = _rules(ACTIVITY, tuple(work[f"raw:{n}"].dtype for n in ACTIVITY.column_names), NOW, Limits(),
                            False, False, True)
-    said = work.select(probes).row(0)
+    said = validation._probe(work, rules, probes)
     fired = work.select([rule.mask.any().alias(str(i)) for i, rule in enumerate(rules)]).row(0)
     assert [rule.kind for rule, maybe, hit in zip(rules, said, fired, strict=True) if hit and not maybe] == []
