@@ -125,7 +125,10 @@ def orchestrated(workload: Workload, tmp: Path) -> list[dict]:
     def train_flow() -> list[dict]:
         return search_task(workload.frame, dataclasses.replace(workload.config, studies_dir=tmp, report_every=5))
 
-    return train_flow()
+    from flows.local import local_settings
+
+    with local_settings():  # as `python -m flows` runs flows: against the temporary server
+        return train_flow()
 
 
 def warm_up_prefect() -> float:
