@@ -11,7 +11,8 @@ the drops into memory (untimed) and times ``DataFrame.write_parquet`` of each; t
 times :func:`features.ingest.ingest_files` of all drops into a :class:`FeatureStore` (reading,
 validation, quarantine and the Delta commit). It prints rows/s of both, their ratio (the issue's
 target is at least 0.5: the raw writer is the limit), the same per CPU-second (steadier when
-other processes share the cores), peak RSS and ``os.cpu_count()``.
+other processes share the cores), peak RSS and ``os.cpu_count()``: medians of ``--repeats`` runs of
+each, interleaved (a 2-core machine shared with others varies by 10% from run to run).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -191,11 +193,16 @@ def child_ingest(folder: Path) -> dict[str, float]:
             "quarantined": quarantined, "files": len(store.snapshot(GROUP).files)}
 
 
+def _median(results: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in results) for key in results[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows over all drops (the issue: 10000000)")
     parser.add_argument("--files", type=int, default=10, help="Parquet drops the rows are split into")
     parser.add_argument("--bad-share", type=float, default=0.001, help="share of rows that break a bound")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each, interleaved; medians are printed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder and print it")
     parser.add_argument("--child", choices=("baseline", "ingest"), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
@@ -211,21 +218,25 @@ def main() -> None:
         write_data(folder, args.rows, args.files, args.bad_share)
         print(f"wrote {args.rows:,} rows x 20 columns as {args.files} Parquet drops "
               f"in {time.perf_counter() - started:.1f} s")
-        results = {}
-        for name in ("baseline", "ingest"):
-            done = subprocess.run([sys.executable, __file__, "--child", name, "--folder", str(folder)],
-                                  check=True, capture_output=True, text=True)
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-        base, ours = results["baseline"], results["ingest"]
-        print(f"os.cpu_count()={os.cpu_count()} rows={args.rows:,} files={args.files} bad_share={args.bad_share}")
+        runs: dict[str, list[dict[str, float]]] = {"baseline": [], "ingest": []}
+        for _ in range(args.repeats):  # interleaved, so that a burst of load hits both alike
+            for name in runs:
+                done = subprocess.run([sys.executable, __file__, "--child", name, "--folder", str(folder)],
+                                      check=True, capture_output=True, text=True)
+                runs[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"os.cpu_count()={os.cpu_count()} rows={args.rows:,} files={args.files} bad_share={args.bad_share} "
+              f"repeats={args.repeats} (medians)")
+        base, ours = _median(runs["baseline"]), _median(runs["ingest"])
         for label, r in (("polars write_parquet", base), ("driftline ingest_files", ours)):
             print(f"{label:>22}: {r['seconds']:7.2f} s  {r['rows'] / r['seconds']:>12,.0f} rows/s  "
                   f"cpu {r['cpu']:6.2f} s  "
                   f"peak {r['peak_mb']:6.0f} MB  stored {int(r['stored']):,}  quarantined {int(r['quarantined']):,}")
-        ratio = (ours["rows"] / ours["seconds"]) / (base["rows"] / base["seconds"])
-        cpu_ratio = (ours["rows"] / ours["cpu"]) / (base["rows"] / base["cpu"])
-        print(f"ratio ingest / write_parquet throughput = {ratio:.2f} (target >= 0.5); per CPU-second "
-              f"{cpu_ratio:.2f} (steadier on a busy machine); Delta files written: {ours['files']}")
+        ratio = base["seconds"] / ours["seconds"]  # the same rows in: throughput ratio = time ratio
+        cpu_ratio = base["cpu"] / ours["cpu"]
+        each = ", ".join(f"{b['seconds'] / o['seconds']:.2f}" for b, o in zip(runs["baseline"], runs["ingest"],
+                                                                             strict=True))
+        print(f"ratio ingest / write_parquet throughput = {ratio:.2f} (target >= 0.5; each repeat: {each}); "
+              f"per CPU-second {cpu_ratio:.2f} (steadier on a busy machine); Delta files written: {int(ours['files'])}")
     finally:
         if args.keep:
             print(f"kept {folder}")
