@@ -131,3 +131,22 @@ def test_a_probe_never_misses_a_row_its_rule_flags(rows, typed) -> None:
     said = validation._probe(work, rules, probes)
     fired = work.select([rule.mask.any().alias(str(i)) for i, rule in enumerate(rules)]).row(0)
     assert [rule.kind for rule, maybe, hit in zip(rules, said, fired, strict=True) if hit and not maybe] == []
+
+
+@pytest.mark.parametrize("allowed", [("mobile", "desktop", "tablet"), tuple(f"kind{i}" for i in range(12))],
+                         ids=["compared one by one", "hash lookup"])
+def test_allowed_values_flag_exactly_the_values_outside_the_list(allowed) -> None:
+    import dataclasses
+
+    device = dataclasses.replace(ACTIVITY.column("device"), nullable=True, allowed=allowed)
+    contract = dataclasses.replace(ACTIVITY, columns=tuple(device if c.name == "device" else c
+                                                           for c in ACTIVITY.columns))
+    values = [allowed[0], allowed[-1], None, "phone", "", allowed[0].upper()]
+    n = len(values)
+    result = validate_batch(_batch(device=values, customer_id=[f"C{i:06d}" for i in range(n)],
+                                   event_time=["2024-01-01T00:00:00Z"] * n, sessions=["1"] * n,
+                                   minutes_active=["1"] * n, pages_per_session=[None] * n,
+                                   support_tickets=["0"] * n), contract, now=NOW)
+    # Null (nullable) passes; an empty string is a value, and case matters.
+    assert result.bad["device"].to_list() == ["phone", "", allowed[0].upper()]
+    assert result.reasons == {"device: not allowed": 3}
