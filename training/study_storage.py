@@ -7,16 +7,21 @@ both: a torn last journal line (cut back to the last full line under the lock, e
 glue the next record onto it and the journal would stop replaying), and trials stuck in RUNNING
 (failed when the process that ran them, recorded in the trial, is gone from this host). Pool mode
 hands the URL to Optuna's RDBStorage with a heartbeat, which fails stale trials on its own.
+
+The journal fsyncs every record except intermediate values (:class:`_Journal`), which a trial
+reports every few rounds: a record that survives a machine crash implies all before it did.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -45,6 +50,36 @@ def journal_path(studies_dir: Path, study_name: str) -> Path:
         raise ConfigError(f"study name {study_name!r} cannot name a file",
                           hint="use letters, digits, '.', '_' and '-' (at most 128)")
     return Path(studies_dir) / f"{study_name}.journal"
+
+
+class _Journal(JournalFileBackend):
+    """Optuna's journal file, with one difference: records that only add intermediate values are
+    appended (under the same lock) without an fsync of their own.
+
+    Optuna fsyncs each record. A search reports a trial's metric every ``report_every`` rounds:
+    about a thousand reports in 20 trials, which took 0.8 s of a 14 s search (measured), half of
+    it in fsync. Skipping it loses nothing a process crash (``kill -9``) could take: the write is
+    in the operating system's cache once it returns. A machine crash may lose the last reports,
+    but never a trial's state: the fsync of any later record (a trial's end, say) writes every
+    earlier byte of the file too, so the journal stays a prefix of what was written, and a torn
+    last line is cut by :func:`open_storage`.
+    """
+
+    def __init__(self, path: str, lock: JournalFileSymlinkLock) -> None:
+        super().__init__(path, lock_obj=lock)
+        self._path, self._write_lock = path, lock
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if not logs or not all("intermediate_value" in log for log in logs):
+            super().append_logs(logs)
+            return
+        text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        self._write_lock.acquire()
+        try:
+            with open(self._path, "ab") as handle:
+                handle.write(text.encode("utf-8"))
+        finally:
+            self._write_lock.release()
 
 
 def _repair_torn_tail(path: Path, lock: JournalFileSymlinkLock) -> None:
@@ -96,7 +131,7 @@ def open_storage(storage: str | None, studies_dir: Path | None, study_name: str)
     path.touch(exist_ok=True)
     lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
     _repair_torn_tail(path, lock)
-    backend = JournalFileBackend(str(path), lock_obj=lock)
+    backend = _Journal(str(path), lock)
     return StudyStorage(JournalStorage(backend), f"journal:{path.resolve()}")
 
 

@@ -127,3 +127,24 @@ def test_rdb_url_storage_keeps_the_study(tmp_path: Path, binary_frame, search_ar
     again = run_search(binary_frame, config=SearchConfig(**{**config.__dict__, "n_trials": 3}), **search_args)
     assert first.storage.startswith("sqlite:///") and again.trials[:2] == first.trials
     assert len(again.trials) == 3
+
+
+def test_intermediate_values_are_kept_without_an_fsync_each(tmp_path: Path, monkeypatch) -> None:
+    from training.study_storage import open_storage
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    storage = open_storage(None, tmp_path / "studies", "reports").storage
+    study = optuna.create_study(storage=storage, study_name="reports")
+    synced.clear()
+    trial = study.ask()
+    for step in range(1, 101):
+        trial.report(1.0 / step, step)
+    study.tell(trial, 0.01)
+    # Creating the trial and ending it are fsynced; the 100 reports between them are not.
+    assert 1 <= len(synced) <= 3
+    reread = JournalStorage(JournalFileBackend(str(journal_path(tmp_path / "studies", "reports"))))
+    (kept,) = optuna.load_study(study_name="reports", storage=reread).trials
+    assert kept.intermediate_values == {step: 1.0 / step for step in range(1, 101)}
+    assert kept.state == optuna.trial.TrialState.COMPLETE
