@@ -5,17 +5,21 @@ codes learnt from the training part only, as in production) or expanding-window 
 ``lightgbm.cv``, whose metric is averaged over the folds. ``validation="auto"`` takes folds for
 frames under :data:`AUTO_FOLDS_BELOW_ROWS` rows, where one small holdout makes a noisy objective
 that the search overfits, and a holdout above. :class:`Objective` then fits each trial with early
-stopping on the validation metric (its patience stretched for slow learning rates), reports that metric to Optuna every ``report_every`` rounds and raises ``TrialPruned`` when
-the pruner says so. Each report is one locked, fsynced journal record, so reporting every round
-would make a local search spend much of its time in the storage, not in LightGBM.
+stopping on the validation metric (its patience stretched for slow learning rates), reports that
+metric to Optuna every ``report_every`` rounds and raises ``TrialPruned`` when the pruner says so.
+Each report is one storage record (with no pruner to read them, a journal writes a trial's
+reports together when it ends), so reporting every round would make a local search spend much of
+its time in the storage, not in LightGBM.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,15 +148,19 @@ class Objective:
     early_stopping_rounds: int
     report_every: int
     deadline: float | None = None  # time.monotonic() at which the search's wall budget ends
+    # The storage's way to write a trial's reports together when it ends (StudyStorage.holding_reports).
+    holding_reports: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
 
     def __call__(self, trial: optuna.Trial) -> float:
         mark_owner(trial)
         fault_point(f"training.trial.{trial.number}")  # crash tests kill the process mid-trial here
         params = {**suggest(trial, self.space), **self.base}
-        callbacks = [PruningCallback(trial, self.metric, self.report_every, self.deadline),
-                     lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
+        pruning = PruningCallback(trial, self.metric, self.report_every, self.deadline)
+        callbacks = [pruning, lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
         try:
-            best_iteration, value = self._fit(params, callbacks)
+            # No pruner reads the reports while the trial runs: they may be written when it ends.
+            with contextlib.nullcontext() if pruning.prunes else self.holding_reports():
+                best_iteration, value = self._fit(params, callbacks)
         except lgb.basic.LightGBMError as exc:
             raise TrainingError(f"LightGBM failed in trial {trial.number} with {params}: {exc}",
                                 hint="narrow the search space around valid LightGBM values") from exc

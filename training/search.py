@@ -36,7 +36,7 @@ from training.device import choose_device
 from training.metrics import resolve_metric
 from training.objective import Objective, prepare_validation
 from training.space import base_params, build_space, fixed_params, starting_points
-from training.study_storage import fail_dead_trials, open_storage
+from training.study_storage import StudyStorage, fail_dead_trials, open_storage
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -177,7 +177,7 @@ def _pruner(config: SearchConfig, folds: bool) -> optuna.pruners.BasePruner:
 
 
 def _open_study(config: SearchConfig, direction: str, metric: str,
-                folds: bool) -> tuple[optuna.Study, str, int]:
+                folds: bool) -> tuple[optuna.Study, StudyStorage, int]:
     opened = open_storage(config.storage, config.studies_dir, config.study_name)
     # The sampler seed also depends on the trials already there: a resumed run must not replay
     # the random start-up points of the first run (same seed), and a second worker not the first's.
@@ -201,7 +201,7 @@ def _open_study(config: SearchConfig, direction: str, metric: str,
         raise TrainingError(f"study {config.study_name!r} in {opened.description} optimises {stored!r}, "
                             f"not {metric!r}", hint="use another study_name for another metric")
     fail_dead_trials(study, opened.storage)
-    return study, opened.description, n_existing
+    return study, opened, n_existing
 
 
 def _enqueue_starting_points(study: optuna.Study, space: Mapping[str, Any], config: SearchConfig,
@@ -227,12 +227,11 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
     base = base_params(config.task, n_classes=data.schema.n_classes, seed=config.seed,
                        n_threads=config.n_threads, device=device, metric=metric.name)
     deadline = time.monotonic() + config.timeout_s if config.timeout_s is not None else None
-    objective = Objective(data, space, base, metric.name, config.max_rounds,
-                          config.early_stopping_rounds, config.report_every, deadline)
     with _optuna_quiet():
-        study, storage_description, n_existing = _open_study(config, metric.direction, metric.name,
-                                                             bool(data.folds))
+        study, opened, n_existing = _open_study(config, metric.direction, metric.name, bool(data.folds))
         _enqueue_starting_points(study, space, config, n_existing)
+    objective = Objective(data, space, base, metric.name, config.max_rounds, config.early_stopping_rounds,
+                          config.report_every, deadline, opened.holding_reports)
     remaining = config.n_trials - len(study.get_trials(deepcopy=False, states=FINISHED))
     bar = tqdm(total=max(remaining, 0), desc=f"search {config.study_name}", disable=not progress,
                unit="trial")
@@ -256,7 +255,7 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
                 study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=callbacks)
     finally:
         bar.close()
-    return _result(study, space, metric.name, metric.direction, storage_description, device,
+    return _result(study, space, metric.name, metric.direction, opened.description, device,
                    data.refit_scale)
 
 

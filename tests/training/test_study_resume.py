@@ -4,6 +4,7 @@ journal line is cut back instead of poisoning the study."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -148,3 +149,27 @@ def test_intermediate_values_are_kept_without_an_fsync_each(tmp_path: Path, monk
     (kept,) = optuna.load_study(study_name="reports", storage=reread).trials
     assert kept.intermediate_values == {step: 1.0 / step for step in range(1, 101)}
     assert kept.state == optuna.trial.TrialState.COMPLETE
+
+
+def test_held_reports_land_together_before_the_trial_ends(tmp_path: Path) -> None:
+    from training.study_storage import open_storage
+
+    opened = open_storage(None, tmp_path / "studies", "held")
+    study = optuna.create_study(storage=opened.storage, study_name="held")
+    path = journal_path(tmp_path / "studies", "held")
+    trial = study.ask()
+    with opened.holding_reports():
+        for step in range(1, 51):
+            trial.report(float(step), step)
+        assert b"intermediate_value" not in path.read_bytes()  # held in memory
+        trial.set_user_attr("note", "any other record lands after the reports held before it")
+        trial.report(51.0, 51)
+    study.tell(trial, 1.0)
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    steps = [r["step"] for r in records if "intermediate_value" in r]
+    assert steps == list(range(1, 52))
+    kinds = ["report" if "intermediate_value" in r else "attr" if "user_attr" in r else "other" for r in records]
+    assert kinds.index("attr") == kinds.index("report") + 50  # the 50 held reports, then the attribute
+    reread = JournalStorage(JournalFileBackend(str(path)))
+    (kept,) = optuna.load_study(study_name="held", storage=reread).trials
+    assert kept.intermediate_values == {step: float(step) for step in range(1, 52)}
