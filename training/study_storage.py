@@ -88,11 +88,12 @@ class _Journal(JournalFileBackend):
             if reports and self._held is not None:
                 self._held.extend(logs)
                 return
-            held, self._held = (self._held or []), ([] if self._held is not None else None)
+            if self._held:  # the reports held so far go first, in the same write
+                logs, self._held = [*self._held, *logs], []
             if reports:
-                self._append_unsynced(held + logs)
+                self._append_unsynced(logs)
             else:
-                super().append_logs(held + logs)
+                super().append_logs(logs)
 
     @contextlib.contextmanager
     def holding_reports(self) -> Iterator[None]:
