@@ -3,10 +3,13 @@
 ``canonical_json(x)`` sorts keys, uses no insignificant white space, keeps non-ASCII as UTF-8 and
 refuses NaN/inf (which JSON cannot carry), so that equal values always give equal bytes:
 ``json.loads(canonical_json(x)) == x`` for every JSON value ``x`` (round-trip law).
+:func:`canonical_b64decode` is the matching rule for signatures carried as base64 text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from pathlib import Path
@@ -17,6 +20,19 @@ def canonical_json(value: Any) -> bytes:
     """Return the canonical UTF-8 bytes of a JSON-compatible value."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode("utf-8")
+
+
+def canonical_b64decode(text: Any) -> bytes:
+    """Decode standard base64, refusing (ValueError) any text that is not exactly what encoding the
+    bytes gives back. A lenient decoder ignores the unused bits of the last character before the
+    padding, so a flipped bit there would leave a signature valid and its file changed unnoticed."""
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, TypeError) as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+    if base64.b64encode(data).decode("ascii") != text:
+        raise ValueError("not canonical base64 (padding bits or line breaks)")
+    return data
 
 
 def sha256_hex(data: bytes) -> str:

@@ -13,7 +13,6 @@ that auditors use with an exported bundle.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from driftline.canonical import canonical_json, sha256_hex
+from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
 from driftline.errors import AuditChainError, SignatureError, UntrustedKeyError
 
 _HEX = frozenset("0123456789abcdef")
@@ -78,9 +77,9 @@ class Checkpoint:
 
     def signature_bytes(self) -> bytes:
         try:
-            return base64.b64decode(self.signature, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise SignatureError(f"checkpoint at size {self.size} has a signature that is not base64",
+            return canonical_b64decode(self.signature)
+        except ValueError as exc:
+            raise SignatureError(f"checkpoint at size {self.size} has a signature that is not canonical base64",
                                  hint="the checkpoint file was altered; restore it from a backup") from exc
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,14 +10,12 @@ Every finding is collected into a :class:`BundleVerification`; nothing here rais
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from driftline.canonical import canonical_json, sha256_hex
+from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
@@ -92,8 +90,8 @@ def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[s
     try:
         bundle = json.loads(sig_path.read_bytes())
         envelope = bundle["dsseEnvelope"]
-        payload = base64.b64decode(envelope["payload"], validate=True)
-        signature = base64.b64decode(envelope["signatures"][0]["sig"], validate=True)
+        payload = canonical_b64decode(envelope["payload"])
+        signature = canonical_b64decode(envelope["signatures"][0]["sig"])
         key_id = bundle["verificationMaterial"]["publicKey"]["hint"]
         verifier.verify(key_id, _pae(envelope["payloadType"], payload), signature)
         resources = json.loads(payload)["predicate"]["resources"]
@@ -101,7 +99,7 @@ def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[s
     except IntegrityError as exc:
         problems.append(f"{name}/model.sig: {exc}")
         return
-    except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         problems.append(f"{name}/model.sig is not a readable model signature ({exc})")
         return
     if signed.get("metadata.json") != sha256_hex(meta_bytes):

@@ -11,13 +11,12 @@ refused, so that no byte of a bundle can change without the verifier noticing.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from driftline.canonical import canonical_json
+from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.errors import SignatureError
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -132,10 +131,7 @@ def _keys(obj: Any, where: str, *, required: set[str], optional: set[str] = froz
 def _strict_b64(value: Any, where: str) -> bytes:
     """Decode base64, refusing anything that does not re-encode to the same text (padding bits)."""
     try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, TypeError, ValueError):
-        data = None
-    if data is None or base64.b64encode(data).decode("ascii") != value:
+        return canonical_b64decode(value)
+    except ValueError as exc:
         raise SignatureError(f"the bundle's {where} is not canonical base64",
-                             hint="the signature file was changed")
-    return data
+                             hint="the signature file was changed") from exc

@@ -280,3 +280,26 @@ def test_checkpoints_of_a_revoked_key_are_retired_once_a_trusted_one_covers_them
     assert log.verify(RevocableVerifier([old, new], revoked={old.key_id})).ok
     unknown = log.verify(RevocableVerifier([new]))  # an unknown key is not a revoked one: still refused
     assert not unknown.ok and "bad signature" in unknown.problem
+
+
+@pytest.mark.parametrize("size", [70, 71])  # ECDSA DER signatures of 70 or 71 bytes end in "==" or "="
+def test_a_signature_with_changed_padding_bits_is_refused(size):
+    # A lenient base64 decoder ignores the unused low bits of the last character before the
+    # padding: the checkpoint file would change while its signature still verified.
+    import base64
+    import string
+
+    from driftline.canonical import canonical_b64decode
+
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    raw = bytes(range(size))
+    text = base64.b64encode(raw).decode("ascii")
+    body = text.rstrip("=")
+    changed = body[:-1] + alphabet[alphabet.index(body[-1]) ^ 0x01] + text[len(body):]
+    assert changed != text and base64.b64decode(changed, validate=True) == raw
+    assert canonical_b64decode(text) == raw
+    with pytest.raises(ValueError):
+        canonical_b64decode(changed)
+    checkpoint = Checkpoint(size=1, head_hash="0" * 64, time="2024-01-01T00:00:00Z", key_id="k", signature=changed)
+    with pytest.raises(SignatureError, match="not canonical base64"):
+        checkpoint.signature_bytes()
