@@ -33,21 +33,25 @@ class Dispatched:
 
 
 @contextlib.contextmanager
-def local_settings() -> Iterator[None]:
-    """Prefect settings for flows run against the temporary server (no ``PREFECT_API_URL``).
+def without_heartbeats() -> Iterator[None]:
+    """Flow runs send no heartbeats. A heartbeat tells a server that a run is alive, so that a
+    crashed one can be marked as such; Prefect joins the heartbeat thread when a run ends, and the
+    thread sleeps in one-second steps, so every flow run took up to a second longer (about a second
+    for a short one, measured)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    A flow run's heartbeat tells a server that the run is alive, so that a crashed one can be
-    marked as such. The temporary server stops with this process, so nobody would read them,
-    and each costs time: Prefect joins the heartbeat thread when the run ends, and the thread
-    sleeps in one-second steps, so every flow run took up to a second longer (about a second for
-    a short one, measured). Against a real server, Prefect's default stays.
-    """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    if PREFECT_API_URL.value():
-        yield
-        return
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
+@contextlib.contextmanager
+def local_settings() -> Iterator[None]:
+    """Prefect settings for flows run against the temporary server (no ``PREFECT_API_URL``): no
+    heartbeats (:func:`without_heartbeats`), as the server stops with this process and nobody would
+    read them. Against a real server, Prefect's default stays."""
+    from prefect.settings import PREFECT_API_URL
+
+    with contextlib.nullcontext() if PREFECT_API_URL.value() else without_heartbeats():
         yield
 
 

@@ -98,7 +98,7 @@ class _Journal(JournalFileBackend):
     @contextlib.contextmanager
     def holding_reports(self) -> Iterator[None]:
         with self._guard:
-            self._held = []
+            self._held = [] if self._held is None else self._held  # entered twice: nothing held is dropped
         try:
             yield
         finally:

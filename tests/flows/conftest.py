@@ -12,13 +12,13 @@ import pytest
 def prefect_harness():
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
+
+    from flows.local import without_heartbeats
 
     # Like local mode (flows.local.local_settings), whose temporary server this harness stands in
     # for: no flow-run heartbeats, which would hold every flow run up to a second at its end.
-    with prefect_test_harness(server_startup_timeout=120), \
-            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    with prefect_test_harness(server_startup_timeout=120), without_heartbeats():
         yield
 
 
