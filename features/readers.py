@@ -69,13 +69,17 @@ class DropReader:
     batch_rows: int
 
     def batches(self) -> Iterator[pl.DataFrame]:
-        """Yield the drop's rows in frames of at most ``batch_rows``; IngestError if it breaks midway."""
+        """Yield the drop's rows in frames of at most ``batch_rows``, each column one contiguous chunk;
+        IngestError if the file breaks midway."""
         reader = {"csv": self._csv, "parquet": self._parquet, "jsonl": self._jsonl}[self.format]
         offset = 0
         for frame in reader():
             if frame.height == 0:
                 continue
-            yield frame.with_columns(pl.int_range(offset + 1, offset + 1 + frame.height, dtype=pl.Int64).alias(ROW))
+            # One chunk per column: a batch spanning two Parquet row groups (or CSV blocks) comes in
+            # two, and polars would copy the whole frame into one again at every select on it.
+            rows = pl.int_range(offset + 1, offset + 1 + frame.height, dtype=pl.Int64).alias(ROW)
+            yield frame.rechunk().with_columns(rows)
             offset += frame.height
 
     def _csv(self) -> Iterator[pl.DataFrame]:

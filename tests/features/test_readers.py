@@ -46,6 +46,15 @@ def test_parquet_keeps_its_types(tmp_path: Path) -> None:
     assert sum(b.height for b in batches) == 7 and str(batches[0]["a"].dtype) == "Int32"
 
 
+def test_a_batch_across_row_groups_comes_in_one_chunk(tmp_path: Path) -> None:
+    # Polars rechunks a multi-chunk frame on every select; the validator runs several per batch.
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"a": range(12), "b": [str(i) for i in range(12)]}), path, row_group_size=5)
+    batches = list(open_drop(path, tmp_path, batch_rows=4).batches())
+    assert [b.height for b in batches] == [4, 4, 4]
+    assert all(n == 1 for b in batches for n in b.n_chunks("all"))
+
+
 def test_jsonl_flags_problems_per_line(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text('{"a": 1, "b": true}\n\n{"a": [1]}\nnot json\n')
