@@ -244,7 +244,8 @@ def _column_rules(spec: ColumnSpec, raw_dtype: pl.DataType, now: datetime, limit
                          quoted + pl.lit(f" is not a valid {spec.dtype}"),
                          None if textual else _MoreNulls(c, f"raw:{c}")))
     if spec.dtype == "float64":
-        out.append(_Rule(f"{c}: not finite", ~finite, shown + pl.lit(" is not a finite number")))
+        # A NaN or an infinity makes the sum one (so may finite values that overflow: the mask then decides).
+        out.append(_Rule(f"{c}: not finite", ~finite, shown + pl.lit(" is not a finite number"), ~t.sum().is_finite()))
     if spec.min is not None and spec.dtype in ("int64", "float64"):
         out.append(_Rule(f"{c}: below min {_number(spec.min)}", finite & (t < spec.min),
                          shown + pl.lit(f" is below min {_number(spec.min)}"), t.min() < spec.min))
