@@ -325,12 +325,15 @@ def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quaran
 def _keys_are_new(state: _FileState, taken: KeyIndex, *, remember: bool) -> bool:
     """No key twice in the drop and none already taken (``remember``: then kept in ``state.seen``)."""
     hashes = np.concatenate(state.hashes) if state.hashes else np.empty(0, dtype=np.uint64)
-    if not remember:  # keep_latest: only repeats inside the drop matter; a hash count is cheaper than a sort
-        return pl.Series(hashes).n_unique() == len(hashes)
-    hashes.sort()
-    if (hashes[1:] == hashes[:-1]).any() or taken.lookup(hashes, np.arange(len(hashes))).any():
+    # Polars' single-threaded sort takes a third of numpy's time on 64-bit keys, and half the CPU of n_unique.
+    ordered = pl.Series(hashes).sort(multithreaded=False).to_numpy()
+    if (ordered[1:] == ordered[:-1]).any():
         return False
-    state.seen.add(hashes, np.full(len(hashes), -1, dtype=np.int64), np.arange(len(hashes)))
+    if remember:  # reject: no key stored before or taken earlier in the call either
+        in_order = np.arange(len(ordered))
+        if taken.lookup(ordered, in_order).any():
+            return False
+        state.seen.add(ordered, np.full(len(ordered), -1, dtype=np.int64), in_order)
     return True
 
 
