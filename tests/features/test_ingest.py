@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -172,26 +171,12 @@ def _drops(env, files: int, rows: int) -> list[Path]:
     return paths
 
 
-def test_a_group_of_many_drops_is_ingested_quickly(ingest_env) -> None:
+def test_a_group_of_many_drops_lands_in_one_commit(ingest_env) -> None:
+    # Speed is measured by benchmarks/bench_ingest.py (--files 60 for many small drops), not here.
     env = ingest_env
-    paths = _drops(env, 12, 200)
-    started = time.perf_counter()
-    reports = env.ingest(*paths)
-    elapsed = time.perf_counter() - started
+    reports = env.ingest(*_drops(env, 12, 200))
     assert sum(r.rows_stored for r in reports) == 2400 and env.store.version("customer_activity") == 0
-    assert elapsed < 20, elapsed
-
-
-@pytest.mark.benchmark
-def test_benchmark_60_drops_of_1500_rows(ingest_env) -> None:
-    env = ingest_env
-    paths = _drops(env, 60, 1500)
-    started = time.perf_counter()
-    reports = env.ingest(*paths)
-    elapsed = time.perf_counter() - started
-    print(f"\n60 files x 1500 rows into one group in one call: {elapsed:.2f} s")
-    assert sum(r.rows_stored for r in reports) == 90_000
-    assert env.store.read("customer_activity").filter(pl.col("sessions") < 0).height == 0
+    assert {r.delta_version for r in reports} == {0}
 
 
 def _raw_rows(env, group: str) -> int:
