@@ -117,6 +117,22 @@ def test_a_value_stamped_one_microsecond_after_the_label_is_never_seen(tmp_path)
     assert frame["sessions"].to_list() == [1] and frame["device"].to_list() == ["mobile"]
 
 
+def test_exact_duplicates_resolve_the_same_whatever_their_order(tmp_path):
+    # Same key, event time, ingestion and source (ingestion never stores such rows, hand-made files
+    # may): the pick, hence the fingerprint, depends on the rows' content, never on file order.
+    rows = [{"sessions": None, "device": "z"}, {"sessions": 3, "device": "a"}, {"sessions": 3, "device": None}]
+    picked = []
+    for n, order in enumerate([(0, 1, 2), (2, 1, 0), (1, 2, 0), (2, 0, 1)]):
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        labels = snapshot(folder, "labels", [{"customer_id": "a", "event_time": T0 + timedelta(minutes=1),
+                                              "churned": 1, "_ingested_at": T0}])
+        activity = snapshot(folder, "activity", [{"customer_id": "a", "event_time": T0, **rows[i], "_ingested_at": T0}
+                                                 for i in order])
+        picked.append(build_training_set(labels, [activity], CONTRACTS).frame.select("sessions", "device").to_dicts())
+    assert picked[0][0] in rows and all(p == picked[0] for p in picked)
+
+
 def test_result_is_typed_reproducible_and_names_its_versions(tmp_path):
     labels = snapshot(tmp_path, "labels", [{"customer_id": "a", "event_time": T0, "churned": 0, "_ingested_at": T0}],
                       version=7)
