@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_training_set import GROUPS, T0, contracts  # noqa: E402
+from bench_training_set import GROUPS, T0, contracts, timed_child  # noqa: E402
 from features.latest import latest_features  # noqa: E402
 from features.snapshot import GroupSnapshot  # noqa: E402
 
@@ -75,18 +74,6 @@ def run_duckdb(folder: Path) -> pl.DataFrame:
     return con.sql(query, params={"as_of": AS_OF}).pl()
 
 
-def child(approach: str, folder: Path, repeat: int) -> None:
-    # Best of ``repeat``: the first run also pays for a cold page cache, whichever approach goes first.
-    seconds = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        frame = {"driftline": run_driftline, "duckdb": run_duckdb}[approach](folder)
-        seconds = min(seconds, time.perf_counter() - started)
-    frame.write_parquet(folder / f"result-{approach}.parquet")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "rows": frame.height}))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=100_000, help="entities (the issue: 1000000)")
@@ -97,7 +84,8 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.folder or OUT / f"entities-{args.entities}-{args.rows_per_entity:g}"
     if args.child:
-        return child(args.child, folder, args.repeat)
+        return timed_child({"driftline": run_driftline, "duckdb": run_duckdb}[args.child], args.child, folder,
+                           args.repeat)
     if not (folder / f"{GROUPS[-1][0]}.parquet").exists():
         started = time.perf_counter()
         write_data(folder, args.entities, args.rows_per_entity)

@@ -18,6 +18,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -110,11 +111,17 @@ def run_pandas(folder: Path) -> pl.DataFrame:
 
 
 def child(approach: str, folder: Path, repeat: int) -> None:
+    timed_child({"driftline": run_driftline, "duckdb": run_duckdb, "pandas": run_pandas}[approach], approach,
+                folder, repeat)
+
+
+def timed_child(run: Callable[[Path], pl.DataFrame], approach: str, folder: Path, repeat: int) -> None:
+    """Print (JSON) the best seconds of ``repeat`` runs and the process's peak RSS; keep the result."""
     # Best of ``repeat``: the first run also pays for a cold page cache, whichever approach goes first.
     seconds = float("inf")
     for _ in range(repeat):
         started = time.perf_counter()
-        frame = {"driftline": run_driftline, "duckdb": run_duckdb, "pandas": run_pandas}[approach](folder)
+        frame = run(folder)
         seconds = min(seconds, time.perf_counter() - started)
     frame.write_parquet(folder / f"result-{approach}.parquet")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
