@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driftline.errors import IngestError
-from features.readers import PARSE_ERROR, ROW, format_of, open_drop
+from features.readers import PARSE_ERROR, ROW, _json_row, _json_row_exactly, format_of, open_drop
 
 
 @pytest.mark.parametrize(("name", "expected"), [
@@ -62,3 +65,23 @@ def test_jsonl_flags_problems_per_line(tmp_path: Path) -> None:
     assert batch["a"].to_list() == ["1", "[1]", None] and batch["b"].to_list() == ["true", None, None]
     errors = batch[PARSE_ERROR].to_list()
     assert errors[0] is None and errors[1].startswith("nested value: a") and errors[2].startswith("invalid JSON: line 4")
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=8))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2), st.dictionaries(st.text(max_size=3), _SCALARS, max_size=2))
+_OBJECTS = st.dictionaries(st.text(max_size=5), _VALUES, max_size=6)
+
+
+@settings(max_examples=400)
+@given(st.one_of(_OBJECTS.map(lambda o: json.dumps(o, ensure_ascii=False).encode()),
+                 _OBJECTS.map(lambda o: json.dumps(o).encode()),
+                 _VALUES.map(lambda v: json.dumps(v).encode()),
+                 st.binary(max_size=30),
+                 st.tuples(_OBJECTS, st.integers(0, 40)).map(lambda t: json.dumps(t[0]).encode()[:t[1]]),
+                 st.sampled_from([b'{"a": 1, "a": "2"}', b'{"a": "\\ud800"}', b'\xef\xbb\xbf{"a": 1}',
+                                  b'{"a": "\x01"}', b'{"a": 1e400}', b'{"a": -9223372036854775809}',
+                                  b'{"a": 18446744073709551616}', b'{"a": "\xc3"}', b'{"a": 1}\x00'])),
+       st.sampled_from([b"\n", b"\r\n", b""]))
+def test_the_fast_json_path_reads_every_line_as_the_exact_one_does(line: bytes, end: bytes) -> None:
+    # orjson takes the usual line; anything it reads differently must fall back to json.
+    assert _json_row(line + end, 7) == _json_row_exactly(line + end, 7)
