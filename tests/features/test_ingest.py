@@ -179,6 +179,14 @@ def test_a_group_of_many_drops_lands_in_one_commit(ingest_env) -> None:
     assert {r.delta_version for r in reports} == {0}
 
 
+@pytest.mark.slow
+def test_sixty_drops_of_1500_rows_land_whole(ingest_env) -> None:
+    env = ingest_env
+    reports = env.ingest(*_drops(env, 60, 1500))
+    assert sum(r.rows_stored for r in reports) == 90_000
+    assert env.store.read("customer_activity").filter(pl.col("sessions") < 0).height == 0
+
+
 def _raw_rows(env, group: str) -> int:
     """Rows as committed, before readers keep one per key: a drop stored twice counts twice here."""
     return sum(pq.read_metadata(f).num_rows for f in env.store.snapshot(group).files)

@@ -6,6 +6,7 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -95,3 +96,19 @@ def test_empty_groups_give_an_empty_typed_frame():
     frame = latest_features([GroupSnapshot("activity", 0, ()), GroupSnapshot("billing", 0, ())], CONTRACTS)
     assert frame.height == 0 and frame.schema == pl.Schema({"customer_id": pl.String, "sessions": pl.Int64,
                                                             "plan": pl.String})
+
+
+@pytest.mark.slow
+def test_a_million_entities_get_one_row_each(tmp_path):
+    # The speed is bench_latest.py's to measure; this checks the answer at that scale.
+    n = 1_000_000
+    ids = pl.Series(np.char.add("C", np.char.zfill(np.arange(n).astype(str), 6)))
+    rng = np.random.default_rng(0)
+    for group, column, values in (("activity", "sessions", rng.integers(0, 50, 2 * n)),
+                                  ("billing", "plan", np.array(["x", "y", "z"])[rng.integers(0, 3, 2 * n)])):
+        pl.DataFrame({"customer_id": pl.concat([ids, ids]),
+                      "event_time": pl.Series(T0 + timedelta(minutes=m) for m in (1, 3)).gather(np.repeat([0, 1], n)),
+                      column: values, "_ingested_at": T0, "_source": "s"}).write_parquet(tmp_path / f"{group}.parquet")
+    snaps = [GroupSnapshot(g, 1, (str(tmp_path / f"{g}.parquet"),)) for g in ("activity", "billing")]
+    frame = latest_features(snaps, CONTRACTS, as_of=T0 + timedelta(minutes=4))
+    assert frame.height == n and frame["sessions"].null_count() == 0
