@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_drift.py`` builds a reference and a current frame (14 numeric and 6
 categorical features, some shifted by known amounts, one only trivially), times
-:func:`features.drift.detect_drift` against the reference profile (and, for a stricter comparison,
+:func:`monitoring.drift.detect_drift` against the reference profile (and, for a stricter comparison,
 profile building plus detection), and prints rows/s and the CPU count. If the Evidently venv exists
 (``benchmarks/.out/evidently-venv`` with ``evidently==0.7.*`` and ``pandas<3``), the same Parquet
 files are handed to this very script in ``--evidently-worker`` mode under that interpreter, which
@@ -103,8 +103,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import polars as pl
 
-    from features.drift import detect_drift
-    from features.profile import build_profile
+    from monitoring.drift import detect_drift
+    from monitoring.profile import build_profile
 
     folder = OUT / "drift-bench"
     numeric, categorical = make_data(args.rows, folder)

@@ -1,2 +1,2 @@
 """The feature store: contracts, validated ingestion, quarantine, Delta tables, point-in-time
-training sets, latest values and drift statistics. Pure Python: never imports Prefect."""
+training sets and latest values. Pure Python: never imports Prefect."""

@@ -14,8 +14,9 @@ from prefect import flow
 from driftline.errors import NotFoundError
 from flows.events import emit, resource
 from flows.triggers import DRIFT_DETECTED
+from monitoring.performance import performance_line
 from tasks.audit import checkpoint
-from tasks.monitor import current_window, drift, performance_line
+from tasks.monitor import current_window, drift
 from tasks.workspace import Workspace
 
 
@@ -42,7 +43,8 @@ def monitor_flow(model: str | None = None, window_days: int | None = None,
             raise NotFoundError(f"model {name!r} has no champion to monitor", hint="train one first")
         champion = ws.registry.load(name, "champion")
         window = current_window(ws, window_days or ws.settings.drift.window_days)
-        report, html = drift(ws, champion, window)
+        outcome = drift(ws, champion, window)
+        report, html = outcome.report, str(outcome.html)
         window_key = f"{name}:v{champion.version}:{window.key}"
         if report.drifted:
             emit(DRIFT_DETECTED, resource("model", name, version=str(champion.version)), {
@@ -52,6 +54,6 @@ def monitor_flow(model: str | None = None, window_days: int | None = None,
         return MonitorOutcome(model=name, version=champion.version, drifted=report.drifted,
                               drifted_features=tuple(report.drifted_features()),
                               share_drifted=report.share_drifted, window=window_key, report=html,
-                              performance=performance_line(report))
+                              performance=performance_line(report.performance))
     finally:
         checkpoint(ws)

@@ -16,11 +16,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from driftline.canonical import canonical_json
-from features.profile import build_profile
 from flows.events import emit, resource
 from flows.train import TrainOutcome
 from flows.triggers import MODEL_PROMOTED, MODEL_REGISTERED
 from governance.gates import Evidence
+from monitoring.profile import build_profile
 from registry.lineage import build_lineage
 from tasks.gate import gate
 from tasks.registry import promote, register

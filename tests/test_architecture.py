@@ -1,8 +1,8 @@
 """The dependency rules of the layout, enforced.
 
-The pure packages (features, training, registry, governance, and the driftline foundation) never
-import Prefect, so they run and test without a server; and the CLI commands that run no flow
-answer without importing Prefect at all.
+The pure packages (features, monitoring, training, registry, governance, and the driftline
+foundation) never import Prefect, so they run and test without a server; and the CLI commands
+that run no flow answer without importing Prefect at all.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = ("driftline", "features", "training", "registry", "governance")
+PURE = ("driftline", "features", "monitoring", "training", "registry", "governance")
 
 
 def _modules(package: str) -> list[str]:

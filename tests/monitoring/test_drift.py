@@ -8,8 +8,9 @@ import pytest
 from scipy import stats
 
 from driftline.errors import InputError
-from features.drift import DriftReport, detect_drift
-from features.profile import build_profile
+from monitoring.drift import DriftPolicy, DriftReport, detect_drift
+from monitoring.labels import LabelledScores
+from monitoring.profile import build_profile
 
 NUMERIC, CATEGORICAL = ["x", "y", "k"], ["device"]
 
@@ -112,7 +113,7 @@ def test_empty_window_and_bad_arguments_are_input_errors() -> None:
     with pytest.raises(InputError, match=r"missing from the current window: \['device'\]"):
         detect_drift(profile, sample(np.random.default_rng(5), 100).drop("device"))
     with pytest.raises(InputError, match=r"not in the profile: \['typo'\]"):
-        detect_drift(profile, sample(np.random.default_rng(5), 100), critical=["typo"])
+        detect_drift(profile, sample(np.random.default_rng(5), 100), DriftPolicy(critical=("typo",)))
     with pytest.raises(InputError, match="no prediction distribution"):
         detect_drift(profile, sample(np.random.default_rng(5), 100), current_predictions=np.zeros(100))
 
@@ -123,9 +124,9 @@ def test_share_rule_and_critical_features() -> None:
     current = sample(rng, 5000, shift=0.6)  # one feature of four: 25% < 30%
     quiet = detect_drift(profile, current)
     assert quiet.drifted_features() == ("x",) and not quiet.drifted
-    loud = detect_drift(profile, current, critical=["x"])
+    loud = detect_drift(profile, current, DriftPolicy(critical=("x",)))
     assert loud.drifted and loud.features[0].critical and "critical feature (x)" in loud.rule
-    assert detect_drift(profile, current, share_threshold=0.25).drifted
+    assert detect_drift(profile, current, DriftPolicy(share_threshold=0.25)).drifted
 
 
 def test_prediction_and_performance_drift() -> None:
@@ -141,8 +142,8 @@ def test_prediction_and_performance_drift() -> None:
     scores = rng.beta(2, 5, 5000)
     labels = rng.integers(0, 2, 5000).astype(float)
     labels[::2] = np.nan
-    report = detect_drift(profile, current, current_predictions=scores, labels=labels,
-                          reference_performance={"auc": 0.8})
+    report = detect_drift(profile, current, current_predictions=scores,
+                          labelled=LabelledScores(labels, scores), reference_performance={"auc": 0.8})
     perf = report.performance
     assert perf["labelled_rows"] == 2500 and abs(perf["auc_current"] - 0.5) < 0.05
     assert perf["auc_drop"] == pytest.approx(0.8 - perf["auc_current"]) and report.drifted
@@ -154,8 +155,10 @@ def test_prediction_and_performance_drift() -> None:
 def test_report_json_round_trip_and_bytes_are_canonical() -> None:
     rng = np.random.default_rng(8)
     profile = profile_of(sample(rng, 2000), predictions=rng.random(2000))
-    report = detect_drift(profile, sample(rng, 2000, shift=1.0), current_predictions=rng.random(2000),
-                          labels=rng.integers(0, 2, 2000).astype(float), reference_performance={"auc": 0.7})
+    scores = rng.random(2000)
+    report = detect_drift(profile, sample(rng, 2000, shift=1.0), current_predictions=scores,
+                          labelled=LabelledScores(rng.integers(0, 2, 2000).astype(float), scores),
+                          reference_performance={"auc": 0.7})
     again = DriftReport.from_json(report.to_json())
     assert again == report and again.to_json() == report.to_json()
     assert report.to_dict()["features"][0]["name"] == "x"
@@ -166,5 +169,16 @@ def test_report_json_round_trip_and_bytes_are_canonical() -> None:
 def test_feature_empty_in_the_reference_drifts_when_values_appear() -> None:
     profile = build_profile(pl.DataFrame({"z": pl.Series([None] * 500, dtype=pl.Float64)}),
                             numeric=["z"], categorical=[])
-    z = detect_drift(profile, pl.DataFrame({"z": np.arange(500.0)}), critical="z").features[0]
+    z = detect_drift(profile, pl.DataFrame({"z": np.arange(500.0)}), DriftPolicy(critical="z")).features[0]
     assert z.drifted and z.critical and z.statistic is None and "100.0% -> 0.0%" in z.reason
+
+
+def test_policy_comes_from_the_settings_and_refuses_bounds_that_cannot_fire() -> None:
+    from driftline.errors import ConfigError
+    from driftline.settings import DriftSettings
+
+    policy = DriftPolicy.from_settings(DriftSettings(psi_threshold=0.3, critical_features=("x",), max_auc_drop=0.1))
+    assert (policy.psi_threshold, policy.critical, policy.max_auc_drop, policy.p_value) == (0.3, ("x",), 0.1, 0.01)
+    for bad in ({"share_threshold": 0.0}, {"p_value": 1.0}, {"psi_threshold": -1.0}, {"max_auc_drop": -0.1}):
+        with pytest.raises(ConfigError, match="out of range"):
+            DriftPolicy(**bad)

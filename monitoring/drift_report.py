@@ -1,6 +1,6 @@
 """The drift report as one self-contained HTML page, written to ``reports/`` next to its JSON.
 
-:func:`render_drift_html` turns a :class:`~features.drift.DriftReport` into a page a person can
+:func:`render_drift_html` turns a :class:`~monitoring.drift.DriftReport` into a page a person can
 read offline: the verdict and the rule that produced it, performance when labels arrived, a summary
 table of every feature's statistics and reason, and for each drifted feature (and drifted
 predictions) an inline SVG bar chart of reference against current shares over the same bins the
@@ -16,8 +16,9 @@ from html import escape
 import numpy as np
 import polars as pl
 
-from features.drift import DriftReport, FeatureDrift, bin_counts
-from features.profile import CategoricalProfile, NumericProfile, ReferenceProfile, category_counts, finite_values
+from monitoring.drift import DriftReport, FeatureDrift
+from monitoring.profile import CategoricalProfile, NumericProfile, ReferenceProfile, category_counts, finite_values
+from monitoring.statistics import bin_counts
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}

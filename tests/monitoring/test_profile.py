@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.errors import InputError
-from features.profile import (CategoricalProfile, NumericProfile, ReferenceProfile, build_profile,
+from monitoring.profile import (CategoricalProfile, NumericProfile, ReferenceProfile, build_profile,
                               category_counts, finite_values)
 
 

@@ -8,9 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from features.drift import detect_drift
-from features.drift_report import histogram, render_drift_html
-from features.profile import build_profile
+from monitoring.drift import detect_drift
+from monitoring.drift_report import histogram, render_drift_html
+from monitoring.labels import LabelledScores
+from monitoring.profile import build_profile
 
 EVIL = "<script>alert('x')</script>"
 
@@ -47,7 +48,8 @@ def setup():
     current = _data(rng, 3000, 1.0, 0.6)
     predictions = rng.beta(5, 2, 3000)
     report = detect_drift(profile, current, current_predictions=predictions,
-                          labels=rng.integers(0, 2, 3000).astype(float), reference_performance={"auc": 0.75})
+                          labelled=LabelledScores(rng.integers(0, 2, 3000).astype(float), predictions),
+                          reference_performance={"auc": 0.75})
     return profile, current, predictions, report
 
 

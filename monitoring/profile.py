@@ -5,7 +5,7 @@ model's predictions on it) into a :class:`ReferenceProfile` that the registry st
 to the model version; the drift monitor later compares a current window against it without ever
 reading the training data again. A numeric feature keeps its quantile bin edges and counts (for
 PSI and Jensen–Shannon), 101 percentiles with the *exact* reference CDF at each (for the
-Kolmogorov–Smirnov and Wasserstein approximations in :mod:`features.drift`) and its null count; a
+Kolmogorov–Smirnov and Wasserstein approximations in :mod:`monitoring.statistics`) and its null count; a
 categorical feature keeps its most frequent categories' counts, one "other" count for the rest,
 and its null count. NaN and ±inf count as nulls: JSON cannot carry them, and a profile of them
 would say nothing. This module also owns how *current* values are read into the same shape

@@ -1,0 +1,67 @@
+"""Label matching: the champion's stored batch scores joined with the labels that arrived later.
+
+A score made for an entity at time *t* is matched with that entity's first label event at or after
+*t*, and only while the label is younger than *t* + horizon: a label from long after the score
+answers a different question. :func:`match_labels` works on two plain frames, so the rule is tested
+on three-row frames; reading them from the store is the caller's job. The result is a
+:class:`LabelledScores`, which cannot be built misaligned or with labels other than 0, 1 or NaN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from driftline.errors import InputError
+
+
+@dataclass(frozen=True, eq=False)
+class LabelledScores:
+    """Binary labels (NaN where not yet known) and the scores they belong to, row by row."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+
+    def __post_init__(self) -> None:
+        labels = np.asarray(self.labels, dtype=np.float64).ravel()
+        scores = np.asarray(self.scores, dtype=np.float64).ravel()
+        if labels.size != scores.size:
+            raise InputError(f"{labels.size} labels for {scores.size} predictions",
+                             hint="pass one label per scored row (NaN where it has not arrived)")
+        known = np.isfinite(labels) & np.isfinite(scores)
+        if not np.isin(labels[known], (0.0, 1.0)).all():
+            raise InputError("labels must be 0 or 1 (or NaN where not yet known)",
+                             hint="performance drift is measured as ROC AUC of a binary task")
+        # Frozen, so the normalised arrays are set the one way a frozen dataclass allows.
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "scores", scores)
+
+    @property
+    def rows(self) -> int:
+        return int(self.labels.size)
+
+
+def match_labels(scores: pl.DataFrame, labels: pl.DataFrame, *, keys: Sequence[str],
+                 horizon: timedelta) -> LabelledScores | None:
+    """Match ``scores`` (``*keys``, ``event_time``, ``score``) with ``labels`` (``*keys``,
+    ``label_time``, ``label``); None while no score has a label within the horizon."""
+    need = {"scores": (scores, [*keys, "event_time", "score"]), "labels": (labels, [*keys, "label_time", "label"])}
+    for what, (frame, columns) in need.items():
+        if missing := [c for c in columns if c not in frame.columns]:
+            raise InputError(f"{what} frame lacks columns {missing}; it has {frame.columns}",
+                             hint=f"select {columns} before matching labels")
+    if scores.is_empty() or labels.is_empty():
+        return None
+    matched = (scores.sort("event_time")
+               .join_asof(labels.sort("label_time"), left_on="event_time", right_on="label_time",
+                          by=list(keys), strategy="forward",
+                          check_sortedness=False)  # sorted by time, hence per group
+               .filter(pl.col("label_time").is_not_null()
+                       & (pl.col("label_time") < pl.col("event_time") + horizon)))
+    if matched.is_empty():
+        return None
+    return LabelledScores(matched["label"].to_numpy().astype(float), matched["score"].to_numpy().astype(float))
