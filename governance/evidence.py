@@ -11,22 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
-from sklearn.metrics import accuracy_score, brier_score_loss, log_loss, roc_auc_score
 
 from driftline.errors import ConfigError, InputError
 from governance.gate_report import CheckResult
+from training.metrics import BINARY_METRICS
 
-# metric name -> (function of (y_true, scores), higher is better); read-only by construction.
-METRICS: Mapping[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = MappingProxyType({
-    "auc": (lambda y, s: roc_auc_score(y, s), True),
-    "logloss": (lambda y, s: log_loss(y, np.clip(s, 1e-15, 1 - 1e-15), labels=[0, 1]), False),
-    "brier": (lambda y, s: brier_score_loss(y, s), False),
-    "accuracy": (lambda y, s: accuracy_score(y, s >= 0.5), True),
-})
+# metric name -> (function of (y_true, scores), higher is better): the one implementation, shared
+# with training's evaluate and the drift monitor.
+METRICS: Mapping[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = BINARY_METRICS
 
 
 @dataclass(frozen=True, eq=False)

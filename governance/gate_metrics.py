@@ -19,6 +19,7 @@ from governance.evidence import (Evidence, bounds_text, metric_fn, missing_evide
                                  no_champion)
 from governance.gate_report import CheckResult
 from governance.gate_stats import bootstrap_auc_difference, delong_auc_difference
+from training.metrics import expected_calibration_error
 
 
 @dataclass(frozen=True)
@@ -147,15 +148,6 @@ class SliceNoWorse:
             out.append(CheckResult(f"{self.name}={label}", bool(ok), cand, expected,
                                    f"champion {base:.6g}, drop {drop:.6g}"))
         return tuple(out)
-
-
-def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, n_bins: int = 10) -> float:
-    """Weighted mean |observed rate - mean score| over equal-width score bins on [0, 1]."""
-    y, s = np.asarray(y_true, float), np.clip(np.asarray(scores, float), 0.0, 1.0)
-    bins = np.minimum((s * n_bins).astype(int), n_bins - 1)
-    counts = np.bincount(bins, minlength=n_bins)
-    gap = np.abs(np.bincount(bins, y, n_bins) - np.bincount(bins, s, n_bins))
-    return float(gap.sum() / counts.sum())
 
 
 @dataclass(frozen=True)

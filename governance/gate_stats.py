@@ -17,6 +17,7 @@ import numpy as np
 from scipy.stats import norm, rankdata
 
 from driftline.errors import InputError
+from training.metrics import roc_auc
 
 _BATCH = 200  # bootstrap resamples ranked at once: bounds memory at ~_BATCH * rows floats
 
@@ -47,15 +48,6 @@ def _check(y_true: np.ndarray, *scores: np.ndarray) -> np.ndarray:
     return y.astype(bool)
 
 
-def auc_by_ranks(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """ROC AUC (Mann-Whitney) of each row of ``scores`` (..., n) against boolean labels ``y`` (..., n)."""
-    ranks = rankdata(scores, axis=-1)
-    n_pos = y.sum(axis=-1)
-    n_neg = y.shape[-1] - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (np.where(y, ranks, 0.0).sum(axis=-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-
-
 def bootstrap_auc_difference(y_true: np.ndarray, candidate: np.ndarray, champion: np.ndarray, *,
                              n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> AucComparison:
     """Paired bootstrap of AUC(candidate) - AUC(champion); resamples missing a class are skipped."""
@@ -68,10 +60,10 @@ def bootstrap_auc_difference(y_true: np.ndarray, candidate: np.ndarray, champion
     for start in range(0, n_boot, _BATCH):
         idx = rng.integers(0, y.size, size=(min(_BATCH, n_boot - start), y.size))
         yb = y[idx]
-        diffs.append(auc_by_ranks(yb, cand[idx]) - auc_by_ranks(yb, champ[idx]))
+        diffs.append(roc_auc(yb, cand[idx]) - roc_auc(yb, champ[idx]))
     diff = np.concatenate(diffs)
     diff = diff[np.isfinite(diff)]
-    observed_cand, observed_champ = float(auc_by_ranks(y, cand)), float(auc_by_ranks(y, champ))
+    observed_cand, observed_champ = float(roc_auc(y, cand)), float(roc_auc(y, champ))
     p_value = (1 + np.count_nonzero(diff <= 0)) / (diff.size + 1)
     low, high = np.quantile(diff, [alpha / 2, 1 - alpha / 2])
     return AucComparison("bootstrap", observed_cand, observed_champ, observed_cand - observed_champ,

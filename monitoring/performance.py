@@ -12,19 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from scipy import stats
-
 from monitoring.labels import LabelledScores
-
-
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """ROC AUC as the Mann–Whitney U statistic over ranks (ties get half credit)."""
-    positives = labels == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
-        return None
-    ranks = stats.rankdata(scores)
-    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+from training.metrics import roc_auc
 
 
 def measure_performance(labelled: LabelledScores, reference: Mapping[str, float] | None) -> dict[str, float]:
@@ -32,8 +21,8 @@ def measure_performance(labelled: LabelledScores, reference: Mapping[str, float]
     also ``auc_reference`` and ``auc_drop`` (reference minus current)."""
     known = np.isfinite(labelled.labels) & np.isfinite(labelled.scores)
     result = {"labelled_rows": float(known.sum())}
-    auc = _auc(labelled.labels[known], labelled.scores[known])
-    if auc is not None:
+    auc = roc_auc(labelled.labels[known], labelled.scores[known])
+    if not np.isnan(auc):  # both classes present
         result["auc_current"] = auc
         if reference is not None and "auc" in reference:
             result["auc_reference"] = float(reference["auc"])

@@ -1,20 +1,30 @@
 """Scores of a model on labelled data, and the LightGBM validation metrics a search may optimise.
 
-:func:`evaluate` gives the evaluation gate and the reports one fixed set of numbers per task,
-computed with scikit-learn so that they agree with what any reviewer recomputes. :func:`resolve_metric`
+This is the one home of driftline's metrics: the gate's policies (:mod:`governance.evidence`,
+:mod:`governance.gate_stats`), the drift monitor's performance (:mod:`monitoring.performance`) and
+the training run all call the functions here. The binary metrics are plain numpy: :func:`roc_auc`
+is the Mann–Whitney U over midranks (ties get half credit), vectorised over leading axes so that a
+bootstrap ranks its resamples in one pass, and tests hold every binary metric equal to
+scikit-learn's to 1e-12 on random data with ties. :func:`evaluate` gives the evaluation gate and
+the reports one fixed set of numbers per task. :func:`resolve_metric`
 maps a user's metric name (or the task's default) to LightGBM's own name and to the direction of
 the search, refusing names that do not fit the task before any trial runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn import metrics as skm
 
-from driftline.errors import ConfigError, TrainingError
+from driftline.errors import ConfigError, InputError, TrainingError
+
+LOGLOSS_CLIP = 1e-15
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -77,10 +87,61 @@ def evaluate(y_true: np.ndarray, y_score: np.ndarray, task: str) -> dict[str, fl
 
 
 def _binary(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    # AUC is undefined when the data hold one class only; NaN says so without failing the report.
-    auc = float(skm.roc_auc_score(y_true, p)) if len(np.unique(y_true)) == 2 else float("nan")
-    return {"auc": auc,
-            "logloss": float(skm.log_loss(y_true, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
-            "brier": float(skm.brier_score_loss(y_true, p, pos_label=1)),
-            "accuracy": float(skm.accuracy_score(y_true, (p >= 0.5).astype(np.int64))),
-            "positive_rate": float(np.mean(p >= 0.5))}
+    return {"auc": roc_auc(y_true, p), "logloss": binary_logloss(y_true, p), "brier": brier(y_true, p),
+            "accuracy": accuracy(y_true, p), "positive_rate": float(np.mean(p >= 0.5))}
+
+
+def _positives(y_true: np.ndarray) -> np.ndarray:
+    y = np.asarray(y_true)
+    positives = y == 1
+    if not (positives | (y == 0)).all():
+        raise InputError(f"binary labels must be 0 or 1; found {np.unique(y[~(positives | (y == 0))])[:5]}",
+                         hint="code the positive class as 1 and the negative as 0")
+    return positives
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float | np.ndarray:
+    """ROC AUC of ``scores`` against 0/1 labels along the last axis; a float for 1-d input.
+
+    AUC is undefined when the labels hold one class only; NaN says so without failing a report.
+    """
+    positives = _positives(y_true)
+    ranks = rankdata(np.asarray(scores, dtype=np.float64), axis=-1)
+    n_pos = positives.sum(axis=-1)
+    n_neg = positives.shape[-1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (np.where(positives, ranks, 0.0).sum(axis=-1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    auc = np.where((n_pos == 0) | (n_neg == 0), np.nan, auc)
+    return float(auc) if auc.ndim == 0 else auc
+
+
+def binary_logloss(y_true: np.ndarray, p: np.ndarray) -> float:
+    """Mean negative log-likelihood of 0/1 labels, probabilities clipped to [1e-15, 1 - 1e-15]."""
+    positives = _positives(y_true)
+    p = np.clip(np.asarray(p, dtype=np.float64), LOGLOSS_CLIP, 1 - LOGLOSS_CLIP)
+    return float(-np.mean(np.where(positives, np.log(p), np.log1p(-p))))
+
+
+def brier(y_true: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared difference between P(class 1) and the 0/1 label."""
+    return float(np.mean((np.asarray(p, dtype=np.float64) - _positives(y_true)) ** 2))
+
+
+def accuracy(y_true: np.ndarray, p: np.ndarray) -> float:
+    """Share of rows whose label equals ``p >= 0.5``."""
+    return float(np.mean((np.asarray(p, dtype=np.float64) >= 0.5) == _positives(y_true)))
+
+
+def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, n_bins: int = 10) -> float:
+    """Weighted mean |observed rate - mean score| over equal-width score bins on [0, 1]."""
+    y, s = np.asarray(y_true, float), np.clip(np.asarray(scores, float), 0.0, 1.0)
+    bins = np.minimum((s * n_bins).astype(int), n_bins - 1)
+    counts = np.bincount(bins, minlength=n_bins)
+    gap = np.abs(np.bincount(bins, y, n_bins) - np.bincount(bins, s, n_bins))
+    return float(gap.sum() / counts.sum())
+
+
+# Binary metric name -> (function of (y_true, P(class 1)), higher is better); read-only by construction.
+BINARY_METRICS: Mapping[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = MappingProxyType({
+    "auc": (roc_auc, True), "logloss": (binary_logloss, False), "brier": (brier, False), "accuracy": (accuracy, True),
+})

@@ -7,7 +7,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from driftline.errors import InputError
-from governance.gate_stats import auc_by_ranks, bootstrap_auc_difference, delong_auc_difference
+from governance.gate_stats import bootstrap_auc_difference, delong_auc_difference
+from training.metrics import roc_auc
 
 
 def scores(seed: int = 0, n: int = 400):
@@ -22,7 +23,7 @@ def scores(seed: int = 0, n: int = 400):
 def test_rank_auc_matches_sklearn_with_ties():
     y = np.array([0, 0, 1, 1, 0, 1, 1, 0])
     s = np.array([0.1, 0.4, 0.4, 0.8, 0.2, 0.9, 0.1, 0.5])
-    assert auc_by_ranks(y.astype(bool), s) == pytest.approx(roc_auc_score(y, s))
+    assert roc_auc(y.astype(bool), s) == pytest.approx(roc_auc_score(y, s))
 
 
 @pytest.mark.parametrize("test", [bootstrap_auc_difference, delong_auc_difference])
