@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from driftline.errors import InputError
-from features.synthetic import generate_demo
+from flows.demo_data import generate_demo
 from flows.local import Dispatched, run_local
 from tasks.workspace import Workspace
 

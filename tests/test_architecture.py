@@ -44,6 +44,14 @@ def test_importing_every_pure_module_loads_no_prefect() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_demo_data_generator_loads_no_prefect() -> None:
+    # It lives in flows/ beside the demo, but tests and benchmarks load it without a flow runtime.
+    code = ("import sys\nimport flows.demo_data\n"
+            "print(sorted(m for m in sys.modules if m == 'prefect' or m.startswith('prefect.')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["registry", "list"], ["audit", "verify"], ["keys", "list"]])
 def test_commands_that_run_no_flow_import_no_prefect(argv: list[str], tmp_path: Path) -> None:
     code = ("import sys\nfrom flows.cli import main\n"

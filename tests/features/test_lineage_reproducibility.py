@@ -9,8 +9,8 @@ from features.contracts import load_contracts
 from features.ingest import ingest_files
 from features.quarantine import Quarantine
 from features.store import FeatureStore
-from features.synthetic import generate_demo
 from features.training_set import build_training_set
+from flows.demo_data import generate_demo
 
 GROUPS = ("churn_labels", "customer_activity", "customer_billing")
 

@@ -57,7 +57,7 @@ def _ts(text: str) -> float:
 @pytest.fixture(scope="module")
 def bootstrapped(pool):
     """Days 1-89 ingested and a champion trained, run in-process against the pool's server."""
-    from features.synthetic import generate_demo
+    from flows.demo_data import generate_demo
 
     env, home = pool["env"], pool["home"]
     source = home / "demo-source"

@@ -90,7 +90,7 @@ class Served:
     server: subprocess.Popen
     serve: subprocess.Popen
     logs: Path
-    held_back: object  # features.synthetic.DropFile: the day-2 drop the watcher announces
+    held_back: object  # flows.demo_data.DropFile: the day-2 drop the watcher announces
     phases: list[tuple[str, float]] = field(default_factory=list)
 
     def phase(self, name: str, started: float) -> None:
@@ -115,7 +115,7 @@ def _wait_for_log(process: subprocess.Popen, log: Path, marker: str, timeout_s: 
 
 @pytest.fixture(scope="module")
 def served(request, tmp_path_factory):
-    from features.synthetic import generate_demo
+    from flows.demo_data import generate_demo
 
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="driftline-serve-", dir="/tmp"))

@@ -13,8 +13,8 @@ import pytest
 from driftline.errors import InputError
 from features.contracts import FeatureGroupContract, load_contracts
 from features.snapshot import GroupSnapshot
-from features.synthetic import DropFile, generate_demo
 from features.training_set import build_training_set
+from flows.demo_data import DropFile, generate_demo
 
 CONTRACTS = load_contracts()
 POLARS = {"string": pl.String, "int64": pl.Int64, "float64": pl.Float64}

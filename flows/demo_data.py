@@ -9,6 +9,10 @@ but shorter sessions), prices rise and payment failures weigh more on churn, so 
 and retraining have something real to find. A few rows are corrupted on purpose, deterministically
 from the seed, and counted in the returned :class:`DemoDrop`, so a test can check that ingestion
 quarantines exactly those. Same arguments, same bytes.
+
+It lives beside the demo it feeds, not in the pure ``features`` package: fake customers are not
+part of a feature store. It imports no Prefect (``tests/test_architecture.py`` checks), so the
+integration tests and benchmarks that need demo drops load it without a flow runtime.
 """
 
 from __future__ import annotations
