@@ -15,6 +15,11 @@ from driftline.errors import InputError
 
 
 def _prepare_prefect(args: argparse.Namespace) -> None:
+    # Before anything is spawned: Prefect's temporary server, and whatever else this command starts,
+    # dies with this process, even on SIGKILL (see flows.lifeline).
+    from flows.lifeline import tie_children_to_this_process
+
+    tie_children_to_this_process()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Before LightGBM's OpenMP runtime loads: idle threads sleep instead of spinning. On a busy
     # 2-core machine spinning threads stalled fits 3-11x (measured); passive waiting costs ~nothing.
