@@ -30,8 +30,9 @@ EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 def _parser() -> argparse.ArgumentParser:
     from flows import cli_admin, cli_ops, cli_runs
+    from flows.cli_args import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m flows",
         description="driftline: continuous training with a signed registry and an audit trail. "
                     "Works on the data home DRIFTLINE_HOME (default ./.driftline).")
