@@ -16,20 +16,23 @@ import argparse
 import os
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from driftline.errors import DriftlineError, IntegrityError
+from driftline.errors import ConfigError, DriftlineError, IntegrityError
+from driftline.home import DataHome
 
 EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 
 def _parser() -> argparse.ArgumentParser:
     from flows import cli_admin, cli_ops, cli_runs
+    from flows.cli_args import OneLineParser
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m flows",
         description="driftline: continuous training with a signed registry and an audit trail. "
                     "Works on the data home DRIFTLINE_HOME (default ./.driftline).")
@@ -44,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _report_internal(exc: BaseException) -> str:
     """Save the traceback where a bug report can pick it up; return where."""
-    home = Path(os.environ.get("DRIFTLINE_HOME", ".driftline"))
-    target = home / "state" / "last-error.txt"
+    home = DataHome(Path(os.environ.get("DRIFTLINE_HOME") or ".driftline"))
+    # Never create a data home (or write into a foreign folder) to report an error.
+    folder = home.state if home.is_data_home() else Path(tempfile.gettempdir())
+    target = folder / ("last-error.txt" if home.is_data_home() else "driftline-last-error.txt")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(f"{datetime.now(timezone.utc).isoformat()}\n{traceback.format_exc()}", encoding="utf-8")
@@ -54,14 +59,25 @@ def _report_internal(exc: BaseException) -> str:
         return "(could not be saved)"
 
 
+def _set_home(flag: str | None) -> None:
+    """``--home`` wins over DRIFTLINE_HOME; an empty one is refused, never read as the current folder."""
+    if flag is not None:
+        if not flag.strip():
+            raise ConfigError("--home is empty", hint="give it a folder, e.g. --home ./.driftline")
+        os.environ["DRIFTLINE_HOME"] = flag
+    elif "DRIFTLINE_HOME" in os.environ and not os.environ["DRIFTLINE_HOME"].strip():
+        # Path("") is the current folder: in the repository root that made registry/ the registry.
+        raise ConfigError("DRIFTLINE_HOME is empty; set it to a folder (e.g. ./.driftline) or unset it",
+                          hint="export DRIFTLINE_HOME=/path/to/home, or unset DRIFTLINE_HOME")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # Die quietly when the reader of our output goes away (`python -m flows registry list | head`).
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.home:
-        os.environ["DRIFTLINE_HOME"] = args.home
     try:
+        _set_home(args.home)
         return int(args.handler(args) or 0)
     except IntegrityError as exc:
         print(f"integrity failure: {exc}", file=sys.stderr)
@@ -69,10 +85,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DriftlineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
+    except OSError as exc:  # a file of the data home we may not read or write: the user's to fix
+        if not _is_users_to_fix(exc):
+            return _internal(exc)
+        print(f"error: cannot use {exc.filename}: {(exc.strerror or str(exc)).lower()} "
+              f"(fix its permissions, or point --home at another data home)", file=sys.stderr)
+        return EXIT_USER
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the edge: never show a traceback as the interface
-        where = _report_internal(exc)
-        print(f"internal error: {type(exc).__name__}: {exc} (traceback saved to {where})", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _internal(exc)
+
+
+def _internal(exc: BaseException) -> int:
+    where = _report_internal(exc)
+    print(f"internal error: {type(exc).__name__}: {exc} (traceback saved to {where})", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _is_users_to_fix(exc: OSError) -> bool:
+    """A permission error anywhere, or any OS error on a file inside the data home, names a path
+    the user can fix; other OS errors are ours."""
+    if exc.filename is None:
+        return False
+    if isinstance(exc, PermissionError):
+        return True
+    home = DataHome(Path(os.environ.get("DRIFTLINE_HOME") or ".driftline")).root
+    return Path(os.fsdecode(exc.filename)).resolve().is_relative_to(home)

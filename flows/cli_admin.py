@@ -16,10 +16,13 @@ from typing import Any
 from driftline.errors import IntegrityError, NotFoundError
 
 
-def _ws():
+def _ws(*, read_only: bool = False):
     from tasks.workspace import Workspace
 
-    return Workspace.open()
+    ws = Workspace.open()
+    if read_only:  # a command that only reads never creates a home (a mistyped path is an error)
+        ws.settings.data_home.require_existing()
+    return ws
 
 
 def _ref(text: str | None) -> int | str:
@@ -29,7 +32,7 @@ def _ref(text: str | None) -> int | str:
 
 
 def _registry_list(args: argparse.Namespace) -> int:
-    ws = _ws()
+    ws = _ws(read_only=True)
     models = [args.model] if args.model else ws.registry.models()
     if not models:
         print(f"no models registered in {ws.home.registry}")
@@ -55,7 +58,7 @@ def _plain(value: Any) -> Any:
 
 
 def _registry_show(args: argparse.Namespace) -> int:
-    v = _ws().registry.get(args.model, _ref(args.version))
+    v = _ws(read_only=True).registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
                       "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
                      indent=2, sort_keys=True, default=str))
@@ -63,7 +66,7 @@ def _registry_show(args: argparse.Namespace) -> int:
 
 
 def _registry_verify(args: argparse.Namespace) -> int:
-    ws = _ws()
+    ws = _ws(read_only=True)
     if args.all or args.model is None:
         results = ws.registry.verify_all()
         bad = [(v, r) for v, r in results if isinstance(r, IntegrityError)]
@@ -122,7 +125,7 @@ def _registry_resign(args: argparse.Namespace) -> int:
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    ws = _ws()
+    ws = _ws(read_only=True)
     result = ws.audit.verify(ws.trust)
     if not result.ok:
         raise IntegrityError(f"audit trail broken at entry {result.first_bad_seq}: {result.problem}")
@@ -161,7 +164,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
         pems = [Path(p).read_bytes() for p in args.public_key]
         trusted = {key_id_of(pem): pem for pem in pems}
     else:
-        ws = _ws()
+        ws = _ws(read_only=True)
         trusted = ws.trust.public_pems()
     result = verify_bundle(Path(args.bundle), trusted)
     if not result.ok:
@@ -173,7 +176,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    ws = _ws()
+    ws = _ws(read_only=args.action == "list")
     if args.action == "list":
         for key_id in ws.trust.key_ids():
             print(f"{key_id}  {'revoked' if ws.trust.is_revoked(key_id) else 'trusted'}")

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from driftline.errors import ConfigError, IntegrityError
+from flows.cli_args import non_negative_float, positive_float, positive_int
 
 DEFAULT_YAML = Path("deployments") / "prefect.yaml"
 
@@ -80,14 +81,14 @@ def _render(args: argparse.Namespace) -> int:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("serve", help="serve every deployment from this process (needs PREFECT_API_URL)")
-    p.add_argument("--limit", type=int, help="most flow runs at once (default unlimited)")
+    p.add_argument("--limit", type=positive_int, help="most flow runs at once (default unlimited)")
     p.set_defaults(handler=_serve)
     p = commands.add_parser("watch", help="announce new drops in landing/ as driftline.data.arrived events")
     p.add_argument("--once", action="store_true", help="announce what is there now, then exit")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between scans (default 5)")
-    p.add_argument("--settle", type=float, default=2.0,
+    p.add_argument("--interval", type=positive_float, default=5.0, help="seconds between scans (default 5)")
+    p.add_argument("--settle", type=non_negative_float, default=2.0,
                    help="only announce files unchanged for this many seconds (default 2)")
-    p.add_argument("--max-failures", type=int, default=6,
+    p.add_argument("--max-failures", type=positive_int, default=6,
                    help="with --once: give up after this many failed attempts in a row (default 6)")
     p.add_argument("--baseline", action="store_true",
                    help="record the drops now in landing/ as announced without emitting, then exit")

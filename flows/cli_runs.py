@@ -12,9 +12,15 @@ import os
 from typing import Any
 
 from driftline.errors import InputError
+from flows.cli_args import parse_flow_params, positive_int
 
 
 def _prepare_prefect(args: argparse.Namespace) -> None:
+    # Before anything is spawned: Prefect's temporary server, and whatever else this command starts,
+    # dies with this process, even on SIGKILL (see flows.lifeline).
+    from flows.lifeline import tie_children_to_this_process
+
+    tie_children_to_this_process()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Before LightGBM's OpenMP runtime loads: idle threads sleep instead of spinning. On a busy
     # 2-core machine spinning threads stalled fits 3-11x (measured); passive waiting costs ~nothing.
@@ -31,7 +37,7 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
 
 def _budget(args: argparse.Namespace) -> None:
     """CLI flags become settings through the environment, so flows read them like deployments do."""
-    if getattr(args, "trials", None):
+    if getattr(args, "trials", None) is not None:  # validated at parse time (>= 1)
         os.environ["DRIFTLINE_TRAINING__N_TRIALS"] = str(args.trials)
 
 
@@ -50,16 +56,6 @@ def _run(args: argparse.Namespace, name: str, **params: Any) -> Any:
     except (ParameterTypeError, SignatureMismatchError) as exc:
         raise InputError(f"flow {name!r} got invalid parameters: {' '.join(str(exc).split())}") from exc
     return result
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise InputError(f"parameter {pair!r} is not NAME=VALUE")
-        params[name.replace("-", "_")] = int(value) if value.isdigit() else value
-    return params
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -117,28 +113,29 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _run_any(args: argparse.Namespace) -> int:
-    result = _run(args, args.flow, **_parse_params(args.param))
+    params = parse_flow_params(args.flow, args.param)  # before Prefect starts: a typo answers at once
+    result = _run(args, args.flow, **params)
     print(result)
     return 0
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("demo", help="the whole loop on generated data, no server needed")
-    p.add_argument("--customers", type=int, default=1500)
+    p.add_argument("--customers", type=positive_int, default=1500)
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--trials", type=int, default=12, help="Optuna trials per training run")
+    p.add_argument("--trials", type=positive_int, default=12, help="Optuna trials per training run")
     p.set_defaults(handler=_demo)
     p = commands.add_parser("ingest", help="ingest drops from landing/ (or the named files)")
     p.add_argument("files", nargs="*")
     p.set_defaults(handler=_ingest)
     p = commands.add_parser("train", help="train, gate, register and maybe promote a new version")
     p.add_argument("--model")
-    p.add_argument("--trials", type=int)
+    p.add_argument("--trials", type=positive_int, help="Optuna trials (default the settings' n_trials)")
     p.add_argument("--reason", default="manual")
     p.set_defaults(handler=_train)
     p = commands.add_parser("monitor", help="drift of the current window against the champion")
     p.add_argument("--model")
-    p.add_argument("--window-days", type=int)
+    p.add_argument("--window-days", type=positive_int, help="days in the current window (default 30)")
     p.set_defaults(handler=_monitor)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")
