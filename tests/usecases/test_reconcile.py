@@ -3,6 +3,7 @@ versions are never recorded as registered."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_second_start_reads_only_what_is_new(home: Path) -> None:
     assert registered(ws) == ["model:churn:v1", "model:churn:v2"]
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbage", "stale"])
+@pytest.mark.parametrize("damage", ["missing", "garbage", "beyond-the-end", "another-trail"])
 def test_a_lost_or_wrong_watermark_only_makes_the_scan_longer(home: Path, damage: str) -> None:
     ws = Workspace.open()
     unaudited_version(ws, "1")
@@ -49,8 +50,12 @@ def test_a_lost_or_wrong_watermark_only_makes_the_scan_longer(home: Path, damage
         mark.unlink()
     elif damage == "garbage":
         mark.write_bytes(b"{not json")
-    else:  # claims the trail is longer than it is, and every version already reconciled
+    elif damage == "beyond-the-end":  # claims a longer trail, and every version reconciled
         mark.write_text(mark.read_text().replace('"offset":', '"offset":9999').replace('"churn":1', '"churn":9'))
+    else:  # a trail that does not continue from the recorded head (rewritten since)
+        doc = json.loads(mark.read_text())
+        doc["audit"]["head"], doc["versions"]["churn"] = "1" * 64, 9
+        mark.write_text(json.dumps(doc))
     report = reconcile(ws)
     assert report.versions == 1 and report.full_scan
     assert registered(ws) == ["model:churn:v1", "model:churn:v2"]
