@@ -55,6 +55,10 @@ class LockTimeout(DriftlineError):
     """Another process held a lock for longer than we were willing to wait."""
 
 
+class AuditUnwritableError(DriftlineError):
+    """The audit trail cannot take an append (not a folder, not writable): nothing may change unrecorded."""
+
+
 class KeyMaterialError(DriftlineError):
     """Signing keys are missing, or the passphrase does not open them (never shows the secret)."""
 

@@ -262,6 +262,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                 else:
                     version = store.append(group, stored_schema(contract).empty_table(), sources=sources,
                                            key_columns=key_columns, pii_columns=contract.pii_columns)
+                fault_point("ingest.committed")  # stored, not yet audited: usecases.reconcile recovers it
     for e in stored:
         reports[e.index] = IngestReport(e.path.name, group, e.digest, "stored", e.state.rows_in, e.state.rows_stored,
                                         e.state.rows_quarantined, dict(e.state.reasons), version,

@@ -88,28 +88,31 @@ def _audited(ws, action: str, subject: str, details: dict) -> None:
 
 
 def _registry_promote(args: argparse.Namespace) -> int:
+    from usecases.promotion import promote_version
+
     ws = _ws()
     version = ws.registry.get(args.model, _ref(args.version)).version
-    change = ws.registry.promote(args.model, version, alias=args.alias, actor=ws.actor().user, reason=args.reason)
-    _audited(ws, "model.promote", f"model:{args.model}:v{version}",
-             {"alias": args.alias, "from": change.from_version, "to": version, "reason": args.reason})
-    print(f"{args.model}: {args.alias} -> v{version} (was {change.from_version})")
+    move = promote_version(ws, args.model, version, alias=args.alias, reason=args.reason)
+    print(f"{args.model}: {args.alias} -> v{version} (was {move.from_version})"
+          + ("" if move.changed else "; already there, nothing changed"))
     return 0
 
 
 def _registry_rollback(args: argparse.Namespace) -> int:
-    ws = _ws()
-    change = ws.registry.rollback(args.model, alias=args.alias, actor=ws.actor().user, reason=args.reason)
-    _audited(ws, "model.rollback", f"model:{args.model}:v{change.to_version}",
-             {"alias": args.alias, "from": change.from_version, "to": change.to_version, "reason": args.reason})
-    print(f"{args.model}: {args.alias} rolled back to v{change.to_version} (was v{change.from_version})")
+    from usecases.promotion import rollback_alias
+
+    move = rollback_alias(_ws(), args.model, alias=args.alias, reason=args.reason)
+    print(f"{args.model}: {args.alias} rolled back to v{move.to_version} (was v{move.from_version})")
     return 0
 
 
 def _registry_resign(args: argparse.Namespace) -> int:
     """After a key revocation: re-sign with the active key the versions whose files still match."""
+    from usecases.reconcile import reconcile
+
     ws = _ws()
     key = ws.signing_key()
+    reconcile(ws)
     targets = ([(v.model, v.version) for m in ws.registry.models() for v in ws.registry.versions(m)]
                if args.all else [(args.model, ws.registry.get(args.model, _ref(args.version)).version)])
     done = []

@@ -16,6 +16,7 @@ from flows.events import emit, resource
 from flows.triggers import DATA_ARRIVED, DATA_INGESTED
 from tasks.audit import checkpoint
 from tasks.ingest import expire_landing, ingest_drops, landing_files
+from tasks.recovery import reconcile_on_start
 from tasks.workspace import Workspace
 
 
@@ -46,6 +47,7 @@ def emit_arrived(paths: list[Path]) -> None:
 def ingest_flow(paths: list[str] | None = None, home: str | None = None) -> list[IngestReport]:
     """Ingest the named drops, or every drop waiting under ``landing/<group>/``."""
     ws = Workspace.open(home)
+    reconcile_on_start(ws)
     try:
         files = landing_files(ws, paths)
         if paths:

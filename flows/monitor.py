@@ -17,6 +17,7 @@ from flows.triggers import DRIFT_DETECTED
 from monitoring.performance import performance_line
 from tasks.audit import checkpoint
 from tasks.monitor import current_window, drift
+from tasks.recovery import reconcile_on_start
 from tasks.workspace import Workspace
 
 
@@ -37,6 +38,7 @@ def monitor_flow(model: str | None = None, window_days: int | None = None,
                  home: str | None = None) -> MonitorOutcome:
     """Compare the current window of the store with the champion's reference profile."""
     ws = Workspace.open(home, model_name=model)
+    reconcile_on_start(ws)
     name = ws.settings.model_name
     try:
         if ws.registry.alias(name, "champion") is None:

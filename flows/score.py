@@ -13,6 +13,7 @@ from prefect import flow
 
 from tasks.audit import checkpoint
 from tasks.scoring import score_latest
+from tasks.recovery import reconcile_on_start
 from tasks.workspace import Workspace
 
 
@@ -29,6 +30,7 @@ class ScoreOutcome:
 def score_flow(model: str | None = None, home: str | None = None) -> ScoreOutcome:
     """Score all entities with the champion and store the predictions."""
     ws = Workspace.open(home, model_name=model)
+    reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")
         rows, as_of, delta_version = score_latest(ws, champion)

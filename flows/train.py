@@ -13,6 +13,7 @@ from prefect import flow
 
 from flows.idempotency import already_done, mark_done
 from tasks.audit import checkpoint
+from tasks.recovery import reconcile_on_start
 from tasks.runtime import run_logger
 from tasks.workspace import Workspace
 
@@ -38,6 +39,7 @@ class TrainOutcome:
 def train_flow(model: str | None = None, reason: str = "manual", home: str | None = None) -> TrainOutcome:
     """Train, gate and register a new version of the model from the store's current data."""
     ws = Workspace.open(home, model_name=model)
+    reconcile_on_start(ws)
     from flows.training_run import train_and_gate
 
     try:
@@ -55,6 +57,7 @@ def retrain_flow(model: str | None = None, idempotency_key: str | None = None,
     if idempotency_key and already_done(ws.home, "retrain", idempotency_key):
         run_logger().info("retrain for %s already ran; skipping the duplicate event", idempotency_key)
         return None
+    reconcile_on_start(ws)
     from flows.training_run import train_and_gate
 
     try:

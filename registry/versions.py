@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from filelock import FileLock, Timeout
 
-from driftline.atomic import fault_point, fsync_dir
+from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import (InputError, IntegrityError, LockTimeout, NotFoundError,
                               SignatureError)
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 Status = Literal["accepted", "rejected"]
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RESERVED_FILES = {"metadata.json", "model.sig"}
-_RESERVED_META = {"model", "version", "status", "created_at"}
+_RESERVED_META = {"model", "version", "status", "created_at", "candidate"}
 
 
 def check_model_name(model: str) -> str:
@@ -176,14 +176,33 @@ class ModelRegistry:
             raise LockTimeout(f"registry lock of model {model!r} held for over {self.lock_timeout}s",
                               hint="another registration is running; retry, or remove a stale lock") from None
 
+    def find_candidate(self, model: str, identity: str) -> ModelVersion | None:
+        """The version registered for this candidate identity (see ``register``), newest first."""
+        for number in reversed(self._numbers(model)):
+            try:
+                meta = json.loads((self.root / model / str(number) / "metadata.json").read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(meta, dict) and meta.get("candidate") == identity:
+                return self._read(model, number)
+        return None
+
     def register(self, model: str, *, files: Mapping[str, Path | bytes], metadata: Mapping[str, Any],
-                 status: Status, key: SigningKey) -> ModelVersion:
-        """Store, sign and publish a new immutable version; returns it (version number allocated here)."""
+                 status: Status, key: SigningKey, identity: str | None = None) -> ModelVersion:
+        """Store, sign and publish a new immutable version; returns it (version number allocated here).
+
+        ``identity`` names the candidate (the caller's digest of what makes it the same model):
+        it is signed into the metadata, and when a version with the same identity already exists
+        that version is returned (verified) instead of a new one, so a rerun after a crash between
+        publishing a version and auditing it registers nothing twice.
+        """
         check_model_name(model)
         if status not in ("accepted", "rejected"):
             raise InputError(f"status {status!r} is neither accepted nor rejected", hint="pass the gate's decision")
         if not files:
             raise InputError("a model version needs at least one file", hint="pass files={'model.txt': path}")
+        if identity is not None and (not isinstance(identity, str) or not identity):
+            raise InputError(f"candidate identity {identity!r} is not a non-empty string", hint="pass a digest")
         clash = _RESERVED_META & set(metadata)
         if clash:
             raise InputError(f"metadata keys {sorted(clash)} are set by the registry", hint="rename them")
@@ -196,10 +215,17 @@ class ModelRegistry:
             fault_point("register.staged")
             with self._lock(model):
                 remove_dead_staging(folder)
+                existing = self.find_candidate(model, identity) if identity is not None else None
+                if existing is not None:
+                    shutil.rmtree(staging, ignore_errors=True)
+                    self.verify(model, existing.version)  # never hand back a tampered twin
+                    return existing
                 numbers = self._numbers(model)
                 version = (numbers[-1] if numbers else 0) + 1
                 record = {**metadata, "model": model, "version": version, "status": status,
                           "created_at": utc_now()}
+                if identity is not None:
+                    record["candidate"] = identity
                 write_file(staging / "metadata.json", canonical_json(record) + b"\n")
                 fault_point("register.metadata")
                 sign_model(staging, key, extra={"driftline": record}, model_name=model)
@@ -242,26 +268,39 @@ class ModelRegistry:
         return list(AliasBook(self.root / check_model_name(model)).read().history)
 
     def set_alias(self, model: str, alias: str, version: int, *, actor: str, reason: str,
-                  action: Literal["set", "promote", "rollback"] = "set") -> AliasChange:
+                  action: Literal["set", "promote", "rollback"] = "set",
+                  record: Callable[[AliasChange], object] | None = None) -> AliasChange:
+        """Swap ``alias`` to ``version``. ``record`` (the audit append) runs under the model's lock
+        right after the swap; if it raises, the previous aliases.json is written back and the
+        error re-raised: no alias change without its record."""
         check_alias(alias)
         self.get(model, version)
         with self._lock(model) as folder:
             book = AliasBook(folder)
+            before = book.path.read_bytes() if book.path.exists() else None
             change = AliasChange(model=model, alias=alias, from_version=book.read().aliases.get(alias),
                                  to_version=version, actor=actor, reason=reason, at=utc_now(), action=action)
             book.commit(change)
+            if record is not None:
+                try:
+                    record(change)
+                except BaseException:
+                    _restore(book.path, before)
+                    raise
         return change
 
-    def promote(self, model: str, version: int, *, alias: str = "champion", actor: str, reason: str) -> AliasChange:
+    def promote(self, model: str, version: int, *, alias: str = "champion", actor: str, reason: str,
+                record: Callable[[AliasChange], object] | None = None) -> AliasChange:
         """Point ``alias`` at an accepted version that verifies; refuses anything else."""
         candidate = self.get(model, version)
         if candidate.status != "accepted":
             raise PromotionRefused(f"{model} v{version} was rejected by its evaluation gate",
                                    hint="only accepted versions can be promoted")
         self.verify(model, version)
-        return self.set_alias(model, alias, version, actor=actor, reason=reason, action="promote")
+        return self.set_alias(model, alias, version, actor=actor, reason=reason, action="promote", record=record)
 
-    def rollback(self, model: str, *, alias: str = "champion", actor: str, reason: str) -> AliasChange:
+    def rollback(self, model: str, *, alias: str = "champion", actor: str, reason: str,
+                 record: Callable[[AliasChange], object] | None = None) -> AliasChange:
         """Point ``alias`` back at the previous accepted, verifying version in its history."""
         stack = AliasBook(self.root / check_model_name(model)).read().stack(check_alias(alias))
         current = stack[-1] if stack else None
@@ -273,7 +312,16 @@ class ModelRegistry:
             except IntegrityError as exc:
                 log.warning("rollback of %s/%s skips v%s: %s", model, alias, earlier, exc)
                 continue
-            return self.set_alias(model, alias, earlier, actor=actor, reason=reason, action="rollback")
+            return self.set_alias(model, alias, earlier, actor=actor, reason=reason, action="rollback",
+                                  record=record)
         raise NotFoundError(f"{model}/{alias} has no earlier accepted version to roll back to",
                             hint="promote a version explicitly")
 
+
+def _restore(path: Path, before: bytes | None) -> None:
+    """Undo an alias swap whose record failed: the previous bytes (already signed, if signed) back."""
+    if before is None:
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+    else:
+        write_atomic(path, before)

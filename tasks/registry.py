@@ -2,7 +2,9 @@
 
 Registration writes every artifact of the version into one signed directory: the model, its
 schema, the reference profile for drift monitoring, the search trials, and the gate report (JSON
-and HTML). Promotion moves the ``champion`` alias; the registry refuses rejected versions.
+and HTML). Promotion moves the ``champion`` alias; the registry refuses rejected versions. Both
+are thin wrappers over the Prefect-free use cases in ``usecases/`` (registration is idempotent on
+the candidate's identity; a promotion is checked for key and audit before the swap).
 """
 
 from __future__ import annotations
@@ -14,37 +16,23 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from driftline.atomic import write_atomic
 from governance.gate_report import GateReport
 from registry.versions import ModelVersion
 from tasks.runtime import flow_run_id
 from tasks.workspace import Workspace
+from usecases.promotion import promote_version
+from usecases.registration import register_candidate
 
 
-# No retries: registering is not idempotent (a retry after a late failure would add a second
-# version of the same candidate); the registry's own writes are atomic, so a failure leaves none.
+# No retries: a late failure is better looked at than retried; a rerun of the flow is safe, since
+# registering the same candidate again returns its existing version.
 @task(name="register-version", cache_policy=NO_CACHE)
 def register(ws: Workspace, *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
              report: GateReport) -> ModelVersion:
-    model = ws.settings.model_name
-    status = "accepted" if report.passed else "rejected"
-    html = report.to_html().encode()
-    version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
-                                                 "gate_report.html": html},
-                                   metadata=lineage, status=status, key=ws.signing_key())
-    write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", html)
-    ws.audit.append("model.register", f"model:{model}:v{version.version}", {
-        "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
-        "delta_versions": dict(lineage["data"]["delta_versions"]),
-        "gate_report_sha256": report.digest}, actor=ws.actor(flow_run_id()))
-    return version
+    return register_candidate(ws, files=files, lineage=lineage, report=report, flow_run_id=flow_run_id())
 
 
 @task(name="promote-version", cache_policy=NO_CACHE)
 def promote(ws: Workspace, version: ModelVersion, *, reason: str) -> None:
-    actor = ws.actor(flow_run_id())
-    change = ws.registry.promote(version.model, version.version, alias="champion",
-                                 actor=actor.user, reason=reason)
-    ws.audit.append("model.promote", f"model:{version.model}:v{version.version}", {
-        "alias": "champion", "from": change.from_version, "to": version.version, "reason": reason},
-        actor=actor)
+    promote_version(ws, version.model, version.version, alias="champion", reason=reason,
+                    flow_run_id=flow_run_id())

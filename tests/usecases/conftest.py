@@ -1,0 +1,20 @@
+"""Fixtures of the use-case tests: a data home whose settings and passphrase come from the env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.usecases.candidates import PASSPHRASE
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data home; the settings (and child processes) read it and the passphrase from env."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
+    monkeypatch.setenv("DRIFTLINE_KEY_PASSPHRASE", PASSPHRASE)
+    monkeypatch.delenv("DRIFTLINE_KEY_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("DRIFTLINE_FAULT", raising=False)
+    return home

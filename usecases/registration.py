@@ -1,0 +1,67 @@
+"""Register a gated candidate as a signed version, once, and audit it.
+
+A candidate is known by its identity: sha256 over the model file's digest, the training set's
+fingerprint and the search parameters (the same data, the same parameters, the same bytes). The
+identity is signed into the version's metadata, and the registry returns the existing version
+for a known identity instead of allocating a new one, so a rerun after a crash between a
+version's rename and its ``model.register`` entry registers nothing twice; the lost entry is
+recovered by :func:`usecases.reconcile.reconcile`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from driftline.atomic import write_atomic
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.errors import InputError
+from usecases.reconcile import reconcile
+
+if TYPE_CHECKING:
+    from governance.gate_report import GateReport
+    from registry.versions import ModelVersion
+    from tasks.workspace import Workspace
+
+MODEL_FILE = "model.txt"
+
+
+def candidate_identity(files: Mapping[str, Path | bytes], lineage: Mapping[str, Any]) -> str:
+    """sha256 over the model file's digest, the training-set fingerprint and the parameters."""
+    if MODEL_FILE not in files:
+        raise InputError(f"a candidate needs its {MODEL_FILE}, got files {sorted(files)}",
+                         hint="pass the files TrainedModel.save wrote")
+    data = files[MODEL_FILE]
+    raw = data if isinstance(data, bytes) else Path(data).read_bytes()
+    try:
+        training_set, params = lineage["data"]["training_set_sha256"], lineage["search"]["params"]
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"lineage lacks {exc} (training set or search parameters)",
+                         hint="build it with registry.lineage.build_lineage") from None
+    return sha256_hex(canonical_json({"model_sha256": hashlib.sha256(raw).hexdigest(),
+                                      "training_set_sha256": training_set, "params": dict(params)}))
+
+
+def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
+                       report: "GateReport", flow_run_id: str | None = None) -> "ModelVersion":
+    """The candidate's version (new, or the one a crashed run already published), audited once."""
+    model = ws.settings.model_name
+    identity = candidate_identity(files, lineage)
+    html = report.to_html().encode()
+    existing = ws.registry.find_candidate(model, identity)
+    if existing is not None:
+        reconcile(ws)  # its model.register entry, if the crash lost it
+        write_atomic(ws.home.reports / f"gate-{model}-v{existing.version}.html", html)
+        return existing
+    status = "accepted" if report.passed else "rejected"
+    version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
+                                                 "gate_report.html": html},
+                                   metadata=lineage, status=status, key=ws.signing_key(), identity=identity)
+    write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", html)
+    ws.audit.append("model.register", f"model:{model}:v{version.version}", {
+        "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
+        "delta_versions": dict(lineage["data"]["delta_versions"]),
+        "gate_report_sha256": report.digest}, actor=ws.actor(flow_run_id))
+    return version
