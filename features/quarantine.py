@@ -170,7 +170,7 @@ class Quarantine:
             out.append(QuarantineRecord(
                 group=data["group"], source=data["source"], digest=data["digest"], kind=data["kind"],
                 path=folder, rows=rows, reason=data["reason"], created_at=data["created_at"],
-                erased=bool(data.get("erased", False))))
+                erased=bool(data.get("erased", False)), poisoned=bool(data.get("poisoned", False))))
         return out
 
     def delete_entities(self, key_column: str, keys: Sequence[str]) -> int:
