@@ -19,14 +19,23 @@ WRITING_SUFFIXES = (".tmp", ".part", ".partial", ".crdownload")
 
 
 def drop_files(landing: Path) -> list[Path]:
-    """Every drop under ``landing/<group>/``, sorted (so runs repeat): each file in a group folder,
-    except dotfiles, dot-folders and files still being written (``WRITING_SUFFIXES``). A file of
-    an unknown type is a drop too: ingestion quarantines it with its reason."""
+    """Every drop under ``landing/<group>/``, sorted (so runs repeat): each regular file in a group
+    folder, except dotfiles, dot-folders and files still being written (``WRITING_SUFFIXES``). A file of
+    an unknown type is a drop too: ingestion quarantines it with its reason. Links (to files or to
+    group folders) and special files are never listed, so nothing that lists drops (the watcher,
+    ingestion, expiry, erasure) follows one out of landing or blocks on a FIFO; named on the
+    command line, ingestion refuses them unread."""
     if not landing.is_dir():
         return []
-    return sorted(p for group in landing.iterdir() if group.is_dir() and not group.name.startswith(".")
-                  for p in group.iterdir() if p.is_file() and not p.name.startswith(".")
-                  and not p.name.lower().endswith(WRITING_SUFFIXES))
+    found = []
+    with os.scandir(landing) as groups:
+        for group in groups:
+            if group.name.startswith(".") or not group.is_dir(follow_symlinks=False):
+                continue
+            with os.scandir(group.path) as entries:
+                found += [Path(e.path) for e in entries if e.is_file(follow_symlinks=False)
+                          and not e.name.startswith(".") and not e.name.lower().endswith(WRITING_SUFFIXES)]
+    return sorted(found)
 
 
 @dataclass(frozen=True)

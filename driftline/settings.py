@@ -75,6 +75,16 @@ class DriftSettings(BaseModel):
     max_auc_drop: float = Field(0.05, ge=0, description="AUC lost on labelled batch scores that counts as drift.")
 
 
+class IngestSettings(BaseModel):
+    """Bounds on one landing drop; a drop past one is quarantined whole ("poisoned") and not read again."""
+
+    max_file_bytes: int | None = Field(None, ge=1, description="Largest drop file, in bytes; none: unbounded.")
+    max_decompressed_bytes: int = Field(
+        4 << 30, ge=1, description="Bytes a gzipped drop may expand to (and a Parquet drop declare uncompressed).")
+    max_line_bytes: int = Field(16 << 20, ge=1, description="Longest line of a CSV or JSON Lines drop, in bytes.")
+    max_field_bytes: int = Field(1 << 20, ge=1, description="Longest single value of a drop, in bytes.")
+
+
 class Settings(BaseSettings):
     """Root settings of driftline; every field is described, every group typed."""
 
@@ -99,6 +109,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()
+    ingest: IngestSettings = IngestSettings()
 
     @property
     def data_home(self) -> DataHome:

@@ -13,28 +13,38 @@ key and time contradicts itself); across drops the contract decides — ``keep_l
 and readers keep the latest ``_ingested_at`` (drops of one call are stamped a microsecond apart in
 the order given, so a later drop wins), ``reject`` quarantines a row whose key is already stored
 or came earlier in the call. Every report satisfies ``rows_in == rows_stored + rows_quarantined``.
+Drops are read as data only (``features/drop_guard.py``): each is opened once, without following
+a link, hashed and read from that one handle; a link, a special file or a file outside landing is
+refused unread (the quarantine keeps its name and reason, keyed by the sha256 of its path). A drop
+past a read limit (``ReadLimits``) is quarantined whole as "poisoned" and, known by its digest,
+never read again. Staging folders are named ``.staging-<pid>-*``: each ingestion first removes
+those whose process is dead (a kill -9), never a live one's.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import polars as pl
 
 from driftline.atomic import fault_point
-from driftline.canonical import file_sha256
+from driftline.canonical import file_sha256  # noqa: F401  (flows.ingest imports it from here)
 from driftline.errors import DriftlineError, IngestError, NotFoundError
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
+from features.drop_guard import (PoisonedDrop, ReadLimits, RefusedFile, format_is_text, inside, name_digest,
+                                 open_drop_file, scan)
 from features.evolution import ContractLedger
 from features.quarantine import Quarantine
-from features.readers import ROW, open_drop
+from features.readers import RESERVED, ROW, open_drop
 from features.store import FeatureStore
 from features.validation import (INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header, key_hashes,
                                  stored_schema, validate_batch)
@@ -133,7 +143,9 @@ class _FileState:
 def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
     """The contract of the group a drop belongs to: the first folder under the landing root."""
     try:
-        relative = Path(path).resolve().relative_to(Path(landing_root).resolve())
+        # The folder is resolved, the name is not: a link named in a group folder belongs to the group
+        # (and is then refused unread), and is never taken for its target's place.
+        relative = (Path(path).parent.resolve() / Path(path).name).relative_to(Path(landing_root).resolve())
     except ValueError as exc:
         raise IngestError(f"{path} is not under the landing folder {landing_root}",
                           hint="drop files as landing/<group>/<file>") from exc
@@ -149,9 +161,11 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
 
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
-                 limits: Limits = Limits(), batch_rows: int = 100_000) -> list[IngestReport]:
+                 limits: Limits = Limits(), read_limits: ReadLimits = ReadLimits(),
+                 batch_rows: int = 100_000) -> list[IngestReport]:
     """Ingest drops; all drops of one group are committed together. Reports come in input order."""
     now = now or datetime.now(UTC)
+    remove_dead_staging(store.root)
     reports: dict[int, IngestReport] = {}
     by_group: dict[str, list[tuple[int, Path]]] = {}
     for index, path in enumerate(paths):
@@ -159,17 +173,76 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
         try:
             by_group.setdefault(group_of(path, landing_root, contracts).name, []).append((index, path))
         except DriftlineError as exc:
-            group = path.parent.name or "_unassigned"
-            digest = file_sha256(path)
-            where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
-            reports[index] = IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {},
-                                          None, str(where), str(exc))
+            reports[index] = _reject_ungrouped(quarantine, path, landing_root, exc)
     ledger = ContractLedger(store.root / "_contracts")
     for group in by_group:  # a breaking contract change stops here, before anything is written
         ledger.admit(contracts[group])
     for group, files in by_group.items():
-        reports.update(_ingest_group(contracts[group], files, store, quarantine, now, limits, batch_rows))
+        reports.update(_ingest_group(contracts[group], files, store, quarantine, now, limits, batch_rows,
+                                     landing_root=landing_root, read_limits=read_limits))
     return [reports[i] for i in range(len(paths))]
+
+
+def remove_dead_staging(root: Path) -> list[Path]:
+    """Remove ``.staging-<pid>-*`` folders whose process is dead (a killed ingestion left them);
+    a live process's folder, or one not named with a pid, is left alone. The removed folders."""
+    removed = []
+    for folder in Path(root).glob(".staging-*"):
+        try:
+            os.kill(int(folder.name.split("-")[1]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        except (ValueError, IndexError, PermissionError, OverflowError):
+            continue  # not ours to judge, or alive under another user
+    return removed
+
+
+def _reject_ungrouped(quarantine: Quarantine, path: Path, landing_root: Path, exc: DriftlineError) -> IngestReport:
+    """A drop with no group (or outside landing): its bytes are kept only if it is a regular file under landing."""
+    group = path.parent.name or "_unassigned"
+    if not inside(path, landing_root):
+        return _refused(quarantine, path, group, str(exc))
+    try:
+        handle = open_drop_file(path, landing_root)
+    except RefusedFile as refused:
+        return _refused(quarantine, path, group, f"{exc}; {refused}")
+    with handle:
+        digest = scan(handle, path.name, ReadLimits(), text=False).digest
+        where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc), data=handle)
+    return IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {}, None, str(where), str(exc))
+
+
+def _refused(quarantine: Quarantine, path: Path, group: str, reason: str) -> IngestReport:
+    """A file not read at all: recorded by its name and reason, keyed by the sha256 of its path."""
+    digest = name_digest(path)
+    where = quarantine.put_file(group=group, source=path, digest=digest, reason=reason, data=None)
+    return IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {}, None, str(where), reason)
+
+
+@dataclass
+class _Opened:
+    """A drop opened as data and scanned; ``refused`` when it could not be (then no handle)."""
+
+    handle: BinaryIO | None
+    digest: str
+    problem: str | None
+    refused: RefusedFile | None = None
+
+
+def _open_all(files: list[tuple[int, Path]], landing_root: Path, limits: ReadLimits) -> Iterator[_Opened]:
+    for _, path in files:
+        try:
+            handle = open_drop_file(path, landing_root)
+        except RefusedFile as exc:
+            yield _Opened(None, name_digest(path), None, exc)
+            continue
+        try:
+            found = scan(handle, path.name, limits, text=format_is_text(path))
+        except BaseException:
+            handle.close()
+            raise
+        yield _Opened(handle, found.digest, found.problem)
 
 
 @dataclass(frozen=True)
@@ -184,7 +257,8 @@ class _Taken:
 
 
 def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]], store: FeatureStore,
-                  quarantine: Quarantine, now: datetime, limits: Limits, batch_rows: int) -> dict[int, IngestReport]:
+                  quarantine: Quarantine, now: datetime, limits: Limits, batch_rows: int, *, landing_root: Path,
+                  read_limits: ReadLimits) -> dict[int, IngestReport]:
     group = contract.name
     start = store.version(group)
     done = store.ingested_sources(group)
@@ -197,27 +271,33 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     stored: list[_Taken] = []
     # The next drop is hashed, and the staged files written, by background threads (see background.py).
     # Bad rows go to the quarantine through a writer of their own, so they never wait behind a file.
-    with (tempfile.TemporaryDirectory(dir=store.root, prefix=".staging-") as work, WriteBehind() as writer,
-          WriteBehind(depth=4) as quarantined):
+    # Named with the pid, so that the next ingestion can tell a dead process's folder from a live one's.
+    with (tempfile.TemporaryDirectory(dir=store.root, prefix=f".staging-{os.getpid()}-") as work,
+          WriteBehind() as writer, WriteBehind(depth=4) as quarantined):
         stager = _Stager(Path(work), writer)
 
-        def take(index: int, order: int, path: Path, digest: str, *, exact_only: bool = False) -> None:
+        def take(index: int, order: int, path: Path, digest: str, handle: BinaryIO, *, problem: str | None = None,
+                 exact_only: bool = False) -> None:
             state = _FileState()
             try:
+                if problem is not None:
+                    raise PoisonedDrop(problem, hint="split the drop into smaller files, or raise the limit")
                 for exact in ((True,) if exact_only else (False, True)):  # exact only when the quick check flags
                     if exact:
                         quarantined.wait()  # this drop's quarantine parts from the quick pass
                     quarantine.purge(group, digest)
                     state = _FileState()
-                    if _ingest_file(path, digest, contract, quarantine, quarantined, stager, state, taken, exact=exact,
-                                    now=now, limits=limits, batch_rows=batch_rows, workdir=Path(work),
+                    if _ingest_file(path, handle, digest, contract, quarantine, quarantined, stager, state, taken,
+                                    exact=exact, now=now, limits=limits, read_limits=read_limits,
+                                    batch_rows=batch_rows, workdir=Path(work),
                                     ingested_at=stamp + timedelta(microseconds=order)):
                         break
                     stager.discard(digest)
             except IngestError as exc:
                 stager.discard(digest)
                 quarantined.wait()  # the drop's quarantine parts in flight, replaced by the file
-                where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc))
+                where = quarantine.put_file(group=group, source=path, digest=digest, reason=str(exc), data=handle,
+                                            poisoned=isinstance(exc, PoisonedDrop))
                 reports[index] = IngestReport(path.name, group, digest, "rejected", state.rows_in, 0, state.rows_in,
                                               {"file rejected": state.rows_in}, None, str(where), str(exc))
                 return
@@ -225,13 +305,26 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                 taken.merge(state.seen)
             stored.append(_Taken(index, order, path, digest, state))
 
-        digests = read_ahead(file_sha256(path) for _, path in files)
-        for order, ((index, path), digest) in enumerate(zip(files, digests, strict=True)):
-            if digest in done or digest in seen_in_call:
-                reports[index] = IngestReport(path.name, group, digest, "duplicate", 0, 0, 0, {}, None, None, None)
+        # Each drop is opened once, as data, and hashed (one drop ahead, in a thread); it is read
+        # from that handle only, so what is read is what was checked and hashed.
+        for order, ((index, path), drop) in enumerate(zip(files, read_ahead(_open_all(files, landing_root,
+                                                                                      read_limits)), strict=True)):
+            digest = drop.digest
+            if drop.handle is None:
+                reports[index] = _refused(quarantine, path, group, str(drop.refused))
                 continue
-            seen_in_call.add(digest)
-            take(index, order, path, digest)
+            with drop.handle:
+                if digest in done or digest in seen_in_call:
+                    reports[index] = IngestReport(path.name, group, digest, "duplicate", 0, 0, 0, {}, None, None,
+                                                  None)
+                    continue
+                seen_in_call.add(digest)
+                if (known := quarantine.poisoned(group, digest)) is not None:  # never read a poisoned drop twice
+                    reports[index] = IngestReport(path.name, group, digest, "rejected", 0, 0, 0, {}, None,
+                                                  str(quarantine.folder(group, digest)),
+                                                  f"{path.name}: quarantined before, not read again: {known}")
+                    continue
+                take(index, order, path, digest, drop.handle, problem=drop.problem)
         version = None
         # Reading and staging run unlocked; the check that no other writer stored the same drops
         # (or, in a reject group, the same keys) meanwhile and the commit run under the group's lock.
@@ -248,7 +341,8 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
                     for entry in redo:
                         stager.discard(entry.digest)
                     for entry in redo:
-                        take(entry.index, entry.order, entry.path, entry.digest, exact_only=True)
+                        with _reopen(entry.path, entry.digest, landing_root) as handle:
+                            take(entry.index, entry.order, entry.path, entry.digest, handle, exact_only=True)
                 else:
                     stored = redo
             quarantined.wait()  # every quarantined row is on disk before the rows that passed are committed
@@ -270,6 +364,16 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     return reports
 
 
+def _reopen(path: Path, digest: str, landing_root: Path) -> BinaryIO:
+    """A drop opened again for a second reading (rare: keys another writer stored meanwhile)."""
+    handle = open_drop_file(path, landing_root)
+    if scan(handle, path.name, ReadLimits(), text=False).digest != digest:
+        handle.close()
+        raise IngestError(f"{path.name} changed while it was being ingested",
+                          hint="write drops under a temporary name and rename them into landing/ when whole")
+    return handle
+
+
 def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyIndex:
     index = KeyIndex()
     if store.version(contract.name) is not None:
@@ -278,9 +382,10 @@ def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyInde
     return index
 
 
-def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
+def _ingest_file(path: Path, handle: BinaryIO, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
                  quarantined: WriteBehind, stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool,
-                 now: datetime, limits: Limits, batch_rows: int, workdir: Path, ingested_at: datetime) -> bool:
+                 now: datetime, limits: Limits, read_limits: ReadLimits, batch_rows: int, workdir: Path,
+                 ingested_at: datetime) -> bool:
     """Read, check and stage one drop; False when a key repeats and the drop must be read again exactly.
 
     Keys: with ``exact``, each batch's rows are checked against the keys seen so far (a sorted index
@@ -288,13 +393,13 @@ def _ingest_file(path: Path, digest: str, contract: FeatureGroupContract, quaran
     are only collected and checked once at the end (one pass): no repeat, the usual case, and the
     drop is done at a fraction of the cost; a repeat, and the caller takes the drop back and reads
     it again exactly."""
-    drop = open_drop(path, workdir, batch_rows=batch_rows)
+    drop = open_drop(handle, workdir, batch_rows=batch_rows, limits=read_limits, name=path.name)
     if drop.columns is not None:
         check_header(drop.columns, contract, file=path.name)
     for batch in read_ahead(drop.batches()):
         state.rows_in += batch.height
-        if drop.columns is None:
-            check_header(batch.columns, contract, file=path.name)
+        if drop.columns is None:  # JSON Lines: the reader's own columns are its, never the drop's
+            check_header([c for c in batch.columns if c not in RESERVED], contract, file=path.name)
         result = validate_batch(batch, contract, now=now, limits=limits, replaced_bytes=drop.format != "parquet")
         if exact:
             good, dups = _split_duplicates(result.good, contract, state, taken)

@@ -3,8 +3,11 @@
 Layout: ``quarantine/<group>/<drop sha256>/`` holds ``record.json`` (group, source file, digest,
 kind, reason, time) and either ``rows-<part>.jsonl`` (one JSON object per rejected row: its raw
 values as strings, ``_row`` — its 1-based row in the drop — and ``_reason``) or the whole drop,
-copied byte for byte. Writes are atomic and keyed by the drop's digest and a part number, so an
-ingestion that is interrupted and run again rewrites the same files instead of adding copies.
+copied byte for byte — or, for a file that was refused unread (a link, a special file, a file
+outside landing), nothing but the record. The quarantine holds raw, possibly personal data, so
+its folders are 0700 and its files 0600. Writes are atomic and keyed by the drop's digest and a
+part number, so an ingestion that is interrupted and run again rewrites the same files instead
+of adding copies (and removes the temporary file a killed copy left).
 Erasure (:meth:`Quarantine.delete_entities`) rewrites row files without the erased entities and
 deletes whole quarantined drops that mention them, leaving a record without personal data.
 """
@@ -13,21 +16,24 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import polars as pl
 
-from driftline.atomic import write_atomic
+from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import StoreError
 from features.readers import mentions
 
 _RECORD = "record.json"
+_FILE_MODE, _FOLDER_MODE = 0o600, 0o700
 
 
 def rows_as_json_lines(rows: pl.DataFrame) -> bytes:
@@ -43,6 +49,7 @@ class QuarantineRecord:
     """One quarantined drop: ``kind`` "rows" (some rows, ``rows`` of them) or "file" (all of it).
 
     ``erased`` is true once erasure removed a quarantined file's bytes; the record stays as proof.
+    ``poisoned``: the file broke a read limit, so ingestion does not read it again.
     """
 
     group: str
@@ -54,6 +61,7 @@ class QuarantineRecord:
     reason: str | None
     created_at: str
     erased: bool = False
+    poisoned: bool = False
 
 
 class Quarantine:
@@ -66,43 +74,87 @@ class Quarantine:
         """Where a drop's quarantined rows or file go."""
         return self.root / group / digest
 
+    def _open_folder(self, group: str, digest: str) -> Path:
+        """The drop's folder, created owner-only (and folders made before that rule tightened)."""
+        folder = self.folder(group, digest)
+        for path in (self.root, self.root / group, folder):
+            path.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+            if path.stat().st_mode & 0o777 != _FOLDER_MODE:
+                path.chmod(_FOLDER_MODE)
+        return folder
+
     def _write_record(self, folder: Path, *, group: str, source: Path, digest: str, kind: str,
-                      reason: str | None, erased: bool = False) -> None:
+                      reason: str | None, erased: bool = False, poisoned: bool = False) -> None:
         record = {"group": group, "source": Path(source).name, "digest": digest, "kind": kind,
                   "reason": reason, "created_at": datetime.now(UTC).isoformat(), "erased": erased}
-        write_atomic(folder / _RECORD, canonical_json(record) + b"\n")
+        if poisoned:
+            record["poisoned"] = True
+        write_atomic(folder / _RECORD, canonical_json(record) + b"\n", mode=_FILE_MODE)
 
     def put_rows(self, *, group: str, source: Path, digest: str, rows: pl.DataFrame, part: int = 0) -> Path:
         """Store rejected rows (raw values, ``_row``, ``_reason``); part 0 replaces what was there."""
         if "_reason" not in rows.columns:
             raise StoreError(f"quarantined rows of {Path(source).name} carry no _reason column",
                              hint="every quarantined row must say why it was rejected")
-        folder = self.folder(group, digest)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._open_folder(group, digest)
         if part == 0:
             self._clear(folder)
         lines = rows_as_json_lines(rows)
         target = folder / f"rows-{part:05d}.jsonl"
-        write_atomic(target, lines)
+        write_atomic(target, lines, mode=_FILE_MODE)
         self._write_record(folder, group=group, source=source, digest=digest, kind="rows", reason=None)
         return target
 
-    def put_file(self, *, group: str, source: Path, digest: str, reason: str) -> Path:
-        """Copy a whole rejected drop here with its reason; replaces earlier rows of the same drop."""
-        folder = self.folder(group, digest)
-        folder.mkdir(parents=True, exist_ok=True)
+    def put_file(self, *, group: str, source: Path, digest: str, reason: str, data: BinaryIO | None,
+                 poisoned: bool = False) -> Path:
+        """Keep a whole rejected drop here with its reason; replaces earlier rows of the same drop.
+
+        ``data`` is the drop opened as data (a regular file under landing, read from its start);
+        None keeps the record alone — for a file refused unread, whose bytes must not be copied.
+        Returns the copy, or the folder when there is none."""
+        folder = self._open_folder(group, digest)
         self._clear(folder)
         target = folder / f"drop-{Path(source).name}"
+        if data is not None:
+            try:
+                self._copy(data, target)
+            except OSError as exc:
+                raise StoreError(f"could not copy {source} into the quarantine at {folder}: {exc.strerror}",
+                                 hint="check the free space and permissions of the quarantine folder") from exc
+        self._write_record(folder, group=group, source=source, digest=digest, kind="file", reason=reason,
+                           poisoned=poisoned)
+        return target if data is not None else folder
+
+    @staticmethod
+    def _copy(data: BinaryIO, target: Path) -> None:
+        # Streamed (a drop may be larger than memory), fsynced, owner-only, renamed into place.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
-            write_atomic(target, Path(source).read_bytes())
-        except OSError as exc:
-            raise StoreError(f"could not copy {source} into the quarantine at {folder}: {exc.strerror}") from exc
-        self._write_record(folder, group=group, source=source, digest=digest, kind="file", reason=reason)
-        return target
+            with os.fdopen(fd, "wb") as out:
+                data.seek(0)
+                shutil.copyfileobj(data, out, length=1 << 20)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, _FILE_MODE)
+            fault_point("quarantine.file_copied")  # the copy is whole, not yet in place
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        fsync_dir(target.parent)
+
+    def poisoned(self, group: str, digest: str) -> str | None:
+        """The reason a drop was quarantined for breaking a read limit, or None."""
+        try:
+            data = json.loads((self.folder(group, digest) / _RECORD).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return str(data.get("reason")) if data.get("poisoned") else None
 
     @staticmethod
     def _clear(folder: Path) -> None:
-        for stale in [*folder.glob("rows-*.jsonl"), *folder.glob("drop-*")]:
+        # Also the temporary file of a copy killed midway (a drop may be large: never left behind).
+        for stale in [*folder.glob("rows-*.jsonl"), *folder.glob("drop-*"), *folder.glob(".drop-*.tmp")]:
             stale.unlink()
 
     def records(self) -> list[QuarantineRecord]:
@@ -118,7 +170,7 @@ class Quarantine:
             out.append(QuarantineRecord(
                 group=data["group"], source=data["source"], digest=data["digest"], kind=data["kind"],
                 path=folder, rows=rows, reason=data["reason"], created_at=data["created_at"],
-                erased=bool(data.get("erased", False))))
+                erased=bool(data.get("erased", False)), poisoned=bool(data.get("poisoned", False))))
         return out
 
     def delete_entities(self, key_column: str, keys: Sequence[str]) -> int:
@@ -138,7 +190,7 @@ class Quarantine:
                 else:
                     kept.append(line + b"\n")
             if dropped:
-                write_atomic(rows_file, b"".join(kept))
+                write_atomic(rows_file, b"".join(kept), mode=_FILE_MODE)
                 removed += dropped
         for record in self.records():
             if record.kind == "file" and not record.erased:
@@ -150,7 +202,8 @@ class Quarantine:
             if mentions(copy, key_column, wanted):
                 copy.unlink()
                 self._write_record(record.path, group=record.group, source=Path(record.source),
-                                   digest=record.digest, kind="file", reason=record.reason, erased=True)
+                                   digest=record.digest, kind="file", reason=record.reason, erased=True,
+                                   poisoned=record.poisoned)
                 return 1
         return 0
 

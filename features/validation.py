@@ -4,7 +4,8 @@
 present, no column the contract does not know, no column twice); :func:`validate_batch` types one
 batch of raw values and splits it into good rows, typed as stored, and bad rows, kept as the raw
 strings they arrived as plus a ``_reason`` naming every problem ("sessions: -3 is below min 0").
-Rules, in the contract's terms: type, nullable, min/max, allowed values, pattern; and always:
+Names driftline uses itself (``_line``, ``_parse_error``, ``_row``, ``_reason``, ``_ingested_at``,
+``_source``) are refused in a drop's header. Rules, in the contract's terms: type, nullable, min/max, allowed values, pattern; and always:
 no NaN or infinity (send an empty value for "unknown"), no event time later than ``now`` plus a
 small tolerance, strings no longer than ``Limits.max_string_bytes``, no undecodable bytes.
 Timestamps are ISO-8601 as Python's ``datetime.fromisoformat`` reads them: a value with an offset
@@ -29,7 +30,7 @@ import pyarrow as pa
 
 from driftline.errors import IngestError
 from features.contracts import ColumnSpec, FeatureGroupContract
-from features.readers import PARSE_ERROR, RAW_LINE, RESERVED, ROW
+from features.readers import PARSE_ERROR, RAW_LINE, RESERVED_COLUMNS, ROW
 
 REASON = "_reason"
 INGESTED_AT = "_ingested_at"
@@ -113,7 +114,15 @@ def key_hashes(frame: pl.DataFrame, contract: FeatureGroupContract) -> np.ndarra
 
 
 def check_header(columns: Sequence[str], contract: FeatureGroupContract, *, file: str) -> None:
-    """Raise IngestError when the file's columns cannot fit the contract, naming the columns."""
+    """Raise IngestError when the file's columns cannot fit the contract, naming the columns.
+
+    ``columns`` are the drop's own (for JSON Lines, a batch's columns less the reader's): a name
+    driftline gives a meaning to (``_line`` switches rules off, ``_parse_error`` is a reason, ...)
+    is refused whole, before any row is looked at."""
+    reserved = sorted(set(columns) & RESERVED_COLUMNS)
+    if reserved:
+        raise IngestError(f"{file}: column(s) {', '.join(reserved)} are reserved for driftline's own use",
+                          hint=f"rename the column(s); reserved names: {', '.join(sorted(RESERVED_COLUMNS))}")
     twice = sorted({c.split("_duplicated_")[0] for c in columns if "_duplicated_" in c})
     if twice:
         raise IngestError(f"{file}: column(s) {', '.join(twice)} appear more than once in the header",
@@ -125,7 +134,7 @@ def check_header(columns: Sequence[str], contract: FeatureGroupContract, *, file
         if len(columns) == 1 and any(sep in columns[0] for sep in (";", "\t", "|")):
             hint = f"the header reads as one column {columns[0][:80]!r}: drops must be comma-separated"
         raise IngestError(f"{file}: required column(s) {', '.join(missing)} missing", hint=hint)
-    extra = [c for c in columns if c not in contract.column_names and c not in RESERVED]
+    extra = [c for c in columns if c not in contract.column_names]
     if extra:
         raise IngestError(f"{file}: column(s) {', '.join(extra)} not in the contract of group {contract.name!r}",
                           hint="drop the column(s) from the file, or add them to the contract as nullable columns")

@@ -6,6 +6,7 @@ I/O errors without storing anything twice.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from driftline.errors import InputError
+from features.drop_guard import ReadLimits
 from features.ingest import IngestReport, ingest_files
 from features.landing import drops, expire
 from tasks.runtime import flow_run_id, run_logger
@@ -24,9 +26,9 @@ from tasks.workspace import Workspace
 
 def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
     """The named drops, or every drop file under ``landing/<group>/`` (sorted, so runs repeat)."""
-    if paths:
-        resolved = [Path(p).expanduser().resolve() for p in paths]
-        missing = [str(p) for p in resolved if not p.is_file()]
+    if paths:  # absolute, but not resolved: a link is refused by ingestion, never replaced by its target
+        resolved = [Path(p).expanduser().absolute() for p in paths]
+        missing = [str(p) for p in resolved if not os.path.lexists(p)]
         if missing:
             raise InputError(f"no such file to ingest: {', '.join(missing)}",
                              hint=f"drop files under {ws.home.landing}/<group>/")
@@ -63,7 +65,8 @@ def compact_if_fragmented(ws: Workspace, group: str) -> None:
 
 @task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> list[IngestReport]:
-    reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing)
+    reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing,
+                           read_limits=ReadLimits(**ws.settings.ingest.model_dump()))
     actor = ws.actor(flow_run_id())
     log = run_logger()
     for r in reports:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from features.drop_guard import ReadLimits
 from features.readers import ROW
 
 H = "customer_id,event_time,sessions,minutes_active,pages_per_session,support_tickets,device"
@@ -65,6 +66,7 @@ class Case:
     quarantined: int
     reason: str
     group: str = "customer_activity"
+    limits: ReadLimits | None = None  # read limits of the ingestion (the defaults when None)
 
 
 CASES = [
@@ -122,18 +124,57 @@ CASES = [
     Case("array.jsonl", _jsonl(_good_json(), [1, 2, 3]), "stored", 1, 1, "not a JSON object: line 2 holds a list"),
     Case("json_extra.jsonl", _jsonl(_good_json(colour="red")), "rejected", 0, 1, "colour not in the contract"),
     Case("nogroup.csv", _csv(GOOD), "rejected", 0, 0, "no contract for feature group 'mystery'", group="mystery"),
+    # Names driftline uses itself: `_line` switched every rule off, `_parse_error` chose the reason.
+    Case("reserved_line.csv", _csv(GOOD + ",x", header=H + ",_line"), "rejected", 0, 0,
+         "column(s) _line are reserved"),
+    Case("reserved_parse_error.csv", _csv(GOOD + ",mine", header=H + ",_parse_error"), "rejected", 0, 0,
+         "column(s) _parse_error are reserved"),
+    Case("reserved_source.csv", _csv(GOOD + ",x", header=H + ",_source"), "rejected", 0, 0,
+         "column(s) _source are reserved"),
+    Case("reserved_line.jsonl", _jsonl(_good_json(_line="anything", sessions=-5)), "rejected", 0, 0,
+         "key(s) _line are reserved"),
+    Case("reserved_parse_error.jsonl", _jsonl(_good_json(), _good_json("C000002", _parse_error="x: mine")),
+         "rejected", 0, 0, "key(s) _parse_error are reserved"),
+    Case("reserved_reason.jsonl", _jsonl(_good_json(_reason="mine")), "rejected", 0, 1,
+         "column(s) _reason are reserved"),
+    Case("reserved_row.parquet", _parquet(_activity_table(pa.array([1, 2])).append_column("_row", pa.array([9, 9]))),
+         "rejected", 0, 0, "column(s) _row are reserved"),
+    Case("reserved_line.parquet", _parquet(_activity_table(pa.array([-1, 2])).append_column(
+        "_line", pa.array(["x", "x"]))), "rejected", 0, 0, "column(s) _line are reserved"),
+    # Read limits (small here; the defaults are 4 GiB, 16 MiB, 1 MiB): the drop is quarantined whole.
+    Case("bomb.csv.gz", gzip.compress(_csv(GOOD) + b"\n" * (4 << 20)), "rejected", 0, 0,
+         "decompresses to more than 64 KiB (DRIFTLINE_INGEST__MAX_DECOMPRESSED_BYTES)",
+         limits=ReadLimits(max_decompressed_bytes=64 << 10)),
+    Case("long_line.csv", _csv(GOOD, _row(device="x" * 3000)), "rejected", 0, 0,
+         "line 3 is longer than 1 KiB (DRIFTLINE_INGEST__MAX_LINE_BYTES)", limits=ReadLimits(max_line_bytes=1 << 10)),
+    Case("no_newline.csv", H.encode() + b"\n" + b"9" * 5000, "rejected", 0, 0,
+         "line 2 is longer than 1 KiB", limits=ReadLimits(max_line_bytes=1 << 10)),
+    Case("long_line.csv.gz", gzip.compress(_csv(GOOD, _row(device="x" * 3000))), "rejected", 0, 0,
+         "line 3 is longer than 1 KiB", limits=ReadLimits(max_line_bytes=1 << 10)),
+    Case("long_line.jsonl", _jsonl(_good_json(), _good_json("C000002", device="x" * 3000)), "rejected", 0, 0,
+         "line 2 is longer than 1 KiB", limits=ReadLimits(max_line_bytes=1 << 10)),
+    Case("long_field.csv", _csv(GOOD, _row(device="y" * 300)), "rejected", 0, 0,
+         "row 2: a value of device is longer than 256 bytes (DRIFTLINE_INGEST__MAX_FIELD_BYTES)",
+         limits=ReadLimits(max_field_bytes=256)),
+    Case("long_field.parquet", _parquet(_activity_table(pa.array([1, 2])).set_column(
+        6, "device", pa.array(["tablet", "z" * 300]))), "rejected", 0, 0,
+         "row 2: a value of device is longer than 256 bytes", limits=ReadLimits(max_field_bytes=256)),
+    Case("expands.parquet", _parquet(_activity_table(pa.array(list(range(2000))))), "rejected", 0, 0,
+         "more than 1 KiB (DRIFTLINE_INGEST__MAX_DECOMPRESSED_BYTES)", limits=ReadLimits(max_decompressed_bytes=1024)),
+    Case("too_big.csv", _csv(GOOD, _row()), "rejected", 0, 0,
+         "file is larger than 100 bytes (DRIFTLINE_INGEST__MAX_FILE_BYTES)", limits=ReadLimits(max_file_bytes=100)),
 ]
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len({c.name for c in CASES}) == len(CASES) >= 20
+    assert len({c.name for c in CASES}) == len(CASES) >= 50
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, ingest_env) -> None:
     env = ingest_env
     path = env.drop(case.name, case.data, group=case.group)
-    (report,) = env.ingest(path)
+    (report,) = env.ingest(path, **({"read_limits": case.limits} if case.limits else {}))
     assert report.rows_in == report.rows_stored + report.rows_quarantined
     assert (report.status, report.rows_stored, report.rows_quarantined) == \
            (case.status, case.stored, case.quarantined), report
@@ -144,6 +185,8 @@ def test_bad_input(case: Case, ingest_env) -> None:
         assert record.kind == "file" and case.reason in record.reason
         (copy,) = Path(record.path).glob("drop-*")
         assert copy.read_bytes() == case.data  # the whole drop is kept as it came
+        assert record.poisoned == (case.limits is not None)  # a drop past a read limit is not read again
+        assert not list(env.store.root.glob(".staging-*"))  # no staging folder left behind
         return
     assert report.error is None
     stored = env.store.read("customer_activity").filter(pl.col("_source") == report.content_sha256)

@@ -40,7 +40,8 @@ def test_rewrites_replace_instead_of_adding(tmp_path: Path) -> None:
     assert q.records()[0].rows == 2
     source = tmp_path / "d.csv"
     source.write_bytes(b"\x00junk")
-    copy = q.put_file(group="g", source=source, digest="abc", reason="d.csv: unreadable")
+    with source.open("rb") as data:
+        copy = q.put_file(group="g", source=source, digest="abc", reason="d.csv: unreadable", data=data)
     (record,) = q.records()
     assert record.kind == "file" and record.rows == 0 and copy.read_bytes() == b"\x00junk"
 
@@ -50,10 +51,12 @@ def test_erasure_across_rows_and_files(tmp_path: Path) -> None:
     q.put_rows(group="g", source=Path("a.csv"), digest="a", rows=_bad("C1", "C2", "C1"))
     drop = tmp_path / "b.csv"
     drop.write_text("customer_id;x\nC2;1\n")
-    q.put_file(group="g", source=drop, digest="b", reason="semicolons")
+    with drop.open("rb") as data:
+        q.put_file(group="g", source=drop, digest="b", reason="semicolons", data=data)
     other = tmp_path / "c.csv"
     other.write_text("customer_id;x\nC9;1\n")
-    q.put_file(group="h", source=other, digest="c", reason="semicolons")
+    with other.open("rb") as data:
+        q.put_file(group="h", source=other, digest="c", reason="semicolons", data=data)
     assert q.delete_entities("customer_id", ["C2"]) == 2  # one row, one file
     records = {r.digest: r for r in q.records()}
     assert records["a"].rows == 2 and records["b"].erased and not records["c"].erased
