@@ -93,6 +93,19 @@ def open_drop_file(path: Path, landing_root: Path | None = None) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
+def drop_digest(path: Path, landing_root: Path | None = None) -> str | None:
+    """The sha256 of a drop's bytes, read through :func:`open_drop_file`; None for a path refused
+    there (a link, a FIFO, a file outside landing), which is never read: ingestion quarantines it
+    by name. The watcher and the arrival events hash drops through this, so that neither follows a
+    link to a secret (whose digest would leave in an event) nor blocks on a FIFO."""
+    try:
+        handle = open_drop_file(path, landing_root)
+    except RefusedFile:
+        return None
+    with handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def fd_path(handle: BinaryIO) -> str:
     """A name for exactly the opened file, for parsers that take names (Linux' ``/proc/self/fd``)."""
     if os.path.isdir("/proc/self/fd"):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from prefect import flow
 
-from features.ingest import IngestReport, file_sha256
+from features.drop_guard import drop_digest
+from features.ingest import IngestReport
 from flows.events import emit, resource
 from flows.triggers import DATA_ARRIVED, DATA_INGESTED
 from tasks.audit import checkpoint
@@ -37,7 +38,9 @@ def emit_arrived(paths: list[Path]) -> None:
     """Named files were not seen by a watcher: announce their arrival here (origin "ingest", which
     the ingest trigger ignores, so the announcement cannot start a second ingestion)."""
     for path in paths:
-        digest = file_sha256(path)
+        digest = drop_digest(path)
+        if digest is None:  # a link or special file: ingestion refuses it by name, unread
+            continue
         emit(DATA_ARRIVED, {**resource("file", digest, group=path.parent.name, origin="ingest"),
                             "prefect.resource.name": path.name},
              {"paths": [str(path)], "group": path.parent.name, "sha256": digest})

@@ -26,9 +26,9 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from driftline.atomic import write_atomic
-from driftline.canonical import file_sha256
 from driftline.home import drop_files
 from driftline.errors import DriftlineError, LockTimeout
+from features.drop_guard import drop_digest
 from flows.triggers import DATA_ARRIVED
 
 STATE_FILE = "watch.json"
@@ -74,9 +74,9 @@ def scan(landing: Path, *, settle_s: float = 0.0, now: float | None = None) -> l
         return []
     found: dict[str, tuple[str, list[str]]] = {}
     for group, path in _candidates(landing, settle_s, time.time() if now is None else now):
-        try:
-            digest = file_sha256(path)
-        except FileNotFoundError:  # moved away (ingested, or by its writer) between listing and reading
+        # None: moved away between listing and reading (ingested, or by its writer), or replaced
+        # by a link or a FIFO, which is never read.
+        if (digest := drop_digest(path, landing)) is None:
             continue
         found.setdefault(digest, (group, []))[1].append(str(path.resolve()))
     return [Arrival(sha, group, tuple(paths)) for sha, (group, paths) in found.items()]

@@ -138,3 +138,24 @@ def test_baseline_adopts_existing_drops_without_emitting(tmp_path):
     _drop(landing, "g", "new.csv", b"new")
     assert [a.paths[0].rsplit("/", 1)[1] for a in announce_pending(landing, state, server)] == ["new.csv"]
     assert len(server.delivered) == 1
+
+
+def test_scan_never_follows_a_link_or_blocks_on_a_fifo(tmp_path, monkeypatch):
+    """A link to a secret is not hashed (its digest would leave in an event) and a FIFO is not opened
+    for reading (the watcher would block forever); both are left for ingestion to refuse by name.
+    The link is swapped in after listing, as a writer racing the watcher could."""
+    import flows.watch as watch_module
+
+    landing = tmp_path / "landing"
+    secret = tmp_path / "passphrase"
+    secret.write_bytes(b"s3cret")
+    real = _drop(landing, "customer_activity", "day1.csv", b"id,x\n1,2\n")
+    racy = _drop(landing, "customer_activity", "day2.csv", b"id,x\n3,4\n")
+    os.mkfifo(landing / "customer_activity" / "pipe.csv")
+    listed = watch_module.drop_files(landing) + [landing / "customer_activity" / "pipe.csv"]
+    racy.unlink()
+    racy.symlink_to(secret)
+    monkeypatch.setattr(watch_module, "drop_files", lambda _landing: listed)
+    arrivals = scan(landing)
+    assert [a.sha256 for a in arrivals] == [hashlib.sha256(real.read_bytes()).hexdigest()]
+    assert hashlib.sha256(b"s3cret").hexdigest() not in {a.sha256 for a in arrivals}
