@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     landing_retention_days: float = Field(
         7.0, ge=0, description="Days an ingested (or wholly quarantined) drop stays in landing/ after it "
         "landed; then ingestion removes it. Drops not yet ingested are never removed.")
+    witness_dir: Path | None = Field(
+        None, description="Folder of the witness files that remember each data home's last verified audit "
+        "checkpoint, outside the data home; default $XDG_STATE_HOME/driftline/witness, else "
+        "~/.local/state/driftline/witness. A folder inside the data home is refused.")
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()

@@ -44,13 +44,19 @@ class DemoSummary:
         return now
 
 
-def prepare_home(home: Path) -> None:
-    """Start from an empty data home; only a home an earlier demo made may be wiped."""
+def prepare_home(home: Path, witness: Any = None) -> None:
+    """Start from an empty data home; only a home an earlier demo made may be wiped.
+
+    Wiping it on purpose also forgets its witness, which would otherwise (rightly) call the fresh
+    audit trail a deleted one.
+    """
     if home.exists() and any(home.iterdir()):
         if not (home / DEMO_MARKER).exists():
             raise InputError(f"{home} already holds data that the demo did not create",
                              hint="run the demo with --home pointing at a new folder")
         shutil.rmtree(home)
+        if witness is not None:
+            witness.forget()
     home.mkdir(parents=True, exist_ok=True)
     (home / DEMO_MARKER).write_text("made by python -m flows demo; safe to delete\n", encoding="utf-8")
 
@@ -66,7 +72,7 @@ def _land(files: list[Path], source: Path, landing: Path) -> None:
 def run_demo(*, customers: int = 1500, seed: int = 7) -> DemoSummary:
     started = time.perf_counter()
     ws = Workspace.open()
-    prepare_home(ws.settings.home.resolve())
+    prepare_home(ws.settings.home.resolve(), ws.witness)
     home = ws.home
     summary = DemoSummary(home=home.root)
     source = home.root / "demo-source"

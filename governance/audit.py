@@ -13,13 +13,19 @@ read seq and head hash from the file's tail (O(1) per append), write the whole l
 ``O_APPEND`` write, flush, fsync. A torn last line (no trailing newline: a power cut mid-write) is
 never silently accepted: ``verify`` reports it, ``append`` refuses to chain onto it, and only an
 explicit :meth:`AuditLog.repair_torn_tail` removes it, leaving an entry that records what it cut.
+Two promises go beyond the chain. Each new entry carries a MAC by the signing key's derived MAC
+key, and a checkpoint is only signed over entries whose MAC holds (:mod:`governance.checkpoint_guard`),
+so an entry appended by hand is never laundered by the next signature. And the last verified
+checkpoint is kept by a :class:`~governance.witness.Witness` outside the data home, so deleting
+or truncating ``checkpoints.jsonl``, or rolling both files back together, fails ``verify``.
+The line format itself lives in :mod:`governance.audit_entry`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,86 +33,24 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir
-from driftline.canonical import canonical_json, sha256_hex
+from driftline.canonical import sha256_hex
 from driftline.errors import AuditChainError, InputError, LockTimeout
 from governance.actor import Actor
-from governance.audit_verify import AuditVerification, loads, verify_log
-from governance.checkpoints import Checkpoint, Signer, Verifier, sign_checkpoint
+from governance.audit_entry import (TORN_TAIL_HINT, ZERO_HASH, AuditEntry, format_time, read_back,
+                                    read_tail)
+from governance.audit_verify import AuditVerification, verify_log
+from governance.checkpoint_guard import check_coverable, choose_anchor, last_valid_checkpoint
+from governance.checkpoints import Checkpoint, EntryMacKey, Signer, Verifier, sign_checkpoint
+from governance.witness import Witness, WitnessMark
 
-# What to do about a torn last line, wherever it is found (append, checkpoint, export).
-TORN_TAIL_HINT = ("check it with `python -m flows audit verify`, then cut it with "
-                  "`python -m flows audit repair-tail` (AuditLog.repair_torn_tail)")
+WITNESS_LOG = "audit"  # the audit trail's mark in a witness file
 
-ZERO_HASH = "0" * 64
-_FIELDS = frozenset({"seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash"})
-_TAIL_BLOCK = 8192
-
-__all__ = ["AuditEntry", "AuditLog", "AuditVerification", "Checkpoint", "ZERO_HASH", "format_time"]
-
-
-def format_time(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds and a ``Z``: fixed width, so strings sort as times do."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+__all__ = ["AuditEntry", "AuditLog", "AuditVerification", "Checkpoint", "TORN_TAIL_HINT", "ZERO_HASH",
+           "format_time"]
 
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One audit entry. Round-trip law: ``AuditEntry.from_line(e.to_line()) == e``."""
-
-    seq: int
-    time: str
-    actor: Mapping[str, Any]
-    action: str
-    subject: str
-    details: Mapping[str, Any]
-    prev_hash: str
-    hash: str
-
-    def body(self) -> dict[str, Any]:
-        """The entry without its hash: what ``hash`` is computed over."""
-        return {"seq": self.seq, "time": self.time, "actor": dict(self.actor), "action": self.action,
-                "subject": self.subject, "details": dict(self.details), "prev_hash": self.prev_hash}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.body(), "hash": self.hash}
-
-    def to_line(self) -> bytes:
-        return canonical_json(self.to_dict()) + b"\n"
-
-    @classmethod
-    def create(cls, *, seq: int, time: str, actor: Mapping[str, Any], action: str, subject: str,
-               details: Mapping[str, Any], prev_hash: str) -> "AuditEntry":
-        if not action or not isinstance(action, str) or not isinstance(subject, str):
-            raise InputError(f"audit action {action!r} / subject {subject!r} must be non-empty text")
-        body = {"seq": seq, "time": time, "actor": dict(actor), "action": action, "subject": subject,
-                "details": dict(details), "prev_hash": prev_hash}
-        try:
-            digest = sha256_hex(canonical_json(body))
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"audit details of {action!r} are not plain JSON: {exc}",
-                             hint="pass strings, numbers, booleans, lists and dicts only") from exc
-        return cls(hash=digest, **body)
-
-    @classmethod
-    def from_line(cls, line: bytes) -> "AuditEntry":
-        """Parse one log line and check that its hash matches its content."""
-        try:
-            raw = loads(line)
-        except ValueError as exc:
-            raise AuditChainError(f"unreadable audit line ({len(line)} bytes): {exc}",
-                                  hint="run `python -m flows audit verify` to locate the damage") from exc
-        if not isinstance(raw, dict) or set(raw) != _FIELDS:
-            raise AuditChainError("audit line does not have the entry fields",
-                                  hint="run `python -m flows audit verify` to locate the damage")
-        entry = cls(**raw)
-        if sha256_hex(canonical_json(entry.body())) != entry.hash:
-            raise AuditChainError(f"audit entry {entry.seq} does not match its hash",
-                                  hint="run `python -m flows audit verify` to locate the damage")
-        return entry
 
 
 def _normalize_bound(value: str | None) -> str | None:
@@ -123,10 +67,21 @@ def _normalize_bound(value: str | None) -> str | None:
 
 
 class AuditLog:
-    """The audit trail under one data home's ``audit/`` folder."""
+    """The audit trail under one data home's ``audit/`` folder.
+
+    ``mac_key`` gives the MAC key of the active signing key, asked for only when an entry is
+    appended or a checkpoint signed (so reading and verifying need no passphrase); ``trust``
+    gives the verifier of past checkpoints (the anchor of :meth:`checkpoint`); ``witness`` keeps
+    the last verified checkpoint outside the data home. The data home's workspace wires all three.
+    A log built without ``mac_key`` writes entries without MACs and its checkpoints check none:
+    that is the pre-MAC behaviour, kept for the pure tests and the benchmark only.
+    """
 
     def __init__(self, root: Path, *, lock_timeout: float = 60.0,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None,
+                 mac_key: Callable[[], EntryMacKey] | None = None,
+                 trust: Callable[[], Verifier] | None = None,
+                 witness: Witness | None = None) -> None:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise InputError(f"audit root {root} is a file, expected a folder")
@@ -135,8 +90,18 @@ class AuditLog:
         self.root = root
         self.log_path = root / "log.jsonl"
         self.checkpoint_path = root / "checkpoints.jsonl"
+        self.witness = witness
         self._lock_timeout = lock_timeout
         self._clock = clock or _utc_now
+        self._mac_source = mac_key
+        self._mac_key: EntryMacKey | None = None
+        self._trust = trust
+
+    def _entry_mac_key(self) -> EntryMacKey | None:
+        # Asked for outside the audit lock: making the first key appends `key.init` itself.
+        if self._mac_key is None and self._mac_source is not None:
+            self._mac_key = self._mac_source()
+        return self._mac_key
 
     # -- writing ---------------------------------------------------------------------------
     def _locked(self) -> FileLock:
@@ -152,7 +117,11 @@ class AuditLog:
 
     def append(self, action: str, subject: str, details: Mapping[str, Any], *,
                actor: Actor) -> AuditEntry:
-        """Append one entry durably and return it. Raises :class:`AuditChainError` on a torn tail."""
+        """Append one entry durably (MACed when the log has a MAC key) and return it.
+
+        Raises :class:`AuditChainError` on a torn tail.
+        """
+        mac_key = self._entry_mac_key()
         lock = self._locked()
         self._acquire(lock)
         try:
@@ -160,10 +129,10 @@ class AuditLog:
             created = not self.log_path.exists()
             fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                seq, prev = _read_tail(fd, self.log_path)
+                seq, prev = read_tail(fd, self.log_path)
                 entry = AuditEntry.create(seq=seq + 1, time=format_time(self._clock()),
                                           actor=actor.to_dict(), action=action, subject=subject,
-                                          details=details, prev_hash=prev)
+                                          details=details, prev_hash=prev, mac_key=mac_key)
                 fault_point("audit.before_write")
                 _write_all(fd, entry.to_line())
                 fault_point("audit.written")
@@ -178,31 +147,45 @@ class AuditLog:
             lock.release()
 
     def checkpoint(self, signer: Signer) -> Checkpoint:
-        """Sign the current head (size, head hash) and append it to ``checkpoints.jsonl``."""
+        """Sign the current head (size, head hash), append it to ``checkpoints.jsonl``, advance the witness.
+
+        Refuses (:class:`AuditChainError` naming the entry) when the log was rolled back below the
+        witness's mark, or when an entry after the anchor lacks a valid MAC: see
+        :mod:`governance.checkpoint_guard`.
+        """
+        mac_key = self._entry_mac_key()
         lock = self._locked()
         self._acquire(lock)
         try:
             if not self.log_path.exists():
                 raise AuditChainError("cannot checkpoint an empty audit log", hint="append first")
+            if _torn(self.checkpoint_path):
+                raise AuditChainError(f"{self.checkpoint_path} ends in a torn line", hint=TORN_TAIL_HINT)
             fd = os.open(self.log_path, os.O_RDONLY)
             try:
-                size, head = _read_tail(fd, self.log_path)
+                size, head = read_tail(fd, self.log_path)
+                if size == 0:
+                    raise AuditChainError("cannot checkpoint an empty audit log", hint="append first")
+                mark = self.witness.seen(WITNESS_LOG) if self.witness else None
+                found = (last_valid_checkpoint(self.checkpoint_path, self._trust(), size)
+                         if self._trust is not None else None)
+                anchor = choose_anchor(mark, f"the witness {self.witness.path if self.witness else ''}",
+                                       found, size)
+                check_coverable(read_back(fd, self.log_path, anchor.size), anchor, mac_key)
             finally:
                 os.close(fd)
-            if size == 0:
-                raise AuditChainError("cannot checkpoint an empty audit log", hint="append first")
             cp = sign_checkpoint(signer, size=size, head_hash=head, time=format_time(self._clock()))
             cfd = os.open(self.checkpoint_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
-                if os.fstat(cfd).st_size and os.pread(cfd, 1, os.fstat(cfd).st_size - 1) != b"\n":
-                    raise AuditChainError(f"{self.checkpoint_path} ends in a torn line",
-                                          hint=TORN_TAIL_HINT)
                 fault_point("audit.checkpoint_before_write")
                 _write_all(cfd, cp.to_line())
                 fault_point("audit.checkpoint_written")
                 os.fsync(cfd)
             finally:
                 os.close(cfd)
+            fault_point("audit.checkpoint_synced")
+            if self.witness is not None:
+                self.witness.advance(WITNESS_LOG, WitnessMark(cp.size, cp.head_hash, cp.time))
             return cp
         finally:
             lock.release()
@@ -240,7 +223,7 @@ class AuditLog:
             return 0, ZERO_HASH
         fd = os.open(self.log_path, os.O_RDONLY)
         try:
-            return _read_tail(fd, self.log_path)
+            return read_tail(fd, self.log_path)
         finally:
             os.close(fd)
 
@@ -265,10 +248,35 @@ class AuditLog:
         return tuple(Checkpoint.from_line(line) for line in lines if line)
 
     def verify(self, verifier: Verifier) -> AuditVerification:
-        """Walk the chain and the checkpoints; a bad log gives ``ok=False``, never an exception."""
+        """Walk the chain and the checkpoints, then compare with the witness; never raises for a bad log.
+
+        A bad log gives ``ok=False``. With a witness, the log must still hold the witnessed head
+        and a checkpoint covering it (else rolled back, stripped or deleted); a good result moves
+        the witness to the last valid checkpoint, or records the first mark (first use).
+        """
+        mark = self.witness.seen(WITNESS_LOG) if self.witness else None
         if not self.root.is_dir():
+            if mark is not None:
+                raise AuditChainError(
+                    f"audit folder {self.root} is gone, but the witness {self.witness.path} saw "  # type: ignore[union-attr]
+                    f"{mark.size} entries (head {mark.head_hash[:16]}, {mark.time}): the trail was deleted",
+                    hint="restore the data home's audit/ folder from a backup")
             raise InputError(f"audit folder {self.root} does not exist or is not a folder")
-        return verify_log(self.log_path, self.checkpoint_path, verifier)
+        name = str(self.witness.path) if self.witness else ""
+        result = verify_log(self.log_path, self.checkpoint_path, verifier, witnessed=mark, witness_name=name)
+        if self.witness is None:
+            return replace(result, witness="no witness configured: a rollback of the whole trail "
+                                           "would go unseen")
+        if mark is None:
+            note = f"no witness existed (first use); recorded one in {name}"
+        else:
+            note = f"witness {name}: saw {mark.size} entries (head {mark.head_hash[:16]}, {mark.time})"
+        last = result.last_checkpoint
+        if result.ok and last is not None and (mark is None or last.size > mark.size):
+            self.witness.advance(WITNESS_LOG, WitnessMark(last.size, last.head_hash, last.time))
+        elif mark is None:
+            note = "no witness existed (first use) and no valid checkpoint to record"
+        return replace(result, witness=note)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -278,22 +286,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _read_tail(fd: int, path: Path) -> tuple[int, str]:
-    """(seq, hash) of the last entry, reading backwards from the end only as far as needed."""
-    size = os.fstat(fd).st_size
-    if size == 0:
-        return 0, ZERO_HASH
-    if os.pread(fd, 1, size - 1) != b"\n":
-        raise AuditChainError(f"{path} ends in a torn line (an append was cut off)",
-                              hint=TORN_TAIL_HINT)
-    block = _TAIL_BLOCK
-    while True:
-        start = max(0, size - 1 - block)
-        chunk = os.pread(fd, size - 1 - start, start)
-        cut = chunk.rfind(b"\n")
-        if cut >= 0 or start == 0:
-            line = chunk[cut + 1:]
-            break
-        block *= 4
-    entry = AuditEntry.from_line(line)
-    return entry.seq, entry.hash
+def _torn(path: Path) -> bool:
+    """Whether ``path`` ends in a line without its newline (a write cut off)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"

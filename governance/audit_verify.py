@@ -8,7 +8,10 @@ line's raw bytes with the ``"hash":"…",`` segment cut out (the line is canonic
 the line once (orjson when installed, else the standard library) for ``seq`` and ``prev_hash``,
 and remembers the hashes at checkpoint sizes only. A checkpoint that disagrees with the chain is
 blamed on the first entry no earlier valid checkpoint vouches for: that is the earliest entry
-that may have been rewritten.
+that may have been rewritten. Given the witness's mark, the log must still hold the witnessed
+head and a checkpoint at least that far (see :mod:`governance.witness`). Entries may carry a
+``mac`` field (sorted after ``hash``, so the line trick still holds); MACs need the signing key's
+derived key and are checked when a checkpoint is signed, not here.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 from driftline.errors import AuditChainError, IntegrityError, UntrustedKeyError
 from governance.checkpoints import Checkpoint, Verifier
+from governance.witness import WitnessMark
 
 try:  # orjson parses about five times faster; the standard library gives the same values.
     from orjson import loads as _fast_loads
@@ -29,6 +33,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 _HASH_MARK = b',"hash":"'
 _FIELDS = frozenset({"seq", "time", "actor", "action", "subject", "details", "prev_hash", "hash"})
+_FIELDS_MAC = _FIELDS | {"mac"}  # entries since MACs; the MAC is checked when signing, not here
 _ZERO = "0" * 64
 _REPAIR = ("restore the file from a backup; if only the last line is torn, "
            "`python -m flows audit repair-tail` cuts it")
@@ -55,6 +60,8 @@ class AuditVerification:
     chain is intact); ``unsigned_tail`` is how many of those no valid checkpoint vouches for yet;
     ``first_bad_seq`` is the seq of the first bad or missing entry, ``bad_checkpoint`` the 1-based
     line of the first bad checkpoint; ``problems`` lists every problem found, ``problem`` the first.
+    ``last_checkpoint`` is the last valid checkpoint (what a witness records); ``witness`` says
+    which witness the result relied on, or that there was none.
     """
 
     ok: bool
@@ -65,6 +72,8 @@ class AuditVerification:
     unsigned_tail: int
     bad_checkpoint: int | None = None
     problems: tuple[str, ...] = field(default=())
+    last_checkpoint: Checkpoint | None = None
+    witness: str | None = None
 
     def __post_init__(self) -> None:
         if self.ok != (self.problem is None) or self.ok == bool(self.problems):
@@ -95,7 +104,7 @@ def _walk_chain(path: Path, wanted: set[int]) -> tuple[int, dict[int, str], tupl
                 obj = loads(raw)
             except ValueError:
                 return seq - 1, heads, (seq, f"entry {seq} (line {seq}) is not valid JSON; {_REPAIR}")
-            if not isinstance(obj, dict) or obj.keys() != _FIELDS:
+            if not isinstance(obj, dict) or (obj.keys() != _FIELDS_MAC and obj.keys() != _FIELDS):
                 return seq - 1, heads, (seq, f"entry {seq} (line {seq}) lacks the entry fields; {_REPAIR}")
             if obj["seq"] != seq:
                 return seq - 1, heads, (seq, f"line {seq} holds entry {obj['seq']!r}, expected {seq}: "
@@ -139,10 +148,28 @@ def _revoked(verifier: Verifier, key_id: str) -> bool:
     return bool(is_revoked and is_revoked(key_id))
 
 
-def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> AuditVerification:
-    """Verify ``log_path`` against ``checkpoint_path``; see :class:`AuditVerification`."""
+def _witness_issue(mark: WitnessMark, name: str, verified: int, heads: dict[int, str],
+                   covered: int) -> str | None:
+    """Why the log no longer holds what the witness saw, or None when it does."""
+    saw = f"the witness {name} saw {mark.size} entries (head {mark.head_hash[:16]}, {mark.time})"
+    if verified < mark.size:
+        return (f"the log holds {verified} intact entries but {saw}: the trail was rolled back, "
+                f"truncated or deleted; {_REPAIR}")
+    if heads.get(mark.size) != mark.head_hash:
+        return (f"entry {mark.size} is not the one {saw}: the log was rolled back and rewritten; "
+                f"{_REPAIR}")
+    if covered < mark.size:
+        return (f"the checkpoints vouch for {covered} entries but {saw} under a signed checkpoint: "
+                f"checkpoints.jsonl was deleted, truncated or rolled back; {_REPAIR}")
+    return None
+
+
+def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier, *,
+               witnessed: WitnessMark | None = None, witness_name: str = "") -> AuditVerification:
+    """Verify ``log_path`` against ``checkpoint_path`` (and ``witnessed``); see :class:`AuditVerification`."""
     checkpoints, cp_problem = _read_checkpoints(checkpoint_path)
-    verified, heads, chain_problem = _walk_chain(log_path, {cp.size for cp in checkpoints})
+    wanted = {cp.size for cp in checkpoints} | ({witnessed.size} if witnessed else set())
+    verified, heads, chain_problem = _walk_chain(log_path, wanted)
     # (seq or None, problem, checkpoint line or None); the earliest bad seq is reported first.
     issues: list[tuple[int | None, str, int | None]] = []
     if chain_problem is not None:
@@ -150,6 +177,7 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
     if cp_problem is not None:
         issues.append((None, cp_problem[1], cp_problem[0]))
     vouched = 0  # entries covered by the last valid checkpoint so far
+    last: Checkpoint | None = None
     retired: list[tuple[int, Checkpoint]] = []  # signed by a key revoked since
     for number, cp in enumerate(checkpoints, 1):
         try:
@@ -176,7 +204,8 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
                                         f"the chain: an entry in {vouched + 1}..{cp.size} was "
                                         f"rewritten and the chain rehashed; {_REPAIR}", number))
             continue
-        vouched = cp.size
+        vouched, last = cp.size, cp
+    covered = vouched  # what the witness compares: retired checkpoints that agree count too
     for number, cp in retired:
         if cp.size > vouched:
             issues.append((None, f"checkpoint line {number} was signed by revoked key {cp.key_id[:16]} and no "
@@ -185,6 +214,10 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
         elif heads.get(cp.size) != cp.head_hash:
             issues.append((None, f"checkpoint line {number} (revoked key {cp.key_id[:16]}) disagrees with "
                                  f"the chain at size {cp.size}", number))
+        else:
+            covered = max(covered, cp.size)
+    if witnessed is not None and (problem := _witness_issue(witnessed, witness_name, verified, heads, covered)):
+        issues.append((None, problem, None))
     issues.sort(key=lambda item: (item[0] is None, item[0] or 0))
     first = issues[0] if issues else None
     bad_cps = [item[2] for item in issues if item[2] is not None]
@@ -192,4 +225,4 @@ def verify_log(log_path: Path, checkpoint_path: Path, verifier: Verifier) -> Aud
         ok=first is None, entries=verified, checkpoints=len(checkpoints),
         first_bad_seq=first[0] if first else None, problem=first[1] if first else None,
         unsigned_tail=max(0, verified - vouched), bad_checkpoint=min(bad_cps) if bad_cps else None,
-        problems=tuple(item[1] for item in issues))
+        problems=tuple(item[1] for item in issues), last_checkpoint=last)

@@ -7,25 +7,31 @@ one signature vouches for the whole prefix, which is why entries themselves carr
 Signing and verifying are done by objects another package provides (the registry's keys and
 trust store); governance only states the shape it needs as :class:`Signer` and
 :class:`Verifier`, plus :class:`PemVerifier`, an offline verifier over trusted public-key PEMs
-that auditors use with an exported bundle.
+that auditors use with an exported bundle. :class:`EntryMacKey` is the key-holder's mark on each
+entry (see :func:`derive_entry_mac_key`): a checkpoint is only signed over entries that carry it.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
 from driftline.errors import AuditChainError, SignatureError, UntrustedKeyError
 
 _HEX = frozenset("0123456789abcdef")
+_MAC_SALT = b"driftline/audit"
+_MAC_INFO = b"driftline audit entry mac v1 "
 
 
 @runtime_checkable
@@ -144,3 +150,37 @@ class PemVerifier:
         except InvalidSignature as exc:
             raise SignatureError(f"signature by key {key_id[:12]}… does not match the signed data",
                                  hint="the signed file was altered after signing") from exc
+
+
+@dataclass(frozen=True)
+class EntryMacKey:
+    """The MAC key of one signing key; ``repr`` names the key id only, never the secret."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+    def mac(self, data: bytes) -> str:
+        """Hex HMAC-SHA256 of ``data``."""
+        return hmac.new(self.secret, data, hashlib.sha256).hexdigest()
+
+    def check(self, data: bytes, value: str) -> bool:
+        return hmac.compare_digest(self.mac(data), value)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an EntryMacKey is never pickled: it would copy key material")
+
+
+def derive_entry_mac_key(private: ec.EllipticCurvePrivateKey, key_id: str) -> EntryMacKey:
+    """The audit entries' MAC key of a signing key, derived so no second secret needs keeping.
+
+    Exactly: HKDF-SHA256 (RFC 5869) with input keying material the private scalar as 32 big-endian
+    bytes, salt ``b"driftline/audit"``, info ``b"driftline audit entry mac v1 "`` followed by the
+    key id in ASCII, output 32 bytes. Only a holder of the private key (that is, of its passphrase)
+    can compute it; the key id in ``info`` keeps the MAC keys of two signing keys apart.
+    """
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, ec.SECP256R1):
+        raise AuditChainError("the audit MAC key derives from an ECDSA P-256 private key only")
+    scalar = private.private_numbers().private_value.to_bytes(32, "big")
+    secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=_MAC_SALT,
+                  info=_MAC_INFO + key_id.encode("ascii")).derive(scalar)
+    return EntryMacKey(key_id=key_id, secret=secret)

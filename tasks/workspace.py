@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the stores import pyarrow, deltalake and DuckDB: opened (an
     from features.quarantine import Quarantine
     from features.store import FeatureStore
     from governance.audit import AuditLog
+    from governance.witness import Witness
     from registry.versions import ModelRegistry
 
 LOCAL_PASSPHRASE = "passphrase"
@@ -91,10 +92,23 @@ class Workspace:
         return ModelRegistry(self.home.registry, self.trust)
 
     @cached_property
+    def witness(self) -> "Witness":
+        """This data home's witness file, outside the home (``DRIFTLINE_WITNESS_DIR``)."""
+        from governance.witness import Witness
+
+        return Witness.for_home(self.settings.data_home.root, self.settings.witness_dir)  # creates nothing
+
+    @cached_property
     def audit(self) -> "AuditLog":
         from governance.audit import AuditLog
+        from governance.checkpoints import derive_entry_mac_key
 
-        return AuditLog(self.home.audit)
+        def mac_key():
+            key = self.signing_key()
+            # registry.keys exposes no derivation of its own; the private key stays in this process.
+            return derive_entry_mac_key(key._private, key.key_id)
+
+        return AuditLog(self.home.audit, mac_key=mac_key, trust=lambda: self.trust, witness=self.witness)
 
     def data_time(self, snapshots: Sequence["GroupSnapshot"]) -> datetime:
         """The newest event time in the given feature-group snapshots: "now" for the data.
