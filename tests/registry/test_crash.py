@@ -21,7 +21,7 @@ from pathlib import Path
 from registry import KeyRing, ModelRegistry
 home, action = Path(sys.argv[1]), sys.argv[2]
 ring = KeyRing(home / "keys")
-registry = ModelRegistry(home / "registry", ring.trust)
+registry = ModelRegistry(home / "registry", ring.trust, signer=lambda: ring.load(sys.argv[3].encode()))
 if action == "register":
     registry.register("churn", files={"model.txt": b"m" * 5000, "sub/ref.csv": b"a\\n"},
                       metadata={"run": "crash"}, status="accepted", key=ring.load(sys.argv[3].encode()))
@@ -64,7 +64,7 @@ def test_kill_during_register(home: Path, fault: str) -> None:
 @pytest.mark.parametrize("fault", ["alias.locked", "alias.staged", "alias.replaced"])
 def test_kill_during_alias_swap(home: Path, fault: str) -> None:
     ring = KeyRing(home / "keys")
-    registry = ModelRegistry(home / "registry", ring.trust)
+    registry = ModelRegistry(home / "registry", ring.trust, signer=lambda: ring.load(PASSPHRASE.encode()))
     registry.register("churn", files={"model.txt": b"v2"}, metadata={}, status="accepted",
                       key=ring.load(PASSPHRASE.encode()))
     registry.promote("churn", 1, actor="ci", reason="before")
