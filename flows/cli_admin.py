@@ -182,6 +182,17 @@ def _keys(args: argparse.Namespace) -> int:
         for name in ws.trust.untrusted_files():
             print(f"trusted/{name}  untrusted file (no ledger entry; ignored)")
         return 0
+    if args.action == "verify":
+        events = [(e.action, str(e.details.get("key_id", ""))) for e in ws.audit.entries()
+                  if e.action.startswith("key.")]
+        problems = ws.trust.audit_mismatches(events)
+        if problems:
+            raise IntegrityError(f"the trust ledger and the audit trail disagree: {problems[0]}"
+                                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                                 hint="restore keys/trust.jsonl and audit/ from a backup")
+        size, head = ws.trust.head()
+        print(f"trust ledger ok: {size} entries, head {head[:16]}, agrees with the audit trail")
+        return 0
     if args.action == "trust":
         if not args.key_id:
             raise NotFoundError("keys trust needs the path of a public key (PEM)",
@@ -280,7 +291,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_erase)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
-    keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust"])
+    keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust", "verify"])
     keys.add_argument("key_id", nargs="?", help="the key id (revoke) or a public key PEM file (trust)")
     keys.add_argument("--reason", default="revoked by operator")
     keys.set_defaults(handler=_keys)

@@ -14,8 +14,10 @@ its tail) is caught by :meth:`TrustStore.check_prefix` against a mark kept outsi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -189,6 +191,22 @@ class TrustStore:
                 f"key {key_id[:16]} was revoked ({state.revoked[key_id]})",
                 hint="re-sign what it signed with the active key: `python -m flows registry resign --all`")
         return pem
+
+    def audit_mismatches(self, key_events: Iterable[tuple[str, str]]) -> list[str]:
+        """Compare the ledger with the audit trail's ``(action, key_id)`` pairs of ``key.*`` entries.
+
+        Each ledger entry should have its audit entry (root: ``key.init``, trust: ``key.trust``,
+        rotate: ``key.rotate``, revoke: ``key.revoke``) and the other way round; returns one line
+        per difference (empty when they agree).
+        """
+        expected = {"root": "key.init", "trust": "key.trust", "rotate": "key.rotate", "revoke": "key.revoke"}
+        self.state()  # the ledger itself must verify first
+        raw = read_bytes(self.ledger)
+        ledger = [] if raw is None else [(expected[e["action"]], e["key_id"]) for e in map(json.loads, raw.splitlines())]
+        audited = [(a, k) for a, k in key_events if a in expected.values()]
+        problems = [f"ledger {a} of key {k[:16]} has no audit entry" for a, k in ledger if (a, k) not in audited]
+        problems += [f"audit {a} of key {k[:16]} has no ledger entry" for a, k in audited if (a, k) not in ledger]
+        return problems
 
     def public_key(self, key_id: str) -> ec.EllipticCurvePublicKey:
         """The trusted, unrevoked public key; :class:`UntrustedKeyError` otherwise."""

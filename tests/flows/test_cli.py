@@ -150,6 +150,10 @@ def test_key_rotation_revocation_and_resigning(home: Path) -> None:
     actions = [json.loads(line)["action"] for line in (home / "audit" / "log.jsonl").read_text().splitlines()]
     assert actions[-3:] == ["key.rotate", "key.revoke", "model.resign"]
     assert cli(home, "audit", "verify").returncode == 0
+    assert cli(home, "keys", "verify").returncode == 0  # the ledger agrees with the audit trail
+    ledger = home / "keys" / "trust.jsonl"
+    ledger.write_bytes(b"".join(ledger.read_bytes().splitlines(keepends=True)[:-1]))  # cut the revocation
+    assert_one_line_error(cli(home, "keys", "verify"), 3, "key.revoke")
 
 
 def test_a_torn_audit_tail_is_reported_then_cut_by_the_command_it_names(home: Path) -> None:

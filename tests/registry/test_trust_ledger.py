@@ -146,3 +146,13 @@ def test_keys_trust_needs_a_trusted_signer_and_mirrors_the_key(tmp_path: Path, r
     assert (ring.keys_dir / "trusted" / f"{other.key_id}.pub").read_bytes() == other.public_pem
     assert ring.trust.untrusted_files() == []
     TrustStore(ring.keys_dir).verify(other.key_id, b"x", other.sign(b"x"))
+
+
+def test_the_ledger_is_cross_checked_against_the_audit_trails_key_entries(revoked_ring) -> None:
+    ring, old, new = revoked_ring
+    events = [("key.init", old.key_id), ("model.promote", ""), ("key.rotate", new.key_id),
+              ("key.revoke", old.key_id)]
+    assert ring.trust.audit_mismatches(events) == []
+    problems = ring.trust.audit_mismatches(events[:3] + [("key.trust", "f" * 64)])
+    assert problems == [f"ledger key.revoke of key {old.key_id[:16]} has no audit entry",
+                        f"audit key.trust of key {'f' * 16} has no ledger entry"]
