@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from driftline.errors import IntegrityError, NotFoundError
+from driftline.errors import InputError, IntegrityError, NotFoundError
 
 
 def _ws(*, read_only: bool = False):
@@ -199,16 +199,32 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     ws = _ws(read_only=args.action == "list")
     if args.action == "list":
+        active = ws.keyring.active_key_id() if ws.keyring.exists() else None
         for key_id in ws.trust.key_ids():
-            print(f"{key_id}  {'revoked' if ws.trust.is_revoked(key_id) else 'trusted'}")
+            state = "revoked" if ws.trust.is_revoked(key_id) else "trusted"
+            print(f"{key_id}  {state}{'  active' if key_id == active else ''}")
+        for name in ws.trust.untrusted_files():
+            print(f"trusted/{name}  untrusted file (no ledger entry; ignored)")
+        return 0
+    if args.action == "verify":
+        events = [(e.action, str(e.details.get("key_id", ""))) for e in ws.audit.entries()
+                  if e.action.startswith("key.")]
+        problems = ws.trust.audit_mismatches(events)
+        if problems:
+            raise IntegrityError(f"the trust ledger and the audit trail disagree: {problems[0]}"
+                                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
+                                 hint="restore keys/trust.jsonl and audit/ from a backup")
+        size, head = ws.trust.head()
+        print(f"trust ledger ok: {size} entries, head {head[:16]}, agrees with the audit trail")
         return 0
     if args.action == "trust":
         if not args.key_id:
-            raise NotFoundError("keys trust needs the path of a public key (PEM)")
+            raise NotFoundError("keys trust needs the path of a public key (PEM)",
+                                hint="python -m flows keys trust KEY.pub")
         pem_path = Path(args.key_id)
         if not pem_path.is_file():
-            raise NotFoundError(f"no public key file {pem_path}")
-        key_id = ws.trust.add(pem_path.read_bytes())
+            raise NotFoundError(f"no public key file {pem_path}", hint="give the path of a PEM public key")
+        key_id = ws.trust.add(pem_path.read_bytes(), signer=ws.signing_key())
         _audited(ws, "key.trust", f"key:{key_id}", {"key_id": key_id, "file": pem_path.name})
         print(f"trusted key {key_id}")
         return 0
@@ -226,7 +242,10 @@ def _keys(args: argparse.Namespace) -> int:
         return 0
     if not args.key_id:
         raise NotFoundError("keys revoke needs a KEY_ID", hint="see `python -m flows keys list`")
-    ws.trust.revoke(args.key_id, args.reason)
+    if ws.keyring.exists() and args.key_id == ws.keyring.active_key_id():
+        raise InputError(f"key {args.key_id[:16]} is the active signing key",
+                         hint="run `python -m flows keys rotate` first, then revoke the old key")
+    ws.trust.revoke(args.key_id, args.reason, signer=ws.signing_key())
     _audited(ws, "key.revoke", f"key:{args.key_id}", {"key_id": args.key_id, "reason": args.reason})
     print(f"revoked {args.key_id}: versions it signed fail verification until re-signed")
     return 0
@@ -304,7 +323,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_erase)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
-    keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust"])
+    keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust", "verify"])
     keys.add_argument("key_id", nargs="?", help="the key id (revoke) or a public key PEM file (trust)")
     keys.add_argument("--reason", default="revoked by operator")
     keys.set_defaults(handler=_keys)

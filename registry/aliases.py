@@ -2,13 +2,16 @@
 
 Both live in one file, ``registry/<model>/aliases.json`` (``{"aliases": {...}, "history": [...]}``),
 so that a change is a single atomic swap: write a temporary sibling, fsync, rename, fsync the
-folder. The caller holds the model's lock; a new state always extends the old history by one
+folder. The file carries an ECDSA signature by the active key over the canonical JSON of the
+model's name, aliases and history; every read verifies it through the trust store, so that an
+edited alias (``champion`` pointed at another version) is refused, not followed. The caller holds the model's lock; a new state always extends the old history by one
 entry, never rewrites it. Rollback follows the history as a stack: ``set``/``promote`` push a
 version, ``rollback`` pops back to an earlier one.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -19,8 +22,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from driftline.atomic import fault_point, fsync_dir
-from driftline.canonical import canonical_json
-from driftline.errors import InputError, SignatureError
+from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.errors import InputError, IntegrityError, SignatureError
+from registry.ledger import Signer
+from registry.trust import TrustStore
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 Action = Literal["set", "promote", "rollback"]
@@ -77,23 +82,50 @@ def utc_now() -> str:
 @dataclass(frozen=True)
 class AliasState:
     """Current aliases plus the full history. Round-trip law:
-    ``AliasState.from_bytes(s.to_bytes()) == s``."""
+    ``AliasState.from_doc(s.to_doc(), ...) == s`` (the signature is checked, not kept)."""
 
     aliases: dict[str, int]
     history: tuple[AliasChange, ...]
 
-    def to_bytes(self) -> bytes:
-        return canonical_json({"aliases": self.aliases, "history": [c.to_json() for c in self.history]}) + b"\n"
+    def signed_bytes(self, model: str) -> bytes:
+        """What the alias file's signature covers: the model's name, the aliases and the history."""
+        return canonical_json({"model": model, "aliases": self.aliases,
+                               "history": [c.to_json() for c in self.history]})
+
+    def to_bytes(self, model: str, signer: Signer) -> bytes:
+        signature = base64.b64encode(signer.sign(self.signed_bytes(model))).decode("ascii")
+        return canonical_json({"aliases": self.aliases, "history": [c.to_json() for c in self.history],
+                               "signature": {"key_id": signer.key_id, "value": signature}}) + b"\n"
 
     @classmethod
-    def from_bytes(cls, raw: bytes, *, where: Path) -> "AliasState":
+    def from_bytes(cls, raw: bytes, *, where: Path, model: str, trust: TrustStore) -> "AliasState":
+        """Parse and authenticate an alias file: its signature by a trusted, unrevoked key, and
+        aliases that agree with the history (each alias is its last change's target)."""
         try:
             doc = json.loads(raw)
-            state = cls(aliases={check_alias(k): int(v) for k, v in doc["aliases"].items()},
+            state = cls(aliases={check_alias(k): _number(v) for k, v in doc["aliases"].items()},
                         history=tuple(AliasChange.from_json(c) for c in doc["history"]))
+            signature = doc.get("signature")
         except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
             raise SignatureError(f"{where} is damaged ({type(exc).__name__})",
                                  hint="restore it from a backup; aliases are never guessed") from None
+        if not isinstance(signature, dict) or set(signature) != {"key_id", "value"}:
+            raise SignatureError(f"{where} carries no signature",
+                                 hint="alias files are signed at every change; restore it from a backup, "
+                                      "or promote again with the signing key")
+        try:
+            value = canonical_b64decode(signature["value"])
+        except ValueError:
+            raise SignatureError(f"{where} has an unreadable signature", hint="restore it from a backup") from None
+        try:
+            trust.verify(signature["key_id"], state.signed_bytes(model), value)
+        except IntegrityError as exc:
+            raise type(exc)(f"{where}: {exc.message}", hint="the alias file was changed without the signing "
+                            "key; restore it from a backup, or promote again") from None
+        replayed = {c.alias: c.to_version for c in state.history}
+        if replayed != state.aliases or any(c.model != model for c in state.history):
+            raise SignatureError(f"{where} holds aliases {state.aliases} that its history does not lead to",
+                                 hint="restore it from a backup")
         return state
 
     def with_change(self, change: AliasChange) -> "AliasState":
@@ -113,26 +145,40 @@ class AliasState:
         return stack
 
 
-class AliasBook:
-    """Reads and atomically replaces one model's ``aliases.json`` (caller holds the lock)."""
+def _number(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{value!r} is not a version number")
+    return value
 
-    def __init__(self, model_root: Path) -> None:
+
+class AliasBook:
+    """Reads (verifying) and atomically replaces one model's signed ``aliases.json``.
+
+    Every read checks the signature through ``trust``; :meth:`commit` (caller holds the model's
+    lock) signs the new state with the active key.
+    """
+
+    def __init__(self, model_root: Path, trust: TrustStore) -> None:
         self.path = Path(model_root) / "aliases.json"
+        self.model = Path(model_root).name
+        self.trust = trust
 
     def read(self) -> AliasState:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return AliasState(aliases={}, history=())
-        return AliasState.from_bytes(raw, where=self.path)
+        return AliasState.from_bytes(raw, where=self.path, model=self.model, trust=self.trust)
 
-    def commit(self, change: AliasChange) -> AliasState:
+    def commit(self, change: AliasChange, *, signer: Signer) -> AliasState:
+        self.trust.public_key(signer.key_id)  # never write a file that readers would refuse
         state = self.read().with_change(change)
+        data = state.to_bytes(self.model, signer)
         fault_point("alias.locked")
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(state.to_bytes())
+                handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(tmp, 0o644)

@@ -3,8 +3,9 @@
 :class:`KeyRing` keeps the data home's ``keys/`` folder: each private key encrypted at rest
 (PKCS#8 with the best encryption ``cryptography`` offers for the passphrase), file mode 0600,
 one ``active`` pointer naming the key that signs now, and every public key in the
-:class:`~registry.trust.TrustStore` beside it so that versions signed before a rotation stay
-verifiable. :func:`resolve_passphrase` finds the passphrase (environment, then file, then a
+:class:`~registry.trust.TrustStore`'s signed ledger so that versions signed before a rotation stay
+verifiable: ``init`` writes the ledger's self-signed root, ``rotate`` an entry signed by the key
+it replaces. :func:`resolve_passphrase` finds the passphrase (environment, then file, then a
 prompt). Neither the passphrase nor private material ever appears in a message or a ``repr``.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from driftline.atomic import write_atomic
+from driftline.atomic import fault_point, write_atomic
 from driftline.errors import KeyMaterialError
 from registry.trust import TrustStore
 
@@ -80,14 +81,11 @@ def _public_pem(public: ec.EllipticCurvePublicKey) -> bytes:
 
 class KeyRing:
     """The data home's ``keys/``: ``private/<key_id>.pem`` (encrypted, 0600), ``active``,
-    and the trust store (``trusted/``, ``revoked/``)."""
+    and the trust store (``trust.jsonl``, mirrored in ``trusted/`` and ``revoked/``)."""
 
     def __init__(self, keys_dir: Path) -> None:
         self.keys_dir = Path(keys_dir)
-
-    @property
-    def trust(self) -> TrustStore:
-        return TrustStore(self.keys_dir)
+        self.trust = TrustStore(self.keys_dir)  # one instance, so its replay cache is shared
 
     @property
     def _active_file(self) -> Path:
@@ -109,11 +107,20 @@ class KeyRing:
         return key_id
 
     def init(self, passphrase: bytes) -> SigningKey:
-        """Create the first signing key; refuses when one exists (rotate instead)."""
+        """Create the first signing key and the trust ledger's root; refuses when one exists.
+
+        A crash after the root entry but before the ``active`` pointer is finished here: the
+        root's private key is opened with ``passphrase`` and made active.
+        """
         if self.exists():
             raise KeyMaterialError(f"a signing key already exists in {self.keys_dir}",
                                    hint="use `python -m flows keys rotate` to replace it; old versions stay verifiable")
-        return self._create(passphrase)
+        roots = [k for k in self.trust.key_ids() if self.trust.added_by(k) == "root"]
+        if roots:
+            key = self._open(roots[0], passphrase)
+            write_atomic(self._active_file, key.key_id.encode("ascii") + b"\n", mode=0o644)
+            return key
+        return self._create(passphrase, signer=None)
 
     def rotate(self, passphrase: bytes) -> SigningKey:
         """Make a new active key under the same passphrase; old public keys stay trusted.
@@ -121,12 +128,13 @@ class KeyRing:
         The passphrase must open the current key first, so that a mistyped one cannot leave a
         key nobody can unlock.
         """
-        self.load(passphrase)
-        return self._create(passphrase)
+        return self._create(passphrase, signer=self.load(passphrase))
 
     def load(self, passphrase: bytes) -> SigningKey:
         """Unlock the active key. :class:`KeyMaterialError` on a wrong passphrase."""
-        key_id = self.active_key_id()
+        return self._open(self.active_key_id(), passphrase)
+
+    def _open(self, key_id: str, passphrase: bytes) -> SigningKey:
         path = self.keys_dir / "private" / f"{key_id}.pem"
         try:
             data = path.read_bytes()
@@ -147,7 +155,7 @@ class KeyRing:
                                    hint="restore it from a backup or rotate the key")
         return key
 
-    def _create(self, passphrase: bytes) -> SigningKey:
+    def _create(self, passphrase: bytes, *, signer: SigningKey | None) -> SigningKey:
         encryption = serialization.BestAvailableEncryption(_check_passphrase(passphrase))
         key = SigningKey.from_private_key(ec.generate_private_key(ec.SECP256R1()))
         private_dir = self.keys_dir / "private"
@@ -156,10 +164,15 @@ class KeyRing:
         private_dir.chmod(0o700)
         pem = key._private.private_bytes(serialization.Encoding.PEM,
                                          serialization.PrivateFormat.PKCS8, encryption)
-        # Private key and trust first, the active pointer last: a crash in between leaves the
-        # previous key active and a harmless extra trusted public key.
+        # Private key, then the ledger entry (the root signs itself, a rotation is signed by the
+        # key it replaces), the active pointer last: a crash in between leaves the previous key
+        # active and a harmless extra trusted public key (or a root that `init` finishes).
         write_atomic(private_dir / f"{key.key_id}.pem", pem, mode=0o600)
-        self.trust.add(key.public_pem)
+        if signer is None:
+            self.trust.init_root(key)
+        else:
+            self.trust.add(key.public_pem, signer=signer, action="rotate")
+        fault_point("keys.trusted")
         write_atomic(self._active_file, key.key_id.encode("ascii") + b"\n", mode=0o644)
         return key
 

@@ -28,8 +28,8 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
-from driftline.errors import (InputError, IntegrityError, LockTimeout, NotFoundError,
-                              SignatureError)
+from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
+                              NotFoundError, SignatureError)
 from registry._bundle import Bundle
 from registry._staging import fsync_tree, remove_dead_staging, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
@@ -80,10 +80,14 @@ class ModelVersion:
 class ModelRegistry:
     """Versions and aliases of every model under ``root`` (the data home's ``registry/``)."""
 
-    def __init__(self, root: Path, trust: TrustStore, *, lock_timeout: float = 60.0) -> None:
+    def __init__(self, root: Path, trust: TrustStore, *, lock_timeout: float = 60.0,
+                 signer: Callable[[], SigningKey] | None = None) -> None:
+        """``signer`` gives the active key when an alias changes (called only then, so that reading
+        needs no passphrase); without one the registry can read and register but not move aliases."""
         self.root = Path(root)
         self.trust = trust
         self.lock_timeout = lock_timeout
+        self._signer = signer
 
     # ----------------------------------------------------------------- reading
     def models(self) -> list[str]:
@@ -159,9 +163,22 @@ class ModelRegistry:
         return results
 
     def load(self, model: str, ref: int | str) -> ModelVersion:
-        """Resolve ``ref`` and verify the version before handing it out."""
+        """Resolve ``ref`` (an alias through its signed file) and verify the version before handing
+        it out; refuse a version whose signed status is not ``accepted``.
+
+        Promotion never points an alias at a rejected version, so an alias that does was forged:
+        :class:`IntegrityError`. Loading a rejected version by number is an input error.
+        """
         version = self.get(model, ref)
-        self.verify(model, version.version)
+        verified = self.verify(model, version.version)
+        status = verified.extra["driftline"].get("status")
+        if status != "accepted" or version.status != "accepted":
+            message = f"{model} v{version.version} has status {status!r}, only accepted versions are used"
+            if isinstance(ref, str) and ref != "latest":
+                raise IntegrityError(f"alias {ref!r} of {message}",
+                                     hint="promotion refuses rejected versions, so the alias was forged; "
+                                          "restore aliases.json from a backup and run `registry verify`")
+            raise InputError(message, hint="promote an accepted version and load it by alias")
         return version
 
     # ----------------------------------------------------------------- writing
@@ -261,11 +278,21 @@ class ModelRegistry:
     def alias(self, model: str, name: str) -> int | None:
         return self.aliases(model).get(name)
 
+    def _book(self, model: str) -> AliasBook:
+        return AliasBook(self.root / check_model_name(model), self.trust)
+
     def aliases(self, model: str) -> Mapping[str, int]:
-        return MappingProxyType(AliasBook(self.root / check_model_name(model)).read().aliases)
+        """The model's aliases, after checking the alias file's signature (IntegrityError if bad)."""
+        return MappingProxyType(self._book(model).read().aliases)
 
     def alias_history(self, model: str) -> list[AliasChange]:
-        return list(AliasBook(self.root / check_model_name(model)).read().history)
+        return list(self._book(model).read().history)
+
+    def _signing_key(self) -> SigningKey:
+        if self._signer is None:
+            raise KeyMaterialError(f"the registry {self.root} was opened without a signing key",
+                                   hint="alias files are signed; open it through the Workspace, or pass signer=")
+        return self._signer()
 
     def set_alias(self, model: str, alias: str, version: int, *, actor: str, reason: str,
                   action: Literal["set", "promote", "rollback"] = "set",
@@ -276,11 +303,11 @@ class ModelRegistry:
         check_alias(alias)
         self.get(model, version)
         with self._lock(model) as folder:
-            book = AliasBook(folder)
+            book = self._book(model)
             before = book.path.read_bytes() if book.path.exists() else None
             change = AliasChange(model=model, alias=alias, from_version=book.read().aliases.get(alias),
                                  to_version=version, actor=actor, reason=reason, at=utc_now(), action=action)
-            book.commit(change)
+            book.commit(change, signer=self._signing_key())
             if record is not None:
                 try:
                     record(change)
@@ -302,7 +329,7 @@ class ModelRegistry:
     def rollback(self, model: str, *, alias: str = "champion", actor: str, reason: str,
                  record: Callable[[AliasChange], object] | None = None) -> AliasChange:
         """Point ``alias`` back at the previous accepted, verifying version in its history."""
-        stack = AliasBook(self.root / check_model_name(model)).read().stack(check_alias(alias))
+        stack = self._book(model).read().stack(check_alias(alias))
         current = stack[-1] if stack else None
         for earlier in reversed(stack[:-1]):
             if earlier == current or self.get(model, earlier).status != "accepted":

@@ -89,7 +89,8 @@ class Workspace:
     def registry(self) -> "ModelRegistry":
         from registry.versions import ModelRegistry
 
-        return ModelRegistry(self.home.registry, self.trust)
+        # Alias changes are signed with the active key, unlocked only when an alias moves.
+        return ModelRegistry(self.home.registry, self.trust, signer=self.signing_key)
 
     @cached_property
     def witness(self) -> "Witness":

@@ -140,12 +140,20 @@ def test_key_rotation_revocation_and_resigning(home: Path) -> None:
     assert cli(home, "registry", "verify", "--all").returncode == 0
     assert cli(home, "keys", "revoke", old_key, "--reason", "laptop lost").returncode == 0
     assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "revoked")
+    (home / "keys" / "revoked" / f"{old_key}.json").unlink()  # a mirror file: deleting it un-revokes nothing
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "revoked")
+    active = next(line.split()[0] for line in cli(home, "keys", "list").stdout.splitlines() if "active" in line)
+    assert_one_line_error(cli(home, "keys", "revoke", active), 2, "rotate")  # would leave nothing to sign with
     resigned = cli(home, "registry", "resign", "--all")
     assert resigned.returncode == 0 and "re-signed 2 version(s)" in resigned.stdout, resigned.stderr
     assert cli(home, "registry", "verify", "--all").returncode == 0
     actions = [json.loads(line)["action"] for line in (home / "audit" / "log.jsonl").read_text().splitlines()]
     assert actions[-3:] == ["key.rotate", "key.revoke", "model.resign"]
     assert cli(home, "audit", "verify").returncode == 0
+    assert cli(home, "keys", "verify").returncode == 0  # the ledger agrees with the audit trail
+    ledger = home / "keys" / "trust.jsonl"
+    ledger.write_bytes(b"".join(ledger.read_bytes().splitlines(keepends=True)[:-1]))  # cut the revocation
+    assert_one_line_error(cli(home, "keys", "verify"), 3, "key.revoke")
 
 
 def test_a_torn_audit_tail_is_reported_then_cut_by_the_command_it_names(home: Path) -> None:
@@ -171,11 +179,16 @@ def test_a_key_from_elsewhere_verifies_once_trusted(home: Path, tmp_path: Path) 
     from registry.versions import ModelRegistry
     from tasks.workspace import Workspace
 
+    from registry.signing import sign_model
+
     ws = Workspace.open(home)
-    ws.trust.add(other.public_pem)  # only so that resign accepts the new key, then take it away again
-    ModelRegistry(home / "registry", ws.trust).resign("churn", 1, other)
-    (home / "keys" / "trusted" / f"{other.key_id}.pub").unlink()
+    record = dict(ModelRegistry(home / "registry", ws.trust).verify("churn", 1).extra)
+    sign_model(version, other, extra=record, model_name="churn")  # as the other machine would
     assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "keys trust")
+    # A .pub dropped into trusted/ is only a mirror file: it trusts nothing.
+    (home / "keys" / "trusted" / f"{other.key_id}.pub").write_bytes(other.public_pem)
+    assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, "keys trust")
+    assert "untrusted file" in cli(home, "keys", "list").stdout
     pem = tmp_path / "other.pub"
     pem.write_bytes(other.public_pem)
     assert cli(home, "keys", "trust", str(pem)).returncode == 0

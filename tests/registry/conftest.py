@@ -26,4 +26,4 @@ def key(ring: KeyRing) -> SigningKey:
 
 @pytest.fixture
 def registry(tmp_path: Path, ring: KeyRing) -> ModelRegistry:
-    return ModelRegistry(tmp_path / "registry", ring.trust)
+    return ModelRegistry(tmp_path / "registry", ring.trust, signer=lambda: ring.load(PASSPHRASE))

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from driftline.errors import InputError, NotFoundError, SignatureError
-from registry import AliasChange, ModelRegistry, PromotionRefused, SigningKey
+from driftline.errors import (InputError, IntegrityError, KeyMaterialError, NotFoundError, SignatureError,
+                              UntrustedKeyError)
+from registry import AliasChange, KeyRing, ModelRegistry, PromotionRefused, SigningKey
+from registry.aliases import AliasState
+from tests.registry.conftest import PASSPHRASE
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def add(registry: ModelRegistry, key: SigningKey, status: str = "accepted") -> int:
@@ -76,3 +87,105 @@ def test_damaged_alias_file_is_an_integrity_error(registry: ModelRegistry, key: 
     (registry.root / "churn" / "aliases.json").write_bytes(b"{not json")
     with pytest.raises(SignatureError, match="damaged"):
         registry.aliases("churn")
+
+
+# ---------------------------------------------------------------- signed alias files
+def champion_file(registry: ModelRegistry) -> Path:
+    return registry.root / "churn" / "aliases.json"
+
+
+def repoint(registry: ModelRegistry, version: int) -> None:
+    """What an attacker without the key can do: edit the file, keeping it self-consistent."""
+    path = champion_file(registry)
+    doc = json.loads(path.read_bytes())
+    doc["aliases"]["champion"] = version
+    doc["history"][-1]["to_version"] = version
+    path.write_bytes(json.dumps(doc).encode())
+
+
+def test_an_alias_edited_to_a_rejected_version_is_refused(registry: ModelRegistry, key: SigningKey) -> None:
+    good, rejected = add(registry, key), add(registry, key, "rejected")
+    registry.promote("churn", good, actor="a", reason="r")
+    repoint(registry, rejected)
+    with pytest.raises(IntegrityError):
+        registry.load("churn", "champion")
+    with pytest.raises(IntegrityError):
+        registry.alias("churn", "champion")
+
+
+def test_an_alias_edited_to_another_accepted_version_is_refused(registry: ModelRegistry, key: SigningKey) -> None:
+    v1, v2 = add(registry, key), add(registry, key)
+    registry.promote("churn", v1, actor="a", reason="r")
+    repoint(registry, v2)
+    with pytest.raises(SignatureError, match="aliases.json"):
+        registry.load("churn", "champion")
+
+
+def test_an_unsigned_or_copied_alias_file_is_refused(registry: ModelRegistry, key: SigningKey) -> None:
+    add(registry, key)
+    registry.promote("churn", 1, actor="a", reason="r")
+    signed = champion_file(registry).read_bytes()
+    doc = json.loads(signed)
+    del doc["signature"]
+    champion_file(registry).write_bytes(json.dumps(doc).encode())
+    with pytest.raises(SignatureError, match="no signature"):
+        registry.aliases("churn")
+    # The same signed file under another model's name: the signature covers the model too.
+    registry.register("fraud", files={"model.txt": b"m"}, metadata={}, status="accepted", key=key)
+    (registry.root / "fraud" / "aliases.json").write_bytes(signed)
+    with pytest.raises(SignatureError):
+        registry.aliases("fraud")
+
+
+def test_an_alias_signed_by_a_planted_key_is_refused(tmp_path: Path, registry: ModelRegistry, key: SigningKey) -> None:
+    add(registry, key)
+    registry.promote("churn", 1, actor="a", reason="r")
+    evil = KeyRing(tmp_path / "evil").init(b"evil")
+    (tmp_path / "keys" / "trusted" / f"{evil.key_id}.pub").write_bytes(evil.public_pem)
+    state = AliasState(aliases={"champion": 1}, history=tuple(registry.alias_history("churn")))
+    champion_file(registry).write_bytes(state.to_bytes("churn", evil))
+    with pytest.raises(UntrustedKeyError):
+        registry.load("churn", "champion")
+
+
+def test_loading_a_rejected_version_by_number_is_refused(registry: ModelRegistry, key: SigningKey) -> None:
+    add(registry, key, "rejected")
+    with pytest.raises(InputError, match="only accepted"):
+        registry.load("churn", 1)
+
+
+def test_moving_an_alias_needs_a_signing_key(registry: ModelRegistry, key: SigningKey) -> None:
+    add(registry, key)
+    reader = ModelRegistry(registry.root, registry.trust)
+    with pytest.raises(KeyMaterialError, match="signing key"):
+        reader.promote("churn", 1, actor="a", reason="r")
+    assert not champion_file(registry).exists()
+
+
+def test_every_flipped_byte_of_an_alias_file_is_refused(registry: ModelRegistry, key: SigningKey) -> None:
+    v1, v2 = add(registry, key), add(registry, key)
+    registry.promote("churn", v1, actor="a", reason="r")
+    registry.promote("churn", v2, actor="b", reason="better")
+    path = champion_file(registry)
+    good = path.read_bytes()
+    for offset in range(len(good)):
+        data = bytearray(good)
+        data[offset] ^= 0x01
+        path.write_bytes(bytes(data))
+        with pytest.raises(IntegrityError):
+            registry.aliases("churn")
+    path.write_bytes(good)
+    assert registry.aliases("churn") == {"champion": v2} and offset > 400
+
+
+def test_the_cli_refuses_a_forged_champion_with_exit_3(tmp_path: Path, registry: ModelRegistry,
+                                                      key: SigningKey) -> None:
+    home = tmp_path  # the fixtures put keys/ and registry/ right under tmp_path: a data home
+    good, rejected = add(registry, key), add(registry, key, "rejected")
+    registry.promote("churn", good, actor="a", reason="r")
+    repoint(registry, rejected)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DRIFTLINE_KEY_PASSPHRASE": PASSPHRASE.decode()}
+    result = subprocess.run([sys.executable, "-m", "flows", "--home", str(home), "registry", "show", "churn",
+                             "champion"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "aliases.json" in result.stderr and "Traceback" not in result.stderr

@@ -21,7 +21,7 @@ from pathlib import Path
 from registry import KeyRing, ModelRegistry
 home, action = Path(sys.argv[1]), sys.argv[2]
 ring = KeyRing(home / "keys")
-registry = ModelRegistry(home / "registry", ring.trust)
+registry = ModelRegistry(home / "registry", ring.trust, signer=lambda: ring.load(sys.argv[3].encode()))
 if action == "register":
     registry.register("churn", files={"model.txt": b"m" * 5000, "sub/ref.csv": b"a\\n"},
                       metadata={"run": "crash"}, status="accepted", key=ring.load(sys.argv[3].encode()))
@@ -64,7 +64,7 @@ def test_kill_during_register(home: Path, fault: str) -> None:
 @pytest.mark.parametrize("fault", ["alias.locked", "alias.staged", "alias.replaced"])
 def test_kill_during_alias_swap(home: Path, fault: str) -> None:
     ring = KeyRing(home / "keys")
-    registry = ModelRegistry(home / "registry", ring.trust)
+    registry = ModelRegistry(home / "registry", ring.trust, signer=lambda: ring.load(PASSPHRASE.encode()))
     registry.register("churn", files={"model.txt": b"v2"}, metadata={}, status="accepted",
                       key=ring.load(PASSPHRASE.encode()))
     registry.promote("churn", 1, actor="ci", reason="before")
@@ -74,3 +74,44 @@ def test_kill_during_alias_swap(home: Path, fault: str) -> None:
     assert len(registry.alias_history("churn")) == expected
     registry.promote("churn", 2, actor="ci", reason="after")
     assert registry.alias("churn", "champion") == 2
+
+
+KEYS_CHILD = """
+import sys
+from pathlib import Path
+from registry import KeyRing
+ring = KeyRing(Path(sys.argv[1]) / "keys")
+getattr(ring, sys.argv[2])(sys.argv[3].encode())
+"""
+
+
+def run_keys_child(home: Path, action: str, fault: str) -> int:
+    env = {**os.environ, "DRIFTLINE_FAULT": fault, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", KEYS_CHILD, str(home), action, PASSPHRASE],
+                          env=env, cwd=ROOT, timeout=120).returncode
+
+
+@pytest.mark.parametrize("fault", ["trust.signed", "trust.appended", "keys.trusted"])
+def test_kill_during_rotation_leaves_a_valid_ledger(home: Path, fault: str) -> None:
+    """Before the rename the ledger is unchanged; after it the new key is trusted but not yet
+    active. Either way the old key still signs, and the next rotation succeeds."""
+    ring = KeyRing(home / "keys")
+    before = ring.active_key_id()
+    assert run_keys_child(home, "rotate", fault) == -signal.SIGKILL
+    ring = KeyRing(home / "keys")
+    assert ring.active_key_id() == before and ring.load(PASSPHRASE.encode()).key_id == before
+    assert len(ring.trust.key_ids()) == (1 if fault == "trust.signed" else 2)
+    registry = ModelRegistry(home / "registry", ring.trust)
+    assert all(not isinstance(result, Exception) for _, result in registry.verify_all())
+    new = ring.rotate(PASSPHRASE.encode())
+    assert ring.active_key_id() == new.key_id and not ring.trust.is_revoked(before)
+
+
+@pytest.mark.parametrize("fault", ["trust.signed", "trust.appended", "keys.trusted"])
+def test_kill_during_init_is_finished_by_the_next_init(tmp_path: Path, fault: str) -> None:
+    assert run_keys_child(tmp_path, "init", fault) == -signal.SIGKILL
+    ring = KeyRing(tmp_path / "keys")
+    assert not ring.exists()
+    key = ring.init(PASSPHRASE.encode())  # a root written before the crash is made active
+    assert ring.trust.key_ids() == [key.key_id] and ring.trust.added_by(key.key_id) == "root"
+    assert ring.load(PASSPHRASE.encode()).key_id == key.key_id

@@ -89,21 +89,28 @@ def test_trust_verify_and_revoke(tmp_path: Path) -> None:
     with pytest.raises(UntrustedKeyError):
         trust.verify("0" * 64, b"entry", signature)
     with pytest.raises(NotFoundError):
-        trust.revoke("0" * 64, "unknown")
-    trust.revoke(key.key_id, "laptop lost")
+        trust.revoke("0" * 64, "unknown", signer=key)
+    trust.revoke(key.key_id, "laptop lost", signer=key)
     assert trust.is_revoked(key.key_id)
     with pytest.raises(UntrustedKeyError, match="laptop lost"):
         trust.verify(key.key_id, b"entry", signature)
-    trust.add(key.public_pem)  # re-adding does not un-revoke
+    with pytest.raises(UntrustedKeyError):  # a revoked key signs no further trust change
+        trust.add(KeyRing(tmp_path / "other").init(PASSPHRASE).public_pem, signer=key)
+    trust.add(key.public_pem, signer=key)  # re-adding does not un-revoke
     assert trust.is_revoked(key.key_id)
 
 
-def test_trusted_key_file_swap_is_detected(tmp_path: Path) -> None:
+def test_trusted_key_file_swap_changes_nothing(tmp_path: Path) -> None:
+    """The .pub files are a mirror: overwriting one neither trusts the new key nor breaks the old."""
     a = KeyRing(tmp_path / "a").init(PASSPHRASE)
     b = KeyRing(tmp_path / "b").init(PASSPHRASE)
     (tmp_path / "a" / "trusted" / f"{a.key_id}.pub").write_bytes(b.public_pem)
-    with pytest.raises(UntrustedKeyError, match="does not match"):
-        TrustStore(tmp_path / "a").public_key(a.key_id)
+    trust = TrustStore(tmp_path / "a")
+    assert trust.public_pem(a.key_id) == a.public_pem
+    trust.verify(a.key_id, b"x", a.sign(b"x"))
+    with pytest.raises(SignatureError):
+        trust.verify(a.key_id, b"x", b.sign(b"x"))
+    assert trust.untrusted_files() == [f"{a.key_id}.pub"]
 
 
 def test_resolve_passphrase_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from driftline.errors import IntegrityError, SignatureError, UntrustedKeyError
-from registry import TrustStore, verify_model
+from registry import KeyRing, verify_model
 
 VECTORS = Path(__file__).parent / "vectors" / "model-signing-1.1.1"
 KEY = (VECTORS / "key.pub").read_bytes()
@@ -50,17 +50,21 @@ def test_accepts_signature_inside_the_model() -> None:
 
 
 def test_accepts_through_a_trust_store(tmp_path: Path) -> None:
-    trust = TrustStore(tmp_path / "keys")
-    assert trust.add(KEY) == KEY_ID  # the key id is the bundle's publicKey.hint
+    ring = KeyRing(tmp_path / "keys")
+    root = ring.init(b"vectors")
+    trust = ring.trust
+    assert trust.add(KEY, signer=root) == KEY_ID  # the key id is the bundle's publicKey.hint
     assert verify_model(VECTORS / "model_inside", trust=trust).key_id == KEY_ID
 
 
 def test_refuses_an_unknown_key_and_a_revoked_one(tmp_path: Path) -> None:
-    trust = TrustStore(tmp_path / "keys")
+    ring = KeyRing(tmp_path / "keys")
+    root = ring.init(b"vectors")
+    trust = ring.trust
     with pytest.raises(UntrustedKeyError):
         verify_model(VECTORS / "model_inside", trust=trust)
-    trust.add(KEY)
-    trust.revoke(KEY_ID, "test")
+    trust.add(KEY, signer=root)
+    trust.revoke(KEY_ID, "test", signer=root)
     with pytest.raises(UntrustedKeyError, match="revoked"):
         verify_model(VECTORS / "model_inside", trust=trust)
 

@@ -75,7 +75,7 @@ def test_revoked_key_fails_until_resigned_and_rotation_keeps_old_versions(
     new_key = ring.rotate(PASSPHRASE)
     register(registry, new_key)
     assert registry.verify("churn", 1).key_id == key.key_id  # rotation alone keeps v1 valid
-    ring.trust.revoke(key.key_id, "compromised")
+    ring.trust.revoke(key.key_id, "compromised", signer=new_key)
     with pytest.raises(UntrustedKeyError, match="revoked"):
         registry.load("churn", 1)
     registry.resign("churn", 1, new_key)
@@ -86,7 +86,7 @@ def test_revoked_key_fails_until_resigned_and_rotation_keeps_old_versions(
 def test_resign_refuses_content_changed_after_signing(registry: ModelRegistry, ring: KeyRing, key: SigningKey) -> None:
     version = register(registry, key)
     new_key = ring.rotate(PASSPHRASE)
-    ring.trust.revoke(key.key_id, "compromised")
+    ring.trust.revoke(key.key_id, "compromised", signer=new_key)
     (version.path / "model.txt").write_bytes(b"evil\n")
     with pytest.raises(SignatureError):
         registry.resign("churn", 1, new_key)

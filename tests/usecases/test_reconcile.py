@@ -79,7 +79,7 @@ def test_an_alias_change_without_entry_is_recovered_once(home: Path) -> None:
     assert reconcile(ws).alias_changes == 0
     (entry,) = [e for e in ws.audit.entries() if e.action == "model.promote"]
     assert entry.details["recovered"] is True and entry.details["to"] == 1
-    assert len(AliasBook(ws.home.registry / "churn").read().history) == 1
+    assert len(AliasBook(ws.home.registry / "churn", ws.trust).read().history) == 1
 
 
 def test_bad_candidates_are_refused(home: Path) -> None:
