@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.atomic import fault_point, write_atomic
 from driftline.errors import KeyMaterialError
-from registry.trust import TrustStore
+from registry.trust import LedgerWitness, TrustStore
 
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -83,9 +83,10 @@ class KeyRing:
     """The data home's ``keys/``: ``private/<key_id>.pem`` (encrypted, 0600), ``active``,
     and the trust store (``trust.jsonl``, mirrored in ``trusted/`` and ``revoked/``)."""
 
-    def __init__(self, keys_dir: Path) -> None:
+    def __init__(self, keys_dir: Path, *, witness: LedgerWitness | None = None) -> None:
         self.keys_dir = Path(keys_dir)
-        self.trust = TrustStore(self.keys_dir)  # one instance, so its replay cache is shared
+        # One instance, so its replay cache is shared; the witness catches a rolled-back ledger.
+        self.trust = TrustStore(self.keys_dir, witness=witness)
 
     @property
     def _active_file(self) -> Path:

@@ -18,6 +18,7 @@ import json
 import os
 import re
 from collections.abc import Iterable
+from typing import Protocol
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -35,11 +36,27 @@ LEDGER = "trust.jsonl"
 __all__ = ["TrustStore", "normalise_public_pem", "verify_ecdsa"]
 
 
-class TrustStore:
-    """Trusted public keys and their revocations, as the ledger under ``root`` (``keys/``) says."""
+class LedgerWitness(Protocol):
+    """A mark of the ledger kept outside the data home (governance's witness, adapted by the
+    workspace): what :meth:`TrustStore.state` checks every fresh replay against, then advances."""
 
-    def __init__(self, root: Path) -> None:
+    def seen(self) -> tuple[int, str] | None: ...
+
+    def advance(self, size: int, head_hash: str) -> None: ...
+
+
+class TrustStore:
+    """Trusted public keys and their revocations, as the ledger under ``root`` (``keys/``) says.
+
+    With a ``witness``, every fresh replay must still start with the witnessed mark (else
+    :class:`IntegrityError`: the ledger was rolled back or rewritten), and then moves the mark to
+    the ledger's head. Moving it on a read is safe: every entry the replay accepted is signed by a
+    key the ledger already trusted, which the data home's writer cannot forge.
+    """
+
+    def __init__(self, root: Path, *, witness: LedgerWitness | None = None) -> None:
         self.root = Path(root)
+        self._witness = witness
         self._cache: tuple[tuple[int, int, int, int], TrustState] | None = None
 
     @property
@@ -60,12 +77,20 @@ class TrustStore:
                     f"{self.root} holds keys but no trust ledger {LEDGER} (made by an older release?)",
                     hint="trust is never migrated silently, which would bless a planted key: create a new "
                          "data home with `python -m flows keys init` and re-register its models") from None
+            if self._witness is not None and self._witness.seen() is not None:
+                _check_prefix(TrustState(), *self._witness.seen(), ledger=self.ledger)
             return TrustState()
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
         raw = read_bytes(self.ledger) or b""
         state = replay(raw, where=str(self.ledger))
+        if self._witness is not None:
+            mark = self._witness.seen()
+            if mark is not None:
+                _check_prefix(state, *mark, ledger=self.ledger)
+            if state.hashes and (mark is None or len(state.hashes) > mark[0]):
+                self._witness.advance(*state.head)
         self._cache = (stamp, state)
         return state
 
@@ -79,15 +104,7 @@ class TrustStore:
         A ledger shorter than ``size`` entries was rolled back (a revocation or trust removed);
         a different hash at ``size`` means it was rewritten.
         """
-        hashes = self.state().hashes
-        if size > len(hashes):
-            raise IntegrityError(
-                f"the trust ledger {self.ledger} has {len(hashes)} entries, the witness saw {size}",
-                hint="it was rolled back (a revocation or a trusted key removed); restore it from a backup")
-        if size and hashes[size - 1] != head_hash:
-            raise IntegrityError(
-                f"entry {size} of the trust ledger {self.ledger} differs from the witnessed one",
-                hint="the ledger was rewritten; restore it from a backup")
+        _check_prefix(self.state(), size, head_hash, ledger=self.ledger)
 
     # --------------------------------------------------------------- writing
     def _append(self, *, action: str, key_id: str, signer: Signer, pem: bytes | None = None,
@@ -215,3 +232,15 @@ class TrustStore:
     def verify(self, key_id: str, data: bytes, signature: bytes) -> None:
         """Check an ECDSA P-256/SHA-256 signature by a trusted, unrevoked key."""
         verify_ecdsa(self.public_key(key_id), data, signature, what=f"key {key_id[:16]}")
+
+
+def _check_prefix(state: TrustState, size: int, head_hash: str, *, ledger: Path) -> None:
+    hashes = state.hashes
+    if size > len(hashes):
+        raise IntegrityError(
+            f"the trust ledger {ledger} has {len(hashes)} entries, the witness saw {size}",
+            hint="it was rolled back (a revocation or a trusted key removed); restore it from a backup")
+    if size and hashes[size - 1] != head_hash:
+        raise IntegrityError(
+            f"entry {size} of the trust ledger {ledger} differs from the witnessed one",
+            hint="the ledger was rewritten; restore it from a backup")

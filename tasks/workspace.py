@@ -79,7 +79,7 @@ class Workspace:
 
     @cached_property
     def keyring(self) -> KeyRing:
-        return KeyRing(self.home.keys)
+        return KeyRing(self.home.keys, witness=_LedgerMark(self))
 
     @cached_property
     def trust(self) -> TrustStore:
@@ -176,3 +176,22 @@ class Workspace:
             self.audit.append("key.init", f"key:{key.key_id}", {"key_id": key.key_id}, actor=self.actor())
             return key
         return self.keyring.load(passphrase)
+
+
+@dataclass(frozen=True)
+class _LedgerMark:
+    """The trust ledger's mark in this home's witness (the log named ``trust``), as the trust store
+    asks for it: read on every fresh replay of the ledger, moved forward after it."""
+
+    ws: Workspace
+
+    def seen(self) -> tuple[int, str] | None:
+        mark = self.ws.witness.seen("trust")
+        return None if mark is None else (mark.size, mark.head_hash)
+
+    def advance(self, size: int, head_hash: str) -> None:
+        from governance.audit import format_time
+        from governance.witness import WitnessMark
+
+        self.ws.witness.advance("trust", WitnessMark(size=size, head_hash=head_hash,
+                                                     time=format_time(datetime.now(timezone.utc))))
