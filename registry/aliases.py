@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from driftline.atomic import fault_point, fsync_dir
 from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
-from registry.trust import TrustStore
+from registry.trust import LedgerWitness, TrustStore, check_witnessed
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 Action = Literal["set", "promote", "rollback"]
@@ -145,6 +146,17 @@ class AliasState:
         return stack
 
 
+def history_hashes(history: tuple[AliasChange, ...]) -> tuple[str, ...]:
+    """The hash after each change: sha256 over the previous hash and the change's canonical JSON,
+    so a mark ``(n, hashes[n-1])`` pins the first ``n`` changes."""
+    out: list[str] = []
+    prev = b"0" * 64
+    for change in history:
+        prev = hashlib.sha256(prev + canonical_json(change.to_json())).hexdigest().encode("ascii")
+        out.append(prev.decode("ascii"))
+    return tuple(out)
+
+
 def _number(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{value!r} is not a version number")
@@ -158,17 +170,24 @@ class AliasBook:
     lock) signs the new state with the active key.
     """
 
-    def __init__(self, model_root: Path, trust: TrustStore) -> None:
+    def __init__(self, model_root: Path, trust: TrustStore, *, witness: LedgerWitness | None = None) -> None:
         self.path = Path(model_root) / "aliases.json"
         self.model = Path(model_root).name
         self.trust = trust
+        self.witness = witness
 
     def read(self) -> AliasState:
+        """The verified state. With a ``witness`` (a mark kept outside the data home), the history
+        must also still start with the witnessed one: an older, validly signed file put back (a
+        promotion taken away) or a deleted file is an :class:`IntegrityError`."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return AliasState(aliases={}, history=())
-        return AliasState.from_bytes(raw, where=self.path, model=self.model, trust=self.trust)
+            state = AliasState(aliases={}, history=())
+        else:
+            state = AliasState.from_bytes(raw, where=self.path, model=self.model, trust=self.trust)
+        check_witnessed(self.witness, history_hashes(state.history), what=f"the alias history {self.path}")
+        return state
 
     def commit(self, change: AliasChange, *, signer: Signer) -> AliasState:
         self.trust.public_key(signer.key_id)  # never write a file that readers would refuse

@@ -33,7 +33,7 @@ from registry.ledger import Signer, TrustState, encode, make_entry, read_bytes, 
 _KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 LEDGER = "trust.jsonl"
 
-__all__ = ["TrustStore", "normalise_public_pem", "verify_ecdsa"]
+__all__ = ["LedgerWitness", "TrustStore", "check_witnessed", "normalise_public_pem", "verify_ecdsa"]
 
 
 class LedgerWitness(Protocol):
@@ -77,20 +77,14 @@ class TrustStore:
                     f"{self.root} holds keys but no trust ledger {LEDGER} (made by an older release?)",
                     hint="trust is never migrated silently, which would bless a planted key: create a new "
                          "data home with `python -m flows keys init` and re-register its models") from None
-            if self._witness is not None and self._witness.seen() is not None:
-                _check_prefix(TrustState(), *self._witness.seen(), ledger=self.ledger)
+            check_witnessed(self._witness, (), what=f"the trust ledger {self.ledger}")
             return TrustState()
         stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
         if self._cache is not None and self._cache[0] == stamp:
             return self._cache[1]
         raw = read_bytes(self.ledger) or b""
         state = replay(raw, where=str(self.ledger))
-        if self._witness is not None:
-            mark = self._witness.seen()
-            if mark is not None:
-                _check_prefix(state, *mark, ledger=self.ledger)
-            if state.hashes and (mark is None or len(state.hashes) > mark[0]):
-                self._witness.advance(*state.head)
+        check_witnessed(self._witness, state.hashes, what=f"the trust ledger {self.ledger}")
         self._cache = (stamp, state)
         return state
 
@@ -99,12 +93,9 @@ class TrustStore:
         return self.state().head
 
     def check_prefix(self, size: int, head_hash: str) -> None:
-        """Raise :class:`IntegrityError` unless the ledger still starts with the witnessed mark.
-
-        A ledger shorter than ``size`` entries was rolled back (a revocation or trust removed);
-        a different hash at ``size`` means it was rewritten.
-        """
-        _check_prefix(self.state(), size, head_hash, ledger=self.ledger)
+        """Raise :class:`IntegrityError` unless the ledger still starts with the mark ``(size, head_hash)``:
+        shorter means rolled back (a revocation or trust removed), different means rewritten."""
+        check_mark(self.state().hashes, size, head_hash, what=f"the trust ledger {self.ledger}")
 
     # --------------------------------------------------------------- writing
     def _append(self, *, action: str, key_id: str, signer: Signer, pem: bytes | None = None,
@@ -234,13 +225,24 @@ class TrustStore:
         verify_ecdsa(self.public_key(key_id), data, signature, what=f"key {key_id[:16]}")
 
 
-def _check_prefix(state: TrustState, size: int, head_hash: str, *, ledger: Path) -> None:
-    hashes = state.hashes
+def check_mark(hashes: tuple[str, ...], size: int, head_hash: str, *, what: str) -> None:
+    """:class:`IntegrityError` unless a signed, append-only log (``hashes``: the hash after each
+    entry) still starts with the mark: shorter is rolled back, different at the mark rewritten."""
     if size > len(hashes):
-        raise IntegrityError(
-            f"the trust ledger {ledger} has {len(hashes)} entries, the witness saw {size}",
-            hint="it was rolled back (a revocation or a trusted key removed); restore it from a backup")
+        raise IntegrityError(f"{what} has {len(hashes)} entries, the witness saw {size}",
+                             hint="it was rolled back (entries taken off its end); restore it from a backup")
     if size and hashes[size - 1] != head_hash:
-        raise IntegrityError(
-            f"entry {size} of the trust ledger {ledger} differs from the witnessed one",
-            hint="the ledger was rewritten; restore it from a backup")
+        raise IntegrityError(f"entry {size} of {what} differs from the witnessed one",
+                             hint="it was rewritten; restore it from a backup")
+
+
+def check_witnessed(witness: LedgerWitness | None, hashes: tuple[str, ...], *, what: str) -> None:
+    """Hold a signed log to its witnessed mark (:func:`check_mark`), then move the mark to its head.
+    Only logs whose every entry was just verified as signed come here, so moving is safe."""
+    if witness is None:
+        return
+    mark = witness.seen()
+    if mark is not None:
+        check_mark(hashes, *mark, what=what)
+    if hashes and (mark is None or len(hashes) > mark[0]):
+        witness.advance(len(hashes), hashes[-1])

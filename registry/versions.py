@@ -35,7 +35,7 @@ from registry._staging import fsync_tree, remove_dead_staging, write_file, write
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
 from registry.keys import SigningKey
 from registry.signing import VerifiedModel, sign_model, verify_model
-from registry.trust import TrustStore
+from registry.trust import LedgerWitness, TrustStore
 
 log = logging.getLogger(__name__)
 Status = Literal["accepted", "rejected"]
@@ -81,13 +81,17 @@ class ModelRegistry:
     """Versions and aliases of every model under ``root`` (the data home's ``registry/``)."""
 
     def __init__(self, root: Path, trust: TrustStore, *, lock_timeout: float = 60.0,
-                 signer: Callable[[], SigningKey] | None = None) -> None:
+                 signer: Callable[[], SigningKey] | None = None,
+                 alias_witness: Callable[[str], LedgerWitness] | None = None) -> None:
         """``signer`` gives the active key when an alias changes (called only then, so that reading
-        needs no passphrase); without one the registry can read and register but not move aliases."""
+        needs no passphrase); without one the registry can read and register but not move aliases.
+        ``alias_witness(model)`` gives the mark of that model's alias history kept outside the data
+        home, which catches an older signed alias file put back."""
         self.root = Path(root)
         self.trust = trust
         self.lock_timeout = lock_timeout
         self._signer = signer
+        self._alias_witness = alias_witness
 
     # ----------------------------------------------------------------- reading
     def models(self) -> list[str]:
@@ -279,7 +283,8 @@ class ModelRegistry:
         return self.aliases(model).get(name)
 
     def _book(self, model: str) -> AliasBook:
-        return AliasBook(self.root / check_model_name(model), self.trust)
+        witness = self._alias_witness(model) if self._alias_witness is not None else None
+        return AliasBook(self.root / check_model_name(model), self.trust, witness=witness)
 
     def aliases(self, model: str) -> Mapping[str, int]:
         """The model's aliases, after checking the alias file's signature (IntegrityError if bad)."""

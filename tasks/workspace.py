@@ -79,7 +79,7 @@ class Workspace:
 
     @cached_property
     def keyring(self) -> KeyRing:
-        return KeyRing(self.home.keys, witness=_LedgerMark(self))
+        return KeyRing(self.home.keys, witness=_WitnessLog(self, "trust"))
 
     @cached_property
     def trust(self) -> TrustStore:
@@ -90,7 +90,8 @@ class Workspace:
         from registry.versions import ModelRegistry
 
         # Alias changes are signed with the active key, unlocked only when an alias moves.
-        return ModelRegistry(self.home.registry, self.trust, signer=self.signing_key)
+        return ModelRegistry(self.home.registry, self.trust, signer=self.signing_key,
+                             alias_witness=lambda model: _WitnessLog(self, f"aliases:{model}"))
 
     @cached_property
     def witness(self) -> "Witness":
@@ -179,19 +180,21 @@ class Workspace:
 
 
 @dataclass(frozen=True)
-class _LedgerMark:
-    """The trust ledger's mark in this home's witness (the log named ``trust``), as the trust store
-    asks for it: read on every fresh replay of the ledger, moved forward after it."""
+class _WitnessLog:
+    """One signed log's mark in this home's witness, as the registry asks for it (the trust ledger
+    as ``trust``, a model's alias history as ``aliases:<model>``): read on every verified read of
+    the log, moved forward after it."""
 
     ws: Workspace
+    log: str
 
     def seen(self) -> tuple[int, str] | None:
-        mark = self.ws.witness.seen("trust")
+        mark = self.ws.witness.seen(self.log)
         return None if mark is None else (mark.size, mark.head_hash)
 
     def advance(self, size: int, head_hash: str) -> None:
         from governance.audit import format_time
         from governance.witness import WitnessMark
 
-        self.ws.witness.advance("trust", WitnessMark(size=size, head_hash=head_hash,
-                                                     time=format_time(datetime.now(timezone.utc))))
+        self.ws.witness.advance(self.log, WitnessMark(size=size, head_hash=head_hash,
+                                                      time=format_time(datetime.now(timezone.utc))))

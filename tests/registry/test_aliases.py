@@ -13,6 +13,7 @@ import pytest
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, NotFoundError, SignatureError,
                               UntrustedKeyError)
 from registry import AliasChange, KeyRing, ModelRegistry, PromotionRefused, SigningKey
+from driftline.home import DataHome
 from registry.aliases import AliasState
 from tests.registry.conftest import PASSPHRASE
 
@@ -184,7 +185,9 @@ def test_the_cli_refuses_a_forged_champion_with_exit_3(tmp_path: Path, registry:
     good, rejected = add(registry, key), add(registry, key, "rejected")
     registry.promote("churn", good, actor="a", reason="r")
     repoint(registry, rejected)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DRIFTLINE_KEY_PASSPHRASE": PASSPHRASE.decode()}
+    (home / DataHome.MARKER).touch()  # the fixtures built keys/ and registry/ by hand: mark it a data home
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DRIFTLINE_KEY_PASSPHRASE": PASSPHRASE.decode(),
+           "DRIFTLINE_WITNESS_DIR": str(tmp_path.parent / f"{tmp_path.name}-witness")}  # outside the home
     result = subprocess.run([sys.executable, "-m", "flows", "--home", str(home), "registry", "show", "churn",
                              "champion"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr

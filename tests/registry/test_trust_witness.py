@@ -61,3 +61,35 @@ def test_the_mark_moves_with_signed_changes(home_with_revocation):
     size, head = ws.trust.head()
     assert ws.witness.seen("trust").size == size == 3
     assert ws.witness.seen("trust").head_hash == head
+
+
+def _promoted_twice(ws):
+    key = ws.signing_key()
+    reg = ws.registry
+    v1 = reg.register("churn", files={"model.txt": b"m1"}, metadata={}, status="accepted", key=key).version
+    reg.promote("churn", v1, actor="ana", reason="first")
+    old = (reg.root / "churn" / "aliases.json").read_bytes()
+    v2 = reg.register("churn", files={"model.txt": b"m2"}, metadata={}, status="accepted", key=key).version
+    reg.promote("churn", v2, actor="ana", reason="second")
+    assert reg.alias("churn", "champion") == v2
+    return old
+
+
+def test_an_older_signed_alias_file_put_back_is_refused(tmp_path, monkeypatch):
+    """The older file is validly signed by a trusted key: only the witness can tell a promotion was
+    taken away."""
+    monkeypatch.setenv("DRIFTLINE_KEY_PASSPHRASE", "correct horse")
+    ws = Workspace.open(tmp_path / "home")
+    old = _promoted_twice(ws)
+    (ws.home.registry / "churn" / "aliases.json").write_bytes(old)
+    with pytest.raises(IntegrityError, match="alias history"):
+        _fresh(tmp_path / "home").registry.load("churn", "champion")
+
+
+def test_a_deleted_alias_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRIFTLINE_KEY_PASSPHRASE", "correct horse")
+    ws = Workspace.open(tmp_path / "home")
+    _promoted_twice(ws)
+    (ws.home.registry / "churn" / "aliases.json").unlink()
+    with pytest.raises(IntegrityError, match="rolled back"):
+        _fresh(tmp_path / "home").registry.alias("churn", "champion")
