@@ -8,16 +8,18 @@ column (old rows keep it, new rows leave it null), making a column nullable, and
 min/max/allowed/pattern (they judge new drops only). Refused: changing a column's type, dropping or
 adding a required column, making a nullable column required, changing the entity keys or the event
 time — each would make stored rows disagree with the contract. A changed contract must carry a
-higher ``version``.
+higher ``version``. :class:`ContractLedger` records the admitted contract of each group and the
+history of its accepted changes, crash-safely.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from driftline.atomic import write_atomic
+from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import ContractError
 from features.contracts import ColumnSpec, FeatureGroupContract
@@ -94,6 +96,49 @@ def check_evolution(old: FeatureGroupContract, new: FeatureGroupContract) -> Evo
     return plan
 
 
+@dataclass(frozen=True)
+class ContractChange:
+    """One accepted change in a group's history: ``<group>.history.jsonl`` holds one canonical
+    JSON line ``{"from", "to", "plan"}`` per change; ``ContractChange.parse(c.to_line()) == c``."""
+
+    from_version: int
+    to_version: int
+    plan: EvolutionPlan
+
+    def to_line(self) -> bytes:
+        return canonical_json({"from": self.from_version, "to": self.to_version, "plan": asdict(self.plan)}) + b"\n"
+
+    @classmethod
+    def parse(cls, line: bytes, *, where: str) -> "ContractChange":
+        try:
+            raw = json.loads(line)
+            plan = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["plan"].items()}
+            return cls(int(raw["from"]), int(raw["to"]), EvolutionPlan(**plan))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ContractError(f"{where} is not a contract change record: {exc}",
+                                hint="restore the contract history from a backup of the store") from exc
+
+
+def _append_change(path: Path, line: bytes) -> None:
+    """Append ``line`` durably, once. The line is fsynced before the contract it records replaces
+    the current one, so a torn last line or a last line equal to ``line`` can only be left by an
+    admit that never finished: the torn one is cut, the equal one is not written twice."""
+    created = not path.exists()
+    with open(path, "a+b") as handle:
+        handle.seek(0)
+        body = handle.read()
+        if body and not body.endswith(b"\n"):
+            handle.truncate(body.rfind(b"\n") + 1)
+            body = body[:body.rfind(b"\n") + 1]
+        last = body.splitlines()[-1] + b"\n" if body else b""
+        if last != line:
+            handle.write(line)  # appends at the end, after any cut
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        fsync_dir(path.parent)
+
+
 class ContractLedger:
     """The contract each group's stored rows were written under, kept beside the Delta tables.
 
@@ -120,9 +165,25 @@ class ContractLedger:
         plan = check_evolution(old, contract) if old is not None else None
         record = canonical_json(contract.to_dict())
         if plan is not None:
-            history = self.root / f"{contract.name}.history.jsonl"
-            with history.open("ab") as handle:
-                handle.write(canonical_json({"from": old.version, "to": contract.version,
-                                             "plan": asdict(plan)}) + b"\n")
+            # History first: a kill before the contract is replaced repeats this admit, which
+            # finds its own line already there (see _append_change).
+            _append_change(self._history(contract.name), ContractChange(old.version, contract.version, plan).to_line())
+            fault_point("contracts.history")
         write_atomic(self.root / f"{contract.name}.json", record)
+        fault_point("contracts.current")
         return plan
+
+    def _history(self, group: str) -> Path:
+        return self.root / f"{group}.history.jsonl"
+
+    def history(self, group: str) -> list[ContractChange]:
+        """The accepted changes of ``group``, oldest first; ContractError on a torn or bad line."""
+        path = self._history(group)
+        if not path.exists():
+            return []
+        body = path.read_bytes()
+        if body and not body.endswith(b"\n"):
+            raise ContractError(f"{path} ends in a torn line (a contract change that never finished)",
+                                hint=f"the next ingest into {group!r} cuts it; do not edit the file by hand")
+        return [ContractChange.parse(line, where=f"{path} line {number}")
+                for number, line in enumerate(body.splitlines(), start=1)]

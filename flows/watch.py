@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from driftline.atomic import write_atomic
+from driftline.atomic import fault_point, write_atomic
 from driftline.home import drop_files
 from driftline.errors import DriftlineError, LockTimeout
 from features.drop_guard import drop_digest
@@ -143,7 +143,11 @@ def announce_pending(landing: Path, state_dir: Path, emit: Emitter, *, settle_s:
         done: list[Arrival] = []
         for arrival in state.pending(scan(landing, settle_s=settle_s)):
             emit(arrival)
+            # A kill here announces the drop again on restart (at least once), with the same
+            # event id (Arrival.event_id), never zero times.
+            fault_point("watch.emitted")
             state.record(arrival)
+            fault_point("watch.recorded")
             done.append(arrival)
         return done
     finally:

@@ -6,7 +6,7 @@ signature checked in exactly one way (a second, lenient parser of a signed forma
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -17,7 +17,7 @@ def normalise_public_pem(public_pem: bytes) -> tuple[bytes, ec.EllipticCurvePubl
     """Parse a P-256 public key and return its canonical PEM (the bytes the key id hashes)."""
     try:
         public = serialization.load_pem_public_key(public_pem)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyMaterialError("not a PEM public key", hint="pass a SubjectPublicKeyInfo PEM") from exc
     if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SECP256R1):
         raise KeyMaterialError("only ECDSA P-256 public keys are supported",
