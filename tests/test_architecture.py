@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = ("driftline", "features", "monitoring", "training", "registry", "governance")
+PURE = ("driftline", "features", "monitoring", "training", "registry", "governance", "usecases")
 
 
 def _modules(package: str) -> list[str]:
