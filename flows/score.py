@@ -2,7 +2,9 @@
 
 Predictions go into the store's ``predictions`` group with the model version that made them, so
 prediction drift and, once labels arrive, performance can be monitored from the store.
-Triggered after a promotion and on a schedule.
+Triggered after a promotion and on a schedule. The work is the ``score`` use case
+(:mod:`usecases.score`); this flow loads the champion verified, runs it in a task and closes the
+run with a signed audit checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from tasks.workspace import Workspace
 
 @dataclass(frozen=True)
 class ScoreOutcome:
+    """The flow's result, as a deployment's run shows it: ``as_of`` in ISO 8601 (UTC)."""
+
     model: str
     version: int
     rows: int
@@ -33,8 +37,8 @@ def score_flow(model: str | None = None, home: str | None = None) -> ScoreOutcom
     reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")
-        rows, as_of, delta_version = score_latest(ws, champion)
-        return ScoreOutcome(model=champion.model, version=champion.version, rows=rows,
-                            as_of=as_of.isoformat(), delta_version=delta_version)
+        result = score_latest(ws, champion)
+        return ScoreOutcome(model=result.model, version=result.version, rows=result.rows,
+                            as_of=result.as_of.isoformat(), delta_version=result.delta_version)
     finally:
         checkpoint(ws)

@@ -1,13 +1,13 @@
 """The training flows: ``train`` (on demand, weekly) and ``retrain`` (drift-triggered, idempotent).
 
 Both run the same steps, :func:`flows.training_run.train_and_gate`, imported when a run gets to
-them: this module stays light (Prefect and the workspace), so a flow-run process loads it, marks
-the run RUNNING and skips a duplicate event without importing LightGBM, Optuna and scikit-learn.
+them: this module stays light (Prefect, the workspace and :mod:`usecases.outcomes`, where the
+typed :class:`TrainOutcome` lives), so a flow-run process loads it, marks the run RUNNING and skips
+a duplicate event without importing LightGBM, Optuna and scikit-learn. ``training_run`` imports
+nothing from here, so the two modules form no import cycle.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from prefect import flow
 
@@ -16,23 +16,7 @@ from tasks.audit import checkpoint
 from tasks.recovery import reconcile_on_start
 from tasks.runtime import run_logger
 from tasks.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class TrainOutcome:
-    """What one training run produced: the registered version and the gate's verdict on it."""
-
-    model: str
-    version: int
-    status: str
-    promoted: bool
-    metrics: dict[str, float]
-    champion_version: int | None
-    champion_metrics: dict[str, float] | None
-    reasons: tuple[str, ...]
-    training_rows: int
-    holdout_rows: int
-    gate_report: str
+from usecases.outcomes import TrainOutcome
 
 
 @flow(name="train", log_prints=True)

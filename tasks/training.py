@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
-import numpy as np
 import polars as pl
 from prefect import task
 from prefect.artifacts import create_table_artifact
@@ -22,6 +21,9 @@ from training.model import TrainedModel, fit_final
 from training.search import SearchConfig, SearchResult, run_search
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
+from usecases.score import predict
+
+__all__ = ["fit", "predict", "search", "snapshot_groups", "spread_search", "training_set"]  # predict: for tasks.monitor
 
 
 @task(name="snapshot-groups", cache_policy=NO_CACHE)
@@ -106,7 +108,3 @@ def fit(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, result: SearchResul
                      label=ts.label_column, task=ts.task, params=result.best_params,
                      num_boost_round=result.refit_rounds, seed=t.seed, n_threads=t.n_threads,
                      device=result.device)
-
-
-def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
-    return np.asarray(model.predict(frame), dtype=float)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 import secrets
 import sys
 from dataclasses import dataclass
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftline.atomic import write_atomic
-from driftline.errors import NotFoundError
 from driftline.home import DataHome
 from driftline.settings import Settings, load_settings
 from features.contracts import FeatureGroupContract, load_contracts
@@ -117,30 +116,17 @@ class Workspace:
 
         Monitoring windows and scoring are anchored here rather than on the wall clock, so late or
         replayed data is judged by when it happened (and the demo's 2026 data is not all "stale").
+        The store answers it (:func:`features.snapshot_queries.newest_event_time`).
         """
-        import duckdb
+        from features.snapshot_queries import newest_event_time
 
-        newest = None
-        for snapshot in snapshots:
-            if not snapshot.files:
-                continue
-            column = self.contracts[snapshot.group].event_time.replace('"', '""')
-            (value,) = duckdb.execute(f'SELECT max(CAST("{column}" AS TIMESTAMPTZ)) FROM read_parquet($files)',
-                                      {"files": list(snapshot.files)}).fetchone()
-            newest = value if newest is None or (value is not None and value > newest) else newest
-        if newest is None:
-            raise NotFoundError("the feature store holds no feature rows yet", hint="ingest data first")
-        return newest.astimezone(timezone.utc)
+        return newest_event_time(snapshots, self.contracts)
 
     @staticmethod
     def stored_rows(snapshot: "GroupSnapshot") -> int:
-        import duckdb
+        from features.snapshot_queries import stored_row_count
 
-        if not snapshot.files:
-            return 0
-        (count,) = duckdb.execute("SELECT count(*) FROM read_parquet($files)",
-                                  {"files": list(snapshot.files)}).fetchone()
-        return int(count)
+        return stored_row_count(snapshot)
 
     def quarantine_share(self, snapshots: Sequence["GroupSnapshot"]) -> float:
         """Share of the rows that reached these groups which were quarantined instead of stored."""

@@ -1,4 +1,5 @@
-"""Fixtures of the use-case tests: a data home whose settings and passphrase come from the env."""
+"""Fixtures of the use-case tests: a data home whose settings and passphrase come from the env, and
+the small worlds in ``tests/usecases/small.py``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from features.store import FeatureStore
 from tests.usecases.candidates import PASSPHRASE
+from tests.usecases.small import tiny_fit
+from training.model import TrainedModel
 
 
 @pytest.fixture
@@ -18,3 +22,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DRIFTLINE_KEY_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("DRIFTLINE_FAULT", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> TrainedModel:
+    return tiny_fit()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeatureStore:
+    return FeatureStore(tmp_path / "store")

@@ -1,0 +1,52 @@
+"""The ``predictions`` group's layout: the one place that names its columns.
+
+Batch scoring appends one row per entity to the store's ``predictions`` group, and the monitor reads
+them back to match them with the labels that arrive later. Both sides take the column names from
+here, so a rename is one edit. A predictions row follows the store's row convention (the
+bookkeeping columns of :mod:`features.validation`), so the store's readers deduplicate it like any
+other row: keyed by the entity keys and the event time (the data time the batch was scored at).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from driftline.errors import InputError
+from features.validation import INGESTED_AT, SOURCE
+
+PREDICTIONS_GROUP = "predictions"
+EVENT_TIME = "event_time"
+SCORED_AT = "scored_at"
+SCORE = "score"
+MODEL = "model"
+MODEL_VERSION = "model_version"
+
+_UTC_US = pl.Datetime("us", "UTC")
+
+
+def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.ndarray, *, as_of: datetime,
+                      scored_at: datetime, model: str, version: int, source: str) -> pl.DataFrame:
+    """One predictions row per row of ``entities`` (its ``keys`` kept), scored by ``model`` v``version``.
+
+    ``as_of`` is the data time the features were read at (the row's event time); ``scored_at`` is
+    when the batch was scored, also its ``_ingested_at``; ``source`` names the batch (its ``_source``).
+    """
+    if len(scores) != entities.height:
+        raise InputError(f"{len(scores)} scores for {entities.height} entities",
+                         hint="score every row of the latest-values frame once")
+    missing = [k for k in keys if k not in entities.columns]
+    if not keys or missing:
+        raise InputError(f"entity keys {missing or list(keys)} are not columns of the scored frame",
+                         hint="pass the entity keys of the feature groups' contract")
+    return entities.select(keys).with_columns(
+        pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME),
+        pl.lit(scored_at).cast(_UTC_US).alias(SCORED_AT),
+        pl.Series(SCORE, np.asarray(scores, dtype=float), dtype=pl.Float64),
+        pl.lit(model).alias(MODEL),
+        pl.lit(version, dtype=pl.Int64).alias(MODEL_VERSION),
+        pl.lit(scored_at).cast(_UTC_US).alias(INGESTED_AT),
+        pl.lit(source).alias(SOURCE))
