@@ -42,7 +42,7 @@ def _search() -> SearchResult:
 def registry(tmp_path: Path) -> tuple[ModelRegistry, KeyRing]:
     ring = KeyRing(tmp_path / "keys")
     ring.init(PASSPHRASE)
-    return ModelRegistry(tmp_path / "registry", ring.trust), ring
+    return ModelRegistry(tmp_path / "registry", ring.trust, signer=lambda: ring.load(PASSPHRASE)), ring
 
 
 def test_latency_is_the_best_repeat_per_thousand_rows(tiny_model) -> None:
