@@ -17,6 +17,7 @@ from tasks.runtime import flow_run_id
 from tasks.training import predict
 from tasks.workspace import Workspace
 from training.model import TrainedModel
+from usecases.reconcile_lock import writer_lock
 
 PREDICTIONS_GROUP = "predictions"
 
@@ -39,9 +40,10 @@ def score_latest(ws: Workspace, champion: ModelVersion) -> tuple[int, datetime, 
         # the store's row convention (features.snapshot): when and from what each row came
         pl.lit(scored_at).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
         pl.lit(source).alias("_source"))
-    delta_version = ws.store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
-                                    key_columns=(*keys, "event_time"), pii_columns=keys)
-    ws.audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
-        "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
-        "mean_score": float(scores.mean()) if len(scores) else None}, actor=ws.actor(flow_run_id()))
+    with writer_lock(ws.home.state):  # the commit and its entry, with no reconcile between them
+        delta_version = ws.store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
+                                        key_columns=(*keys, "event_time"), pii_columns=keys)
+        ws.audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
+            "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
+            "mean_score": float(scores.mean()) if len(scores) else None}, actor=ws.actor(flow_run_id()))
     return table.height, as_of, delta_version
