@@ -22,6 +22,7 @@ from features.ingest import IngestReport, ingest_files
 from features.landing import drops, expire
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
+from usecases.reconcile_lock import writer_lock
 
 
 def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
@@ -65,24 +66,25 @@ def compact_if_fragmented(ws: Workspace, group: str) -> None:
 
 @task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> list[IngestReport]:
-    reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing,
-                           read_limits=ReadLimits(**ws.settings.ingest.model_dump()))
-    actor = ws.actor(flow_run_id())
-    log = run_logger()
-    for r in reports:
-        if r.status == "duplicate":
-            continue
-        ws.audit.append("ingest", f"group:{r.group}", {
-            "file": Path(r.file).name, "sha256": r.content_sha256, "status": r.status,
-            "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
-            "delta_version": r.delta_version}, actor=actor)
-        if r.rows_quarantined or r.status == "rejected":
-            ws.audit.append("quarantine", f"group:{r.group}", {
-                "file": Path(r.file).name, "sha256": r.content_sha256, "rows": r.rows_quarantined,
-                "reasons": dict(r.reasons), "error": r.error, "quarantine_path": r.quarantine_path},
-                actor=actor)
-            log.warning("%s: %d row(s) quarantined (%s)", Path(r.file).name, r.rows_quarantined,
-                        r.error or ", ".join(sorted(r.reasons)))
+    with writer_lock(ws.home.state):  # the Delta commit and its entries, with no reconcile between
+        reports = ingest_files(paths, ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing,
+                               read_limits=ReadLimits(**ws.settings.ingest.model_dump()))
+        actor = ws.actor(flow_run_id())
+        log = run_logger()
+        for r in reports:
+            if r.status == "duplicate":
+                continue
+            ws.audit.append("ingest", f"group:{r.group}", {
+                "file": Path(r.file).name, "sha256": r.content_sha256, "status": r.status,
+                "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
+                "delta_version": r.delta_version}, actor=actor)
+            if r.rows_quarantined or r.status == "rejected":
+                ws.audit.append("quarantine", f"group:{r.group}", {
+                    "file": Path(r.file).name, "sha256": r.content_sha256, "rows": r.rows_quarantined,
+                    "reasons": dict(r.reasons), "error": r.error, "quarantine_path": r.quarantine_path},
+                    actor=actor)
+                log.warning("%s: %d row(s) quarantined (%s)", Path(r.file).name, r.rows_quarantined,
+                            r.error or ", ".join(sorted(r.reasons)))
     for group in sorted({r.group for r in reports if r.status == "stored" and r.rows_stored}):
         compact_if_fragmented(ws, group)
     if reports:

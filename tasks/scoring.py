@@ -23,7 +23,7 @@ __all__ = ["PREDICTIONS_GROUP", "score_latest"]  # PREDICTIONS_GROUP: re-exporte
 @task(name="score-latest", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def score_latest(ws: Workspace, champion: ModelVersion) -> ScoreResult:
     result = score_latest_use_case(ws.store, ws.contracts, ws.settings.feature_groups, champion,
-                                   audit=ws.audit, actor=ws.actor(flow_run_id()))
+                                   audit=ws.audit, actor=ws.actor(flow_run_id()), state=ws.home.state)
     run_logger().info("%s v%d scored %d entities as of %s (predictions v%d)", result.model, result.version,
                       result.rows, result.as_of.isoformat(), result.delta_version)
     return result

@@ -4,7 +4,9 @@ Before the swap, prove the change can be signed and audited: load the signing ke
 raises :class:`KeyMaterialError` with nothing changed) and probe the audit trail for an append
 (its lock, its log opened for append, an intact tail). Then reconcile what earlier crashes left
 unrecorded, swap, append the entry under the model's lock (an append that still fails writes the
-previous aliases back, see ``ModelRegistry.set_alias``), and checkpoint. Promoting the version an
+previous aliases back, see ``ModelRegistry.set_alias``), and checkpoint. The swap and its entry
+happen under the reconcile lock held shared (:mod:`usecases.reconcile_lock`), so a reconcile
+starting meanwhile waits instead of recording the swap a second time. Promoting the version an
 alias already points at changes nothing and writes nothing, so a rerun after a crash is safe.
 """
 
@@ -18,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from driftline.errors import AuditUnwritableError, LockTimeout
 from usecases.reconcile import reconcile
+from usecases.reconcile_lock import writer_lock
 
 if TYPE_CHECKING:
     from governance.audit import AuditLog
@@ -67,7 +70,8 @@ def promote_version(ws: "Workspace", model: str, version: int, *, alias: str = "
         ws.audit.append("model.promote", f"model:{model}:v{version}", {
             "alias": alias, "from": change.from_version, "to": version, "reason": reason}, actor=actor)
 
-    change = ws.registry.promote(model, version, alias=alias, actor=actor.user, reason=reason, record=record)
+    with writer_lock(ws.home.state):
+        change = ws.registry.promote(model, version, alias=alias, actor=actor.user, reason=reason, record=record)
     ws.audit.checkpoint(key)
     return AliasMove(model, alias, change.from_version, change.to_version, changed=True)
 
@@ -81,7 +85,8 @@ def rollback_alias(ws: "Workspace", model: str, *, alias: str = "champion", reas
         ws.audit.append("model.rollback", f"model:{model}:v{change.to_version}", {
             "alias": alias, "from": change.from_version, "to": change.to_version, "reason": reason}, actor=actor)
 
-    change = ws.registry.rollback(model, alias=alias, actor=actor.user, reason=reason, record=record)
+    with writer_lock(ws.home.state):
+        change = ws.registry.rollback(model, alias=alias, actor=actor.user, reason=reason, record=record)
     ws.audit.checkpoint(key)
     return AliasMove(model, alias, change.from_version, change.to_version, changed=True)
 
@@ -89,5 +94,5 @@ def rollback_alias(ws: "Workspace", model: str, *, alias: str = "champion", reas
 def _preflight(ws: "Workspace", flow_run_id: str | None):
     key = ws.signing_key()  # KeyMaterialError here: nothing has changed yet
     probe_audit(ws.audit)
-    reconcile(ws)
+    reconcile(ws)  # before, never inside, the shared lock of the swap: it takes that lock exclusive
     return key, ws.actor(flow_run_id)

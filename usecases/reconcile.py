@@ -6,9 +6,11 @@ Delta commit whose drops were never audited as ``ingest``, a registry version wi
 facts are the source of truth: each Delta commit's ``driftline.sources`` metadata, each version's
 signed ``metadata.json``, each model's alias history in ``aliases.json``. :func:`reconcile`
 appends, for every fact without an entry, the entry that was lost, with ``"recovered": true`` and
-what the fact itself tells, then signs a checkpoint. It runs under ``state/reconcile.lock`` so
-two starting commands never recover the same fact twice, and it reads only what is newer than
-its watermark (:mod:`usecases.watermark`), so a start costs O(what is new).
+what the fact itself tells, then signs a checkpoint. It holds ``state/reconcile.lock`` exclusive
+(:mod:`usecases.reconcile_lock`): two starting commands never recover the same fact twice, and
+no writer is between its change and its entry (writers hold the lock shared), so a live writer's
+entry is never recovered as lost. It reads only what is newer than its watermark
+(:mod:`usecases.watermark`), so a start costs O(what is new).
 
 A version that does not verify is not audited as registered (that would launder it): it is
 listed in the report's ``unverified`` and left to ``registry verify``.
@@ -24,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from filelock import FileLock, Timeout
-
-from driftline.errors import IntegrityError, LockTimeout
+from driftline.errors import IntegrityError
 from governance.audit import AuditEntry
+from usecases.reconcile_lock import DEFAULT_TIMEOUT, reconcile_lock
 from usecases.watermark import AuditScan, Watermark, scan_audit
 
 if TYPE_CHECKING:
@@ -64,15 +65,12 @@ class _Lost:
     details: dict[str, Any]
 
 
-def reconcile(ws: "Workspace", *, lock_timeout: float = 600.0) -> ReconcileReport:
-    """Give every committed drop, version and alias change its audit entry; see the module doc."""
+def reconcile(ws: "Workspace", *, lock_timeout: float = DEFAULT_TIMEOUT) -> ReconcileReport:
+    """Give every committed drop, version and alias change its audit entry; see the module doc.
+    Waits up to ``lock_timeout`` seconds for running writers, then raises ``LockTimeout``."""
     state = ws.home.state
-    try:
-        with FileLock(str(state / "reconcile.lock"), timeout=lock_timeout):
-            return _reconcile(ws, state / WATERMARK_FILE)
-    except Timeout:
-        raise LockTimeout(f"another reconcile held {state / 'reconcile.lock'} for over {lock_timeout:g}s",
-                          hint="another driftline command is starting; retry") from None
+    with reconcile_lock(state, timeout=lock_timeout):
+        return _reconcile(ws, state / WATERMARK_FILE)
 
 
 def _reconcile(ws: "Workspace", path: Path) -> ReconcileReport:

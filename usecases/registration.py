@@ -6,19 +6,29 @@ identity is signed into the version's metadata, and the registry returns the exi
 for a known identity instead of allocating a new one, so a rerun after a crash between a
 version's rename and its ``model.register`` entry registers nothing twice; the lost entry is
 recovered by :func:`usecases.reconcile.reconcile`.
+
+Two registrants of the same candidate (overlapping runs in pool mode) are serialised by the
+model's candidate lock, ``registry/<model>/.register.lock``: "is it registered?", the version's
+publication and its ``model.register`` entry happen under it, so the second registrant finds the
+first's version, with its entry, and appends nothing. Both steps also hold the reconcile lock
+shared (:mod:`usecases.reconcile_lock`), so a reconcile never takes the entry on its way for lost.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock, Timeout
+
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json, sha256_hex
-from driftline.errors import InputError
+from driftline.errors import InputError, LockTimeout
 from usecases.reconcile import reconcile
+from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 
 if TYPE_CHECKING:
     from governance.gate_report import GateReport
@@ -45,23 +55,47 @@ def candidate_identity(files: Mapping[str, Path | bytes], lineage: Mapping[str, 
 
 
 def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
-                       report: "GateReport", flow_run_id: str | None = None) -> "ModelVersion":
-    """The candidate's version (new, or the one a crashed run already published), audited once."""
+                       report: "GateReport", flow_run_id: str | None = None,
+                       lock_timeout: float = DEFAULT_TIMEOUT) -> "ModelVersion":
+    """The candidate's version (new, or the one another or a crashed run already published), audited once."""
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
     html = report.to_html().encode()
-    existing = ws.registry.find_candidate(model, identity)
-    if existing is not None:
-        reconcile(ws)  # its model.register entry, if the crash lost it
-        write_atomic(ws.home.reports / f"gate-{model}-v{existing.version}.html", html)
-        return existing
     status = "accepted" if report.passed else "rejected"
-    version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
-                                                 "gate_report.html": html},
-                                   metadata=lineage, status=status, key=ws.signing_key(), identity=identity)
+    with writer_lock(ws.home.state, timeout=lock_timeout), _candidate_lock(ws, model, lock_timeout):
+        version = ws.registry.find_candidate(model, identity)
+        existing = version is not None
+        if version is None:
+            version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
+                                                         "gate_report.html": html},
+                                           metadata=lineage, status=status, key=ws.signing_key(),
+                                           identity=identity)
+            ws.audit.append("model.register", f"model:{model}:v{version.version}", {
+                "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
+                "delta_versions": dict(lineage["data"]["delta_versions"]),
+                "gate_report_sha256": report.digest}, actor=ws.actor(flow_run_id))
+    if existing:
+        # Its model.register entry, if a crash lost it. Outside the shared lock: reconcile takes it
+        # exclusive, and would wait for this very process.
+        reconcile(ws, lock_timeout=lock_timeout)
     write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", html)
-    ws.audit.append("model.register", f"model:{model}:v{version.version}", {
-        "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
-        "delta_versions": dict(lineage["data"]["delta_versions"]),
-        "gate_report_sha256": report.digest}, actor=ws.actor(flow_run_id))
     return version
+
+
+@contextmanager
+def _candidate_lock(ws: "Workspace", model: str, timeout: float) -> Iterator[None]:
+    from registry.versions import check_model_name  # loaded with ws.registry anyway
+
+    folder = ws.registry.root / check_model_name(model)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / ".register.lock"), timeout=timeout)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise LockTimeout(f"the registration lock {lock.lock_file} of model {model!r} was held for over "
+                          f"{timeout:g}s by another registration",
+                          hint="another run is registering a version of this model; retry when it finishes") from None
+    try:
+        yield
+    finally:
+        lock.release()

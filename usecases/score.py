@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 
 import numpy as np
@@ -28,6 +29,7 @@ from governance.actor import Actor
 from governance.audit import AuditLog
 from registry.versions import ModelVersion
 from training.model import TrainedModel
+from usecases.reconcile_lock import writer_lock
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,12 @@ def _utc_now() -> datetime:
 
 
 def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract], feature_groups: Sequence[str],
-                 champion: ModelVersion, *, audit: AuditLog, actor: Actor,
+                 champion: ModelVersion, *, audit: AuditLog, actor: Actor, state: Path,
                  clock: Callable[[], datetime] = _utc_now) -> ScoreResult:
     """Score every entity's latest features with ``champion`` (loaded verified by the caller),
-    append the rows to the predictions group in one commit and audit the batch."""
+    append the rows to the predictions group in one commit and audit the batch. The commit and its
+    entry are made under the writers' share of ``state``'s reconcile lock, so no reconcile runs
+    between them and mistakes a live batch for a crashed one."""
     keys = entity_keys(contracts, feature_groups)
     snapshots = [store.snapshot(g) for g in feature_groups]
     as_of = newest_event_time(snapshots, contracts)
@@ -82,12 +86,13 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
     source = batch_source(champion.model, champion.version, scored_at)
     table = predictions_frame(frame, keys, scores, as_of=as_of, scored_at=scored_at, model=champion.model,
                               version=champion.version, source=source)
-    # The entity keys are personal data as far as the store knows: no min/max statistics on them.
-    delta_version = store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
-                                 key_columns=(*keys, EVENT_TIME), pii_columns=keys)
     mean = float(scores.mean()) if len(scores) else None
-    audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
-        "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
-        "mean_score": mean}, actor=actor)
+    with writer_lock(state):
+        # The entity keys are personal data as far as the store knows: no min/max statistics on them.
+        delta_version = store.append(PREDICTIONS_GROUP, table.to_arrow(), sources=[source],
+                                     key_columns=(*keys, EVENT_TIME), pii_columns=keys)
+        audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
+            "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
+            "mean_score": mean}, actor=actor)
     return ScoreResult(model=champion.model, version=champion.version, rows=table.height, as_of=as_of,
                        delta_version=delta_version, mean_score=mean)

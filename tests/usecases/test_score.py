@@ -34,7 +34,7 @@ def test_latest_values_are_scored_at_the_data_time_stored_and_audited(tmp_path, 
                             {"customer_id": "b", "event_time": 4, "sessions": 2}])
     audit = AuditLog(tmp_path / "audit")
     result = score_latest(store, CONTRACTS, ["activity"], _version(tmp_path, tiny_model), audit=audit,
-                          actor=ACTOR, clock=lambda: SCORED_AT)
+                          actor=ACTOR, state=tmp_path / "state", clock=lambda: SCORED_AT)
 
     assert result == ScoreResult(model="churn", version=3, rows=2, as_of=T0 + timedelta(minutes=9),
                                  delta_version=0, mean_score=result.mean_score)
@@ -53,9 +53,11 @@ def test_latest_values_are_scored_at_the_data_time_stored_and_audited(tmp_path, 
 def test_a_second_batch_is_a_second_commit_with_its_own_source(tmp_path, store, tiny_model) -> None:
     put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 1}])
     audit, version = AuditLog(tmp_path / "audit"), _version(tmp_path, tiny_model)
-    first = score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR, clock=lambda: SCORED_AT)
+    first = score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR,
+                          state=tmp_path / "state", clock=lambda: SCORED_AT)
     later = SCORED_AT + timedelta(hours=1)
-    second = score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR, clock=lambda: later)
+    second = score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR,
+                          state=tmp_path / "state", clock=lambda: later)
     assert (first.delta_version, second.delta_version) == (0, 1)
     assert store.ingested_sources(P.PREDICTIONS_GROUP) == {batch_source("churn", 3, SCORED_AT),
                                                            batch_source("churn", 3, later)}
@@ -65,9 +67,9 @@ def test_an_empty_store_or_no_feature_group_is_refused_before_anything_is_writte
                                                                                  tiny_model) -> None:
     audit, version = AuditLog(tmp_path / "audit"), _version(tmp_path, tiny_model)
     with pytest.raises(NotFoundError):  # the group has no table yet
-        score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR)
+        score_latest(store, CONTRACTS, ["activity"], version, audit=audit, actor=ACTOR, state=tmp_path / "state")
     with pytest.raises(ConfigError, match="no feature group"):
-        score_latest(store, CONTRACTS, [], version, audit=audit, actor=ACTOR)
+        score_latest(store, CONTRACTS, [], version, audit=audit, actor=ACTOR, state=tmp_path / "state")
     assert P.PREDICTIONS_GROUP not in store.groups()
     assert not (tmp_path / "audit" / "log.jsonl").exists()
 

@@ -44,7 +44,7 @@ CHILD = textwrap.dedent("""
     root = Path(sys.argv[1])
     version = ModelVersion("churn", 1, root / "model", "accepted", {}, "2026-05-01T00:00:00Z", "k")
     score_latest(FeatureStore(root / "store"), CONTRACTS, ["activity"], version, audit=AuditLog(root / "audit"),
-                 actor=ACTOR)
+                 actor=ACTOR, state=root / "state")
 """)
 
 
@@ -66,7 +66,8 @@ def test_a_kill_while_auditing_a_batch_leaves_a_verifiable_trail_and_a_readable_
     assert store.read(P.PREDICTIONS_GROUP).height == 2  # the commit landed whole before the kill
     assert len(store.ingested_sources(P.PREDICTIONS_GROUP)) == 1
     version = ModelVersion("churn", 1, tmp_path / "model", "accepted", {}, "2026-05-01T00:00:00Z", "k")
-    again = score_latest(store, CONTRACTS, ["activity"], version, audit=AuditLog(tmp_path / "audit"), actor=ACTOR)
+    again = score_latest(store, CONTRACTS, ["activity"], version, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                         state=tmp_path / "state")
     assert again.rows == 2 and again.delta_version == 1
     actions = [e.action for e in AuditLog(tmp_path / "audit").entries()]
     assert actions.count("model.score") in (1, 2)  # the killed batch's entry may have reached the disk whole
