@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -68,12 +68,14 @@ def _version_dirs(registry_root: Path) -> list[tuple[str, int, Path]]:
 
 def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_keys: Mapping[str, bytes],
                   signer: Signer, since: str | None = None, until: str | None = None,
-                  pii_fields: Sequence[str] = ()) -> Path:
+                  pii_fields: Sequence[str] = (),
+                  clock: Callable[[], datetime] | None = None) -> Path:
     """Write the bundle folder ``out`` (must not exist) and return it.
 
     The log is verified first against ``public_keys`` and a broken log is refused. When the range
     reaches past the last checkpoint, a new checkpoint is signed with ``signer`` so that every
-    exported entry is vouched for.
+    exported entry is vouched for. ``clock`` (default: now) dates the bundle; injectable so that
+    golden files can be made reproducibly.
     """
     out = Path(out)
     if out.exists():
@@ -119,7 +121,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         versions.append(item)
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
-    created = format_time(datetime.now(timezone.utc))
+    created = format_time(clock() if clock is not None else datetime.now(timezone.utc))
     files["report.html"] = render_report(
         created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
         masked=masked, checkpoints=shipped_cps, versions=versions, key_ids=sorted(keys),

@@ -17,6 +17,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -65,10 +66,15 @@ def _signed_bytes(entry: dict) -> bytes:
 
 
 def make_entry(state: TrustState, *, action: str, key_id: str, signer: Signer,
-               pem: bytes | None = None, reason: str = "") -> dict:
-    """The next entry after ``state``, hashed and signed by ``signer`` (not yet written)."""
+               pem: bytes | None = None, reason: str = "",
+               clock: Callable[[], dt.datetime] | None = None) -> dict:
+    """The next entry after ``state``, hashed and signed by ``signer`` (not yet written).
+
+    ``clock`` (default: now, UTC) is injectable so that golden files can be made reproducibly.
+    """
+    moment = clock() if clock is not None else dt.datetime.now(dt.timezone.utc)
     entry = {"seq": len(state.hashes) + 1,
-             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "time": moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
              "action": action, "key_id": key_id, "pem": pem.decode("ascii") if pem else "",
              "reason": reason, "prev_hash": state.head[1], "signer": signer.key_id}
     entry["hash"] = entry_hash(entry)

@@ -17,7 +17,8 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Protocol
 from pathlib import Path
 
@@ -54,9 +55,11 @@ class TrustStore:
     key the ledger already trusted, which the data home's writer cannot forge.
     """
 
-    def __init__(self, root: Path, *, witness: LedgerWitness | None = None) -> None:
+    def __init__(self, root: Path, *, witness: LedgerWitness | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.root = Path(root)
         self._witness = witness
+        self._clock = clock  # the entries' time; injectable for reproducible golden files
         self._cache: tuple[tuple[int, int, int, int], TrustState] | None = None
 
     @property
@@ -108,7 +111,8 @@ class TrustStore:
                                        hint="use `python -m flows keys rotate` or `keys trust`")
             if action != "root":
                 self.public_key(signer.key_id)  # the signer must be trusted and unrevoked now
-            entry = make_entry(state, action=action, key_id=key_id, signer=signer, pem=pem, reason=reason)
+            entry = make_entry(state, action=action, key_id=key_id, signer=signer, pem=pem, reason=reason,
+                               clock=self._clock)
             fault_point("trust.signed")
             write_atomic(self.ledger, (read_bytes(self.ledger) or b"") + encode(entry), mode=0o644)
             fault_point("trust.appended")

@@ -1,6 +1,8 @@
 """Files written by an earlier release still load and verify with today's code.
 
-Each ``tests/golden/v*/`` folder was made once by ``make_golden.py`` and committed. For every set:
+Each ``tests/golden/v*/`` folder was made once by ``make_golden.py`` (v0.1.0) or
+``make_golden_v2.py`` (v0.2.0, tested in ``test_golden_v2.py``) and committed. For every set:
+``SHA256SUMS`` holds every file's digest. For every set with a model version:
 the gate report and the reference profile parse into their typed objects and serialise back to
 the same bytes (both formats are canonical JSON); the contract TOML loads and survives the
 ledger's dict form; the registry version folder verifies against the committed public key with
@@ -32,7 +34,9 @@ from registry.signing import verify_model
 from training.model import TrainedModel
 
 HERE = Path(__file__).parent
-SETS = sorted(p for p in HERE.glob("v*") if p.is_dir())
+ALL_SETS = sorted(p for p in HERE.glob("v*") if p.is_dir())
+# Sets holding a model version (v0.1.0); later sets hold other formats (test_golden_v2.py).
+SETS = [p for p in ALL_SETS if (p / "predictions.json").is_file()]
 SIGNED = ("gate_report.html", "gate_report.json", "metadata.json", "model.sig", "model.txt",
           "model_schema.json", "reference_profile.json", "trials.json")
 
@@ -51,11 +55,18 @@ def golden(request: pytest.FixtureRequest) -> Path:
     return request.param
 
 
+@pytest.fixture(params=ALL_SETS, ids=[p.name for p in ALL_SETS])
+def any_golden(request: pytest.FixtureRequest) -> Path:
+    return request.param
+
+
 def test_there_is_a_golden_set() -> None:
     assert [p.name for p in SETS][:1] == ["v0.1.0"]
+    assert [p.name for p in ALL_SETS][:2] == ["v0.1.0", "v0.2.0"]
 
 
-def test_every_golden_file_matches_its_recorded_digest(golden: Path) -> None:
+def test_every_golden_file_matches_its_recorded_digest(any_golden: Path) -> None:
+    golden = any_golden
     sums = dict(reversed(line.split("  ", 1)) for line in
                 (golden / "SHA256SUMS").read_text(encoding="utf-8").splitlines())
     files = {p.relative_to(golden).as_posix() for p in golden.rglob("*") if p.is_file()} - {"SHA256SUMS"}
@@ -145,7 +156,8 @@ def test_a_flipped_byte_in_the_public_key_fails_verification(golden: Path, where
         verify_model(version_dir(golden), public_key_pem=bytes(pem))
 
 
-def test_a_flipped_byte_in_any_golden_file_is_noticed(golden: Path, tmp_path: Path) -> None:
+def test_a_flipped_byte_in_any_golden_file_is_noticed(any_golden: Path, tmp_path: Path) -> None:
+    golden = any_golden
     names = sorted(p.relative_to(golden) for p in golden.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
     for number, name in enumerate(names):
         copy = shutil.copytree(golden, tmp_path / str(number))
