@@ -5,9 +5,10 @@ the canonical JSON of ``{size, head_hash, time}``, where ``size`` is the number 
 ``head_hash`` the hash of the last of them. Because every entry's hash covers its predecessor's,
 one signature vouches for the whole prefix, which is why entries themselves carry no signature.
 Signing and verifying are done by objects another package provides (the registry's keys and
-trust store); governance only states the shape it needs as :class:`Signer` and
-:class:`Verifier`, plus :class:`PemVerifier`, an offline verifier over trusted public-key PEMs
-that auditors use with an exported bundle. :class:`EntryMacKey` is the key-holder's mark on each
+trust store); governance only states the shape it needs as :class:`Signer` (and takes
+:class:`driftline.crypto.Verifier`, named here too), plus :class:`PemVerifier`, an offline verifier
+over trusted public-key PEMs that auditors use with an exported bundle, built on the one key
+parser and P-256 check in :mod:`driftline.crypto`. :class:`EntryMacKey` is the key-holder's mark on each
 entry (see :func:`derive_entry_mac_key`): a checkpoint is only signed over entries that carry it.
 """
 
@@ -21,13 +22,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
+from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.crypto import PublicKey, Verifier, parse_public_pem, verify_p256
 from driftline.errors import AuditChainError, SignatureError, UntrustedKeyError
+
+__all__ = ["Checkpoint", "EntryMacKey", "PemVerifier", "Signer", "Verifier", "checkpoint_payload",
+           "derive_entry_mac_key", "is_hex_digest", "sign_checkpoint"]
 
 _HEX = frozenset("0123456789abcdef")
 _MAC_SALT = b"driftline/audit"
@@ -41,13 +45,6 @@ class Signer(Protocol):
     key_id: str
 
     def sign(self, data: bytes) -> bytes: ...
-
-
-@runtime_checkable
-class Verifier(Protocol):
-    """Anything that checks a signature by key id; raises an :class:`IntegrityError` subclass."""
-
-    def verify(self, key_id: str, data: bytes, signature: bytes) -> None: ...
 
 
 def is_hex_digest(value: object) -> bool:
@@ -116,40 +113,29 @@ def sign_checkpoint(signer: Signer, *, size: int, head_hash: str, time: str) -> 
                       signature=base64.b64encode(signature).decode("ascii"))
 
 
-def public_key_id(pem: bytes) -> str:
-    """The key id used across driftline: hex sha256 of the public key's PEM bytes."""
-    return sha256_hex(pem)
-
-
 class PemVerifier:
     """An offline :class:`Verifier` over trusted ECDSA P-256 public keys given as PEM bytes.
 
-    Keys are looked up by id only; a key whose id does not match the hash of its PEM is refused
-    at construction, so a mislabelled key can never vouch for a signature.
+    Keys are looked up by id only; a key whose label is not its key id
+    (:func:`driftline.crypto.key_id_of`) is refused at construction, so a mislabelled key can never
+    vouch for a signature. It knows no revocation: give it only the keys to trust.
     """
 
     def __init__(self, trusted: Mapping[str, bytes]) -> None:
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._keys: dict[str, PublicKey] = {}
         for key_id, pem in trusted.items():
-            if public_key_id(pem) != key_id:
-                raise UntrustedKeyError(f"trusted key labelled {key_id[:12]}… hashes to "
-                                        f"{public_key_id(pem)[:12]}…",
-                                        hint="key ids are hex sha256 of the public PEM bytes")
-            key = serialization.load_pem_public_key(pem)
-            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-                raise UntrustedKeyError(f"trusted key {key_id[:12]}… is not an ECDSA P-256 key")
+            key = parse_public_pem(pem)
+            if key.key_id != key_id:
+                raise UntrustedKeyError(f"trusted key labelled {str(key_id)[:12]}… hashes to {key.key_id[:12]}…",
+                                        hint="key ids are hex sha256 of the public key's canonical PEM")
             self._keys[key_id] = key
 
     def verify(self, key_id: str, data: bytes, signature: bytes) -> None:
-        key = self._keys.get(key_id)
+        key = self._keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
-            raise UntrustedKeyError(f"signature by unknown key {key_id[:12]}…",
+            raise UntrustedKeyError(f"signature by unknown key {str(key_id)[:12]}…",
                                     hint="add the signer's public key to the trusted keys")
-        try:
-            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
-        except InvalidSignature as exc:
-            raise SignatureError(f"signature by key {key_id[:12]}… does not match the signed data",
-                                 hint="the signed file was altered after signing") from exc
+        verify_p256(key, data, signature, what=f"key {key_id[:12]}…")
 
 
 @dataclass(frozen=True)

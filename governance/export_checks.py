@@ -4,7 +4,8 @@ Order of trust: the manifest's signature is checked first against the caller's t
 keys shipped in the bundle); only then are the files it lists compared with their digests, extra
 or missing files reported, the shipped audit segment re-walked (re-hashed where unmasked, linked by
 ``prev_hash`` everywhere) and tied to a signed checkpoint, and each model version's ``model.sig``
-checked: its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's.
+checked: decoded by the one strict bundle decoder (:meth:`driftline.crypto.Bundle.decode`, the
+registry's own), its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's.
 Every finding is collected into a :class:`BundleVerification`; nothing here raises for bad input.
 """
 
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
+from driftline.canonical import canonical_json, sha256_hex
+from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
@@ -36,11 +38,6 @@ class BundleVerification:
     def __post_init__(self) -> None:
         if self.ok == bool(self.problems):
             raise ValueError("BundleVerification: ok must be true exactly when there are no problems")
-
-
-def _pae(payload_type: str, payload: bytes) -> bytes:
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
 def _find(value: Any, key: str) -> Any:
@@ -88,13 +85,11 @@ def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[s
         return
     meta_bytes = meta_path.read_bytes()
     try:
-        bundle = json.loads(sig_path.read_bytes())
-        envelope = bundle["dsseEnvelope"]
-        payload = canonical_b64decode(envelope["payload"])
-        signature = canonical_b64decode(envelope["signatures"][0]["sig"])
-        key_id = bundle["verificationMaterial"]["publicKey"]["hint"]
-        verifier.verify(key_id, _pae(envelope["payloadType"], payload), signature)
-        resources = json.loads(payload)["predicate"]["resources"]
+        # The registry's strict decoder, not a walk of its own: a second, lenient reading of a
+        # signed format would accept a file the registry refuses.
+        bundle = Bundle.decode(sig_path.read_bytes())
+        verifier.verify(bundle.key_hint, bundle.signed_bytes(), bundle.signature)
+        resources = json.loads(bundle.payload)["predicate"]["resources"]
         signed = {item["name"]: item["digest"] for item in resources}
     except IntegrityError as exc:
         problems.append(f"{name}/model.sig: {exc}")

@@ -12,8 +12,6 @@ prompt). Neither the passphrase nor private material ever appears in a message o
 from __future__ import annotations
 
 import getpass
-import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.atomic import fault_point, write_atomic
+from driftline.crypto import is_key_id, key_id_of
 from driftline.errors import KeyMaterialError
 from registry.trust import LedgerWitness, TrustStore
-
-_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
-
-
-def key_id_of(public_pem: bytes) -> str:
-    """The key id: hex sha256 of the SubjectPublicKeyInfo PEM bytes (the bundle's ``hint``)."""
-    return hashlib.sha256(public_pem).hexdigest()
 
 
 @dataclass(frozen=True, repr=False)
@@ -102,7 +94,7 @@ class KeyRing:
         except FileNotFoundError:
             raise KeyMaterialError(f"no signing key in {self.keys_dir}",
                                    hint="create one with `python -m flows keys init`") from None
-        if not _KEY_ID.match(key_id):
+        if not is_key_id(key_id):
             raise KeyMaterialError(f"{self._active_file} does not name a key id",
                                    hint="restore it from a backup or rotate the key")
         return key_id
@@ -214,4 +206,5 @@ def resolve_passphrase(*, env_value: Any, file: Path | None, interactive: bool) 
                            hint="set DRIFTLINE_KEY_PASSPHRASE or DRIFTLINE_KEY_PASSPHRASE_FILE")
 
 
+# key_id_of stays importable from here: `audit verify-export --public-key` names keys with it.
 __all__ = ["KeyRing", "SigningKey", "key_id_of", "resolve_passphrase"]

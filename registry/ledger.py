@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.crypto import parse_public_pem, verify_p256
 from driftline.errors import IntegrityError, KeyMaterialError, SignatureError
-from registry._ecdsa import normalise_public_pem, verify_ecdsa
 
 ACTIONS = ("root", "trust", "rotate", "revoke")
 _ADDS = ("root", "trust", "rotate")
@@ -101,10 +101,11 @@ def apply(state: TrustState, entry: dict, *, where: str) -> TrustState:
     pems, revoked, actions = dict(state.pems), dict(state.revoked), dict(state.actions)
     if action in _ADDS:
         try:
-            pem, _ = normalise_public_pem(str(entry["pem"]).encode("utf-8"))
+            added = parse_public_pem(str(entry["pem"]).encode("utf-8"))
         except KeyMaterialError:
             raise IntegrityError(f"{where}: entry {seq} carries no P-256 public key", hint=_RESTORE) from None
-        if pem.decode("ascii") != entry["pem"] or hashlib.sha256(pem).hexdigest() != key_id:
+        pem = added.pem
+        if pem.decode("ascii") != entry["pem"] or added.key_id != key_id:
             raise IntegrityError(f"{where}: entry {seq} names key {str(key_id)[:16]} but carries another key",
                                  hint=_RESTORE)
         if key_id in pems:
@@ -131,8 +132,8 @@ def apply(state: TrustState, entry: dict, *, where: str) -> TrustState:
         signature = canonical_b64decode(entry["signature"])
     except ValueError:
         raise SignatureError(f"{where}: entry {seq} has no readable signature", hint=_RESTORE) from None
-    verify_ecdsa(normalise_public_pem(signer_pem)[1], _signed_bytes(entry), signature,
-                 what=f"key {signer[:16]} ({where}, entry {seq})")
+    verify_p256(parse_public_pem(signer_pem), _signed_bytes(entry), signature,
+                what=f"key {signer[:16]} ({where}, entry {seq})")
     return TrustState(pems=pems, revoked=revoked, actions=actions, hashes=state.hashes + (entry["hash"],))
 
 

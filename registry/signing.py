@@ -17,12 +17,12 @@ from types import MappingProxyType
 from typing import Any
 
 from driftline.atomic import write_atomic
+from driftline.crypto import IN_TOTO_PAYLOAD_TYPE, Bundle, pae, parse_public_pem, verify_p256
 from driftline.errors import InputError, SignatureError, UntrustedKeyError
-from registry._bundle import IN_TOTO_PAYLOAD_TYPE, Bundle, pae
 from registry._digests import digest_tree
 from registry._statement import Manifest, check_resource_name
-from registry.keys import SigningKey, key_id_of
-from registry.trust import TrustStore, normalise_public_pem, verify_ecdsa
+from registry.keys import SigningKey
+from registry.trust import TrustStore
 
 # What `model_signing sign` leaves out by default; recorded in the statement like it does.
 DEFAULT_IGNORE = (".git", ".gitattributes", ".github", ".gitignore")
@@ -82,7 +82,7 @@ def verify_model(model_dir: Path, *, trust: TrustStore | None = None, public_key
                              hint="sign it (registry versions are signed when registered)") from None
     bundle = Bundle.decode(raw)
     key_id, public = _signer(bundle, trust=trust, public_key_pem=public_key_pem)
-    verify_ecdsa(public, bundle.signed_bytes(), bundle.signature, what=f"key {key_id[:16]} ({sig_path})")
+    verify_p256(public, bundle.signed_bytes(), bundle.signature, what=f"key {key_id[:16]} ({sig_path})")
     manifest = Manifest.parse(bundle.payload)
     ignore = list(manifest.ignore_paths)
     inside = _relative_inside(sig_path, model_dir)
@@ -98,8 +98,8 @@ def _signer(bundle: Bundle, *, trust: TrustStore | None, public_key_pem: bytes |
         raise UntrustedKeyError("no trust store and no public key given, so no signer can be trusted",
                                 hint="pass trust= (the data home's keys) or public_key_pem=")
     if public_key_pem is not None:
-        pem, public = normalise_public_pem(public_key_pem)
-        key_id = key_id_of(pem)
+        pinned = parse_public_pem(public_key_pem)
+        key_id, public = pinned.key_id, pinned.key
         if bundle.key_hint and bundle.key_hint != key_id:
             raise UntrustedKeyError(f"signed by key {bundle.key_hint[:16]}, expected {key_id[:16]}",
                                     hint="verify with the signer's public key")

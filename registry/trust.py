@@ -13,7 +13,6 @@ its tail) is caught by :meth:`TrustStore.check_prefix` against a mark kept outsi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -27,14 +26,13 @@ from filelock import FileLock
 
 from driftline.atomic import fault_point, write_atomic
 from driftline.canonical import canonical_json
+from driftline.crypto import is_key_id, parse_public_pem, verify_p256
 from driftline.errors import IntegrityError, KeyMaterialError, NotFoundError, UntrustedKeyError
-from registry._ecdsa import normalise_public_pem, verify_ecdsa
 from registry.ledger import Signer, TrustState, encode, make_entry, read_bytes, replay
 
-_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
 LEDGER = "trust.jsonl"
 
-__all__ = ["LedgerWitness", "TrustStore", "check_witnessed", "normalise_public_pem", "verify_ecdsa"]
+__all__ = ["LedgerWitness", "TrustStore", "check_witnessed"]
 
 
 class LedgerWitness(Protocol):
@@ -132,8 +130,7 @@ class TrustStore:
 
     def init_root(self, key: Signer) -> str:
         """Start the ledger with ``key`` as its self-signed root (``KeyRing.init`` calls this)."""
-        pem, _ = normalise_public_pem(key.public_pem)
-        self._append(action="root", key_id=key.key_id, signer=key, pem=pem)
+        self._append(action="root", key_id=key.key_id, signer=key, pem=parse_public_pem(key.public_pem).pem)
         return key.key_id
 
     def add(self, public_pem: bytes, *, signer: Signer, action: str = "trust") -> str:
@@ -143,8 +140,8 @@ class TrustStore:
         """
         if action not in ("trust", "rotate"):
             raise KeyMaterialError(f"unknown trust action {action!r}", hint="trust or rotate")
-        pem, _ = normalise_public_pem(public_pem)
-        key_id = hashlib.sha256(pem).hexdigest()
+        parsed = parse_public_pem(public_pem)
+        pem, key_id = parsed.pem, parsed.key_id
         if key_id not in self.state().pems:
             self._append(action=action, key_id=key_id, signer=signer, pem=pem)
         return key_id
@@ -190,7 +187,7 @@ class TrustStore:
     def public_pem(self, key_id: str, *, include_revoked: bool = False) -> bytes:
         """The PEM of a trusted key; :class:`UntrustedKeyError` if unknown (or revoked, unless
         ``include_revoked``, for checking content signed before the revocation: re-signing, exports)."""
-        if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
+        if not is_key_id(key_id):
             raise UntrustedKeyError(f"{key_id!r} is not a key id (hex sha256 of a public key)",
                                     hint="the signature names no key driftline knows")
         state = self.state()
@@ -222,11 +219,11 @@ class TrustStore:
 
     def public_key(self, key_id: str) -> ec.EllipticCurvePublicKey:
         """The trusted, unrevoked public key; :class:`UntrustedKeyError` otherwise."""
-        return normalise_public_pem(self.public_pem(key_id))[1]
+        return parse_public_pem(self.public_pem(key_id)).key
 
     def verify(self, key_id: str, data: bytes, signature: bytes) -> None:
         """Check an ECDSA P-256/SHA-256 signature by a trusted, unrevoked key."""
-        verify_ecdsa(self.public_key(key_id), data, signature, what=f"key {key_id[:16]}")
+        verify_p256(self.public_key(key_id), data, signature, what=f"key {key_id[:16]}")
 
 
 def check_mark(hashes: tuple[str, ...], size: int, head_hash: str, *, what: str) -> None:

@@ -28,9 +28,9 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
+from driftline.crypto import Bundle
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
-from registry._bundle import Bundle
 from registry._staging import fsync_tree, remove_dead_staging, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
 from registry.keys import SigningKey

@@ -138,13 +138,6 @@ def test_a_flipped_byte_in_the_version_folder_fails_verification(golden: Path, t
         verify_model(folder, public_key_pem=public_key(golden))
 
 
-# Offset 40 lands in the algorithm identifier: cryptography then raises UnsupportedAlgorithm,
-# which registry.trust.normalise_public_pem does not catch (only ValueError and TypeError), so a
-# traceback escapes the DriftlineError hierarchy (CLI exit 70 instead of 2). registry/ is being
-# edited by another engineer; strict, so this fails as XPASS once the fix lands.
-
-
-
 # Byte 40 lies in the algorithm identifier: cryptography then raises UnsupportedAlgorithm, which
 # must still end as a DriftlineError (a one-line exit 2), not a traceback.
 @pytest.mark.parametrize("where", [40, 70, 100, 140])

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from governance.checkpoints import public_key_id
+from driftline.crypto import key_id_of
 
 
 class EcdsaSigner:
@@ -16,7 +16,7 @@ class EcdsaSigner:
         self._key = ec.generate_private_key(ec.SECP256R1())
         self.pem = self._key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
+        self.key_id = key_id_of(self.pem)
 
     def sign(self, data: bytes) -> bytes:
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))

@@ -14,7 +14,8 @@ import pytest
 
 from governance.actor import Actor
 from governance.audit import AuditLog
-from governance.checkpoints import PemVerifier, public_key_id
+from driftline.crypto import key_id_of
+from governance.checkpoints import PemVerifier
 from tests.governance.doubles import EcdsaSigner
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ CHILD = textwrap.dedent("""
     from cryptography.hazmat.primitives.asymmetric import ec
     from governance.actor import Actor
     from governance.audit import AuditLog
-    from governance.checkpoints import public_key_id
+    from driftline.crypto import key_id_of
 
     class Signer:
         def __init__(self, pem_out):
@@ -37,7 +38,7 @@ CHILD = textwrap.dedent("""
             pem = self.k.public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
             Path(pem_out).write_bytes(pem)
-            self.key_id = public_key_id(pem)
+            self.key_id = key_id_of(pem)
         def sign(self, data):
             return self.k.sign(data, ec.ECDSA(hashes.SHA256()))
 
@@ -71,7 +72,7 @@ def test_kill_at_each_write_point_loses_nothing(tmp_path, stage):
     assert proc.returncode == -9, proc.stderr.decode()
 
     verifier = PemVerifier({signer.key_id: signer.pem,
-                            public_key_id(child_pem.read_bytes()): child_pem.read_bytes()})
+                            key_id_of(child_pem.read_bytes()): child_pem.read_bytes()})
     result = log.verify(verifier)
     assert result.ok, result.problem
     assert log.log_path.read_bytes().startswith(before_log)

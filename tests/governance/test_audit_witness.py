@@ -17,7 +17,8 @@ from driftline.canonical import canonical_json, sha256_hex
 from driftline.errors import AuditChainError, ConfigError, IntegrityError
 from governance.actor import Actor
 from governance.audit import AuditLog
-from governance.checkpoints import PemVerifier, derive_entry_mac_key, public_key_id
+from driftline.crypto import key_id_of
+from governance.checkpoints import PemVerifier, derive_entry_mac_key
 from governance.witness import Witness, WitnessMark
 from tests.governance.doubles import EcdsaSigner
 
@@ -31,7 +32,7 @@ class FixedSigner(EcdsaSigner):
         self._key = ec.derive_private_key(0x5EED_CAFE_F00D, ec.SECP256R1())
         self.pem = self._key.public_key().public_bytes(serialization.Encoding.PEM,
                                                        serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = public_key_id(self.pem)
+        self.key_id = key_id_of(self.pem)
 
 
 SIGNER = FixedSigner()

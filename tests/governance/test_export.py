@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from driftline.canonical import canonical_json, sha256_hex
+from driftline.crypto import IN_TOTO_PAYLOAD_TYPE, Bundle, pae
 from driftline.errors import AuditChainError, InputError
 from governance.actor import Actor
 from governance.audit import AuditLog
@@ -30,12 +30,8 @@ def model_sig(signer: Signer, files: dict[str, bytes]) -> bytes:
     """A minimal model-signing v1.0 style bundle: DSSE over an in-toto statement of file digests."""
     statement = canonical_json({"predicate": {"resources": [
         {"name": n, "digest": sha256_hex(d), "algorithm": "sha256"} for n, d in sorted(files.items())]}})
-    kind = "application/vnd.in-toto+json"
-    pae = b"DSSEv1 %d %s %d %s" % (len(kind), kind.encode(), len(statement), statement)
-    return canonical_json({
-        "verificationMaterial": {"publicKey": {"hint": signer.key_id}},
-        "dsseEnvelope": {"payload": base64.b64encode(statement).decode(), "payloadType": kind,
-                         "signatures": [{"sig": base64.b64encode(signer.sign(pae)).decode()}]}})
+    signature = signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement))
+    return Bundle(payload=statement, signature=signature, key_hint=signer.key_id).encode()
 
 
 @pytest.fixture
@@ -129,3 +125,50 @@ def test_export_refuses_a_broken_log_and_an_existing_target(home):
     log.log_path.write_bytes(b"".join(lines[:1] + lines[2:]))
     with pytest.raises(AuditChainError):
         export(home)
+
+
+def _extra_field(doc):
+    doc["extra"] = 1
+
+
+def _extra_signature_field(doc):
+    doc["dsseEnvelope"]["signatures"][0]["note"] = "unsigned"
+
+
+def _second_signature(doc):
+    doc["dsseEnvelope"]["signatures"].append({"sig": "AAAA"})
+
+
+def _no_media_type(doc):
+    del doc["mediaType"]
+
+
+def _tlog_entry(doc):
+    doc["verificationMaterial"]["tlogEntries"] = [{"logIndex": 1}]
+
+
+def _other_keyid(doc):
+    doc["dsseEnvelope"]["signatures"][0]["keyid"] = "f" * 64
+
+
+# Each of these leaves the signed payload and its signature intact; the lenient JSON walk the
+# export check once used accepted them all, while the registry refused them: a second verifier of
+# one format must refuse what the first refuses.
+@pytest.mark.parametrize("change", [_extra_field, _extra_signature_field, _second_signature, _no_media_type,
+                                    _tlog_entry, _other_keyid, "indented", "duplicate key"])
+def test_the_export_check_refuses_a_model_sig_the_registry_refuses(home, change):
+    root, _ = home
+    sig = root / "registry" / "churn" / "1" / "model.sig"
+    raw = sig.read_bytes()
+    if change == "indented":
+        changed = json.dumps(json.loads(raw), indent=1).encode()
+    elif change == "duplicate key":
+        changed = raw.replace(b'{"dsseEnvelope"', b'{"mediaType":"other","dsseEnvelope"', 1)
+    else:
+        doc = json.loads(raw)
+        change(doc)
+        changed = canonical_json(doc)
+    assert changed != raw
+    sig.write_bytes(changed)
+    result = verify_bundle(export(home), KEYS)
+    assert not result.ok and any("churn/1/model.sig" in p for p in result.problems), result.problems

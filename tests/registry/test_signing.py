@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from driftline.errors import InputError, SignatureError, UntrustedKeyError
 from registry import KeyRing, SigningKey, sign_model, verify_model
-from registry._bundle import Bundle
+from driftline.crypto import Bundle
 from registry._statement import Manifest
 
 names = st.lists(st.from_regex(r"[a-z0-9_]{1,8}(/[a-z0-9_][a-z0-9_.]{0,7}){0,2}", fullmatch=True),

@@ -1,11 +1,22 @@
-"""The signature container: a Sigstore bundle v0.3 holding one DSSE envelope (key mode).
+"""The signing format's primitives, each implemented once, for the registry and governance alike.
 
-This is the byte format the OpenSSF ``model_signing`` tool writes for ``sign key``: compact
-JSON with ``mediaType``, ``verificationMaterial.publicKey.hint`` (hex sha256 of the signer's
-public PEM), an empty ``tlogEntries`` and a ``dsseEnvelope`` whose single signature is an
-ECDSA signature over the DSSE pre-authentication encoding (PAE) of the payload. Decoding is
-strict on purpose: unknown fields, non-canonical base64 or insignificant white space are
-refused, so that no byte of a bundle can change without the verifier noticing.
+A verifier that is lenient in one place is a weakness everywhere, so every check of a signature
+in driftline goes through this module. Its contracts:
+
+- :func:`parse_public_pem` reads an ECDSA P-256 SubjectPublicKeyInfo PEM and returns a
+  :class:`PublicKey` holding its *canonical* PEM (what ``cryptography`` writes back) and key id.
+  Anything else (not PEM, another algorithm or curve, bytes ``cryptography`` cannot even name)
+  is :class:`KeyMaterialError`; no foreign exception escapes.
+- :func:`key_id_of` is the key id used everywhere (the bundle's ``publicKey.hint``, the trust
+  ledger, checkpoints, alias files): hex sha256 of the canonical PEM, as ``model_signing``
+  computes it. A PEM with other line breaks names the same key, so it gets the same id.
+- :func:`verify_p256` checks a DER ECDSA P-256/SHA-256 signature; any mismatch (or a signature
+  that is not bytes) is :class:`SignatureError`. Unknown and revoked keys are the
+  :class:`Verifier`'s business and are :class:`UntrustedKeyError`.
+- :func:`pae` is the DSSE v1 pre-authentication encoding, the bytes a model signature covers.
+- :meth:`Bundle.decode` is THE decoder of a model signature (Sigstore bundle v0.3, one DSSE
+  envelope, key mode). It is strict: unknown or duplicate fields, non-canonical base64, another
+  layout than compact JSON are :class:`SignatureError`, so no byte of a bundle changes unseen.
 """
 
 from __future__ import annotations
@@ -13,19 +24,88 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
-from driftline.canonical import canonical_b64decode, canonical_json
-from driftline.errors import SignatureError
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
+from driftline.errors import KeyMaterialError, SignatureError
 
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-_HINT = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+__all__ = ["BUNDLE_MEDIA_TYPE", "IN_TOTO_PAYLOAD_TYPE", "Bundle", "PublicKey", "Verifier", "is_key_id",
+           "key_id_of", "pae", "parse_public_pem", "verify_p256"]
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    """Anything that checks a signature by key id and raises an ``IntegrityError`` subclass:
+    :class:`UntrustedKeyError` for a key it does not trust (unknown, revoked, mislabelled),
+    :class:`SignatureError` for a signature that does not hold. ``tests/crypto`` holds every
+    implementation to this."""
+
+    def verify(self, key_id: str, data: bytes, signature: bytes) -> None: ...
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A parsed P-256 public key. Round-trip law: ``parse_public_pem(k.pem) == k`` and
+    ``k.key_id == sha256_hex(k.pem)`` (the canonical PEM is a fixed point)."""
+
+    pem: bytes
+    key_id: str
+    key: ec.EllipticCurvePublicKey = field(compare=False, repr=False)
+
+
+def is_key_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_HEX64.match(value))
+
+
+def parse_public_pem(public_pem: bytes) -> PublicKey:
+    """Parse an ECDSA P-256 public key PEM; :class:`KeyMaterialError` for anything else."""
+    if not isinstance(public_pem, (bytes, bytearray)):
+        raise KeyMaterialError(f"a public key must be PEM bytes, got {type(public_pem).__name__}",
+                               hint="pass the contents of a .pub file")
+    try:
+        public = serialization.load_pem_public_key(bytes(public_pem))
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # UnsupportedAlgorithm is what a flipped byte in the algorithm identifier gives.
+        raise KeyMaterialError(f"not a PEM public key ({type(exc).__name__})",
+                               hint="pass a SubjectPublicKeyInfo PEM of an ECDSA P-256 key") from None
+    if not isinstance(public, ec.EllipticCurvePublicKey) or not isinstance(public.curve, ec.SECP256R1):
+        raise KeyMaterialError("only ECDSA P-256 public keys are supported",
+                               hint="model signatures use P-256 (OpenSSF model-signing key mode)")
+    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return PublicKey(pem=pem, key_id=sha256_hex(pem), key=public)
+
+
+def key_id_of(public_pem: bytes) -> str:
+    """The key id: hex sha256 of the key's canonical SubjectPublicKeyInfo PEM (the bundle's hint)."""
+    return parse_public_pem(public_pem).key_id
+
+
+def verify_p256(public: PublicKey | ec.EllipticCurvePublicKey, data: bytes, signature: bytes, *,
+                what: str) -> None:
+    """Raise :class:`SignatureError` unless ``signature`` is a valid DER ECDSA P-256/SHA-256
+    signature of ``data``; ``what`` names the key (and the file) in the message."""
+    key = public.key if isinstance(public, PublicKey) else public
+    if not isinstance(signature, bytes) or not isinstance(data, bytes):
+        raise SignatureError(f"the signature checked with {what} is not bytes",
+                             hint="the signature field was changed")
+    try:
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise SignatureError(f"the signature does not verify with {what}",
+                             hint="the signed data or the signature was changed") from None
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE v1 pre-authentication encoding: what the signature actually covers."""
+    """DSSE v1 pre-authentication encoding: what a DSSE signature actually covers."""
     kind = payload_type.encode("utf-8")
     return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
@@ -44,9 +124,9 @@ class Bundle:
 
     def __post_init__(self) -> None:
         if self.payload_type != IN_TOTO_PAYLOAD_TYPE:
-            raise SignatureError(f"DSSE payload type is {self.payload_type!r}, expected "
+            raise SignatureError(f"DSSE payload type is {str(self.payload_type)[:80]!r}, expected "
                                  f"{IN_TOTO_PAYLOAD_TYPE!r}", hint="this is not a model signature")
-        if self.key_hint and not _HINT.match(self.key_hint):
+        if self.key_hint and not is_key_id(self.key_hint):
             raise SignatureError(f"the bundle's key hint {self.key_hint[:70]!r} is not a hex sha256",
                                  hint="the signature file was changed")
         if not self.payload or not self.signature:
@@ -73,8 +153,8 @@ class Bundle:
         """Parse a bundle; :class:`SignatureError` naming the first thing that is wrong."""
         try:
             doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise SignatureError(f"the signature file is not valid JSON ({exc})",
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise SignatureError(f"the signature file is not valid JSON ({str(exc)[:120]})",
                                  hint="the signature file was changed or truncated") from None
         # Both writers we know (model_signing's to_json and ours) emit compact JSON. Requiring
         # that layout makes white-space edits to the container visible as tampering.
@@ -118,7 +198,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _keys(obj: Any, where: str, *, required: set[str], optional: set[str] = frozenset()) -> None:
+def _keys(obj: Any, where: str, *, required: set[str], optional: frozenset[str] | set[str] = frozenset()) -> None:
     if not isinstance(obj, dict):
         raise SignatureError(f"{where} is not a JSON object", hint="the signature file was changed")
     missing = required - obj.keys()
