@@ -3,7 +3,7 @@
 Two kinds of command live here. Commands that run flows (``demo``, ``ingest``, ``train``,
 ``monitor``, ``score``, ``run``) import Prefect and run every flow of the command in this one
 process, so Prefect's temporary server starts once. Commands that run no flow (``registry``,
-``audit``, ``keys``, ``--help``) never import Prefect and answer at once.
+``audit``, ``keys``, ``contract``, ``--help``) never import Prefect and answer at once.
 
 This module is the error edge: a :class:`DriftlineError` becomes one line on stderr and a
 non-zero exit (3 for an integrity failure, 2 for anything else the user can fix); anything
@@ -29,7 +29,7 @@ EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows import cli_admin, cli_ops, cli_runs
+    from flows import cli_admin, cli_contract, cli_ops, cli_runs
     from flows.cli_args import OneLineParser
 
     parser = OneLineParser(
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_runs.add_commands(commands)
     cli_admin.add_commands(commands)
     cli_ops.add_commands(commands)
+    cli_contract.add_commands(commands)
     return parser
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from driftline.atomic import write_atomic
 from driftline.home import DataHome
 from driftline.settings import Settings, load_settings
-from features.contracts import FeatureGroupContract, load_contracts
+from features.contracts import FeatureGroupContract, contracts_in_use
 from governance.actor import Actor, current_actor
 from registry.keys import KeyRing, SigningKey, resolve_passphrase
 from registry.trust import TrustStore
@@ -62,7 +62,8 @@ class Workspace:
 
     @cached_property
     def contracts(self) -> dict[str, FeatureGroupContract]:
-        return load_contracts(self.settings.contracts_dir)
+        # DRIFTLINE_CONTRACTS_DIR alone if set, else the demo's plus <home>/contracts (home wins).
+        return contracts_in_use(self.settings.contracts_dir, Path(self.settings.home) / "contracts")
 
     @cached_property
     def store(self) -> "FeatureStore":

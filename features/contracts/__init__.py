@@ -3,8 +3,12 @@
 A contract is a TOML file (one per group, versioned with the project) loaded into a frozen
 :class:`FeatureGroupContract`. The constructor validates, so a contract that exists is well formed:
 ``load_contract(path) == load_contract(path)`` and ``FeatureGroupContract.from_dict(c.to_dict()) == c``
-(round-trip law). The demo's contracts ship in this folder; users point
-``DRIFTLINE_CONTRACTS_DIR`` at their own.
+(round-trip law). The demo's contracts ship in this folder; :func:`contracts_in_use` adds the data
+home's ``contracts/*.toml`` (written by ``contract infer``), or reads only ``DRIFTLINE_CONTRACTS_DIR``.
+Two column options serve data as it is found: ``parse`` ("currency", "percent", "thousands") reads
+numbers written for people ("$1,234.50", "12.5%", "1,234") before they are typed, and
+``generated = "row"`` makes a column ingestion fills itself with a row id, for tables without an
+entity column (see ``features.validation``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from driftline.errors import ContractError, NotFoundError
 DType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
 DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp", "date")
 Task = Literal["binary", "multiclass", "regression"]
+PARSES: tuple[str, ...] = ("currency", "percent", "thousands")
+GENERATED: tuple[str, ...] = ("row",)  # the one generated column there is: a row id from the row's content
 PACKAGED_CONTRACTS = Path(__file__).parent
 _TTL = re.compile(r"^(\d+)\s*([smhdw])$")
 _TTL_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -60,6 +66,8 @@ class ColumnSpec:
     pii: bool = False
     categorical: bool = False
     description: str = ""
+    parse: str | None = None
+    generated: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", self.name):
@@ -77,6 +85,13 @@ class ColumnSpec:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ContractError(f"column {self.name!r}: pattern {self.pattern!r} is not a regex: {exc}") from exc
+        if self.parse is not None and (self.parse not in PARSES or self.dtype not in ("int64", "float64")):
+            raise ContractError(f"column {self.name!r}: parse = {self.parse!r} on a {self.dtype} column",
+                                hint=f"parse is one of {', '.join(PARSES)}, on an int64 or float64 column")
+        if self.generated is not None and (self.generated not in GENERATED or self.dtype != "string"
+                                           or self.nullable):
+            raise ContractError(f"column {self.name!r}: generated = {self.generated!r} is not understood here",
+                                hint='write generated = "row" on a string column with nullable = false')
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,15 @@ class FeatureGroupContract:
             raise ContractError(f"contract {self.name!r}: a labels group sets both label and task")
         if self.label is not None and self.label not in by_name:
             raise ContractError(f"contract {self.name!r}: label column {self.label!r} is not declared")
+        generated = [c.name for c in self.columns if c.generated]
+        if generated and tuple(generated) != self.entity_keys:
+            raise ContractError(f"contract {self.name!r}: generated column(s) {', '.join(generated)} must be "
+                                "the only entity key", hint=f'set entity_keys = ["{generated[0]}"]')
+
+    @property
+    def generated_columns(self) -> tuple[str, ...]:
+        """Columns ingestion fills itself (a row id); a drop may not carry them."""
+        return tuple(c.name for c in self.columns if c.generated)
 
     def column(self, name: str) -> ColumnSpec:
         try:
@@ -186,4 +210,17 @@ def load_contracts(folder: Path | None = None) -> dict[str, FeatureGroupContract
         if contract.name in contracts:
             raise ContractError(f"two contracts in {folder} define the group {contract.name!r}")
         contracts[contract.name] = contract
+    return contracts
+
+
+def contracts_in_use(contracts_dir: Path | None, home_contracts: Path | None) -> dict[str, FeatureGroupContract]:
+    """The contracts a data home works with: only ``contracts_dir`` when it is set
+    (``DRIFTLINE_CONTRACTS_DIR``), else the packaged demo contracts plus ``home_contracts/*.toml``
+    (``<home>/contracts``, where ``contract infer`` writes), a home contract replacing the packaged
+    one of the same group (the user's own data wins over the demo's)."""
+    if contracts_dir is not None:
+        return load_contracts(contracts_dir)
+    contracts = load_contracts(PACKAGED_CONTRACTS)
+    if home_contracts is not None and Path(home_contracts).is_dir():
+        contracts.update(load_contracts(home_contracts))
     return contracts
