@@ -60,6 +60,33 @@ class GateSettings(BaseModel):
     require_significant_improvement: bool = Field(
         False, description="Promote over a champion only when DeLong finds the AUC gain significant.")
     significance_alpha: float = Field(0.05, gt=0, lt=1, description="Level of the significance test.")
+    bootstrap_resamples: int = Field(
+        1000, ge=100, description="Paired-bootstrap resamples of the significance test (multiclass, regression).")
+    bootstrap_seed: int = Field(0, description="Seed of the paired bootstrap, so a verdict is reproducible.")
+    # Binary, at the decision threshold chosen on validation data: reported, and checked only once bounded.
+    min_precision: float | None = Field(None, ge=0, le=1, description="Floor on precision at the threshold.")
+    min_recall: float | None = Field(None, ge=0, le=1, description="Floor on recall at the threshold.")
+    min_f1: float | None = Field(None, ge=0, le=1, description="Floor on F1 at the threshold.")
+    min_positive_rate: float | None = Field(None, ge=0, le=1, description="Floor on the share flagged positive.")
+    max_positive_rate: float | None = Field(None, ge=0, le=1, description="Ceiling on the share flagged positive.")
+    # Multiclass.
+    max_multi_logloss: float = Field(1.0, gt=0, description="Ceiling on holdout multi-class log loss.")
+    min_accuracy: float = Field(0.5, ge=0, le=1, description="Floor on holdout accuracy (argmax).")
+    min_macro_f1: float = Field(0.4, ge=0, le=1, description="Floor on holdout macro-averaged F1.")
+    min_class_recall: float = Field(0.1, ge=0, le=1, description="Floor on every class's holdout recall.")
+    max_logloss_increase: float = Field(0.01, ge=0, description="Log loss the candidate may add over the champion.")
+    # Regression.
+    max_rmse: float | None = Field(None, gt=0, description="Absolute ceiling on holdout RMSE, in label units.")
+    max_mae: float | None = Field(None, gt=0, description="Absolute ceiling on holdout MAE, in label units.")
+    max_rmse_to_baseline: float | None = Field(
+        1.0, gt=0, description="Ceiling on RMSE over the naive baseline's RMSE (1.0: must beat the constant).")
+    max_mae_to_baseline: float | None = Field(
+        1.0, gt=0, description="Ceiling on MAE over the naive baseline's MAE on the holdout.")
+    regression_baseline: Literal["mean", "median"] = Field(
+        "mean", description="The naive baseline: predict the training labels' mean or median.")
+    max_rmse_increase: float = Field(0.01, ge=0, description="Relative RMSE the candidate may add over the champion.")
+    max_slice_residual_bias: float = Field(
+        0.5, gt=0, description="Ceiling on |mean residual| in any segment of slice_columns, as a share of the RMSE.")
 
 
 class DriftSettings(BaseModel):

@@ -1,8 +1,12 @@
 """What an evaluation gate looks at, and the shape every policy has.
 
 :class:`Evidence` gathers holdout metrics, aligned scores and segment labels, and data facts
-(training rows, quarantined share, model size, latency); its constructor refuses misaligned
-arrays. :class:`Policy` is the Protocol every gate policy meets. The helpers here build the two
+(training rows, quarantined share, model size, latency). It names its ``task``: the scores are
+P(class 1) for binary (with the decision ``threshold`` chosen on validation data), an (n, k)
+probability matrix for multiclass, predicted values for regression (with the naive ``baseline``
+constant, the training labels' mean or median). Its constructor refuses misaligned arrays, scores
+of the wrong shape for the task, and a threshold or baseline that does not fit the task.
+:data:`DECISION_METRICS` names the metric each task's champion comparison decides on. :class:`Policy` is the Protocol every gate policy meets. The helpers here build the two
 outcomes every policy shares: a failed check for missing evidence (policies fail closed) and a
 passed check with a stated reason when there is no champion to compare against.
 """
@@ -17,11 +21,14 @@ import numpy as np
 
 from driftline.errors import ConfigError, InputError
 from governance.gate_report import CheckResult
-from training.metrics import BINARY_METRICS
+from training.metrics import BINARY_METRICS, TASK_METRICS, TASKS
 
 # metric name -> (function of (y_true, scores), higher is better): the one implementation, shared
-# with training's evaluate and the drift monitor.
+# with training's evaluate and the drift monitor. METRICS is the binary table (kept for callers).
 METRICS: Mapping[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = BINARY_METRICS
+
+# The metric a task's gate compares with the champion (the task's training objective by default).
+DECISION_METRICS: Mapping[str, str] = {"binary": "auc", "multiclass": "logloss", "regression": "rmse"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,8 +45,26 @@ class Evidence:
     quarantine_share: float | None = None
     model_size_bytes: int | None = None
     latency_ms_per_1k: float | None = None
+    task: str = "binary"
+    threshold: float | None = None
+    baseline: float | None = None
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"evidence task {self.task!r} is unknown", hint=f"use one of {', '.join(TASKS)}")
+        for name in ("candidate_scores", "champion_scores"):
+            values = getattr(self, name)
+            ndim = 2 if self.task == "multiclass" else 1
+            if values is not None and np.ndim(values) != ndim:
+                raise InputError(f"evidence {name} has shape {np.shape(values)}, not {ndim}-d as {self.task} "
+                                 "needs", hint="pass P(class 1) for binary, an (n, k) probability matrix "
+                                 "for multiclass, predicted values for regression")
+        if self.threshold is not None and (self.task != "binary" or not 0 <= self.threshold <= 1):
+            raise InputError(f"decision threshold {self.threshold} does not fit a {self.task} task",
+                             hint="only binary evidence carries a threshold, in [0, 1]")
+        if self.baseline is not None and (self.task != "regression" or not np.isfinite(self.baseline)):
+            raise InputError(f"naive baseline {self.baseline} does not fit a {self.task} task",
+                             hint="only regression evidence carries a finite baseline prediction")
         n = None if self.y_true is None else len(self.y_true)
         arrays = {"candidate_scores": self.candidate_scores, "champion_scores": self.champion_scores,
                   **{f"segments[{k}]": v for k, v in (self.segments or {}).items()}}
@@ -69,10 +94,11 @@ def no_champion(name: str, expected: str) -> tuple[CheckResult, ...]:
     return (CheckResult(name, True, None, expected, "no champion yet: nothing to compare against"),)
 
 
-def metric_fn(metric: str) -> tuple[Callable[[np.ndarray, np.ndarray], float], bool]:
-    if metric not in METRICS:
-        raise ConfigError(f"unknown metric {metric!r}", hint=f"use one of {sorted(METRICS)}")
-    return METRICS[metric]
+def metric_fn(metric: str, task: str = "binary") -> tuple[Callable[[np.ndarray, np.ndarray], float], bool]:
+    known = TASK_METRICS.get(task, {})
+    if metric not in known:
+        raise ConfigError(f"unknown {task} metric {metric!r}", hint=f"use one of {sorted(known)}")
+    return known[metric]
 
 
 def bounds_text(low: float | None, high: float | None) -> str:

@@ -4,7 +4,9 @@ A :class:`GateReport` is a result, never an exception: a rejected candidate is a
 ``verdict`` is ``"reject"`` and whose :meth:`~GateReport.reasons` say why in one sentence per failed
 check. The JSON form is canonical (it is hashed into :attr:`~GateReport.digest`, stored next to the
 registry version and shipped in compliance exports), and the constructor refuses a report whose
-verdict contradicts its checks, or that promotes on no checks at all (fail closed).
+verdict contradicts its checks, or that promotes on no checks at all (fail closed). A report names
+the ``task`` (binary, multiclass, regression) and the ``decision_metric`` its champion comparison
+decided on; reports written before these fields existed load without them and keep their digest.
 """
 
 from __future__ import annotations
@@ -79,9 +81,17 @@ class GateReport:
     candidate: str
     champion: str | None
     created_at: str
+    # Added after v1's first reports: None (and absent from the JSON) in a report written before,
+    # so an old report loads and serialises back to its own bytes and digest.
+    task: str | None = None
+    decision_metric: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "checks", tuple(self.checks))
+        for name in ("task", "decision_metric"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise InputError(f"gate report {name} {value!r} is not a non-empty string")
         if self.verdict not in ("promote", "reject"):
             raise InputError(f"verdict {self.verdict!r} is neither promote nor reject")
         expected = bool(self.checks) and all(check.passed for check in self.checks)
@@ -98,9 +108,12 @@ class GateReport:
         return tuple(check.reason() for check in self.checks if not check.passed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "passed": self.passed, "verdict": self.verdict,
-                "checks": [check.to_dict() for check in self.checks], "policy": self.policy,
-                "candidate": self.candidate, "champion": self.champion, "created_at": self.created_at}
+        out = {"format": FORMAT, "passed": self.passed, "verdict": self.verdict,
+               "checks": [check.to_dict() for check in self.checks], "policy": self.policy,
+               "candidate": self.candidate, "champion": self.champion, "created_at": self.created_at}
+        out.update({k: v for k, v in (("task", self.task), ("decision_metric", self.decision_metric))
+                    if v is not None})
+        return out
 
     def to_json(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -123,7 +136,8 @@ class GateReport:
 
     def _title(self) -> str:
         against = f" against champion {self.champion}" if self.champion else " (no champion)"
-        return f"Gate {self.verdict.upper()}: {self.candidate}{against}"
+        task = f" [{self.task}, decided on {self.decision_metric}]" if self.task else ""
+        return f"Gate {self.verdict.upper()}: {self.candidate}{against}{task}"
 
     def to_markdown(self) -> str:
         lines = [f"# {self._title()}", "", f"- policy: `{self.policy}`", f"- created: {self.created_at}",

@@ -9,7 +9,9 @@ policies refuse to be empty) — and should a policy still yield no checks, the 
 itself as one check whose detail lists every alternative. Checks that compare with a champion pass
 with a stated reason when there is no champion yet, since a first model has nothing to beat. This
 module holds the metric-bound, data and budget policies and the composition; the score-based
-policies live in :mod:`governance.gate_metrics` and are re-exported here.
+policies live in :mod:`governance.gate_metrics`, the task-specific ones (threshold, class recall,
+naive baseline, residual by slice, paired-bootstrap significance) in :mod:`governance.gate_tasks`,
+and the default gate of each task in :mod:`governance.gate_defaults`; all are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from datetime import datetime, timezone
 
 from driftline.errors import ConfigError
 from driftline.settings import GateSettings
-from governance.evidence import METRICS, Evidence, Policy, bounds_text, missing_evidence, no_champion
+from governance.evidence import DECISION_METRICS, METRICS, Evidence, Policy, bounds_text, missing_evidence, no_champion
 from governance.gate_metrics import (Calibration, SignificantImprovement, SliceBound, SliceNoWorse,
                                      expected_calibration_error)
 from governance.gate_report import CheckResult, GateReport
+from governance.gate_tasks import (BaselineBound, ClassRecallFloor, ResidualBySlice, SignificantGain,
+                                   ThresholdChecks)
 
-__all__ = ["METRICS", "AllOf", "AnyOf", "Calibration", "CheckResult", "Evidence", "GateReport",
-           "LatencyBudget", "MaxQuarantineShare", "MetricBound", "MinTrainingRows",
-           "NoWorseThanChampion", "Policy", "SignificantImprovement", "SizeBudget", "SliceBound",
-           "SliceNoWorse", "default_policy", "evaluate_gate", "expected_calibration_error"]
+__all__ = ["DECISION_METRICS", "METRICS", "AllOf", "AnyOf", "BaselineBound", "Calibration",
+           "ClassRecallFloor", "CheckResult", "Evidence", "GateReport", "LatencyBudget",
+           "MaxQuarantineShare", "MetricBound", "MinTrainingRows", "NoWorseThanChampion", "Policy",
+           "ResidualBySlice", "SignificantGain", "SignificantImprovement", "SizeBudget", "SliceBound",
+           "SliceNoWorse", "ThresholdChecks", "default_policy", "evaluate_gate",
+           "expected_calibration_error"]
 
 
 @dataclass(frozen=True)
@@ -171,29 +177,28 @@ class AnyOf:
                             "at least one alternative passes", detail),)
 
 
-def default_policy(gate: GateSettings, *, has_champion: bool) -> Policy:
-    """Absolute bounds, calibration, size and latency budgets and data checks; once a champion
-    exists, no AUC loss beyond ``max_auc_drop`` overall nor beyond ``max_slice_auc_drop`` in any
-    segment of ``slice_columns``, and (if required) a significant AUC gain by DeLong's test."""
-    policies: list[Policy] = [
-        MetricBound("auc", min=gate.min_auc), MetricBound("logloss", max=gate.max_logloss),
-        Calibration(max_ece=gate.max_ece), SizeBudget(gate.max_model_bytes),
-        LatencyBudget(gate.max_latency_ms_per_1k),
-        MinTrainingRows(gate.min_training_rows), MaxQuarantineShare(gate.max_quarantine_share)]
-    if has_champion:
-        policies.append(NoWorseThanChampion("auc", max_abs_drop=gate.max_auc_drop))
-        policies += [SliceNoWorse("auc", column, margin=gate.max_slice_auc_drop) for column in gate.slice_columns]
-        if gate.require_significant_improvement:
-            policies.append(SignificantImprovement("auc", method="delong", alpha=gate.significance_alpha))
-    return AllOf(*policies)
+def default_policy(task: str | GateSettings, settings: GateSettings | None = None, *,
+                   has_champion: bool) -> Policy:
+    """The default gate of ``task`` (binary, multiclass, regression) under ``settings``; see
+    :mod:`governance.gate_defaults`. The older call ``default_policy(settings, has_champion=...)``
+    still means the binary gate. Unknown tasks and empty gates raise :class:`ConfigError`."""
+    from governance.gate_defaults import task_policy  # it builds on this module's policies
+
+    if isinstance(task, GateSettings):
+        task, settings = "binary", task
+    if settings is None:
+        raise ConfigError("default_policy needs the gate settings", hint="pass Settings().gate")
+    return task_policy(task, settings, has_champion=has_champion)
 
 
 def evaluate_gate(policy: Policy, evidence: Evidence, *, candidate: str, champion: str | None,
-                  now: datetime | None = None) -> GateReport:
-    """Run ``policy`` on ``evidence``; a rejection is a report, never an exception."""
+                  now: datetime | None = None, decision_metric: str | None = None) -> GateReport:
+    """Run ``policy`` on ``evidence``; a rejection is a report, never an exception. The report names
+    the evidence's task and the metric the champion comparison decides on (the task's default)."""
     checks = tuple(policy.evaluate(evidence))
     passed = bool(checks) and all(check.passed for check in checks)
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return GateReport(passed=passed, verdict="promote" if passed else "reject", checks=checks,
                       policy=policy.name, candidate=candidate, champion=champion,
-                      created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+                      created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), task=evidence.task,
+                      decision_metric=decision_metric or DECISION_METRICS[evidence.task])

@@ -71,3 +71,17 @@ def test_markdown_has_a_row_per_check_and_escapes_pipes():
     md = r.to_markdown()
     assert "a\\|b" in md and "**FAIL**" in md and "## Why rejected" in md
     assert md.count("\n| ") == 3  # header + two checks
+
+
+def test_task_and_decision_metric_round_trip_and_stay_absent_from_older_reports() -> None:
+    from governance.gate_report import CheckResult, GateReport
+    check = CheckResult("rmse vs naive baseline", True, 0.4, "<= 1.0 x the baseline's rmse", "ok")
+    old = GateReport(passed=True, verdict="promote", checks=(check,), policy="p", candidate="m/1",
+                     champion=None, created_at="2024-05-01T00:00:00.000000Z")
+    assert b"task" not in old.to_json() and GateReport.from_json(old.to_json()) == old
+    new = GateReport(passed=True, verdict="promote", checks=(check,), policy="p", candidate="m/1",
+                     champion=None, created_at="2024-05-01T00:00:00.000000Z", task="regression",
+                     decision_metric="rmse")
+    again = GateReport.from_json(new.to_json())
+    assert again == new and (again.task, again.decision_metric) == ("regression", "rmse")
+    assert new.digest != old.digest and "regression, decided on rmse" in new.to_markdown()

@@ -151,7 +151,10 @@ def test_default_policy_and_evaluate_gate():
                           champion=None, now=now)
     assert first.verdict == "promote", first.reasons()
     assert [c.name for c in first.checks] == ["auc bound", "logloss bound", "calibration ece", "model size",
-                                              "scoring latency", "training rows", "quarantine share"]
+                                              "scoring latency", "training rows", "quarantine share",
+                                              "precision at threshold", "recall at threshold",
+                                              "f1 at threshold", "positive_rate at threshold"]
+    assert (first.task, first.decision_metric) == ("binary", "auc")
     assert first.created_at == "2024-05-01T00:00:00.000000Z"
     worse = ev(**facts, champion={"auc": 0.81})
     second = evaluate_gate(default_policy(gate, has_champion=True), worse, candidate="churn/2",
