@@ -15,14 +15,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from driftline.atomic import fault_point, fsync_dir
+from driftline.atomic import fault_point, write_atomic
 from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
@@ -194,18 +192,5 @@ class AliasBook:
         state = self.read().with_change(change)
         data = state.to_bytes(self.model, signer)
         fault_point("alias.locked")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            fault_point("alias.staged")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fault_point("alias.replaced")
-        fsync_dir(self.path.parent)
+        write_atomic(self.path, data, prefix=".aliases.", staged="alias.staged", replaced="alias.replaced")
         return state

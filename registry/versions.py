@@ -30,8 +30,9 @@ from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
+from driftline.staging import remove_dead_staging, staging_name
 from registry._bundle import Bundle
-from registry._staging import fsync_tree, remove_dead_staging, write_file, write_files
+from registry._staging import fsync_tree, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
 from registry.keys import SigningKey
 from registry.signing import VerifiedModel, sign_model, verify_model
@@ -230,7 +231,7 @@ class ModelRegistry:
         canonical_json(dict(metadata))  # refuse non-JSON metadata before writing anything
         folder = self.root / model
         folder.mkdir(parents=True, exist_ok=True)
-        staging = folder / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
+        staging = folder / staging_name(uuid.uuid4().hex)
         try:
             write_files(staging, files, reserved=_RESERVED_FILES)
             fault_point("register.staged")
