@@ -35,7 +35,6 @@ import numpy as np
 import polars as pl
 
 from driftline.atomic import fault_point
-from driftline.canonical import file_sha256  # noqa: F401  (flows.ingest imports it from here)
 from driftline.errors import DriftlineError, IngestError, NotFoundError
 from driftline.staging import STAGING_PREFIX, remove_dead_staging
 from features.background import WriteBehind, read_ahead

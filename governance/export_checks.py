@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
+from driftline.canonical import canonical_b64decode, canonical_json, file_sha256, sha256_hex
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
@@ -131,7 +131,7 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
     for name, digest in sorted(listed.items()):
         if name not in present:
             problems.append(f"{name} is listed in the manifest but missing")
-        elif sha256_hex((root / name).read_bytes()) != digest:
+        elif file_sha256(root / name) != digest:
             problems.append(f"{name} does not match its digest in the manifest")
     if problems:  # files differ from what was signed: nothing below can be trusted
         return BundleVerification(False, tuple(problems))
