@@ -19,7 +19,6 @@ import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -27,6 +26,7 @@ import polars as pl
 
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json
+from driftline.clock import now_text
 from driftline.errors import StoreError
 from features.readers import mentions
 
@@ -84,7 +84,7 @@ class Quarantine:
     def _write_record(self, folder: Path, *, group: str, source: Path, digest: str, kind: str,
                       reason: str | None, erased: bool = False, poisoned: bool = False) -> None:
         record = {"group": group, "source": Path(source).name, "digest": digest, "kind": kind,
-                  "reason": reason, "created_at": datetime.now(UTC).isoformat(), "erased": erased}
+                  "reason": reason, "created_at": now_text(), "erased": erased}
         if poisoned:
             record["poisoned"] = True
         write_atomic(folder / _RECORD, canonical_json(record) + b"\n", mode=_FILE_MODE)

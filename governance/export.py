@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from driftline.atomic import write_atomic
+from driftline.clock import utc_now
 from driftline.canonical import canonical_json, sha256_hex
 from driftline.errors import AuditChainError, InputError
 from governance.audit import AuditEntry, AuditLog, format_time
@@ -119,7 +119,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         versions.append(item)
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
-    created = format_time(datetime.now(timezone.utc))
+    created = format_time(utc_now())
     files["report.html"] = render_report(
         created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
         masked=masked, checkpoints=shipped_cps, versions=versions, key_ids=sorted(keys),

@@ -15,9 +15,10 @@ policies live in :mod:`governance.gate_metrics` and are re-exported here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from driftline.errors import ConfigError
+from driftline.clock import format_time, utc_now
 from driftline.settings import GateSettings
 from governance.evidence import METRICS, Evidence, Policy, bounds_text, missing_evidence, no_champion
 from governance.gate_metrics import (Calibration, SignificantImprovement, SliceBound, SliceNoWorse,
@@ -193,7 +194,6 @@ def evaluate_gate(policy: Policy, evidence: Evidence, *, candidate: str, champio
     """Run ``policy`` on ``evidence``; a rejection is a report, never an exception."""
     checks = tuple(policy.evaluate(evidence))
     passed = bool(checks) and all(check.passed for check in checks)
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return GateReport(passed=passed, verdict="promote" if passed else "reject", checks=checks,
                       policy=policy.name, candidate=candidate, champion=champion,
-                      created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+                      created_at=format_time(now or utc_now()))

@@ -12,7 +12,6 @@ version, ``rollback`` pops back to an earlier one.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 import re
@@ -22,6 +21,7 @@ from typing import Any, Literal
 
 from driftline.atomic import fault_point, write_atomic
 from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.clock import parse_time
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
 from registry.trust import LedgerWitness, TrustStore, check_witnessed
@@ -64,7 +64,7 @@ class AliasChange:
             raise InputError("an alias change needs an actor and a reason", hint="say who and why")
         if self.action not in ("set", "promote", "rollback"):
             raise InputError(f"unknown alias action {self.action!r}", hint="set, promote or rollback")
-        dt.datetime.fromisoformat(self.at)
+        parse_time(self.at)  # format_time's text, or an older file's isoformat
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,10 +72,6 @@ class AliasChange:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "AliasChange":
         return cls(**data)
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)

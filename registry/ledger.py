@@ -14,7 +14,6 @@ whole (temporary sibling, fsync, rename) under a lock, so a crash leaves the old
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.clock import now_text
 from driftline.errors import IntegrityError, KeyMaterialError, SignatureError
 from registry._ecdsa import normalise_public_pem, verify_ecdsa
 
@@ -68,7 +68,7 @@ def make_entry(state: TrustState, *, action: str, key_id: str, signer: Signer,
                pem: bytes | None = None, reason: str = "") -> dict:
     """The next entry after ``state``, hashed and signed by ``signer`` (not yet written)."""
     entry = {"seq": len(state.hashes) + 1,
-             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "time": now_text(),
              "action": action, "key_id": key_id, "pem": pem.decode("ascii") if pem else "",
              "reason": reason, "prev_hash": state.head[1], "signer": signer.key_id}
     entry["hash"] = entry_hash(entry)

@@ -28,12 +28,13 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
+from driftline.clock import now_text
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
 from driftline.staging import remove_dead_staging, staging_name
 from registry._bundle import Bundle
 from registry._staging import fsync_tree, write_file, write_files
-from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
+from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias
 from registry.keys import SigningKey
 from registry.signing import VerifiedModel, sign_model, verify_model
 from registry.trust import LedgerWitness, TrustStore
@@ -245,7 +246,7 @@ class ModelRegistry:
                 numbers = self._numbers(model)
                 version = (numbers[-1] if numbers else 0) + 1
                 record = {**metadata, "model": model, "version": version, "status": status,
-                          "created_at": utc_now()}
+                          "created_at": now_text()}
                 if identity is not None:
                     record["candidate"] = identity
                 write_file(staging / "metadata.json", canonical_json(record) + b"\n")
@@ -312,7 +313,7 @@ class ModelRegistry:
             book = self._book(model)
             before = book.path.read_bytes() if book.path.exists() else None
             change = AliasChange(model=model, alias=alias, from_version=book.read().aliases.get(alias),
-                                 to_version=version, actor=actor, reason=reason, at=utc_now(), action=action)
+                                 to_version=version, actor=actor, reason=reason, at=now_text(), action=action)
             book.commit(change, signer=self._signing_key())
             if record is not None:
                 try:
