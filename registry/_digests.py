@@ -20,7 +20,6 @@ from driftline.canonical import file_sha256
 from driftline.errors import SignatureError
 
 
-
 def is_ignored(name: str, ignore: Iterable[str]) -> bool:
     return any(name == p or name.startswith(p.rstrip("/") + "/") for p in ignore)
 

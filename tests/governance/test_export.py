@@ -129,3 +129,16 @@ def test_export_refuses_a_broken_log_and_an_existing_target(home):
     log.log_path.write_bytes(b"".join(lines[:1] + lines[2:]))
     with pytest.raises(AuditChainError):
         export(home)
+
+
+def test_export_takes_the_gate_report_by_the_layout_never_by_guessing(home):
+    # A model's own file whose name mentions a gate, sorting after gate_report.json: the export
+    # neither ships it nor reports it as the version's gate decision.
+    root, _ = home
+    (root / "registry" / "churn" / "1" / "old_gate_notes.json").write_bytes(b'{"verdict": "reject"}')
+    bundle = export(home)
+    assert verify_bundle(bundle, KEYS).ok
+    shipped = sorted(p.name for p in (bundle / "registry" / "churn" / "1").iterdir())
+    assert shipped == ["gate_report.json", "metadata.json", "model.sig"]
+    report = (bundle / "report.html").read_text()
+    assert "promote" in report and "reject" not in report
