@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def canonical_json(value: Any) -> bytes:
@@ -39,8 +39,25 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_CHUNK = 4 * 1024 * 1024
+
+
+def stream_sha256(handle: BinaryIO) -> str:
+    """Hex sha256 of everything left in an opened binary file. Read in large chunks into one
+    reused buffer, so hashing a model or a drop costs little more than reading it
+    (benchmarks/bench_verify.py); ``hashlib`` releases the GIL, so threads hash in parallel."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    while count := handle.readinto(buffer):
+        digest.update(view[:count])
+    return digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, streamed: how a drop is known, by ingestion and the watcher."""
-    with Path(path).open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    """Hex sha256 of a file's bytes: the one file digest (registry resources, exports). A file that
+    comes from landing/ is hashed through ``features.drop_guard.drop_digest`` instead, which
+    follows no link and opens no FIFO, and then through :func:`stream_sha256`."""
+    with open(path, "rb", buffering=0) as handle:
+        return stream_sha256(handle)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from driftline.canonical import stream_sha256
 from driftline.errors import IngestError
 
 _CHUNK = 1 << 20
@@ -103,7 +104,7 @@ def drop_digest(path: Path, landing_root: Path | None = None) -> str | None:
     except RefusedFile:
         return None
     with handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        return stream_sha256(handle)
 
 
 def fd_path(handle: BinaryIO) -> str:

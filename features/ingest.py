@@ -24,7 +24,6 @@ those whose process is dead (a kill -9), never a live one's.
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,8 +35,8 @@ import numpy as np
 import polars as pl
 
 from driftline.atomic import fault_point
-from driftline.canonical import file_sha256  # noqa: F401  (flows.ingest imports it from here)
 from driftline.errors import DriftlineError, IngestError, NotFoundError
+from driftline.staging import STAGING_PREFIX, remove_dead_staging
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
 from features.drop_guard import (PoisonedDrop, ReadLimits, RefusedFile, format_is_text, inside, name_digest,
@@ -183,21 +182,6 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
     return [reports[i] for i in range(len(paths))]
 
 
-def remove_dead_staging(root: Path) -> list[Path]:
-    """Remove ``.staging-<pid>-*`` folders whose process is dead (a killed ingestion left them);
-    a live process's folder, or one not named with a pid, is left alone. The removed folders."""
-    removed = []
-    for folder in Path(root).glob(".staging-*"):
-        try:
-            os.kill(int(folder.name.split("-")[1]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-        except (ValueError, IndexError, PermissionError, OverflowError):
-            continue  # not ours to judge, or alive under another user
-    return removed
-
-
 def _reject_ungrouped(quarantine: Quarantine, path: Path, landing_root: Path, exc: DriftlineError) -> IngestReport:
     """A drop with no group (or outside landing): its bytes are kept only if it is a regular file under landing."""
     group = path.parent.name or "_unassigned"
@@ -272,7 +256,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     # The next drop is hashed, and the staged files written, by background threads (see background.py).
     # Bad rows go to the quarantine through a writer of their own, so they never wait behind a file.
     # Named with the pid, so that the next ingestion can tell a dead process's folder from a live one's.
-    with (tempfile.TemporaryDirectory(dir=store.root, prefix=f".staging-{os.getpid()}-") as work,
+    with (tempfile.TemporaryDirectory(dir=store.root, prefix=f"{STAGING_PREFIX}{os.getpid()}-") as work,
           WriteBehind() as writer, WriteBehind(depth=4) as quarantined):
         stager = _Stager(Path(work), writer)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from driftline.canonical import file_sha256
 from driftline.home import drop_files as drops
+from features.drop_guard import drop_digest
 from features.quarantine import Quarantine
 from features.readers import mentions
 from features.store import FeatureStore
@@ -41,7 +41,10 @@ class Handled:
                     else frozenset(rejected.get(g, set())) for g in set(groups)})
 
     def __contains__(self, drop: Path) -> bool:
-        return file_sha256(drop) in self.by_group.get(drop.parent.name, frozenset())
+        # Hashed as data (no link followed, no FIFO opened): a drop swapped for a link after it was
+        # listed is not handled, so expiry never judges, or removes, a file by another's bytes.
+        digest = drop_digest(drop)
+        return digest is not None and digest in self.by_group.get(drop.parent.name, frozenset())
 
 
 def expire(landing: Path, store: FeatureStore, quarantine: Quarantine, *, keep: timedelta,

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 import polars as pl
 
-from driftline.atomic import fault_point, fsync_dir, write_atomic
+from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json
+from driftline.clock import now_text
 from driftline.errors import StoreError
 from features.readers import mentions
 
@@ -86,7 +84,7 @@ class Quarantine:
     def _write_record(self, folder: Path, *, group: str, source: Path, digest: str, kind: str,
                       reason: str | None, erased: bool = False, poisoned: bool = False) -> None:
         record = {"group": group, "source": Path(source).name, "digest": digest, "kind": kind,
-                  "reason": reason, "created_at": datetime.now(UTC).isoformat(), "erased": erased}
+                  "reason": reason, "created_at": now_text(), "erased": erased}
         if poisoned:
             record["poisoned"] = True
         write_atomic(folder / _RECORD, canonical_json(record) + b"\n", mode=_FILE_MODE)
@@ -128,20 +126,7 @@ class Quarantine:
     @staticmethod
     def _copy(data: BinaryIO, target: Path) -> None:
         # Streamed (a drop may be larger than memory), fsynced, owner-only, renamed into place.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                data.seek(0)
-                shutil.copyfileobj(data, out, length=1 << 20)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, _FILE_MODE)
-            fault_point("quarantine.file_copied")  # the copy is whole, not yet in place
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(target.parent)
+        write_atomic(target, data, mode=_FILE_MODE, staged="quarantine.file_copied")
 
     def poisoned(self, group: str, digest: str) -> str | None:
         """The reason a drop was quarantined for breaking a read limit, or None."""

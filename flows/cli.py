@@ -19,9 +19,9 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
+from driftline.clock import now_text
 from driftline.errors import ConfigError, DriftlineError, IntegrityError
 from driftline.home import DataHome
 
@@ -54,7 +54,7 @@ def _report_internal(exc: BaseException) -> str:
     target = folder / ("last-error.txt" if home.is_data_home() else "driftline-last-error.txt")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"{datetime.now(timezone.utc).isoformat()}\n{traceback.format_exc()}", encoding="utf-8")
+        target.write_text(f"{now_text()}\n{traceback.format_exc()}", encoding="utf-8")
         return str(target)
     except OSError:
         return "(could not be saved)"

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
 from driftline.atomic import fault_point, fsync_dir
+from driftline.clock import now_text
 from driftline.errors import InputError
 from driftline.home import DataHome
 
@@ -58,7 +58,7 @@ def mark_done(home: DataHome, kind: str, key: str, details: Mapping[str, Any]) -
     """Record ``key`` durably (once); when this returns, a rerun skips the key's work."""
     path = _ledger(home, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"key": key, "at": datetime.now(timezone.utc).isoformat(), **details}
+    record = {"key": key, "at": now_text(), **details}
     line = json.dumps(record, sort_keys=True).encode("utf-8") + b"\n"
     with FileLock(str(path) + ".lock", timeout=30):
         created = not path.exists()

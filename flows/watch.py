@@ -26,6 +26,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, write_atomic
+from driftline.clock import now_text
 from driftline.home import drop_files
 from driftline.errors import DriftlineError, LockTimeout
 from features.drop_guard import drop_digest
@@ -101,7 +102,7 @@ class WatchState:
 
     def record(self, arrival: Arrival) -> None:
         self.announced[arrival.sha256] = {"group": arrival.group, "paths": list(arrival.paths),
-                                          "at": datetime.now(timezone.utc).isoformat()}
+                                          "at": now_text()}
         body = json.dumps({"announced": self.announced}, indent=1, sort_keys=True).encode()
         write_atomic(self.path, body)
 

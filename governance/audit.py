@@ -34,23 +34,35 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir
 from driftline.canonical import sha256_hex
+from driftline.clock import format_time, utc_now
 from driftline.errors import AuditChainError, InputError, LockTimeout
 from governance.actor import Actor
-from governance.audit_entry import (TORN_TAIL_HINT, ZERO_HASH, AuditEntry, format_time, read_back,
-                                    read_tail)
+from governance.audit_entry import (
+    TORN_TAIL_HINT,
+    ZERO_HASH,
+    AuditEntry,
+    read_back,
+    read_tail,
+)
 from governance.audit_verify import AuditVerification, verify_log
-from governance.checkpoint_guard import check_coverable, choose_anchor, last_valid_checkpoint
-from governance.checkpoints import Checkpoint, EntryMacKey, Signer, Verifier, sign_checkpoint
+from governance.checkpoint_guard import (
+    check_coverable,
+    choose_anchor,
+    last_valid_checkpoint,
+)
+from governance.checkpoints import (
+    Checkpoint,
+    EntryMacKey,
+    Signer,
+    Verifier,
+    sign_checkpoint,
+)
 from governance.witness import Witness, WitnessMark
 
 WITNESS_LOG = "audit"  # the audit trail's mark in a witness file
 
 __all__ = ["AuditEntry", "AuditLog", "AuditVerification", "Checkpoint", "TORN_TAIL_HINT", "ZERO_HASH",
            "format_time"]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _normalize_bound(value: str | None) -> str | None:
@@ -92,7 +104,7 @@ class AuditLog:
         self.checkpoint_path = root / "checkpoints.jsonl"
         self.witness = witness
         self._lock_timeout = lock_timeout
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
         self._mac_source = mac_key
         self._mac_key: EntryMacKey | None = None
         self._trust = trust

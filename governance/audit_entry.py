@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +33,6 @@ _FIELDS = frozenset({"seq", "time", "actor", "action", "subject", "details", "pr
 _MAC_FIELDS = frozenset({"key_id", "hmac_sha256"})
 _TAIL_BLOCK = 8192
 _DAMAGE_HINT = "run `python -m flows audit verify` to locate the damage"
-
-
-def format_time(moment: datetime) -> str:
-    """UTC ISO-8601 with microseconds and a ``Z``: fixed width, so strings sort as times do."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)

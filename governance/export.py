@@ -6,7 +6,7 @@
     audit/entries.jsonl                  entries of the range, plus the later "context" entries that
                                          link it to the checkpoint signing it
     audit/checkpoints.jsonl              checkpoints whose size falls in the shipped segment
-    registry/<model>/<version>/          metadata.json, model.sig, gate report(s), copied verbatim
+    registry/<model>/<version>/          metadata.json, model.sig, gate_report.json (named by registry.layout), copied verbatim
     keys/<key id>.pub  report.html       public keys; the human-readable summary
 
 PII: detail fields named in ``pii_fields`` (at any depth) are replaced by ``"[masked]"``. A masked
@@ -21,23 +21,24 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json, sha256_hex
+from driftline.clock import utc_now
 from driftline.errors import AuditChainError, InputError
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
 from governance.export_checks import BundleVerification, check_bundle
 from governance.export_report import render_report
+from registry import layout
 
 __all__ = ["FORMAT", "MASK", "BundleVerification", "export_bundle", "verify_bundle"]
 
 FORMAT = "driftline.compliance-bundle/v1"
 MASK = "[masked]"
-_VERSION_FILES = ("metadata.json", "model.sig")
 
 
 def _mask(value: Any, fields: frozenset[str]) -> tuple[Any, bool]:
@@ -110,18 +111,20 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     versions = []
     for model, number, folder in _version_dirs(Path(registry_root)):
         item: dict[str, Any] = {"model": model, "version": number}
-        for path in sorted(folder.iterdir()):
-            if path.is_file() and (path.name in _VERSION_FILES or
-                                   (path.suffix == ".json" and "gate" in path.name)):
-                files[f"registry/{model}/{number}/{path.name}"] = path.read_bytes()
-                if path.name == "metadata.json":
-                    item["metadata"] = json.loads(path.read_bytes())
-                elif path.suffix == ".json":
-                    item["gate"] = json.loads(path.read_bytes())
+        # Exactly the layout's files, by name: a model's own file whose name mentions a gate is
+        # neither shipped nor taken for the gate report.
+        for name in layout.EXPORTED:
+            path = folder / name
+            if path.is_file():
+                files[f"registry/{model}/{number}/{name}"] = data = path.read_bytes()
+                if name == layout.METADATA:
+                    item["metadata"] = json.loads(data)
+                elif name == layout.GATE_REPORT:
+                    item["gate"] = json.loads(data)
         versions.append(item)
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
-    created = format_time(clock() if clock is not None else datetime.now(timezone.utc))
+    created = format_time(clock() if clock is not None else utc_now())
     files["report.html"] = render_report(
         created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
         masked=masked, checkpoints=shipped_cps, versions=versions, key_ids=sorted(keys),

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from driftline.canonical import canonical_json, sha256_hex
+from driftline.canonical import canonical_json, file_sha256, sha256_hex
 from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
+from registry import layout
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _check_entries(data: bytes, masked: set[int], problems: list[str]) -> dict[i
 
 
 def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[str]) -> None:
-    meta_path, sig_path = folder / "metadata.json", folder / "model.sig"
+    meta_path, sig_path = folder / layout.METADATA, folder / layout.SIGNATURE
     if not meta_path.exists() or not sig_path.exists():
         problems.append(f"{name}: metadata.json or model.sig is missing")
         return
@@ -97,10 +98,10 @@ def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[s
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         problems.append(f"{name}/model.sig is not a readable model signature ({exc})")
         return
-    if signed.get("metadata.json") != sha256_hex(meta_bytes):
+    if signed.get(layout.METADATA) != sha256_hex(meta_bytes):
         problems.append(f"{name}/metadata.json is not the file model.sig signed")
     gate_digest = _find(json.loads(meta_bytes), "gate_report_sha256")
-    for gate in sorted(folder.glob("*gate*.json")):
+    for gate in [g for g in (folder / layout.GATE_REPORT,) if g.is_file()]:
         raw = gate.read_bytes()
         if gate_digest and gate_digest not in (sha256_hex(raw), sha256_hex(raw.rstrip(b"\n"))):
             problems.append(f"{name}/{gate.name} is not the gate report metadata.json names")
@@ -126,7 +127,7 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
     for name, digest in sorted(listed.items()):
         if name not in present:
             problems.append(f"{name} is listed in the manifest but missing")
-        elif sha256_hex((root / name).read_bytes()) != digest:
+        elif file_sha256(root / name) != digest:
             problems.append(f"{name} does not match its digest in the manifest")
     if problems:  # files differ from what was signed: nothing below can be trusted
         return BundleVerification(False, tuple(problems))
@@ -146,8 +147,8 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
             problems.append(f"checkpoint at size {cp.size} disagrees with the shipped entries")
     if hashes and max(hashes) not in {cp.size for cp in checkpoints}:
         problems.append(f"no valid checkpoint signs the last shipped entry {max(hashes)}")
-    versions = sorted({p.parent for p in (root / "registry").rglob("metadata.json")} |
-                      {p.parent for p in (root / "registry").rglob("model.sig")})
+    versions = sorted({p.parent for p in (root / "registry").rglob(layout.METADATA)} |
+                      {p.parent for p in (root / "registry").rglob(layout.SIGNATURE)})
     for folder in versions:
         _check_version(folder, folder.relative_to(root).as_posix(), verifier, problems)
     return BundleVerification(

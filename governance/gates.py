@@ -17,9 +17,10 @@ and the default gate of each task in :mod:`governance.gate_defaults`; all are re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from driftline.errors import ConfigError
+from driftline.clock import format_time, utc_now
 from driftline.settings import GateSettings
 from governance.evidence import DECISION_METRICS, METRICS, Evidence, Policy, bounds_text, missing_evidence, no_champion
 from governance.gate_metrics import (Calibration, SignificantImprovement, SliceBound, SliceNoWorse,
@@ -197,8 +198,7 @@ def evaluate_gate(policy: Policy, evidence: Evidence, *, candidate: str, champio
     the evidence's task and the metric the champion comparison decides on (the task's default)."""
     checks = tuple(policy.evaluate(evidence))
     passed = bool(checks) and all(check.passed for check in checks)
-    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return GateReport(passed=passed, verdict="promote" if passed else "reject", checks=checks,
                       policy=policy.name, candidate=candidate, champion=champion,
-                      created_at=moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), task=evidence.task,
+                      created_at=format_time(now or utc_now()), task=evidence.task,
                       decision_metric=decision_metric or DECISION_METRICS[evidence.task])

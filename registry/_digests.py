@@ -3,37 +3,21 @@
 Every regular file under the directory is named by its POSIX path relative to it and hashed
 with sha256 over its bytes; a path listed in ``ignore`` (or inside a listed folder) is skipped;
 a symbolic link or special file anywhere is refused, as ``allow_symlinks: false`` demands.
-Files are read in large chunks into one reused buffer so that verifying costs little more than
-hashing (benchmarks/bench_verify.py), and several files are hashed on a few threads because
-``hashlib`` releases the GIL.
+Each file is hashed by ``driftline.canonical.file_sha256`` (large chunks into one reused buffer,
+so verifying costs little more than reading: benchmarks/bench_verify.py), and several files are
+hashed on a few threads because ``hashlib`` releases the GIL.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from driftline.canonical import file_sha256
 from driftline.errors import SignatureError
-
-_CHUNK = 4 * 1024 * 1024
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    buffer = bytearray(_CHUNK)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while True:
-            count = handle.readinto(buffer)
-            if not count:
-                break
-            digest.update(view[:count])
-    return digest.hexdigest()
 
 
 def is_ignored(name: str, ignore: Iterable[str]) -> bool:
@@ -69,7 +53,7 @@ def digest_tree(model_dir: Path, ignore: Iterable[str], *, workers: int | None =
     root = Path(model_dir)
     names = list_files(root, ignore)
     if len(names) <= 1:
-        return {name: sha256_file(root / name) for name in names}
+        return {name: file_sha256(root / name) for name in names}
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(names, pool.map(lambda n: sha256_file(root / n), names)))
+        return dict(zip(names, pool.map(lambda n: file_sha256(root / n), names)))

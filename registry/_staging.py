@@ -47,15 +47,3 @@ def write_files(staging: Path, files: Mapping[str, Path | bytes], *, reserved: s
 def fsync_tree(folder: Path) -> None:
     for current, _dirs, _files in os.walk(folder, topdown=False):
         fsync_dir(Path(current))
-
-
-def remove_dead_staging(folder: Path) -> None:
-    """Remove staging folders of processes that died mid-registration (kill -9, power cut)."""
-    for path in folder.glob(".staging-*"):
-        try:
-            pid = int(path.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue

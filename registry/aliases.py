@@ -12,18 +12,16 @@ version, ``rollback`` pops back to an earlier one.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from driftline.atomic import fault_point, fsync_dir
+from driftline.atomic import fault_point, write_atomic
 from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.clock import parse_time
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
 from registry.trust import LedgerWitness, TrustStore, check_witnessed
@@ -66,7 +64,7 @@ class AliasChange:
             raise InputError("an alias change needs an actor and a reason", hint="say who and why")
         if self.action not in ("set", "promote", "rollback"):
             raise InputError(f"unknown alias action {self.action!r}", hint="set, promote or rollback")
-        dt.datetime.fromisoformat(self.at)
+        parse_time(self.at)  # format_time's text, or an older file's isoformat
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,10 +72,6 @@ class AliasChange:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "AliasChange":
         return cls(**data)
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -194,18 +188,5 @@ class AliasBook:
         state = self.read().with_change(change)
         data = state.to_bytes(self.model, signer)
         fault_point("alias.locked")
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            fault_point("alias.staged")
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fault_point("alias.replaced")
-        fsync_dir(self.path.parent)
+        write_atomic(self.path, data, prefix=".aliases.", staged="alias.staged", replaced="alias.replaced")
         return state

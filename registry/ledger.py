@@ -14,15 +14,16 @@ whole (temporary sibling, fsync, rename) under a lock, so a crash leaves the old
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from driftline.canonical import canonical_b64decode, canonical_json
+from driftline.clock import format_time, utc_now
 from driftline.crypto import parse_public_pem, verify_p256
 from driftline.errors import IntegrityError, KeyMaterialError, SignatureError
 
@@ -67,14 +68,14 @@ def _signed_bytes(entry: dict) -> bytes:
 
 def make_entry(state: TrustState, *, action: str, key_id: str, signer: Signer,
                pem: bytes | None = None, reason: str = "",
-               clock: Callable[[], dt.datetime] | None = None) -> dict:
+               clock: Callable[[], datetime] | None = None) -> dict:
     """The next entry after ``state``, hashed and signed by ``signer`` (not yet written).
 
     ``clock`` (default: now, UTC) is injectable so that golden files can be made reproducibly.
     """
-    moment = clock() if clock is not None else dt.datetime.now(dt.timezone.utc)
+    moment = clock() if clock is not None else utc_now()
     entry = {"seq": len(state.hashes) + 1,
-             "time": moment.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
+             "time": format_time(moment),
              "action": action, "key_id": key_id, "pem": pem.decode("ascii") if pem else "",
              "reason": reason, "prev_hash": state.head[1], "signer": signer.key_id}
     entry["hash"] = entry_hash(entry)

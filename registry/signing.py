@@ -19,6 +19,7 @@ from typing import Any
 from driftline.atomic import write_atomic
 from driftline.crypto import IN_TOTO_PAYLOAD_TYPE, Bundle, pae, parse_public_pem, verify_p256
 from driftline.errors import InputError, SignatureError, UntrustedKeyError
+from registry import layout
 from registry._digests import digest_tree
 from registry._statement import Manifest, check_resource_name
 from registry.keys import SigningKey
@@ -47,7 +48,7 @@ class VerifiedModel:
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
 
 
-def sign_model(model_dir: Path, key: SigningKey, *, signature_name: str = "model.sig",
+def sign_model(model_dir: Path, key: SigningKey, *, signature_name: str = layout.SIGNATURE,
                extra: Mapping[str, Any] | None = None, model_name: str | None = None) -> Path:
     """Sign every file of ``model_dir`` and write the bundle to ``model_dir/signature_name``."""
     model_dir = Path(model_dir)
@@ -74,7 +75,7 @@ def verify_model(model_dir: Path, *, trust: TrustStore | None = None, public_key
     nothing can be trusted and verification fails closed.
     """
     model_dir = Path(model_dir)
-    sig_path = Path(signature) if signature is not None else model_dir / "model.sig"
+    sig_path = Path(signature) if signature is not None else model_dir / layout.SIGNATURE
     try:
         raw = sig_path.read_bytes()
     except FileNotFoundError:

@@ -28,19 +28,23 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
+from driftline.clock import now_text
 from driftline.crypto import Bundle
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
-from registry._staging import fsync_tree, remove_dead_staging, write_file, write_files
-from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias, utc_now
+from driftline.staging import remove_dead_staging, staging_name
+from registry import layout
+from registry._staging import fsync_tree, write_file, write_files
+from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias
 from registry.keys import SigningKey
+from registry.layout import VersionFiles
 from registry.signing import VerifiedModel, sign_model, verify_model
 from registry.trust import LedgerWitness, TrustStore
 
 log = logging.getLogger(__name__)
 Status = Literal["accepted", "rejected"]
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_RESERVED_FILES = {"metadata.json", "model.sig"}
+_RESERVED_FILES = set(layout.RESERVED)
 _RESERVED_META = {"model", "version", "status", "created_at", "candidate"}
 
 
@@ -127,7 +131,7 @@ class ModelRegistry:
     def _read(self, model: str, number: int) -> ModelVersion:
         path = self.root / model / str(number)
         try:
-            meta = json.loads((path / "metadata.json").read_bytes())
+            meta = json.loads(VersionFiles(path).metadata.read_bytes())
             status, created_at = meta["status"], str(meta["created_at"])
             if status not in ("accepted", "rejected"):
                 raise ValueError(status)
@@ -135,7 +139,7 @@ class ModelRegistry:
             # Fail closed: an unreadable version is listed as rejected and will not verify.
             meta, status, created_at = {}, "rejected", ""
         try:
-            key_id = Bundle.decode((path / "model.sig").read_bytes()).key_hint
+            key_id = Bundle.decode(VersionFiles(path).signature.read_bytes()).key_hint
         except (OSError, SignatureError):
             key_id = ""
         user_meta = {k: v for k, v in meta.items() if k not in _RESERVED_META}
@@ -150,7 +154,7 @@ class ModelRegistry:
             raise NotFoundError(f"model {model!r} has no version {version}", hint="list versions first")
         verified = verify_model(path, trust=self.trust)
         record = verified.extra.get("driftline")
-        if ("metadata.json" not in verified.resources or not isinstance(record, dict)
+        if (layout.METADATA not in verified.resources or not isinstance(record, dict)
                 or record.get("model") != model or record.get("version") != version):
             raise SignatureError(f"{path} holds a signature for another model or version",
                                  hint="a signed version was copied or renamed; restore the original")
@@ -201,7 +205,7 @@ class ModelRegistry:
         """The version registered for this candidate identity (see ``register``), newest first."""
         for number in reversed(self._numbers(model)):
             try:
-                meta = json.loads((self.root / model / str(number) / "metadata.json").read_bytes())
+                meta = json.loads(VersionFiles(self.root / model / str(number)).metadata.read_bytes())
             except (OSError, ValueError):
                 continue
             if isinstance(meta, dict) and meta.get("candidate") == identity:
@@ -230,7 +234,7 @@ class ModelRegistry:
         canonical_json(dict(metadata))  # refuse non-JSON metadata before writing anything
         folder = self.root / model
         folder.mkdir(parents=True, exist_ok=True)
-        staging = folder / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
+        staging = folder / staging_name(uuid.uuid4().hex)
         try:
             write_files(staging, files, reserved=_RESERVED_FILES)
             fault_point("register.staged")
@@ -244,10 +248,10 @@ class ModelRegistry:
                 numbers = self._numbers(model)
                 version = (numbers[-1] if numbers else 0) + 1
                 record = {**metadata, "model": model, "version": version, "status": status,
-                          "created_at": utc_now()}
+                          "created_at": now_text()}
                 if identity is not None:
                     record["candidate"] = identity
-                write_file(staging / "metadata.json", canonical_json(record) + b"\n")
+                write_file(VersionFiles(staging).metadata, canonical_json(record) + b"\n")
                 fault_point("register.metadata")
                 sign_model(staging, key, extra={"driftline": record}, model_name=model)
                 fsync_tree(staging)
@@ -307,11 +311,11 @@ class ModelRegistry:
         error re-raised: no alias change without its record."""
         check_alias(alias)
         self.get(model, version)
-        with self._lock(model) as folder:
+        with self._lock(model):
             book = self._book(model)
             before = book.path.read_bytes() if book.path.exists() else None
             change = AliasChange(model=model, alias=alias, from_version=book.read().aliases.get(alias),
-                                 to_version=version, actor=actor, reason=reason, at=utc_now(), action=action)
+                                 to_version=version, actor=actor, reason=reason, at=now_text(), action=action)
             book.commit(change, signer=self._signing_key())
             if record is not None:
                 try:

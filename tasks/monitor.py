@@ -26,6 +26,7 @@ from monitoring.labels import LabelledScores, match_labels
 from monitoring.performance import performance_line
 from monitoring.profile import ReferenceProfile
 from monitoring.windows import Window, sample_window
+from registry.layout import VersionFiles
 from registry.versions import ModelVersion
 from tasks.runtime import flow_run_id
 from tasks.scoring import PREDICTIONS_GROUP
@@ -64,7 +65,7 @@ def labelled_scores(ws: Workspace, champion: ModelVersion) -> LabelledScores | N
 
 @task(name="detect-drift", cache_policy=NO_CACHE)
 def drift(ws: Workspace, champion: ModelVersion, window: Window) -> DriftOutcome:
-    profile = ReferenceProfile.from_json((champion.path / "reference_profile.json").read_bytes())
+    profile = ReferenceProfile.from_json(VersionFiles(champion.path).reference_profile.read_bytes())
     predictions = predict(TrainedModel.load(champion.path), window.frame)
     report = detect_drift(profile, window.frame, DriftPolicy.from_settings(ws.settings.drift),
                           current_predictions=predictions, labelled=labelled_scores(ws, champion),

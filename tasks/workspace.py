@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 import secrets
 import sys
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driftline.atomic import write_atomic
+from driftline.clock import now_text
 from driftline.home import DataHome
 from driftline.settings import Settings, load_settings
 from features.contracts import FeatureGroupContract, contracts_in_use
@@ -180,8 +181,6 @@ class _WitnessLog:
         return None if mark is None else (mark.size, mark.head_hash)
 
     def advance(self, size: int, head_hash: str) -> None:
-        from governance.audit import format_time
         from governance.witness import WitnessMark
 
-        self.ws.witness.advance(self.log, WitnessMark(size=size, head_hash=head_hash,
-                                                      time=format_time(datetime.now(timezone.utc))))
+        self.ws.witness.advance(self.log, WitnessMark(size=size, head_hash=head_hash, time=now_text()))

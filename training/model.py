@@ -22,11 +22,11 @@ import polars as pl
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json
 from driftline.errors import TrainingError
+from registry import layout
 from training.schema import FeatureSchema
 from training.space import base_params
 
-MODEL_FILE = "model.txt"
-SCHEMA_FILE = "model_schema.json"
+MODEL_FILE, SCHEMA_FILE = layout.MODEL, layout.SCHEMA  # named by the registry's version layout
 
 
 @dataclass(frozen=True)

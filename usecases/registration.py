@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_json, sha256_hex
 from driftline.errors import InputError, LockTimeout
+from registry import layout
 from usecases.reconcile import reconcile
 from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from registry.versions import ModelVersion
     from tasks.workspace import Workspace
 
-MODEL_FILE = "model.txt"
+MODEL_FILE = layout.MODEL
 
 
 def candidate_identity(files: Mapping[str, Path | bytes], lineage: Mapping[str, Any]) -> str:
@@ -66,8 +67,8 @@ def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], li
         version = ws.registry.find_candidate(model, identity)
         existing = version is not None
         if version is None:
-            version = ws.registry.register(model, files={**files, "gate_report.json": report.to_json(),
-                                                         "gate_report.html": html},
+            version = ws.registry.register(model, files={**files, layout.GATE_REPORT: report.to_json(),
+                                                         layout.GATE_REPORT_HTML: html},
                                            metadata=lineage, status=status, key=ws.signing_key(),
                                            identity=identity)
             ws.audit.append("model.register", f"model:{model}:v{version.version}", {

@@ -14,11 +14,12 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from datetime import datetime, timezone
+from datetime import datetime
 
 import numpy as np
 import polars as pl
 
+from driftline.clock import utc_now
 from driftline.errors import ConfigError
 from features.contracts import FeatureGroupContract
 from features.latest import latest_features
@@ -66,13 +67,9 @@ def entity_keys(contracts: Mapping[str, FeatureGroupContract], feature_groups: S
     return contracts[feature_groups[0]].entity_keys
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract], feature_groups: Sequence[str],
                  champion: ModelVersion, *, audit: AuditLog, actor: Actor, state: Path,
-                 clock: Callable[[], datetime] = _utc_now) -> ScoreResult:
+                 clock: Callable[[], datetime] = utc_now) -> ScoreResult:
     """Score every entity's latest features with ``champion`` (loaded verified by the caller),
     append the rows to the predictions group in one commit and audit the batch. The commit and its
     entry are made under the writers' share of ``state``'s reconcile lock, so no reconcile runs

@@ -28,6 +28,7 @@ from features.training_set import TrainingSet
 from governance.gate_report import GateReport
 from governance.gates import Evidence, default_policy, evaluate_gate
 from monitoring.profile import ReferenceProfile, build_profile
+from registry import layout
 from registry.lineage import build_lineage
 from registry.versions import ModelRegistry
 from training.metrics import evaluate
@@ -104,8 +105,8 @@ def version_files(model: TrainedModel, profile: ReferenceProfile,
     with tempfile.TemporaryDirectory() as tmp:
         saved = model.save(Path(tmp))
         files: dict[str, Path | bytes] = {p.name: p.read_bytes() for p in saved}
-    files["reference_profile.json"] = profile.to_json()
-    files["trials.json"] = canonical_json([asdict(t) for t in trials])
+    files[layout.REFERENCE_PROFILE] = profile.to_json()
+    files[layout.TRIALS] = canonical_json([asdict(t) for t in trials])
     return files
 
 

@@ -14,8 +14,8 @@ import pytest
 
 from driftline.home import drop_files
 from driftline.settings import load_settings, settings_override
+from driftline.staging import remove_dead_staging
 from features.drop_guard import LineMeter, ReadLimits
-from features.ingest import remove_dead_staging
 
 SECRET = b"correct horse battery staple\n"
 ROOT = Path(__file__).parents[2]

@@ -4,6 +4,7 @@ erasure finds an entity in every kind of drop, compressed Parquet included."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 from datetime import UTC, datetime, timedelta
@@ -76,3 +77,17 @@ def test_the_inbox_and_the_watcher_agree_on_what_a_drop_is(tmp_path) -> None:
     (tmp_path / "landing" / ".processed" / "old.csv").write_text("x")
     assert [p.name for p in drops(tmp_path / "landing")] == ["a.csv", "report.xlsx"]
     assert sorted(Path(a.paths[0]).name for a in scan(tmp_path / "landing")) == ["a.csv", "report.xlsx"]
+
+
+def test_handled_hashes_a_drop_as_data_never_through_a_link_or_fifo(tmp_path: Path) -> None:
+    # A drop swapped for a link (or a FIFO) after it was listed: expiry must not judge it by the
+    # target's bytes (nor block reading a FIFO), so it is never "handled" and never removed.
+    secret = tmp_path / "secret.csv"
+    secret.write_bytes(b"stored bytes")
+    group = tmp_path / "landing" / "g"
+    group.mkdir(parents=True)
+    (group / "link.csv").symlink_to(secret)
+    os.mkfifo(group / "pipe.csv")
+    handled = Handled({"g": frozenset({hashlib.sha256(b"stored bytes").hexdigest()})})
+    assert (group / "link.csv") not in handled
+    assert (group / "pipe.csv") not in handled

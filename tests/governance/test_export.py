@@ -172,3 +172,16 @@ def test_the_export_check_refuses_a_model_sig_the_registry_refuses(home, change)
     sig.write_bytes(changed)
     result = verify_bundle(export(home), KEYS)
     assert not result.ok and any("churn/1/model.sig" in p for p in result.problems), result.problems
+
+
+def test_export_takes_the_gate_report_by_the_layout_never_by_guessing(home):
+    # A model's own file whose name mentions a gate, sorting after gate_report.json: the export
+    # neither ships it nor reports it as the version's gate decision.
+    root, _ = home
+    (root / "registry" / "churn" / "1" / "old_gate_notes.json").write_bytes(b'{"verdict": "reject"}')
+    bundle = export(home)
+    assert verify_bundle(bundle, KEYS).ok
+    shipped = sorted(p.name for p in (bundle / "registry" / "churn" / "1").iterdir())
+    assert shipped == ["gate_report.json", "metadata.json", "model.sig"]
+    report = (bundle / "report.html").read_text()
+    assert "promote" in report and "reject" not in report

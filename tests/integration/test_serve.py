@@ -222,7 +222,7 @@ def _arrivals(api: Api, sha256: str) -> list[dict]:
 def test_a_drop_announced_by_watch_is_ingested_by_the_serving_process(served):
     from deltalake import DeltaTable
 
-    from features.ingest import file_sha256
+    from driftline.canonical import file_sha256
 
     api, env, home, drop = served.api, served.env, served.home, served.held_back
     target = home / "landing" / GROUP / drop.path.name
