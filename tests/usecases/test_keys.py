@@ -145,3 +145,26 @@ def test_verify_names_a_revocation_cut_from_the_ledger(ws: Workspace, monkeypatc
     monkeypatch.setenv("DRIFTLINE_WITNESS_DIR", str(tmp_path / "fresh-witness"))  # the witness lost too
     with pytest.raises(IntegrityError, match="key.revoke"):  # the audit trail still names the cut
         verify_keys(Workspace.open())
+
+
+@pytest.mark.parametrize("fault", ["alias.staged", "alias.replaced"])
+def test_revoke_killed_while_re_signing_an_alias_file_is_finished_by_the_rerun(ws: Workspace, fault: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    old = ws.signing_key().key_id
+    rotate_key(ws)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "DRIFTLINE_FAULT": fault}
+    argv = [sys.executable, "-m", "flows", "keys", "revoke", old, "--reason", "laptop lost"]
+    killed = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    fresh = Workspace.open()
+    assert not fresh.trust.is_revoked(old) and dict(fresh.registry.aliases("churn")) == {"champion": 1}
+    assert "key.revoke" not in actions(fresh)
+    assert revoke_key(fresh, old, "laptop lost").changed
+    assert dict(fresh.registry.aliases("churn")) == {"champion": 1} and actions(fresh)[-1] == "key.revoke"
+    assert_checkpointed(fresh)
+    verify_keys(fresh)
