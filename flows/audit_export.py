@@ -1,6 +1,6 @@
 """The audit-export flow (monthly cron): a signed, offline-verifiable bundle for an auditor.
 
-The same work as ``python -m flows audit export`` (``tasks.compliance``), as a deployment so that
+The same use case as ``python -m flows audit export`` (``usecases.export``, in the task ``tasks.compliance.export``), as a deployment so that
 compliance exports happen on schedule and show in the Prefect UI with their location.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from tasks.compliance import export_audit
-from tasks.runtime import flow_run_id
+from tasks.compliance import export
 from tasks.workspace import Workspace
 
 
@@ -18,7 +17,7 @@ from tasks.workspace import Workspace
 def audit_export_flow(since: str | None = None, until: str | None = None, home: str | None = None) -> str:
     """Export the audit entries of [since, until) with everything needed to verify them offline."""
     ws = Workspace.open(home)
-    path = export_audit(ws, since=since, until=until, flow_run_id=flow_run_id())
+    path = export(ws, since=since, until=until).path
     create_markdown_artifact(key="audit-export", markdown=f"Audit export written to `{path}`",
                              description="Compliance export bundle")
     return str(path)

@@ -1,8 +1,10 @@
 """The commands that run no flow: ``registry``, ``audit`` and ``keys``.
 
 They work on the data home through the Prefect-free composition root (``tasks.workspace``), so
-they answer at once. Commands that change state (promote, rollback, key events) write an audit
-entry and a signed checkpoint, exactly as the flows do.
+they answer at once. A handler parses its arguments, calls one use case of ``usecases/`` and
+prints the typed result; commands that change state (promote, rollback, resign, key events,
+erase, export, checkpoint, repair-tail) are audited and checkpointed inside the use case, as in
+the flows. Nothing here writes the audit trail (``tests/test_architecture.py`` checks).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from driftline.errors import InputError, IntegrityError, NotFoundError
+from driftline.errors import IntegrityError, NotFoundError
 
 
 def _ws(*, read_only: bool = False):
@@ -83,11 +85,6 @@ def _registry_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _audited(ws, action: str, subject: str, details: dict) -> None:
-    ws.audit.append(action, subject, details, actor=ws.actor())
-    ws.audit.checkpoint(ws.signing_key())
-
-
 def _registry_promote(args: argparse.Namespace) -> int:
     from usecases.promotion import promote_version
 
@@ -109,22 +106,12 @@ def _registry_rollback(args: argparse.Namespace) -> int:
 
 def _registry_resign(args: argparse.Namespace) -> int:
     """After a key revocation: re-sign with the active key the versions whose files still match."""
-    from usecases.reconcile import reconcile
+    from usecases.resign import resign
 
-    ws = _ws()
-    key = ws.signing_key()
-    reconcile(ws)
-    targets = ([(v.model, v.version) for m in ws.registry.models() for v in ws.registry.versions(m)]
-               if args.all else [(args.model, ws.registry.get(args.model, _ref(args.version)).version)])
-    done = []
-    for model, version in targets:
-        if ws.registry.get(model, version).key_id == key.key_id:
-            continue
-        ws.registry.resign(model, version, key)
-        done.append(f"{model} v{version}")
-    if done:
-        _audited(ws, "model.resign", f"key:{key.key_id}", {"versions": done, "key_id": key.key_id})
-    print(f"re-signed {len(done)} version(s) with key {key.key_id[:16]}" + (f": {', '.join(done)}" if done else ""))
+    done = resign(_ws(), model=args.model, version=_ref(args.version), every=args.all)
+    print(f"re-signed {len(done.versions)} version(s) with key {done.key_id[:16]}"
+          + (f": {', '.join(done.versions)}" if done.versions else "")
+          + (f"; alias files of {', '.join(done.aliases)}" if done.aliases else ""))
     return 0
 
 
@@ -149,30 +136,31 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 def _audit_checkpoint(args: argparse.Namespace) -> int:
     """Sign a checkpoint over entries written with the signing key (refused for any other entry)."""
-    ws = _ws()
-    cp = ws.audit.checkpoint(ws.signing_key())
+    from usecases.trail import checkpoint_trail
+
+    cp = checkpoint_trail(_ws())
     print(f"signed checkpoint over {cp.size} entries (head {cp.head_hash[:16]}) with key {cp.key_id[:16]}")
     return 0
 
 
 def _audit_repair_tail(args: argparse.Namespace) -> int:
     """Cut a torn last line (an append or checkpoint cut off mid-write), recording the cut."""
-    ws = _ws()
-    cuts = ws.audit.repair_torn_tail(actor=ws.actor())
+    from usecases.trail import repair_tail
+
+    cuts = repair_tail(_ws()).cuts
     if not cuts:
         print("nothing to repair: neither audit file ends in a torn line")
         return 0
-    ws.audit.checkpoint(ws.signing_key())
     for entry in cuts:
         print(f"cut a torn line, recorded as entry {entry.seq}: {dict(entry.details)}")
     return 0
 
 
 def _audit_export(args: argparse.Namespace) -> int:
-    from tasks.compliance import export_audit
+    from usecases.export import export_audit
 
-    path = export_audit(_ws(), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
-    print(f"audit export written to {path}; verify offline with governance.export.verify_bundle")
+    done = export_audit(_ws(), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
+    print(f"audit export written to {done.path}; verify offline with `python -m flows audit verify-export`")
     return 0
 
 
@@ -197,7 +185,9 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=args.action == "list")
+    from usecases import keys
+
+    ws = _ws(read_only=args.action in ("list", "verify"))
     if args.action == "list":
         active = ws.keyring.active_key_id() if ws.keyring.exists() else None
         for key_id in ws.trust.key_ids():
@@ -207,52 +197,36 @@ def _keys(args: argparse.Namespace) -> int:
             print(f"trusted/{name}  untrusted file (no ledger entry; ignored)")
         return 0
     if args.action == "verify":
-        events = [(e.action, str(e.details.get("key_id", ""))) for e in ws.audit.entries()
-                  if e.action.startswith("key.")]
-        problems = ws.trust.audit_mismatches(events)
-        if problems:
-            raise IntegrityError(f"the trust ledger and the audit trail disagree: {problems[0]}"
-                                 + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""),
-                                 hint="restore keys/trust.jsonl and audit/ from a backup")
-        size, head = ws.trust.head()
-        print(f"trust ledger ok: {size} entries, head {head[:16]}, agrees with the audit trail")
+        check = keys.verify_keys(ws)
+        print(f"trust ledger ok: {check.entries} entries, head {check.head_hash[:16]}, agrees with the audit trail")
         return 0
     if args.action == "trust":
         if not args.key_id:
             raise NotFoundError("keys trust needs the path of a public key (PEM)",
                                 hint="python -m flows keys trust KEY.pub")
-        pem_path = Path(args.key_id)
-        if not pem_path.is_file():
-            raise NotFoundError(f"no public key file {pem_path}", hint="give the path of a PEM public key")
-        key_id = ws.trust.add(pem_path.read_bytes(), signer=ws.signing_key())
-        _audited(ws, "key.trust", f"key:{key_id}", {"key_id": key_id, "file": pem_path.name})
-        print(f"trusted key {key_id}")
+        event = keys.trust_key(ws, Path(args.key_id))
+        print(f"trusted key {event.key_id}" + ("" if event.changed else " (already trusted; nothing changed)"))
         return 0
     if args.action == "init":
-        key = ws.signing_key()
-        ws.audit.checkpoint(key)  # `key.init` is signed at once, as every state change is
-        print(f"signing key {key.key_id}")
+        event = keys.init_key(ws)
+        print(f"signing key {event.key_id}")
         return 0
     if args.action == "rotate":
-        if ws.audit.head()[0]:  # seal what the old key MACed: checkpoints only cover the active key's MACs
-            ws.audit.checkpoint(ws.signing_key())
-        key = ws.keyring.rotate(ws.passphrase(create=False))
-        _audited(ws, "key.rotate", f"key:{key.key_id}", {"key_id": key.key_id})
-        print(f"new signing key {key.key_id}; earlier versions still verify with the old key")
+        event = keys.rotate_key(ws)
+        print(f"new signing key {event.key_id}; earlier versions still verify with the old key")
         return 0
-    if not args.key_id:
-        raise NotFoundError("keys revoke needs a KEY_ID", hint="see `python -m flows keys list`")
-    if ws.keyring.exists() and args.key_id == ws.keyring.active_key_id():
-        raise InputError(f"key {args.key_id[:16]} is the active signing key",
-                         hint="run `python -m flows keys rotate` first, then revoke the old key")
-    ws.trust.revoke(args.key_id, args.reason, signer=ws.signing_key())
-    _audited(ws, "key.revoke", f"key:{args.key_id}", {"key_id": args.key_id, "reason": args.reason})
-    print(f"revoked {args.key_id}: versions it signed fail verification until re-signed")
+    event = keys.revoke_key(ws, args.key_id or "", args.reason)
+    if not event.changed:
+        print(f"{event.key_id} was already revoked; nothing changed")
+        return 0
+    print(f"revoked {event.key_id}: versions it signed fail verification until re-signed"
+          + (f" (`registry resign --all`); alias files re-signed first: {', '.join(event.aliases_resigned)}"
+             if event.aliases_resigned else ""))
     return 0
 
 
 def _erase(args: argparse.Namespace) -> int:
-    from tasks.erasure import erase_entities
+    from usecases.erase import erase_entities
 
     keys = list(args.entity)
     if args.from_file:

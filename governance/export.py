@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from driftline.atomic import write_atomic
+from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json, sha256_hex
 from driftline.clock import utc_now
 from driftline.errors import AuditChainError, InputError
@@ -140,7 +140,10 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         write_atomic(staging / name, data)
     write_atomic(staging / "manifest.json", manifest)
     write_atomic(staging / "manifest.sig", signer.sign(manifest))
+    fault_point("export.staged")  # a kill here leaves only the hidden .partial folder, cleared by the rerun
     staging.rename(out)  # the bundle appears whole or not at all
+    fsync_dir(out.parent)
+    fault_point("export.renamed")
     return out
 
 

@@ -24,7 +24,7 @@ from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.clock import parse_time
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
-from registry.trust import LedgerWitness, TrustStore, check_witnessed
+from registry.trust import LedgerWitness, TrustStore, check_witnessed, normalise_public_pem, verify_ecdsa
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 Action = Literal["set", "promote", "rollback"]
@@ -93,9 +93,11 @@ class AliasState:
                                "signature": {"key_id": signer.key_id, "value": signature}}) + b"\n"
 
     @classmethod
-    def from_bytes(cls, raw: bytes, *, where: Path, model: str, trust: TrustStore) -> "AliasState":
+    def from_bytes(cls, raw: bytes, *, where: Path, model: str, trust: TrustStore,
+                   revoked_ok: bool = False) -> "AliasState":
         """Parse and authenticate an alias file: its signature by a trusted, unrevoked key, and
-        aliases that agree with the history (each alias is its last change's target)."""
+        aliases that agree with the history (each alias is its last change's target).
+        ``revoked_ok`` also accepts a key the ledger revoked (only to re-sign the same content)."""
         try:
             doc = json.loads(raw)
             state = cls(aliases={check_alias(k): _number(v) for k, v in doc["aliases"].items()},
@@ -113,7 +115,11 @@ class AliasState:
         except ValueError:
             raise SignatureError(f"{where} has an unreadable signature", hint="restore it from a backup") from None
         try:
-            trust.verify(signature["key_id"], state.signed_bytes(model), value)
+            if revoked_ok:
+                public = normalise_public_pem(trust.public_pem(signature["key_id"], include_revoked=True))[1]
+                verify_ecdsa(public, state.signed_bytes(model), value, what=f"key {signature['key_id'][:16]}")
+            else:
+                trust.verify(signature["key_id"], state.signed_bytes(model), value)
         except IntegrityError as exc:
             raise type(exc)(f"{where}: {exc.message}", hint="the alias file was changed without the signing "
                             "key; restore it from a backup, or promote again") from None
@@ -183,10 +189,44 @@ class AliasBook:
         check_witnessed(self.witness, history_hashes(state.history), what=f"the alias history {self.path}")
         return state
 
+    def signed_by(self) -> str | None:
+        """The key id the file names as its signer (unverified: only to choose what to re-sign)."""
+        try:
+            signature = json.loads(self.path.read_bytes()).get("signature")
+            return str(signature["key_id"]) if isinstance(signature, dict) else None
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None  # damaged: every verified read names it; nothing here to re-sign
+
+    def resign(self, *, signer: Signer) -> bool:
+        """Sign the same aliases and history again with ``signer`` (caller holds the model's lock).
+
+        As for versions (``ModelRegistry.resign``), the file must still verify under the key that
+        signed it, revoked or not, and its history must still hold the witnessed mark: re-signing
+        never launders an edited or rolled-back file. False when ``signer`` signed it already.
+        """
+        self.trust.public_key(signer.key_id)  # the new key must be trusted and unrevoked
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        state = AliasState.from_bytes(raw, where=self.path, model=self.model, trust=self.trust, revoked_ok=True)
+        check_witnessed(self.witness, history_hashes(state.history), what=f"the alias history {self.path}")
+        if self.signed_by() == signer.key_id:
+            return False
+        self._replace(state.to_bytes(self.model, signer))
+        return True
+
     def commit(self, change: AliasChange, *, signer: Signer) -> AliasState:
         self.trust.public_key(signer.key_id)  # never write a file that readers would refuse
         state = self.read().with_change(change)
-        data = state.to_bytes(self.model, signer)
+        self._replace(state.to_bytes(self.model, signer))
+        # The mark moves with the write, not at the next read: an older file put back before any
+        # read (the promotion taken away at once) would otherwise still hold the old mark.
+        check_witnessed(self.witness, history_hashes(state.history), what=f"the alias history {self.path}")
+        return state
+
+    def _replace(self, data: bytes) -> None:
         fault_point("alias.locked")
         write_atomic(self.path, data, prefix=".aliases.", staged="alias.staged", replaced="alias.replaced")
-        return state

@@ -282,6 +282,21 @@ class ModelRegistry:
             sign_model(path, key, extra=dict(verified.extra), model_name=model)
         self.verify(model, version)
 
+    def alias_signer(self, model: str) -> str | None:
+        """The key id ``aliases.json`` names as its signer, unverified (None when there is none)."""
+        return self._book(model).signed_by()
+
+    def resign_aliases(self, model: str, key: SigningKey) -> bool:
+        """Re-sign ``aliases.json`` with ``key`` if it still verifies under the key that signed it
+        (revoked or not) and holds its witnessed history; the aliases and history stay as they are.
+        False when ``key`` signed it already or the model has no alias file."""
+        with self._lock(model):
+            signer = self._book(model).signed_by()
+            changed = self._book(model).resign(signer=key)
+        if changed:
+            log.warning("re-signing %s aliases.json: key %s replaces %s", model, key.key_id[:16], str(signer)[:16])
+        return changed
+
     # ----------------------------------------------------------------- aliases
     def alias(self, model: str, name: str) -> int | None:
         return self.aliases(model).get(name)

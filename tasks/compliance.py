@@ -1,30 +1,23 @@
-"""Compliance export, shared by the ``audit export`` command and the monthly ``audit-export`` flow.
+"""The compliance-export task: :func:`usecases.export.export_audit` for the ``audit-export`` flow.
 
-Prefect-free on purpose: the command answers without a server, and the flow adds only its
-artifact. PII-tagged contract columns are passed to the exporter as fields to mask, so a value of
-such a column never leaves in an audit entry's details. The export itself is audited and closed
-with a signed checkpoint.
+The ``audit export`` command calls the use case directly (it runs no flow); the monthly flow
+calls this task, which adds the flow run's id to the ``audit.export`` entry.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
-from governance.export import export_bundle
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.runtime import flow_run_id
 from tasks.workspace import Workspace
+from usecases.export import ExportResult, export_audit
 
 
-def export_audit(ws: Workspace, *, out: Path | None = None, since: str | None = None,
-                 until: str | None = None, flow_run_id: str | None = None) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = out or ws.home.reports / f"audit-export-{stamp}"
-    key = ws.signing_key()
-    public_keys = ws.trust.public_pems()
-    pii = sorted({c for contract in ws.contracts.values() for c in contract.pii_columns})
-    path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
-                         signer=key, since=since, until=until, pii_fields=pii)
-    ws.audit.append("audit.export", f"export:{path.name}",
-                    {"since": since, "until": until, "masked_fields": pii}, actor=ws.actor(flow_run_id))
-    ws.audit.checkpoint(key)
-    return path
+# No retries: a failed export leaves no bundle behind (or a whole one); the next run writes anew.
+@task(name="export-audit", cache_policy=NO_CACHE)
+def export(ws: Workspace, *, out: Path | None = None, since: str | None = None,
+           until: str | None = None) -> ExportResult:
+    return export_audit(ws, out=out, since=since, until=until, flow_run_id=flow_run_id())

@@ -84,3 +84,18 @@ def test_loading_the_training_flows_imports_no_machine_learning_library() -> Non
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'lightgbm', 'optuna', 'sklearn', 'scipy'}))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_no_cli_module_writes_the_audit_trail() -> None:
+    """CLI handlers parse, call one use case and print: audit entries and checkpoints are written
+    in ``usecases/`` (and the flows' tasks), never by a command handler."""
+    offenders = []
+    for path in sorted((ROOT / "flows").glob("cli*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            receiver = ast.unparse(node.func.value)
+            if (node.func.attr in ("checkpoint", "repair_torn_tail")
+                    or node.func.attr == "append" and "audit" in receiver):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node)[:60]}")
+    assert offenders == []
