@@ -17,10 +17,10 @@ from typing import Any
 from driftline.errors import InputError, IntegrityError, NotFoundError
 
 
-def _ws(*, read_only: bool = False):
+def _ws(args: argparse.Namespace, *, read_only: bool = False):
     from tasks.workspace import Workspace
 
-    ws = Workspace.open()
+    ws = Workspace.open(args.home)  # --home, passed down (None: DRIFTLINE_HOME or ./.driftline)
     if read_only:  # a command that only reads never creates a home (a mistyped path is an error)
         ws.settings.data_home.require_existing()
     return ws
@@ -33,7 +33,7 @@ def _ref(text: str | None) -> int | str:
 
 
 def _registry_list(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     models = [args.model] if args.model else ws.registry.models()
     if not models:
         print(f"no models registered in {ws.home.registry}")
@@ -59,7 +59,7 @@ def _plain(value: Any) -> Any:
 
 
 def _registry_show(args: argparse.Namespace) -> int:
-    v = _ws(read_only=True).registry.get(args.model, _ref(args.version))
+    v = _ws(args, read_only=True).registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
                       "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
                      indent=2, sort_keys=True, default=str))
@@ -67,7 +67,7 @@ def _registry_show(args: argparse.Namespace) -> int:
 
 
 def _registry_verify(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     if args.all or args.model is None:
         results = ws.registry.verify_all()
         bad = [(v, r) for v, r in results if isinstance(r, IntegrityError)]
@@ -91,7 +91,7 @@ def _audited(ws, action: str, subject: str, details: dict) -> None:
 def _registry_promote(args: argparse.Namespace) -> int:
     from usecases.promotion import promote_version
 
-    ws = _ws()
+    ws = _ws(args)
     version = ws.registry.get(args.model, _ref(args.version)).version
     move = promote_version(ws, args.model, version, alias=args.alias, reason=args.reason)
     print(f"{args.model}: {args.alias} -> v{version} (was {move.from_version})"
@@ -102,7 +102,7 @@ def _registry_promote(args: argparse.Namespace) -> int:
 def _registry_rollback(args: argparse.Namespace) -> int:
     from usecases.promotion import rollback_alias
 
-    move = rollback_alias(_ws(), args.model, alias=args.alias, reason=args.reason)
+    move = rollback_alias(_ws(args), args.model, alias=args.alias, reason=args.reason)
     print(f"{args.model}: {args.alias} rolled back to v{move.to_version} (was v{move.from_version})")
     return 0
 
@@ -111,7 +111,7 @@ def _registry_resign(args: argparse.Namespace) -> int:
     """After a key revocation: re-sign with the active key the versions whose files still match."""
     from usecases.reconcile import reconcile
 
-    ws = _ws()
+    ws = _ws(args)
     key = ws.signing_key()
     reconcile(ws)
     targets = ([(v.model, v.version) for m in ws.registry.models() for v in ws.registry.versions(m)]
@@ -132,7 +132,7 @@ EXIT_UNVERIFIED = 4  # `audit verify`: the chain holds, but entries after the la
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     result = ws.audit.verify(ws.trust)
     if not result.ok:
         raise IntegrityError(f"audit trail broken at entry {result.first_bad_seq}: {result.problem}"
@@ -149,7 +149,7 @@ def _audit_verify(args: argparse.Namespace) -> int:
 
 def _audit_checkpoint(args: argparse.Namespace) -> int:
     """Sign a checkpoint over entries written with the signing key (refused for any other entry)."""
-    ws = _ws()
+    ws = _ws(args)
     cp = ws.audit.checkpoint(ws.signing_key())
     print(f"signed checkpoint over {cp.size} entries (head {cp.head_hash[:16]}) with key {cp.key_id[:16]}")
     return 0
@@ -157,7 +157,7 @@ def _audit_checkpoint(args: argparse.Namespace) -> int:
 
 def _audit_repair_tail(args: argparse.Namespace) -> int:
     """Cut a torn last line (an append or checkpoint cut off mid-write), recording the cut."""
-    ws = _ws()
+    ws = _ws(args)
     cuts = ws.audit.repair_torn_tail(actor=ws.actor())
     if not cuts:
         print("nothing to repair: neither audit file ends in a torn line")
@@ -171,7 +171,7 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
 def _audit_export(args: argparse.Namespace) -> int:
     from tasks.compliance import export_audit
 
-    path = export_audit(_ws(), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
+    path = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
     print(f"audit export written to {path}; verify offline with governance.export.verify_bundle")
     return 0
 
@@ -185,7 +185,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
         pems = [Path(p).read_bytes() for p in args.public_key]
         trusted = {key_id_of(pem): pem for pem in pems}
     else:
-        ws = _ws(read_only=True)
+        ws = _ws(args, read_only=True)
         trusted = ws.trust.public_pems()
     result = verify_bundle(Path(args.bundle), trusted)
     if not result.ok:
@@ -197,7 +197,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=args.action == "list")
+    ws = _ws(args, read_only=args.action == "list")
     if args.action == "list":
         active = ws.keyring.active_key_id() if ws.keyring.exists() else None
         for key_id in ws.trust.key_ids():
@@ -257,7 +257,7 @@ def _erase(args: argparse.Namespace) -> int:
     keys = list(args.entity)
     if args.from_file:
         keys += Path(args.from_file).read_text(encoding="utf-8").split()
-    result = erase_entities(_ws(), keys, reason=args.reason)
+    result = erase_entities(_ws(args), keys, reason=args.reason)
     groups = ", ".join(f"{g} {n}" for g, n in sorted(result.rows_by_group.items()))
     print(f"erased {result.entities} entities: {groups}; quarantine {result.quarantined_removed}; "
           f"landing drops {result.landing_removed}; files vacuumed (request {result.request_id})")
