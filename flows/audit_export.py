@@ -6,6 +6,8 @@ compliance exports happen on schedule and show in the Prefect UI with their loca
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
@@ -14,9 +16,10 @@ from tasks.workspace import Workspace
 
 
 @flow(name="audit-export", log_prints=True)
-def audit_export_flow(since: str | None = None, until: str | None = None, home: str | None = None) -> str:
+def audit_export_flow(since: str | None = None, until: str | None = None, home: str | None = None,
+                      overrides: dict[str, Any] | None = None) -> str:
     """Export the audit entries of [since, until) with everything needed to verify them offline."""
-    ws = Workspace.open(home)
+    ws = Workspace.open(home, **(overrides or {}))
     path = export(ws, since=since, until=until).path
     create_markdown_artifact(key="audit-export", markdown=f"Audit export written to `{path}`",
                              description="Compliance export bundle")

@@ -19,10 +19,10 @@ from typing import Any
 from driftline.errors import IntegrityError, NotFoundError
 
 
-def _ws(*, read_only: bool = False):
+def _ws(args: argparse.Namespace, *, read_only: bool = False):
     from tasks.workspace import Workspace
 
-    ws = Workspace.open()
+    ws = Workspace.open(args.home)  # --home, passed down (None: DRIFTLINE_HOME or ./.driftline)
     if read_only:  # a command that only reads never creates a home (a mistyped path is an error)
         ws.settings.data_home.require_existing()
     return ws
@@ -35,7 +35,7 @@ def _ref(text: str | None) -> int | str:
 
 
 def _registry_list(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     models = [args.model] if args.model else ws.registry.models()
     if not models:
         print(f"no models registered in {ws.home.registry}")
@@ -61,7 +61,7 @@ def _plain(value: Any) -> Any:
 
 
 def _registry_show(args: argparse.Namespace) -> int:
-    v = _ws(read_only=True).registry.get(args.model, _ref(args.version))
+    v = _ws(args, read_only=True).registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
                       "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
                      indent=2, sort_keys=True, default=str))
@@ -69,7 +69,7 @@ def _registry_show(args: argparse.Namespace) -> int:
 
 
 def _registry_verify(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     if args.all or args.model is None:
         results = ws.registry.verify_all()
         bad = [(v, r) for v, r in results if isinstance(r, IntegrityError)]
@@ -88,7 +88,7 @@ def _registry_verify(args: argparse.Namespace) -> int:
 def _registry_promote(args: argparse.Namespace) -> int:
     from usecases.promotion import promote_version
 
-    ws = _ws()
+    ws = _ws(args)
     version = ws.registry.get(args.model, _ref(args.version)).version
     move = promote_version(ws, args.model, version, alias=args.alias, reason=args.reason)
     print(f"{args.model}: {args.alias} -> v{version} (was {move.from_version})"
@@ -99,7 +99,7 @@ def _registry_promote(args: argparse.Namespace) -> int:
 def _registry_rollback(args: argparse.Namespace) -> int:
     from usecases.promotion import rollback_alias
 
-    move = rollback_alias(_ws(), args.model, alias=args.alias, reason=args.reason)
+    move = rollback_alias(_ws(args), args.model, alias=args.alias, reason=args.reason)
     print(f"{args.model}: {args.alias} rolled back to v{move.to_version} (was v{move.from_version})")
     return 0
 
@@ -108,7 +108,7 @@ def _registry_resign(args: argparse.Namespace) -> int:
     """After a key revocation: re-sign with the active key the versions whose files still match."""
     from usecases.resign import resign
 
-    done = resign(_ws(), model=args.model, version=_ref(args.version), every=args.all)
+    done = resign(_ws(args), model=args.model, version=_ref(args.version), every=args.all)
     print(f"re-signed {len(done.versions)} version(s) with key {done.key_id[:16]}"
           + (f": {', '.join(done.versions)}" if done.versions else "")
           + (f"; alias files of {', '.join(done.aliases)}" if done.aliases else ""))
@@ -119,7 +119,7 @@ EXIT_UNVERIFIED = 4  # `audit verify`: the chain holds, but entries after the la
 
 
 def _audit_verify(args: argparse.Namespace) -> int:
-    ws = _ws(read_only=True)
+    ws = _ws(args, read_only=True)
     result = ws.audit.verify(ws.trust)
     if not result.ok:
         raise IntegrityError(f"audit trail broken at entry {result.first_bad_seq}: {result.problem}"
@@ -138,7 +138,7 @@ def _audit_checkpoint(args: argparse.Namespace) -> int:
     """Sign a checkpoint over entries written with the signing key (refused for any other entry)."""
     from usecases.trail import checkpoint_trail
 
-    cp = checkpoint_trail(_ws())
+    cp = checkpoint_trail(_ws(args))
     print(f"signed checkpoint over {cp.size} entries (head {cp.head_hash[:16]}) with key {cp.key_id[:16]}")
     return 0
 
@@ -147,7 +147,7 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
     """Cut a torn last line (an append or checkpoint cut off mid-write), recording the cut."""
     from usecases.trail import repair_tail
 
-    cuts = repair_tail(_ws()).cuts
+    cuts = repair_tail(_ws(args)).cuts
     if not cuts:
         print("nothing to repair: neither audit file ends in a torn line")
         return 0
@@ -159,7 +159,7 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
 def _audit_export(args: argparse.Namespace) -> int:
     from usecases.export import export_audit
 
-    done = export_audit(_ws(), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
+    done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
     print(f"audit export written to {done.path}; verify offline with `python -m flows audit verify-export`")
     return 0
 
@@ -173,7 +173,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
         pems = [Path(p).read_bytes() for p in args.public_key]
         trusted = {key_id_of(pem): pem for pem in pems}
     else:
-        ws = _ws(read_only=True)
+        ws = _ws(args, read_only=True)
         trusted = ws.trust.public_pems()
     result = verify_bundle(Path(args.bundle), trusted)
     if not result.ok:
@@ -187,7 +187,7 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 def _keys(args: argparse.Namespace) -> int:
     from usecases import keys
 
-    ws = _ws(read_only=args.action in ("list", "verify"))
+    ws = _ws(args, read_only=args.action in ("list", "verify"))
     if args.action == "list":
         active = ws.keyring.active_key_id() if ws.keyring.exists() else None
         for key_id in ws.trust.key_ids():
@@ -231,7 +231,7 @@ def _erase(args: argparse.Namespace) -> int:
     keys = list(args.entity)
     if args.from_file:
         keys += Path(args.from_file).read_text(encoding="utf-8").split()
-    result = erase_entities(_ws(), keys, reason=args.reason)
+    result = erase_entities(_ws(args), keys, reason=args.reason)
     groups = ", ".join(f"{g} {n}" for g, n in sorted(result.rows_by_group.items()))
     print(f"erased {result.entities} entities: {groups}; quarantine {result.quarantined_removed}; "
           f"landing drops {result.landing_removed}; files vacuumed (request {result.request_id})")

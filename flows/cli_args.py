@@ -19,7 +19,8 @@ from driftline.errors import InputError
 from flows.catalog import FLOWS
 
 REPO = Path(__file__).resolve().parent.parent
-NOT_A_PARAMETER = {"home"}  # the data home comes from --home, for every flow alike
+# The data home comes from --home and settings overrides from the command's flags, for every flow alike.
+NOT_A_PARAMETER = {"home", "overrides"}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -102,7 +103,8 @@ def parse_flow_params(flow: str, pairs: list[str]) -> dict[str, Any]:
         if not sep or not name:
             raise InputError(f"parameter {pair!r} is not NAME=VALUE", hint="write -p NAME=VALUE")
         if name not in known:
-            hint = "the data home is --home" if name in NOT_A_PARAMETER else \
+            hint = {"home": "the data home is --home",
+                    "overrides": "settings come from DRIFTLINE_* variables"}.get(name) or \
                 f"its parameters are {', '.join(known) or '(none)'}"
             raise InputError(f"flow {flow!r} has no parameter {name!r}", hint=hint)
         params[name] = _coerce(flow, name, value, known[name])

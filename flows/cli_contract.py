@@ -16,12 +16,6 @@ from driftline.atomic import fault_point, write_atomic
 from driftline.errors import InputError
 from driftline.settings import load_settings
 
-EXAMPLE = """example:
-  python -m flows contract infer landing/orders/ --group orders --entity order_id --time ordered_at
-  python -m flows contract infer visits.csv.gz --group visits --entity @row --time seen_at \\
-      --label converted --task binary
-"""
-
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     contract = commands.add_parser("contract", help="propose feature-group contracts from data")
@@ -31,7 +25,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Read a sample of DATA (a .csv, .csv.gz, .parquet or .jsonl file, or a folder of them) and "
                     "write a contract for it: types, nullability, widened ranges, allowed values, PII suspects, "
                     "parsed currency/percent/thousands, the task. Review it, then commit it.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    )
     infer.add_argument("data", metavar="DATA", help="a data file or a folder of them")
     infer.add_argument("--group", required=True, metavar="NAME", help="the feature group's name (the file's name)")
     infer.add_argument("--entity", required=True, metavar="COL[,COL]",
@@ -45,8 +39,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     infer.set_defaults(handler=_infer)
 
 
-def contracts_folder() -> Path:
-    settings = load_settings()
+def contracts_folder(home: str | None = None) -> Path:
+    """``DRIFTLINE_CONTRACTS_DIR`` if set, else ``<home>/contracts`` (``--home`` wins over ``DRIFTLINE_HOME``)."""
+    settings = load_settings(**({"home": Path(home)} if home else {}))
     return Path(settings.contracts_dir) if settings.contracts_dir is not None else Path(settings.home) / "contracts"
 
 
@@ -61,7 +56,7 @@ def _infer(args: argparse.Namespace) -> int:
     entity = [c.strip() for c in args.entity.split(",") if c.strip()]
     if not entity:
         raise InputError("--entity names no column", hint="e.g. --entity customer_id, or --entity @row")
-    target = contracts_folder() / f"{args.group}.toml"
+    target = contracts_folder(args.home) / f"{args.group}.toml"
     if target.exists() and not args.force:  # checked first: no sample is read for nothing
         raise InputError(f"{target} exists; it was not replaced",
                          hint="review and edit it, or pass --force to replace it")

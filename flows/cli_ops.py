@@ -32,6 +32,10 @@ def _require_server() -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     _require_server()
+    if args.home is not None:
+        # The served runs start in other processes, which receive their settings the way pool
+        # workers do: through the environment. The one place the CLI hands --home on that way.
+        os.environ["DRIFTLINE_HOME"] = args.home
     # Runs come from this process's runner: poll every second so a triggered run starts in ~1 s.
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")
     from flows.serve import serve_all
@@ -45,7 +49,7 @@ def _watch(args: argparse.Namespace) -> int:
     from flows.watch import baseline, watch
     from tasks.workspace import Workspace
 
-    home = Workspace.open().home
+    home = Workspace.open(args.home).home
     if args.baseline:
         print(f"recorded {len(baseline(home.landing, home.state))} drop(s) in {home.landing} as announced")
         return 0

@@ -3,16 +3,21 @@
 Each runs its flow, and every flow the flow's events trigger, in this one process through
 ``flows.local`` (one temporary Prefect server per command). Prefect is configured through its
 environment variables before it is first imported: quiet logs unless ``--verbose``, no telemetry.
+driftline's own settings are not: ``--home`` and the flags (``--trials``) are passed down to every
+flow of the command as parameters (``home``, ``overrides``), over the ``DRIFTLINE_*`` environment.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
 from flows.cli_args import parse_flow_params, positive_int
+
+if TYPE_CHECKING:
+    from flows.local import LocalRun
 
 
 def _prepare_prefect(args: argparse.Namespace) -> None:
@@ -35,42 +40,36 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
 
 
-def _budget(args: argparse.Namespace) -> None:
-    """CLI flags become settings through the environment, so flows read them like deployments do."""
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's flags as settings overrides, shaped like the settings (they win over DRIFTLINE_*)."""
     if getattr(args, "trials", None) is not None:  # validated at parse time (>= 1)
-        os.environ["DRIFTLINE_TRAINING__N_TRIALS"] = str(args.trials)
+        return {"training": {"n_trials": args.trials}}
+    return {}
 
 
-def _run(args: argparse.Namespace, name: str, **params: Any) -> Any:
+def _run(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
     _prepare_prefect(args)
-    _budget(args)
-    from flows.local import run_local
+    from flows.local import Dispatched, run_local
 
-    def announce(d) -> None:
+    def announce(d: Dispatched) -> None:
         print(f"  event {d.event} -> {d.deployment}: {d.flow} {d.parameters}")
 
     from prefect.exceptions import ParameterTypeError, SignatureMismatchError
 
     try:
-        result, _ = run_local(name, on_dispatch=announce, **params)
+        return run_local(name, home=args.home, overrides=overrides(args), on_dispatch=announce, **params)
     except (ParameterTypeError, SignatureMismatchError) as exc:
         raise InputError(f"flow {name!r} got invalid parameters: {' '.join(str(exc).split())}") from exc
-    return result
 
 
 def _demo(args: argparse.Namespace) -> int:
     if not args.verbose:  # the summary accounts for every quarantined row; --verbose shows each file
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     _prepare_prefect(args)
-    _budget(args)
-    # The demo's search budget is small on purpose (it must finish in under a minute on 2 cores);
-    # an explicit DRIFTLINE_TRAINING__MAX_ROUNDS still wins.
-    os.environ.setdefault("DRIFTLINE_TRAINING__MAX_ROUNDS", "300")
-    # The demo's customers come in plans and regions: no segment may lose to the champion.
-    os.environ.setdefault("DRIFTLINE_GATE__SLICE_COLUMNS", '["plan", "region"]')
-    from flows.demo import print_summary, run_demo
+    from flows.demo import demo_overrides, print_summary, run_demo
 
-    print_summary(run_demo(customers=args.customers, seed=args.seed))
+    print_summary(run_demo(customers=args.customers, seed=args.seed, home=args.home,
+                           overrides=demo_overrides(overrides(args), os.environ)))
     return 0
 
 
@@ -78,7 +77,11 @@ def _ingest(args: argparse.Namespace) -> int:
     missing = [f for f in args.files if not os.path.isfile(f)]
     if missing:  # checked before Prefect starts: a typo should not cost a server start-up
         raise InputError(f"no such file to ingest: {', '.join(missing)}")
-    reports = _run(args, "ingest", paths=[os.path.abspath(f) for f in args.files] or None)
+    run = _run(args, "ingest", paths=[os.path.abspath(f) for f in args.files] or None)
+    from features.ingest import IngestReport  # after _run configured Prefect and OpenMP
+    from flows.local import expect
+
+    reports = [expect(r, IngestReport, "ingest") for r in run.result_as(list)]
     stored = sum(r.rows_stored for r in reports)
     quarantined = sum(r.rows_quarantined for r in reports)
     print(f"ingested {len(reports)} file(s): {stored} rows stored, {quarantined} quarantined, "
@@ -90,7 +93,10 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    o = _run(args, "train", model=args.model, reason=args.reason)
+    run = _run(args, "train", model=args.model, reason=args.reason)
+    from usecases.outcomes import TrainOutcome
+
+    o = run.result_as(TrainOutcome)
     print(f"{o.model} v{o.version}: {o.status}{' and promoted to champion' if o.promoted else ''}; "
           f"holdout AUC {o.metrics.get('auc', float('nan')):.4f}; gate report {o.gate_report}")
     for reason in o.reasons:
@@ -99,7 +105,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    o = _run(args, "monitor", model=args.model, window_days=args.window_days)
+    run = _run(args, "monitor", model=args.model, window_days=args.window_days)
+    from flows.monitor import (
+        MonitorOutcome,  # imports Prefect: after _run configured it
+    )
+
+    o = run.result_as(MonitorOutcome)
     verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
     print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
     print(f"  performance: {o.performance}")
@@ -107,15 +118,17 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    o = _run(args, "score", model=args.model)
+    run = _run(args, "score", model=args.model)
+    from flows.score import ScoreOutcome  # imports Prefect: after _run configured it
+
+    o = run.result_as(ScoreOutcome)
     print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})")
     return 0
 
 
 def _run_any(args: argparse.Namespace) -> int:
     params = parse_flow_params(args.flow, args.param)  # before Prefect starts: a typo answers at once
-    result = _run(args, args.flow, **params)
-    print(result)
+    print(_run(args, args.flow, **params).result)
     return 0
 
 

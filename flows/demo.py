@@ -13,38 +13,83 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
+from features.ingest import IngestReport
 from flows.demo_data import generate_demo
-from flows.local import Dispatched, run_local
+from flows.local import Dispatched, LocalRun, expect, run_local
+from flows.monitor import MonitorOutcome
+from governance.audit_verify import AuditVerification
 from tasks.workspace import Workspace
+from usecases.outcomes import TrainOutcome
+
+if TYPE_CHECKING:
+    from governance.witness import Witness
 
 DEMO_MARKER = ".driftline-demo"
 FIRST_PHASE_DAYS = 60
 
 
-@dataclass
+@dataclass(frozen=True)
+class IngestStage:
+    """One ingestion of the demo: which days landed, and the report of every file."""
+
+    label: str
+    reports: tuple[IngestReport, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """How long one stage of the demo took, in wall-clock seconds."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class DemoSummary:
+    """What one demo run did, as :func:`print_summary` prints it; ``monitor`` is None when the
+    gate refused the first model (nothing to monitor)."""
+
     home: Path
-    seconds: float = 0.0
-    ingests: list[tuple[str, list[Any]]] = field(default_factory=list)
-    trainings: list[Any] = field(default_factory=list)
-    monitor: Any = None
-    dispatched: list[Dispatched] = field(default_factory=list)
-    audit: Any = None
-    planted_bad_rows: int = 0
-    stages: list[tuple[str, float]] = field(default_factory=list)
-
-    def lap(self, stage: str, since: float) -> float:
-        now = time.perf_counter()
-        self.stages.append((stage, now - since))
-        return now
+    seconds: float
+    ingests: tuple[IngestStage, ...]
+    trainings: tuple[TrainOutcome, ...]
+    monitor: MonitorOutcome | None
+    dispatched: tuple[Dispatched, ...]
+    audit: AuditVerification
+    planted_bad_rows: int
+    stages: tuple[Stage, ...]
 
 
-def prepare_home(home: Path, witness: Any = None) -> None:
+def demo_overrides(flags: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The demo's settings over the environment's: its own defaults, unless a ``DRIFTLINE_*``
+    variable sets them, under the command's ``flags`` (which always win).
+
+    The search budget is small on purpose (the demo must finish in under a minute on 2 cores), and
+    the customers come in plans and regions, so no segment may lose to the champion.
+    """
+    training: dict[str, Any] = {}
+    gate: dict[str, Any] = {}
+    if "DRIFTLINE_TRAINING__MAX_ROUNDS" not in environ:
+        training["max_rounds"] = 300
+    if "DRIFTLINE_GATE__SLICE_COLUMNS" not in environ:
+        gate["slice_columns"] = ["plan", "region"]
+    training.update(flags.get("training", {}))
+    gate.update(flags.get("gate", {}))
+    merged = {**flags, "training": training, "gate": gate}
+    return {name: group for name, group in merged.items() if group != {}}
+
+
+def _ingested(label: str, run: LocalRun) -> IngestStage:
+    return IngestStage(label, tuple(expect(r, IngestReport, "ingest") for r in run.result_as(list)))
+
+
+def prepare_home(home: Path, witness: Witness | None = None) -> None:
     """Start from an empty data home; only a home an earlier demo made may be wiped.
 
     Wiping it on purpose also forgets its witness, which would otherwise (rightly) call the fresh
@@ -69,48 +114,62 @@ def _land(files: list[Path], source: Path, landing: Path) -> None:
         os.replace(path, target)
 
 
-def run_demo(*, customers: int = 1500, seed: int = 7) -> DemoSummary:
+def run_demo(*, customers: int = 1500, seed: int = 7, home: str | os.PathLike[str] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> DemoSummary:
+    """Run the whole loop on data home ``home`` (default: the settings') with settings ``overrides``
+    (see :func:`demo_overrides`), passed to every flow it runs."""
     started = time.perf_counter()
-    ws = Workspace.open()
+    given = dict(overrides or {})
+    ws = Workspace.open(home, **given)
     prepare_home(ws.settings.home.resolve(), ws.witness)
-    home = ws.home
-    summary = DemoSummary(home=home.root)
-    source = home.root / "demo-source"
+    data = ws.home
+    where = str(data.root)  # every flow works on the home just prepared, whatever the cwd
+    source = data.root / "demo-source"
     drop = generate_demo(source, seed=seed, customers=customers)
-    summary.planted_bad_rows = drop.bad_rows()
+    stages: list[Stage] = []
+    ingests: list[IngestStage] = []
+    dispatched: list[Dispatched] = []
+    monitor: MonitorOutcome | None = None
 
-    lap = summary.lap("generate data", started)
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        stages.append(Stage(stage, now - since))
+        return now
 
-    _land(list(drop.paths(1, FIRST_PHASE_DAYS)), source, home.landing)
-    reports, _ = run_local("ingest")
-    summary.ingests.append((f"days 1-{FIRST_PHASE_DAYS}", reports))
-    lap = summary.lap("ingest days 1-60 (Prefect start-up included)", lap)
-    outcome, dispatched = run_local("train", reason="initial training")
-    summary.trainings.append(outcome)
-    summary.dispatched += dispatched
-    lap = summary.lap("train, gate, register, promote, score", lap)
+    mark = lap("generate data", started)
+    _land(list(drop.paths(1, FIRST_PHASE_DAYS)), source, data.landing)
+    ingests.append(_ingested(f"days 1-{FIRST_PHASE_DAYS}", run_local("ingest", home=where, overrides=given)))
+    mark = lap("ingest days 1-60 (Prefect start-up included)", mark)
+    first = run_local("train", home=where, overrides=given, reason="initial training")
+    outcome = first.result_as(TrainOutcome)
+    trainings = [outcome]
+    dispatched += first.dispatched
+    mark = lap("train, gate, register, promote, score", mark)
 
-    _land(list(drop.paths(FIRST_PHASE_DAYS + 1)), source, home.landing)
-    reports, _ = run_local("ingest")
-    summary.ingests.append((f"days {FIRST_PHASE_DAYS + 1}-{drop.days}", reports))
-    lap = summary.lap(f"ingest days {FIRST_PHASE_DAYS + 1}-{drop.days}", lap)
+    _land(list(drop.paths(FIRST_PHASE_DAYS + 1)), source, data.landing)
+    ingests.append(_ingested(f"days {FIRST_PHASE_DAYS + 1}-{drop.days}",
+                             run_local("ingest", home=where, overrides=given)))
+    mark = lap(f"ingest days {FIRST_PHASE_DAYS + 1}-{drop.days}", mark)
     if outcome.promoted:  # a rejected first model leaves nothing to monitor: the gate did its job
-        summary.monitor, dispatched = run_local("monitor")
-        summary.dispatched += dispatched
-        summary.trainings += [d.result for d in dispatched if d.flow in ("train", "retrain") and d.result]
-        lap = summary.lap("monitor, drift-triggered retrain, promote, score", lap)
+        watched = run_local("monitor", home=where, overrides=given)
+        monitor = watched.result_as(MonitorOutcome)
+        dispatched += watched.dispatched
+        trainings += [expect(r, TrainOutcome, "retrain") for r in watched.results_of("train", "retrain")]
+        mark = lap("monitor, drift-triggered retrain, promote, score", mark)
     shutil.rmtree(source, ignore_errors=True)  # every drop has landed; only empty folders remain
 
-    summary.audit = ws.audit.verify(ws.trust)
-    summary.lap("verify audit trail", lap)
-    summary.seconds = time.perf_counter() - started
-    return summary
+    audit = ws.audit.verify(ws.trust)
+    lap("verify audit trail", mark)
+    return DemoSummary(home=data.root, seconds=time.perf_counter() - started, ingests=tuple(ingests),
+                       trainings=tuple(trainings), monitor=monitor, dispatched=tuple(dispatched), audit=audit,
+                       planted_bad_rows=drop.bad_rows(), stages=tuple(stages))
 
 
 def print_summary(s: DemoSummary) -> None:
     print(f"\ndriftline demo finished in {s.seconds:.1f} s on {os.cpu_count()} cores; data home {s.home}\n")
     print(f"{'ingestion':<14}{'files':>7}{'stored rows':>13}{'quarantined':>13}{'rejected files':>16}")
-    for label, reports in s.ingests:
+    for stage in s.ingests:
+        label, reports = stage.label, stage.reports
         print(f"{label:<14}{len(reports):>7}{sum(r.rows_stored for r in reports):>13,}"
               f"{sum(r.rows_quarantined for r in reports):>13,}{sum(r.status == 'rejected' for r in reports):>16}")
     print(f"  ({s.planted_bad_rows} bad rows were planted by the generator; see {s.home / 'quarantine'})\n")
@@ -137,5 +196,5 @@ def _print_audit(s: DemoSummary) -> None:
     print(f"\naudit trail: {a.entries} entries, {a.checkpoints} signed checkpoints, "
           f"{'verified ok' if a.ok else 'BROKEN at ' + str(a.first_bad_seq) + ': ' + str(a.problem)}")
     print(f"reports: {s.home / 'reports'} (gate reports per version, drift report)")
-    print("time: " + "; ".join(f"{name} {seconds:.1f} s" for name, seconds in s.stages))
+    print("time: " + "; ".join(f"{stage.name} {stage.seconds:.1f} s" for stage in s.stages))
     print("next: python -m flows registry list | registry verify churn | audit verify | audit export")

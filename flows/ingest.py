@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from prefect import flow
 
@@ -47,9 +48,10 @@ def emit_arrived(paths: list[Path]) -> None:
 
 
 @flow(name="ingest", log_prints=True)
-def ingest_flow(paths: list[str] | None = None, home: str | None = None) -> list[IngestReport]:
+def ingest_flow(paths: list[str] | None = None, home: str | None = None,
+                overrides: dict[str, Any] | None = None) -> list[IngestReport]:
     """Ingest the named drops, or every drop waiting under ``landing/<group>/``."""
-    ws = Workspace.open(home)
+    ws = Workspace.open(home, **(overrides or {}))
     reconcile_on_start(ws)
     try:
         files = landing_files(ws, paths)

@@ -4,21 +4,38 @@ dispatch the events it emitted through the trigger table, as a server's triggers
 Events emitted by a dispatched flow are dispatched in turn (drift -> retrain -> promotion ->
 scoring), up to a bound that stops a trigger loop from running forever.
 
+Settings reach every flow of the run as parameters: ``home`` and ``overrides`` (the CLI's flags,
+merged over the ``DRIFTLINE_*`` environment by ``Workspace.open``) go to the first flow and to
+every dispatched one alike, so nothing is written into this process's environment. Pool workers
+still read theirs from the environment; a deployment's run leaves ``overrides`` empty.
+
+The result is typed (:class:`LocalRun`): the first flow's result plus the runs its events started.
 Against the temporary server, flow runs send no heartbeats (:func:`local_settings`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from flows.catalog import load_flow
 from flows.events import local_bus
 from flows.triggers import triggers_for
 
+if TYPE_CHECKING:  # the flows' result types import Prefect or pyarrow: named, not loaded, here
+    from features.ingest import IngestReport
+    from flows.monitor import MonitorOutcome
+    from flows.score import ScoreOutcome
+    from usecases.outcomes import TrainOutcome
+
 MAX_DISPATCHES = 20
+R = TypeVar("R")
+
+# What a catalog flow returns: ingest a list of reports, train/retrain an outcome (retrain None for a
+# duplicate event), monitor and score their outcomes, audit-export the bundle's path.
+FlowResult = Union["list[IngestReport]", "TrainOutcome", "MonitorOutcome", "ScoreOutcome", str, None]
 
 
 @dataclass(frozen=True)
@@ -29,7 +46,32 @@ class Dispatched:
     deployment: str
     flow: str
     parameters: dict[str, Any]
-    result: Any
+    result: FlowResult
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """One local-mode command: the named flow's result and, in order, the runs its events started
+    (and the runs theirs started, up to :data:`MAX_DISPATCHES`)."""
+
+    flow: str
+    result: FlowResult
+    dispatched: tuple[Dispatched, ...] = ()
+
+    def result_as(self, kind: type[R]) -> R:
+        """The result as the type the flow returns (``TrainOutcome`` for train, ``list`` for ingest)."""
+        return expect(self.result, kind, self.flow)
+
+    def results_of(self, *flows: str) -> list[FlowResult]:
+        """The non-empty results of the dispatched runs of ``flows`` (a skipped retrain gives None)."""
+        return [d.result for d in self.dispatched if d.flow in flows and d.result is not None]
+
+
+def expect(value: object, kind: type[R], flow: str) -> R:
+    """``value`` as ``kind``; another type is a bug in the flow or its caller, not a user's error."""
+    if not isinstance(value, kind):
+        raise TypeError(f"flow {flow!r} returned {type(value).__name__}, expected {kind.__name__}")
+    return value
 
 
 @contextlib.contextmanager
@@ -55,18 +97,20 @@ def local_settings() -> Iterator[None]:
         yield
 
 
-def run_local(name: str, *, home: str | None = None, on_dispatch: Callable[[Dispatched], None] | None = None,
-              **parameters: Any) -> tuple[Any, list[Dispatched]]:
-    """Run flow ``name`` with ``parameters``, then every flow its events trigger."""
+def run_local(name: str, *, home: str | None = None, overrides: Mapping[str, Any] | None = None,
+              on_dispatch: Callable[[Dispatched], None] | None = None, **parameters: Any) -> LocalRun:
+    """Run flow ``name`` with ``parameters``, then every flow its events trigger, each on data home
+    ``home`` with the settings ``overrides`` (e.g. ``{"training": {"n_trials": 5}}``)."""
+    settings = {"home": home, "overrides": dict(overrides) if overrides else None}
     dispatched: list[Dispatched] = []
     with local_settings(), local_bus() as bus:
-        result = load_flow(name)(home=home, **parameters)
+        result = load_flow(name)(**settings, **parameters)
         while (queued := bus.pop()) is not None and len(dispatched) < MAX_DISPATCHES:
             for trigger in triggers_for(queued.event, queued.resource):
                 params = trigger.render(queued.resource, queued.payload)
-                outcome = load_flow(trigger.flow)(home=home, **params)
+                outcome = load_flow(trigger.flow)(**settings, **params)
                 record = Dispatched(queued.event, trigger.deployment, trigger.flow, params, outcome)
                 dispatched.append(record)
                 if on_dispatch is not None:
                     on_dispatch(record)
-    return result, dispatched
+    return LocalRun(name, result, tuple(dispatched))

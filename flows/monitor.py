@@ -8,6 +8,7 @@ deployment's trigger (or, in local mode, the in-process bus) turns into a retrai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow
 
@@ -35,9 +36,9 @@ class MonitorOutcome:
 
 @flow(name="monitor", log_prints=True)
 def monitor_flow(model: str | None = None, window_days: int | None = None,
-                 home: str | None = None) -> MonitorOutcome:
+                 home: str | None = None, overrides: dict[str, Any] | None = None) -> MonitorOutcome:
     """Compare the current window of the store with the champion's reference profile."""
-    ws = Workspace.open(home, model_name=model)
+    ws = Workspace.open(home, model_name=model, **(overrides or {}))
     reconcile_on_start(ws)
     name = ws.settings.model_name
     try:

@@ -9,6 +9,8 @@ run with a signed audit checkpoint.
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 
 from prefect import flow
@@ -31,9 +33,10 @@ class ScoreOutcome:
 
 
 @flow(name="score", log_prints=True)
-def score_flow(model: str | None = None, home: str | None = None) -> ScoreOutcome:
+def score_flow(model: str | None = None, home: str | None = None,
+               overrides: dict[str, Any] | None = None) -> ScoreOutcome:
     """Score all entities with the champion and store the predictions."""
-    ws = Workspace.open(home, model_name=model)
+    ws = Workspace.open(home, model_name=model, **(overrides or {}))
     reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")

@@ -9,6 +9,8 @@ training run then refits on the study's best parameters, whichever process found
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow
 
 from tasks.training import search, training_set
@@ -18,9 +20,9 @@ from training.split import time_holdout
 
 @flow(name="search-worker", log_prints=True)
 def search_worker_flow(versions: dict[str, int], worker: int, model: str | None = None,
-                       home: str | None = None) -> int:
+                       home: str | None = None, overrides: dict[str, Any] | None = None) -> int:
     """Run trials of the study of the training set pinned by ``versions``; returns how many."""
-    ws = Workspace.open(home, model_name=model)
+    ws = Workspace.open(home, model_name=model, **(overrides or {}))
     s = ws.settings
     snapshots = {g: ws.store.snapshot(g, versions[g]) for g in (s.label_group, *s.feature_groups)}
     ts = training_set(ws, snapshots)

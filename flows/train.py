@@ -9,6 +9,8 @@ nothing from here, so the two modules form no import cycle.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow
 
 from flows.idempotency import already_done, mark_done
@@ -20,9 +22,10 @@ from usecases.outcomes import TrainOutcome
 
 
 @flow(name="train", log_prints=True)
-def train_flow(model: str | None = None, reason: str = "manual", home: str | None = None) -> TrainOutcome:
+def train_flow(model: str | None = None, reason: str = "manual", home: str | None = None,
+               overrides: dict[str, Any] | None = None) -> TrainOutcome:
     """Train, gate and register a new version of the model from the store's current data."""
-    ws = Workspace.open(home, model_name=model)
+    ws = Workspace.open(home, model_name=model, **(overrides or {}))
     reconcile_on_start(ws)
     from flows.training_run import train_and_gate
 
@@ -34,10 +37,10 @@ def train_flow(model: str | None = None, reason: str = "manual", home: str | Non
 
 @flow(name="retrain", log_prints=True)
 def retrain_flow(model: str | None = None, idempotency_key: str | None = None,
-                 home: str | None = None) -> TrainOutcome | None:
+                 home: str | None = None, overrides: dict[str, Any] | None = None) -> TrainOutcome | None:
     """Retrain after drift (or on the weekly schedule). A repeated event with an idempotency key
     that already trained is acknowledged and skipped: duplicate events never train twice."""
-    ws = Workspace.open(home, model_name=model)
+    ws = Workspace.open(home, model_name=model, **(overrides or {}))
     if idempotency_key and already_done(ws.home, "retrain", idempotency_key):
         run_logger().info("retrain for %s already ran; skipping the duplicate event", idempotency_key)
         return None

@@ -64,19 +64,6 @@ def test_commands_that_run_no_flow_import_no_prefect(argv: list[str], tmp_path: 
     assert "CLEAN" in result.stdout, result.stdout + result.stderr
 
 
-def test_every_cli_command_has_help() -> None:
-    from flows.cli import _parser
-
-    parser = _parser()
-    missing = []
-    for action in parser._subparsers._group_actions:  # noqa: SLF001 - argparse offers no public walk
-        for name, sub in action.choices.items():
-            helps = {a.dest: a.help for a in action._choices_actions}
-            if not helps.get(name):
-                missing.append(name)
-    assert missing == []
-
-
 def test_loading_the_training_flows_imports_no_machine_learning_library() -> None:
     # A flow-run process loads the flow's module before the run is RUNNING (and before a duplicate
     # retrain event is skipped): LightGBM, Optuna and scikit-learn (~1.5 s) wait for the steps.

@@ -26,10 +26,9 @@ def prefect_harness():
 def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness):
     """A data home after one whole demo loop (small: 400 customers, 6 trials per search)."""
     home = tmp_path_factory.mktemp("demo") / "home"
-    from driftline.settings import settings_override
     from flows.demo import run_demo
 
-    # ~360 holdout rows with 5% positives: too few for the default 0.05 ECE bound to be stable
-    with settings_override(home=str(home), training__n_trials="6", gate__max_ece="0.1",
-                           gate__slice_columns='["plan"]'):
-        return run_demo(customers=400, seed=11)
+    # ~360 holdout rows with 5% positives: too few for the default 0.05 ECE bound to be stable.
+    # Passed down as the CLI passes its flags: every flow of the demo, dispatched ones too, gets them.
+    return run_demo(customers=400, seed=11, home=home, overrides={
+        "training": {"n_trials": 6}, "gate": {"max_ece": 0.1, "slice_columns": ["plan"]}})

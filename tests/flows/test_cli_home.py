@@ -145,3 +145,15 @@ def test_a_kill_while_marking_a_new_home_leaves_a_folder_the_next_run_adopts(tmp
     assert killed.returncode == -9, killed.stderr
     assert home.is_dir() and not (home / DataHome.MARKER).exists()
     assert DataHome(home).ensure().is_data_home()
+
+
+@pytest.mark.parametrize("argv", READ_ONLY)
+def test_home_after_the_command_is_used_and_beats_one_before(
+        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before, after = tmp_path / "before", tmp_path / "after"
+    assert main([*argv, "--home", str(after)]) == 2
+    one_line(capsys, f"no data home at {after}")
+    assert main(["--home", str(before), *argv, "--home", str(after)]) == 2
+    one_line(capsys, f"no data home at {after}")
+    assert not before.exists() and not after.exists()
+    assert "DRIFTLINE_HOME" not in os.environ  # passed down to the command, not through the environment

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.flow
 
 
 def test_every_drop_is_accounted_for(demo_run) -> None:
-    reports = [r for _, rs in demo_run.ingests for r in rs]
+    reports = [r for stage in demo_run.ingests for r in stage.reports]
     assert reports, "the demo ingested nothing"
     for r in reports:
         assert r.rows_in == r.rows_stored + r.rows_quarantined, r
@@ -48,6 +48,8 @@ def test_versions_carry_lineage_and_verify(demo_run) -> None:
     assert set(meta["data"]["delta_versions"]) == {"churn_labels", "customer_activity", "customer_billing"}
     assert len(meta["data"]["training_set_sha256"]) == 64
     assert meta["gate_report_sha256"] and meta["search"]["trials"] >= 1
+    # The demo's overrides (6 trials, not the default 20) reached the drift-dispatched retrain too.
+    assert [registry.get("churn", v).metadata["search"]["trials"] for v in (1, 2)] == [6, 6]
 
 
 def test_audit_trail_covers_every_stage_and_verifies(demo_run) -> None:
