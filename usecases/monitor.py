@@ -12,7 +12,7 @@ is its text); the flow emits ``driftline.drift.detected`` from the result.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -57,7 +57,7 @@ class MonitorResult:
     window: str
     report: Path
     performance: str
-    drift: DriftReport
+    drift: DriftReport = field(repr=False)  # `python -m flows run monitor` prints the result: keep it short
 
 
 def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract],
