@@ -4,7 +4,8 @@ A drop is *handled* once its bytes are in the store (its sha256 is in a Delta co
 or quarantined whole; its landing copy is then only a copy. Handled drops stay in ``landing/`` for
 a retention period (by the file's modification time, the moment it landed), so a repeated
 announcement still finds the file and is answered "duplicate", and are then removed by
-:func:`expire`. Drops not yet handled are never removed. Erasure asks :func:`mentioning` which
+:func:`expire` (:func:`expirable` names them first, so a caller can record the removal before it
+happens). Drops not yet handled are never removed. Erasure asks :func:`mentioning` which
 drops hold an entity: handled ones are removed with the rest of the subject's data; one not yet
 handled stops the erasure, which would otherwise be undone by the next ingestion.
 """
@@ -22,7 +23,7 @@ from features.quarantine import Quarantine
 from features.readers import mentions
 from features.store import FeatureStore
 
-__all__ = ["Handled", "drops", "expire", "mentioning"]
+__all__ = ["Handled", "drops", "expirable", "expire", "mentioning"]
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,21 @@ class Handled:
         return digest is not None and digest in self.by_group.get(drop.parent.name, frozenset())
 
 
-def expire(landing: Path, store: FeatureStore, quarantine: Quarantine, *, keep: timedelta,
-           now: datetime) -> list[Path]:
-    """Remove the handled drops that landed more than ``keep`` ago; the removed paths."""
+def expirable(landing: Path, store: FeatureStore, quarantine: Quarantine, *, keep: timedelta,
+              now: datetime) -> list[Path]:
+    """The handled drops that landed more than ``keep`` ago (nothing is removed)."""
     cutoff = (now - keep).timestamp()
     old = [d for d in drops(landing) if d.stat().st_mtime <= cutoff]
     if not old:
         return []
     handled = Handled.read(store, quarantine, {d.parent.name for d in old})
-    removed = [d for d in old if d in handled]
+    return [d for d in old if d in handled]
+
+
+def expire(landing: Path, store: FeatureStore, quarantine: Quarantine, *, keep: timedelta,
+           now: datetime) -> list[Path]:
+    """Remove the handled drops that landed more than ``keep`` ago; the removed paths."""
+    removed = expirable(landing, store, quarantine, keep=keep, now=now)
     for drop in removed:
         drop.unlink(missing_ok=True)
     return removed

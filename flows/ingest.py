@@ -1,12 +1,12 @@
 """The ingestion flow: drops in ``landing/`` into the feature store, one Delta commit per group.
 
-Triggered by ``driftline.data.arrived`` (from the landing watcher) or run by hand; emits
+Triggered by ``driftline.data.arrived`` (from the landing watcher) or run by hand; the work is
+the ``ingest`` use case (:mod:`usecases.ingest`) in one task; the flow emits
 ``driftline.data.ingested`` per group that received rows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +17,17 @@ from features.ingest import IngestReport
 from flows.events import emit, resource
 from flows.triggers import DATA_ARRIVED, DATA_INGESTED
 from tasks.audit import checkpoint
-from tasks.ingest import expire_landing, ingest_drops, landing_files
+from tasks.ingest import ingest_drops, landing_files
 from tasks.recovery import reconcile_on_start
 from tasks.workspace import Workspace
+from usecases.ingest import IngestRun
 
 
-def emit_ingested(reports: list[IngestReport]) -> None:
-    by_group: dict[str, list[IngestReport]] = defaultdict(list)
-    for r in reports:
-        if r.status == "stored" and r.rows_stored:
-            by_group[r.group].append(r)
-    for group, rs in sorted(by_group.items()):
-        emit(DATA_INGESTED, resource("group", group, version=str(max(r.delta_version or 0 for r in rs))), {
-            "group": group, "files": [r.content_sha256 for r in rs],
-            "rows_stored": sum(r.rows_stored for r in rs),
-            "rows_quarantined": sum(r.rows_quarantined for r in rs),
-            "delta_version": max(r.delta_version or 0 for r in rs)})
+def emit_ingested(run: IngestRun) -> None:
+    for t in run.totals:
+        emit(DATA_INGESTED, resource("group", t.group, version=str(t.delta_version)), {
+            "group": t.group, "files": list(t.files), "rows_stored": t.rows_stored,
+            "rows_quarantined": t.rows_quarantined, "delta_version": t.delta_version})
 
 
 def emit_arrived(paths: list[Path]) -> None:
@@ -57,9 +52,8 @@ def ingest_flow(paths: list[str] | None = None, home: str | None = None,
         files = landing_files(ws, paths)
         if paths:
             emit_arrived(files)
-        reports = ingest_drops(ws, files)
-        emit_ingested(reports)
-        expire_landing(ws)
-        return reports
+        run = ingest_drops(ws, files)
+        emit_ingested(run)
+        return list(run.reports)  # the CLI and the demo read the reports
     finally:
         checkpoint(ws)

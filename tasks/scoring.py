@@ -10,14 +10,13 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from features.predictions import PREDICTIONS_GROUP
 from registry.versions import ModelVersion
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
 from usecases.score import ScoreResult
 from usecases.score import score_latest as score_latest_use_case
 
-__all__ = ["PREDICTIONS_GROUP", "score_latest"]  # PREDICTIONS_GROUP: re-exported for tasks.monitor
+__all__ = ["score_latest"]
 
 
 @task(name="score-latest", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)

@@ -21,9 +21,8 @@ from training.model import TrainedModel, fit_final
 from training.search import SearchConfig, SearchResult, run_search
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
-from usecases.score import predict
 
-__all__ = ["fit", "predict", "search", "snapshot_groups", "spread_search", "training_set"]  # predict: for tasks.monitor
+__all__ = ["fit", "search", "snapshot_groups", "spread_search", "training_set"]
 
 
 @task(name="snapshot-groups", cache_policy=NO_CACHE)

@@ -1,5 +1,6 @@
-"""The ingestion task's upkeep: many small appends get compacted, with the rows unchanged and the
-compaction in the audit trail; a table with few files is left alone."""
+"""The ingestion task's wiring of the ``ingest`` use case: the workspace's settings reach it (the
+compaction bound), its audit entries carry the actor, and a table with few files is left alone.
+The use case's own logic is unit-tested in tests/usecases/test_ingest.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.ingest import compact_if_fragmented
+from tasks.ingest import ingest_drops, landing_files
 from tasks.workspace import Workspace
 
 
@@ -25,23 +26,21 @@ def test_many_small_appends_are_compacted_and_audited(tmp_path: Path, monkeypatc
     ws = Workspace.open(tmp_path / "home")
     from features.ingest import ingest_files
 
-    for day in range(1, 6):  # five calls: five commits, five small files
+    for day in range(1, 5):  # four calls: four commits, four small files
         ingest_files([_drop(ws, day)], ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing)
-    before = ws.store.read("customer_billing").sort("customer_id")
-    assert len(ws.store.snapshot("customer_billing").files) == 5
-    compact_if_fragmented(ws, "customer_billing")
+    before = ws.store.read("customer_billing").height
+    run = ingest_drops.fn(ws, landing_files(ws, [str(_drop(ws, 5))]))
+    assert [c.files_removed for c in run.compactions] == [5]
     assert len(ws.store.snapshot("customer_billing").files) == 1
-    assert ws.store.read("customer_billing").sort("customer_id").equals(before)
+    assert ws.store.read("customer_billing").height == before + 1
     # The first append MACs its entry with the signing key, which local mode creates (key.init) then.
     entries = [e for e in ws.audit.entries() if e.action != "key.init"]
-    assert [e.action for e in entries] == ["store.compact"] and entries[0].details["files_removed"] == 5
+    assert [e.action for e in entries] == ["ingest", "store.compact"] and entries[1].details["files_removed"] == 5
+    assert entries[0].actor == entries[1].actor and entries[0].actor["user"]
 
 
 def test_a_table_with_few_files_is_left_alone(tmp_path: Path) -> None:
     ws = Workspace.open(tmp_path / "home")
-    from features.ingest import ingest_files
-
-    ingest_files([_drop(ws, 1)], ws.contracts, ws.store, ws.quarantine, landing_root=ws.home.landing)
-    version = ws.store.version("customer_billing")
-    compact_if_fragmented(ws, "customer_billing")
-    assert ws.store.version("customer_billing") == version and list(ws.audit.entries()) == []
+    run = ingest_drops.fn(ws, landing_files(ws, [str(_drop(ws, 1))]))
+    assert run.compactions == () and [r.status for r in run.reports] == ["stored"]
+    assert [e.action for e in ws.audit.entries() if e.action != "key.init"] == ["ingest"]

@@ -1,0 +1,137 @@
+"""The monitor use case: the champion's reference profile against the current window of the store.
+
+:func:`current_window` samples every entity's latest features at observation points ending at the
+data's time (:mod:`monitoring.windows`); :func:`labelled_scores` matches the champion's stored
+batch scores with the labels that arrived since (:mod:`monitoring.labels`); :func:`monitor_champion`
+runs :func:`monitoring.drift.detect_drift` under a :class:`DriftPolicy`, writes the HTML report
+under ``reports/``, audits the ``drift.verdict`` and returns a typed :class:`MonitorResult`.
+Drift is a result, not an exception. The tasks add the Prefect artifact (:func:`drift_markdown`
+is its text); the flow emits ``driftline.drift.detected`` from the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from driftline.atomic import write_atomic
+from driftline.errors import NotFoundError
+from features.contracts import FeatureGroupContract
+from features.latest import latest_features
+from features.predictions import MODEL, MODEL_VERSION, PREDICTIONS_GROUP
+from features.snapshot_queries import newest_event_time
+from features.store import FeatureStore
+from governance.actor import Actor
+from governance.audit import AuditLog
+from monitoring.drift import DriftPolicy, DriftReport, detect_drift
+from monitoring.drift_report import render_drift_html
+from monitoring.labels import LabelledScores, match_labels
+from monitoring.performance import performance_line
+from monitoring.profile import ReferenceProfile
+from monitoring.windows import Window, sample_window
+from registry.layout import VersionFiles
+from registry.versions import ModelVersion
+from training.model import TrainedModel
+from usecases.score import predict
+
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """One monitoring run of a model's champion.
+
+    ``window`` is ``<model>:v<version>:<window key>``, the idempotency key of the retrain that a
+    drift verdict triggers; ``report`` is the HTML file written; ``performance`` the one-line
+    summary of the labelled batch scores; ``drift`` the whole verdict.
+    """
+
+    model: str
+    version: int
+    drifted: bool
+    drifted_features: tuple[str, ...]
+    share_drifted: float
+    window: str
+    report: Path
+    performance: str
+    drift: DriftReport = field(repr=False)  # `python -m flows run monitor` prints the result: keep it short
+
+
+def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract],
+                   feature_groups: Sequence[str], window_days: int) -> Window:
+    """The latest features of every entity at each observation point of the ``window_days`` that end
+    at the data's newest event time (not the wall clock: replayed or late data is judged by when
+    it happened)."""
+    snapshots = [store.snapshot(g) for g in feature_groups]
+    return sample_window(lambda at: latest_features(snapshots, contracts, as_of=at),
+                         newest_event_time(snapshots, contracts), window_days)
+
+
+def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
+                    horizon: timedelta) -> LabelledScores | None:
+    """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
+    none has (or nothing was scored yet)."""
+    if PREDICTIONS_GROUP not in store.groups() or label_contract.name not in store.groups():
+        return None
+    c = label_contract
+    scores = store.read(PREDICTIONS_GROUP).filter(
+        (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
+    labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
+                                       pl.col(c.label).alias("label"))
+    return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
+
+
+def reference_of(champion: ModelVersion) -> ReferenceProfile:
+    """The champion's reference profile, the file signed with the version."""
+    path = VersionFiles(champion.path).reference_profile
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{champion.model} v{champion.version} has no reference profile: {path} is missing; "
+                            "the monitor compares the window with it",
+                            hint="train and register a version with `python -m flows train` (it saves the "
+                                 "profile), then promote it") from None
+    return ReferenceProfile.from_json(data)
+
+
+def report_path(reports: Path, champion: ModelVersion, window: Window) -> Path:
+    """Where the drift report of ``champion`` over ``window`` is written: one file per model version
+    and window end, so a rerun over the same data replaces its own report and no other."""
+    return reports / f"drift-{champion.model}-v{champion.version}-{window.end:%Y%m%dT%H%M%S}.html"
+
+
+def drift_markdown(report: DriftReport, champion: ModelVersion) -> str:
+    """The verdict as a Markdown table (the flow run's artifact)."""
+    rows = "\n".join(f"| {f.name} | {f.psi:.3f} | {'**drifted**' if f.drifted else 'ok'} | {f.reason} |"
+                     for f in report.features)
+    return (f"# Drift: {'detected' if report.drifted else 'none'}\n\n{report.rule}\n\n"
+            f"Performance on labelled batch scores: {performance_line(report.performance)}\n\n"
+            f"| feature | PSI | verdict | reason |\n|---|---|---|---|\n{rows}\n")
+
+
+def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
+                     window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
+                     audit: AuditLog, actor: Actor) -> MonitorResult:
+    """Judge ``window`` against ``champion`` (loaded verified by the caller): features, its scores
+    on the window and, where labels arrived, its performance on the stored batch scores. The HTML
+    report is written before the ``drift.verdict`` entry that names it, so an entry never points at
+    a report that is not there."""
+    profile = reference_of(champion)
+    predictions = predict(TrainedModel.load(champion.path), window.frame)
+    report = detect_drift(profile, window.frame, policy, current_predictions=predictions,
+                          labelled=labelled_scores(store, label_contract, champion, horizon=label_horizon),
+                          reference_performance=champion.metadata.get("metrics"))
+    html = report_path(reports, champion, window)
+    write_atomic(html, render_drift_html(report, profile, window.frame).encode())
+    audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {
+        "drifted": report.drifted, "share_drifted": report.share_drifted,
+        "performance": dict(report.performance) if report.performance else None,
+        "drifted_features": list(report.drifted_features()), "window": window.key,
+        "current_rows": report.current_rows, "report": html.name}, actor=actor)
+    return MonitorResult(model=champion.model, version=champion.version, drifted=report.drifted,
+                         drifted_features=report.drifted_features(), share_drifted=report.share_drifted,
+                         window=f"{champion.model}:v{champion.version}:{window.key}", report=html,
+                         performance=performance_line(report.performance), drift=report)
