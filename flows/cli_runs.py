@@ -106,11 +106,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _monitor(args: argparse.Namespace) -> int:
     run = _run(args, "monitor", model=args.model, window_days=args.window_days)
-    from flows.monitor import (
-        MonitorOutcome,  # imports Prefect: after _run configured it
-    )
+    from usecases.monitor import MonitorResult
 
-    o = run.result_as(MonitorOutcome)
+    o = run.result_as(MonitorResult)
     verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
     print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
     print(f"  performance: {o.performance}")

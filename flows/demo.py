@@ -22,7 +22,7 @@ from driftline.errors import InputError
 from features.ingest import IngestReport
 from flows.demo_data import generate_demo
 from flows.local import Dispatched, LocalRun, expect, run_local
-from flows.monitor import MonitorOutcome
+from usecases.monitor import MonitorResult
 from governance.audit_verify import AuditVerification
 from tasks.workspace import Workspace
 from usecases.outcomes import TrainOutcome
@@ -59,7 +59,7 @@ class DemoSummary:
     seconds: float
     ingests: tuple[IngestStage, ...]
     trainings: tuple[TrainOutcome, ...]
-    monitor: MonitorOutcome | None
+    monitor: MonitorResult | None
     dispatched: tuple[Dispatched, ...]
     audit: AuditVerification
     planted_bad_rows: int
@@ -129,7 +129,7 @@ def run_demo(*, customers: int = 1500, seed: int = 7, home: str | os.PathLike[st
     stages: list[Stage] = []
     ingests: list[IngestStage] = []
     dispatched: list[Dispatched] = []
-    monitor: MonitorOutcome | None = None
+    monitor: MonitorResult | None = None
 
     def lap(stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -152,7 +152,7 @@ def run_demo(*, customers: int = 1500, seed: int = 7, home: str | os.PathLike[st
     mark = lap(f"ingest days {FIRST_PHASE_DAYS + 1}-{drop.days}", mark)
     if outcome.promoted:  # a rejected first model leaves nothing to monitor: the gate did its job
         watched = run_local("monitor", home=where, overrides=given)
-        monitor = watched.result_as(MonitorOutcome)
+        monitor = watched.result_as(MonitorResult)
         dispatched += watched.dispatched
         trainings += [expect(r, TrainOutcome, "retrain") for r in watched.results_of("train", "retrain")]
         mark = lap("monitor, drift-triggered retrain, promote, score", mark)

@@ -26,7 +26,7 @@ from flows.triggers import triggers_for
 
 if TYPE_CHECKING:  # the flows' result types import Prefect or pyarrow: named, not loaded, here
     from features.ingest import IngestReport
-    from flows.monitor import MonitorOutcome
+    from usecases.monitor import MonitorResult
     from flows.score import ScoreOutcome
     from usecases.outcomes import TrainOutcome
 
@@ -35,7 +35,7 @@ R = TypeVar("R")
 
 # What a catalog flow returns: ingest a list of reports, train/retrain an outcome (retrain None for a
 # duplicate event), monitor and score their outcomes, audit-export the bundle's path.
-FlowResult = Union["list[IngestReport]", "TrainOutcome", "MonitorOutcome", "ScoreOutcome", str, None]
+FlowResult = Union["list[IngestReport]", "TrainOutcome", "MonitorResult", "ScoreOutcome", str, None]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.clock import parse_time
 from driftline.errors import InputError, IntegrityError, SignatureError
 from registry.ledger import Signer
-from registry.trust import LedgerWitness, TrustStore, check_witnessed, normalise_public_pem, verify_ecdsa
+from driftline.crypto import parse_public_pem, verify_p256
+from registry.trust import LedgerWitness, TrustStore, check_witnessed
 
 _ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 Action = Literal["set", "promote", "rollback"]
@@ -116,8 +117,8 @@ class AliasState:
             raise SignatureError(f"{where} has an unreadable signature", hint="restore it from a backup") from None
         try:
             if revoked_ok:
-                public = normalise_public_pem(trust.public_pem(signature["key_id"], include_revoked=True))[1]
-                verify_ecdsa(public, state.signed_bytes(model), value, what=f"key {signature['key_id'][:16]}")
+                public = parse_public_pem(trust.public_pem(signature["key_id"], include_revoked=True))
+                verify_p256(public, state.signed_bytes(model), value, what=f"key {signature['key_id'][:16]}")
             else:
                 trust.verify(signature["key_id"], state.signed_bytes(model), value)
         except IntegrityError as exc:

@@ -65,7 +65,7 @@ def test_an_unreadable_file_is_exit_2(tmp_path: Path) -> None:
 
 def test_help_has_an_example(tmp_path: Path) -> None:
     result = _run(tmp_path, "--help")
-    assert result.returncode == 0 and "example:" in result.stdout and "@row" in result.stdout
+    assert result.returncode == 0 and "examples:" in result.stdout and "@row" in result.stdout
 
 
 @pytest.mark.parametrize("point", ["contract_infer.before_write", "contract_infer.written"])

@@ -69,12 +69,13 @@ def test_every_subcommand_takes_home_and_the_last_one_wins() -> None:
 
     parser = _parser()
     for path, _ in walk(parser):
-        if path in ("", "registry", "audit", "deployments"):
+        if path in ("", "registry", "audit", "deployments", "contract"):
             continue  # a group needs its subcommand; those are walked on their own
         words = [*path.split(), *(["list"] if path == "keys" else []), *(["flow"] if path == "run" else []),
                  *(["x"] if path in ("registry show", "registry promote", "registry rollback",
                                      "audit verify-export") else []),
-                 *(["1"] if path == "registry promote" else []), *(["--reason", "r"] if path == "erase" else [])]
+                 *(["1"] if path == "registry promote" else []), *(["--reason", "r"] if path == "erase" else []),
+                 *(["x", "--group", "g", "--entity", "id"] if path == "contract infer" else [])]
         assert parser.parse_args([*words, "--home", "/after"]).home == "/after", path
         assert parser.parse_args(["--home", "/before", *words]).home == "/before", path
         assert parser.parse_args(["--home", "/before", *words, "--home", "/after"]).home == "/after", path

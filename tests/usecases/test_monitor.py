@@ -16,7 +16,8 @@ from monitoring.profile import build_profile
 from registry.versions import ModelVersion
 from tests.usecases.small import ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
-from usecases.monitor import (PROFILE_FILE, MonitorResult, current_window, drift_markdown, labelled_scores,
+from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
+from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores,
                               monitor_champion)
 from usecases.score import predict, score_latest
 
