@@ -16,23 +16,10 @@ import pytest
 
 from driftline.errors import AuditUnwritableError, KeyMaterialError
 from tasks.workspace import Workspace
-from tests.usecases.candidates import FILES, gate_report, lineage
 from usecases import promotion
 from usecases.promotion import promote_version, rollback_alias
-from usecases.registration import register_candidate
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def ws(home: Path) -> Workspace:
-    """Two accepted versions, v1 the champion."""
-    ws = Workspace.open()
-    for seed in ("1", "2"):
-        register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=lineage(seed),
-                           report=gate_report())
-    promote_version(ws, "churn", 1, reason="first")
-    return ws
 
 
 def aliases(ws: Workspace) -> bytes:
