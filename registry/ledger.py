@@ -36,8 +36,12 @@ _RESTORE = "restore keys/trust.jsonl from a backup; trust is never guessed"
 class Signer(Protocol):
     """What signs a ledger entry or an alias file (``registry.keys.SigningKey`` is one)."""
 
-    key_id: str
-    public_pem: bytes
+    # Read-only members: a frozen SigningKey (or a test double) only has to expose them.
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def public_pem(self) -> bytes: ...
 
     def sign(self, data: bytes) -> bytes: ...
 
