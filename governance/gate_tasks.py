@@ -140,7 +140,8 @@ class ResidualBySlice:
 
 
 # (task, metric) -> (per-row values of (y, scores), transform of their mean, higher is better).
-_ROWS: dict[tuple[str, str], tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], bool]] = {
+_Rows = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_ROWS: dict[tuple[str, str], tuple[_Rows, Callable[[np.ndarray], np.ndarray], bool]] = {
     ("multiclass", "logloss"): (multi_loss_rows, np.asarray, False),
     ("multiclass", "accuracy"): (lambda y, P: (np.asarray(P).argmax(axis=1) == y).astype(float), np.asarray, True),
     ("regression", "rmse"): (lambda y, v: (np.asarray(v, float) - y) ** 2, np.sqrt, False),
