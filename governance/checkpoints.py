@@ -42,7 +42,9 @@ _MAC_INFO = b"driftline audit entry mac v1 "
 class Signer(Protocol):
     """Anything that signs bytes with ECDSA P-256 / SHA-256 (DER signature)."""
 
-    key_id: str
+    # Read-only member: a frozen SigningKey (or a test double) only has to expose it.
+    @property
+    def key_id(self) -> str: ...
 
     def sign(self, data: bytes) -> bytes: ...
 

@@ -81,7 +81,9 @@ class Evidence:
 
 
 class Policy(Protocol):
-    name: str
+    # Read-only: the policies are frozen dataclasses, so a settable member would match none of them.
+    @property
+    def name(self) -> str: ...
 
     def evaluate(self, evidence: Evidence) -> tuple[CheckResult, ...]: ...
 

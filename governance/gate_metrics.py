@@ -9,8 +9,9 @@ calibration error. A metric that is undefined on a slice (AUC on one class) fail
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -62,8 +63,12 @@ class SignificantImprovement:
                             f"[{cmp.ci_low:+.4f}, {cmp.ci_high:+.4f}]"),)
 
 
-def _by_segment(evidence: Evidence, column: str, metric: str, scores: np.ndarray):
+def _by_segment(evidence: Evidence, column: str, metric: str,
+                scores: np.ndarray | None) -> Iterator[tuple[Any, float | None]]:
     """Yield (segment label, metric value or None when undefined on that slice)."""
+    if evidence.segments is None or scores is None:  # callers ask _slice_inputs first; fail closed anyway
+        raise InputError(f"slice check on {column!r} without segments or scores in the evidence",
+                         hint="check the evidence with _slice_inputs before slicing it")
     fn, _ = metric_fn(metric)
     labels = np.asarray(evidence.segments[column])
     y = np.asarray(evidence.y_true)

@@ -65,7 +65,8 @@ def bootstrap_auc_difference(y_true: np.ndarray, candidate: np.ndarray, champion
     for start in range(0, n_boot, _BATCH):
         idx = rng.integers(0, y.size, size=(min(_BATCH, n_boot - start), y.size))
         yb = y[idx]
-        diffs.append(roc_auc(yb, cand[idx]) - roc_auc(yb, champ[idx]))
+        # 2-d input: roc_auc gives one AUC per resample, an array (its float case is 1-d input only).
+        diffs.append(np.asarray(roc_auc(yb, cand[idx]) - roc_auc(yb, champ[idx])))
     diff = np.concatenate(diffs)
     diff = diff[np.isfinite(diff)]
     observed_cand, observed_champ = float(roc_auc(y, cand)), float(roc_auc(y, champ))

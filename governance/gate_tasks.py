@@ -44,19 +44,19 @@ class ThresholdChecks:
                   "f1": (self.min_f1, None), "positive_rate": (self.min_positive_rate, self.max_positive_rate)}
         if evidence.task != "binary":
             return missing_evidence(self.name, "binary evidence", f"a binary task, not {evidence.task}")
-        have = evidence.threshold is not None and evidence.y_true is not None and evidence.candidate_scores is not None
+        y, scores, threshold = evidence.y_true, evidence.candidate_scores, evidence.threshold
         out = []
         for metric, (low, high) in bounds.items():
             name, bounded = f"{metric} {self.name}", low is not None or high is not None
             expected = bounds_text(low, high) if bounded else "informational (no bound set)"
-            if not have:
+            if y is None or scores is None or threshold is None:
                 out.append(missing_evidence(name, expected, "decision threshold, y_true and candidate scores")[0]
                            if bounded else CheckResult(name, True, None, expected, "no decision threshold in "
                                                        "the evidence; nothing is bounded, so nothing is decided"))
                 continue
-            value = getattr(at_threshold(evidence.y_true, evidence.candidate_scores, evidence.threshold), metric)
+            value = getattr(at_threshold(y, scores, threshold), metric)
             ok = _within(value, low, high)
-            out.append(CheckResult(name, ok, value, expected, f"threshold {evidence.threshold:.6g}; "
+            out.append(CheckResult(name, ok, value, expected, f"threshold {threshold:.6g}; "
                                    + ("within bounds" if ok else "outside the bound")))
         return tuple(out)
 
@@ -140,7 +140,8 @@ class ResidualBySlice:
 
 
 # (task, metric) -> (per-row values of (y, scores), transform of their mean, higher is better).
-_ROWS: dict[tuple[str, str], tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Callable, bool]] = {
+_Rows = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_ROWS: dict[tuple[str, str], tuple[_Rows, Callable[[np.ndarray], np.ndarray], bool]] = {
     ("multiclass", "logloss"): (multi_loss_rows, np.asarray, False),
     ("multiclass", "accuracy"): (lambda y, P: (np.asarray(P).argmax(axis=1) == y).astype(float), np.asarray, True),
     ("regression", "rmse"): (lambda y, v: (np.asarray(v, float) - y) ** 2, np.sqrt, False),

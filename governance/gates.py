@@ -23,11 +23,11 @@ from driftline.errors import ConfigError
 from driftline.clock import format_time, utc_now
 from driftline.settings import GateSettings
 from governance.evidence import DECISION_METRICS, METRICS, Evidence, Policy, bounds_text, missing_evidence, no_champion
-from governance.gate_metrics import (Calibration, SignificantImprovement, SliceBound, SliceNoWorse,
-                                     expected_calibration_error)
+from governance.gate_metrics import Calibration, SignificantImprovement, SliceBound, SliceNoWorse
 from governance.gate_report import CheckResult, GateReport
 from governance.gate_tasks import (BaselineBound, ClassRecallFloor, ResidualBySlice, SignificantGain,
                                    ThresholdChecks)
+from training.metrics import expected_calibration_error
 
 __all__ = ["DECISION_METRICS", "METRICS", "AllOf", "AnyOf", "BaselineBound", "Calibration",
            "ClassRecallFloor", "CheckResult", "Evidence", "GateReport", "LatencyBudget",
@@ -186,7 +186,7 @@ def default_policy(task: str | GateSettings, settings: GateSettings | None = Non
     from governance.gate_defaults import task_policy  # it builds on this module's policies
 
     if isinstance(task, GateSettings):
-        task, settings = "binary", task
+        settings, task = task, "binary"
     if settings is None:
         raise ConfigError("default_policy needs the gate settings", hint="pass Settings().gate")
     return task_policy(task, settings, has_champion=has_champion)

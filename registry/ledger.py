@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from driftline.canonical import canonical_b64decode, canonical_json
 from driftline.clock import format_time, utc_now
@@ -36,8 +36,12 @@ _RESTORE = "restore keys/trust.jsonl from a backup; trust is never guessed"
 class Signer(Protocol):
     """What signs a ledger entry or an alias file (``registry.keys.SigningKey`` is one)."""
 
-    key_id: str
-    public_pem: bytes
+    # Read-only members: a frozen SigningKey (or a test double) only has to expose them.
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def public_pem(self) -> bytes: ...
 
     def sign(self, data: bytes) -> bytes: ...
 
@@ -57,18 +61,18 @@ class TrustState:
         return len(self.hashes), (self.hashes[-1] if self.hashes else "")
 
 
-def entry_hash(entry: dict) -> str:
+def entry_hash(entry: dict[str, Any]) -> str:
     body = {k: v for k, v in entry.items() if k not in ("hash", "signature")}
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
-def _signed_bytes(entry: dict) -> bytes:
+def _signed_bytes(entry: dict[str, Any]) -> bytes:
     return canonical_json({k: v for k, v in entry.items() if k != "signature"})
 
 
 def make_entry(state: TrustState, *, action: str, key_id: str, signer: Signer,
                pem: bytes | None = None, reason: str = "",
-               clock: Callable[[], datetime] | None = None) -> dict:
+               clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
     """The next entry after ``state``, hashed and signed by ``signer`` (not yet written).
 
     ``clock`` (default: now, UTC) is injectable so that golden files can be made reproducibly.
@@ -83,7 +87,7 @@ def make_entry(state: TrustState, *, action: str, key_id: str, signer: Signer,
     return entry
 
 
-def apply(state: TrustState, entry: dict, *, where: str) -> TrustState:
+def apply(state: TrustState, entry: dict[str, Any], *, where: str) -> TrustState:
     """Check one entry against the state before it and return the state after it."""
     seq = len(state.hashes) + 1
     if not isinstance(entry, dict) or set(entry) != _FIELDS:
@@ -156,7 +160,7 @@ def replay(raw: bytes, *, where: str) -> TrustState:
     return state
 
 
-def encode(entry: dict) -> bytes:
+def encode(entry: dict[str, Any]) -> bytes:
     return canonical_json(entry) + b"\n"
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from driftline.atomic import write_atomic
 from driftline.crypto import IN_TOTO_PAYLOAD_TYPE, Bundle, pae, parse_public_pem, verify_p256
 from driftline.errors import InputError, SignatureError, UntrustedKeyError
@@ -94,10 +96,8 @@ def verify_model(model_dir: Path, *, trust: TrustStore | None = None, public_key
     return VerifiedModel(resources=manifest.resources, key_id=key_id, extra=manifest.extra)
 
 
-def _signer(bundle: Bundle, *, trust: TrustStore | None, public_key_pem: bytes | None):
-    if trust is None and public_key_pem is None:
-        raise UntrustedKeyError("no trust store and no public key given, so no signer can be trusted",
-                                hint="pass trust= (the data home's keys) or public_key_pem=")
+def _signer(bundle: Bundle, *, trust: TrustStore | None,
+            public_key_pem: bytes | None) -> tuple[str, ec.EllipticCurvePublicKey]:
     if public_key_pem is not None:
         pinned = parse_public_pem(public_key_pem)
         key_id, public = pinned.key_id, pinned.key
@@ -107,6 +107,9 @@ def _signer(bundle: Bundle, *, trust: TrustStore | None, public_key_pem: bytes |
         if trust is not None:
             trust.public_key(key_id)
         return key_id, public
+    if trust is None:
+        raise UntrustedKeyError("no trust store and no public key given, so no signer can be trusted",
+                                hint="pass trust= (the data home's keys) or public_key_pem=")
     if not bundle.key_hint:
         raise UntrustedKeyError("the signature does not name its key (no publicKey.hint)",
                                 hint="verify with public_key_pem=, or re-sign with a current signer")

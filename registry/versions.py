@@ -115,6 +115,7 @@ class ModelRegistry:
     def get(self, model: str, ref: int | str) -> ModelVersion:
         """A version by number, ``"latest"``, or alias name; :class:`NotFoundError` otherwise."""
         numbers = self._numbers(model)
+        number: int | None
         if isinstance(ref, int) and not isinstance(ref, bool):
             number = ref
         elif ref == "latest":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError, IntegrityError, KeyMaterialError, NotFoundError
 
@@ -41,7 +41,7 @@ class TrustCheck:
     head_hash: str
 
 
-def _audited(ws: "Workspace", key: "SigningKey", action: str, key_id: str, details: dict) -> None:
+def _audited(ws: "Workspace", key: "SigningKey", action: str, key_id: str, details: dict[str, Any]) -> None:
     """The one audit entry of a key event, then the checkpoint that signs it."""
     ws.audit.append(action, f"key:{key_id}", {"key_id": key_id, **details}, actor=ws.actor())
     ws.audit.checkpoint(key)

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from driftline.atomic import write_atomic
-from driftline.errors import NotFoundError
+from driftline.errors import ContractError, NotFoundError
 from features.contracts import FeatureGroupContract
 from features.latest import latest_features
 from features.predictions import MODEL, MODEL_VERSION, PREDICTIONS_GROUP
@@ -73,10 +73,13 @@ def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupCont
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
                     horizon: timedelta) -> LabelledScores | None:
     """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
-    none has (or nothing was scored yet)."""
-    if PREDICTIONS_GROUP not in store.groups() or label_contract.name not in store.groups():
-        return None
+    none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label."""
     c = label_contract
+    if c.label is None:  # a misconfigured label_group: say so rather than crash inside polars
+        raise ContractError(f"group {c.name!r} is not a labels group (no label in its contract)",
+                            hint="set label_group to the group whose contract names a label and a task")
+    if PREDICTIONS_GROUP not in store.groups() or c.name not in store.groups():
+        return None
     scores = store.read(PREDICTIONS_GROUP).filter(
         (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),

@@ -24,7 +24,9 @@ from usecases.reconcile_lock import writer_lock
 
 if TYPE_CHECKING:
     from governance.audit import AuditLog
+    from governance.actor import Actor
     from registry.aliases import AliasChange
+    from registry.keys import SigningKey
     from tasks.workspace import Workspace
 
 
@@ -91,7 +93,7 @@ def rollback_alias(ws: "Workspace", model: str, *, alias: str = "champion", reas
     return AliasMove(model, alias, change.from_version, change.to_version, changed=True)
 
 
-def _preflight(ws: "Workspace", flow_run_id: str | None):
+def _preflight(ws: "Workspace", flow_run_id: str | None) -> tuple[SigningKey, Actor]:
     key = ws.signing_key()  # KeyMaterialError here: nothing has changed yet
     probe_audit(ws.audit)
     reconcile(ws)  # before, never inside, the shared lock of the swap: it takes that lock exclusive

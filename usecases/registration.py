@@ -33,7 +33,7 @@ from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 
 if TYPE_CHECKING:
     from governance.gate_report import GateReport
-    from registry.versions import ModelVersion
+    from registry.versions import ModelVersion, Status
     from tasks.workspace import Workspace
 
 MODEL_FILE = layout.MODEL
@@ -62,7 +62,7 @@ def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], li
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
     html = report.to_html().encode()
-    status = "accepted" if report.passed else "rejected"
+    status: Status = "accepted" if report.passed else "rejected"
     with writer_lock(ws.home.state, timeout=lock_timeout), _candidate_lock(ws, model, lock_timeout):
         version = ws.registry.find_candidate(model, identity)
         existing = version is not None

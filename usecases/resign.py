@@ -38,18 +38,21 @@ def resign(ws: "Workspace", *, model: str | None = None, version: int | str | No
            every: bool = False, flow_run_id: str | None = None) -> ResignResult:
     """Re-sign every version and alias file not signed by the active key (``every``), or one
     version of ``model`` (``version``: a number, an alias or ``latest``) and that model's aliases."""
-    if not every and model is None:
+    if every:
+        models = ws.registry.models()
+    elif model is not None:
+        models = [model]
+    else:
         raise InputError("registry resign needs a MODEL [VERSION] or --all",
                          hint="python -m flows registry resign --all")
     key = ws.signing_key()
-    models = ws.registry.models() if every else [model]
     aliases = tuple(m for m in models  # before any read of the aliases, reconcile's among them
                     if ws.registry.alias_signer(m) not in (None, key.key_id) and ws.registry.resign_aliases(m, key))
     reconcile(ws)
     if every:
         targets = [(v.model, v.version) for m in models for v in ws.registry.versions(m)]
     else:
-        targets = [(model, ws.registry.get(model, "latest" if version is None else version).version)]
+        targets = [(models[0], ws.registry.get(models[0], "latest" if version is None else version).version)]
     done = []
     for name, number in targets:
         if ws.registry.get(name, number).key_id == key.key_id:

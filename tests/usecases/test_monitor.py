@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from driftline.errors import InputError, NotFoundError
+from driftline.errors import ContractError, InputError, NotFoundError
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy
 from monitoring.profile import build_profile
 from registry.versions import ModelVersion
-from tests.usecases.small import ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
+from tests.usecases.small import ACTIVITY, ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
 from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
 from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores,
@@ -126,3 +126,14 @@ def test_the_markdown_lists_every_feature_with_its_verdict(tmp_path, store, tiny
     result = _monitor(tmp_path, store, _champion(tmp_path, tiny_model))
     text = drift_markdown(result.drift, _champion(tmp_path, tiny_model))
     assert text.startswith("# Drift: detected") and "| sessions |" in text and "**drifted**" in text
+
+
+def test_a_label_group_without_a_label_is_a_contract_error_not_a_crash(tmp_path, store, tiny_model) -> None:
+    """label_group set to a feature group: found by mypy (pl.col(None)), now said in words."""
+    _activity(store)
+    champion = _champion(tmp_path, tiny_model)
+    score_latest(store, CONTRACTS, ["activity"], champion, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                 state=tmp_path / "state")
+    with pytest.raises(ContractError, match="not a labels group") as caught:
+        labelled_scores(store, ACTIVITY, champion, horizon=HORIZON)
+    assert "label_group" in caught.value.hint
