@@ -267,3 +267,35 @@ def merge_overrides(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str
         else:
             out[key] = value
     return out
+
+
+def declare_on_first_use(models_dir: Path, contracts: Mapping[str, FeatureGroupContract], name: str, *,
+                         group: str | None = None, label: str | None = None, task: str | None = None,
+                         features: Sequence[str] = (), exclude: Sequence[str] = (),
+                         budget_s: float | None = None, trials: int | None = None) -> tuple[ModelSpec, bool]:
+    """``train --model NAME [--group G --label COL ...]``: the declared spec, or one made from the
+    flags and saved when NAME is not declared yet; True when it was made now. Flags that would
+    change a declared spec's data (group, label, task, features, exclude) are refused rather than
+    silently ignored; ``--budget`` and ``--trials`` stay run settings once the spec exists."""
+    path = Path(models_dir) / f"{check_model_name(name)}.toml"
+    if path.is_file():
+        spec = load_spec(path)
+        asked = {"label_group": group, "label_column": label, "task": task,
+                 "feature_groups": tuple(features) or None, "exclude": tuple(exclude) or None}
+        differ = [f"{k} {v!r} (declared {getattr(spec, k)!r})" for k, v in asked.items()
+                  if v is not None and v != getattr(spec, k)]
+        if differ:
+            raise _bad(f"model {name!r} is declared in {path}; the flags ask for {', '.join(differ)}",
+                       hint=f"edit {path} (or train another --model name); the spec is what every flow reads")
+        return check_against_contracts(spec, contracts), False
+    if group is None or label is None:
+        if group is None and label is None and not (features or exclude or task):
+            return resolve_spec(models_dir, name), False  # the demo's default, as the settings say it
+        missing = "--group" if group is None else "--label"
+        raise _bad(f"model {name!r} is not declared yet and the flags name no {missing}",
+                   hint=f"train --model {name} --group GROUP --label COLUMN declares it")
+    contract = contracts.get(group)
+    spec = spec_from_flags(name, group=group, label=label, task=task, features=features, exclude=exclude,
+                           budget_s=budget_s, trials=trials, contract_task=contract.task if contract else None)
+    save_spec(check_against_contracts(spec, contracts), models_dir)
+    return spec, True
