@@ -52,7 +52,8 @@ class DataHome:
     # marker and generated data, the pool's PostgreSQL cluster (deployments/postgres.py). Anything else means the folder belongs to something else.
     ADOPTABLE: ClassVar[frozenset[str]] = frozenset({
         "landing", "quarantine", "store", "registry", "audit", "keys", "studies", "reports", "state",
-        MARKER, ".driftline-demo", "demo-source", "pg"})
+        MARKER, ".driftline-demo", "demo-source", "pg",
+        "models"})  # model specs written by hand before the first command (usecases.models)
 
     root: Path
 

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
         ("customer_activity", "customer_billing"), description="Feature groups joined into training sets.")
     contracts_dir: Path | None = Field(
         None, description="Folder of feature-group contracts (*.toml); default the packaged demo contracts.")
+    models_dir: Path | None = Field(
+        None, description="Folder of declared model specs (NAME.toml); default <home>/models.")
     key_passphrase: SecretStr | None = Field(None, description="Passphrase of the signing key.")
     key_passphrase_file: Path | None = Field(None, description="File holding the signing key's passphrase.")
     actor: str | None = Field(None, description="Who acts, for the audit trail; default the OS user.")

@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
-from flows.cli_args import parse_flow_params, positive_int
+from flows.cli_args import parse_flow_params, positive_float, positive_int
 
 if TYPE_CHECKING:
     from flows.local import LocalRun
@@ -42,9 +42,12 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The command's flags as settings overrides, shaped like the settings (they win over DRIFTLINE_*)."""
+    training: dict[str, Any] = {}
     if getattr(args, "trials", None) is not None:  # validated at parse time (>= 1)
-        return {"training": {"n_trials": args.trials}}
-    return {}
+        training["n_trials"] = args.trials
+    if getattr(args, "budget", None) is not None:  # validated at parse time (> 0)
+        training["timeout_s"] = args.budget
+    return {"training": training} if training else {}
 
 
 def _run(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
@@ -92,8 +95,34 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (text or "").split(",") if n.strip())
+
+
+def _declare(args: argparse.Namespace) -> str | None:
+    """Before Prefect starts: the model's declared spec, made from the flags on first use (a typo
+    in a group or column answers at once, in one line)."""
+    flags = (args.group, args.label, args.task, args.features, args.exclude)
+    if args.model is None:
+        if any(f is not None for f in flags):
+            raise InputError("--group, --label, --task, --features and --exclude declare a model: name it",
+                             hint="add --model NAME")
+        return None
+    from tasks.workspace import Workspace
+    from usecases.models import declare_on_first_use, models_folder
+
+    ws = Workspace.open(args.home)
+    ws.home  # noqa: B018 - the data home exists (or is refused) before a spec is written into it
+    spec, created = declare_on_first_use(
+        models_folder(ws.settings), ws.contracts, args.model, group=args.group, label=args.label, task=args.task,
+        features=_names(args.features), exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials)
+    if created:
+        print(f"declared model {spec.name!r} in {models_folder(ws.settings) / (spec.name + '.toml')}")
+    return spec.name
+
+
 def _train(args: argparse.Namespace) -> int:
-    run = _run(args, "train", model=args.model, reason=args.reason)
+    run = _run(args, "train", model=_declare(args), reason=args.reason)
     from usecases.outcomes import TrainOutcome
 
     o = run.result_as(TrainOutcome)
@@ -140,8 +169,17 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="*")
     p.set_defaults(handler=_ingest)
     p = commands.add_parser("train", help="train, gate, register and maybe promote a new version")
-    p.add_argument("--model")
-    p.add_argument("--trials", type=positive_int, help="Optuna trials (default the settings' n_trials)")
+    p.add_argument("--model", help="declared model to train (default the demo's, churn); made from the "
+                                    "flags below on first use and read from <home>/models/NAME.toml after")
+    p.add_argument("--group", help="first use: the feature group holding the label column")
+    p.add_argument("--label", help="first use: the label column")
+    p.add_argument("--task", choices=("binary", "multiclass", "regression"),
+                   help="first use: the task (default the label group contract's)")
+    p.add_argument("--features", metavar="G1,G2", help="first use: feature groups (default the label group)")
+    p.add_argument("--exclude", metavar="C1,C2", help="first use: columns never used as features")
+    p.add_argument("--trials", type=positive_int, help="Optuna trials (default the spec's, else the settings')")
+    p.add_argument("--budget", type=positive_float, metavar="SECONDS",
+                   help="search wall-time budget (default the spec's, else none)")
     p.add_argument("--reason", default="manual")
     p.set_defaults(handler=_train)
     p = commands.add_parser("monitor", help="drift of the current window against the champion")

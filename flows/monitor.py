@@ -38,7 +38,7 @@ def emit_drift(result: MonitorResult) -> None:
 def monitor_flow(model: str | None = None, window_days: int | None = None,
                  home: str | None = None, overrides: dict[str, Any] | None = None) -> MonitorResult:
     """Compare the current window of the store with the champion's reference profile."""
-    ws = Workspace.open(home, model_name=model, **(overrides or {}))
+    ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     name = ws.settings.model_name
     try:

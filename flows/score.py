@@ -36,7 +36,7 @@ class ScoreOutcome:
 def score_flow(model: str | None = None, home: str | None = None,
                overrides: dict[str, Any] | None = None) -> ScoreOutcome:
     """Score all entities with the champion and store the predictions."""
-    ws = Workspace.open(home, model_name=model, **(overrides or {}))
+    ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")

@@ -22,7 +22,7 @@ from training.split import time_holdout
 def search_worker_flow(versions: dict[str, int], worker: int, model: str | None = None,
                        home: str | None = None, overrides: dict[str, Any] | None = None) -> int:
     """Run trials of the study of the training set pinned by ``versions``; returns how many."""
-    ws = Workspace.open(home, model_name=model, **(overrides or {}))
+    ws = Workspace.for_model(home, model, overrides)
     s = ws.settings
     snapshots = {g: ws.store.snapshot(g, versions[g]) for g in (s.label_group, *s.feature_groups)}
     ts = training_set(ws, snapshots)

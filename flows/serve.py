@@ -22,6 +22,7 @@ import yaml
 from driftline.errors import ConfigError
 from flows.catalog import FLOWS
 from flows.triggers import TRIGGERS, Trigger
+from usecases.models import DEMO_SPEC, ModelSpec
 
 POOL = "driftline-pool"
 TIMEZONE = "UTC"
@@ -35,11 +36,16 @@ YAML_HEADER = (
 
 @dataclass(frozen=True)
 class Deployment:
-    """One Prefect deployment of flow ``flow`` (named like the flow), with an optional cron."""
+    """One Prefect deployment of flow ``flow`` (named like the flow), with an optional cron.
+
+    A ``per_model`` deployment's cron runs once for every declared model, each schedule passing
+    ``model``; a spec's own ``schedule`` replaces the retrain cron for that model.
+    """
 
     flow: str
     description: str
     cron: str | None = None
+    per_model: bool = False
 
     @property
     def name(self) -> str:
@@ -57,13 +63,51 @@ class Deployment:
 DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("ingest", "Ingest drops announced by the landing watcher (driftline.data.arrived), and hourly "
                "every drop still waiting (one whose run was cancelled or crashed).", cron="30 * * * *"),
-    Deployment("monitor", "Hourly drift check of the champion against the current window.", cron="0 * * * *"),
-    Deployment("retrain", "Retrain after drift (driftline.drift.detected) and weekly.", cron="0 3 * * 1"),
-    Deployment("score", "Batch scoring after a promotion (driftline.model.promoted) and daily.", cron="0 5 * * *"),
+    Deployment("monitor", "Hourly drift check of each declared model's champion against the current window.",
+               cron="0 * * * *", per_model=True),
+    Deployment("retrain", "Retrain after drift (driftline.drift.detected) and weekly, or on the model spec's "
+               "schedule.", cron="0 3 * * 1", per_model=True),
+    Deployment("score", "Batch scoring after a promotion (driftline.model.promoted) and daily.", cron="0 5 * * *",
+               per_model=True),
     Deployment("audit-export", "Monthly signed compliance export of the audit trail.", cron="0 6 1 * *"),
     Deployment("train", "Train on demand (no schedule): prefect deployment run train/train."),
     Deployment("search-worker", "Extra trials of a training run's Optuna study (started by train/retrain)."),
 )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One cron of a deployment; ``model`` is passed as the flow's parameter when set."""
+
+    cron: str
+    model: str | None = None
+
+    @property
+    def parameters(self) -> dict[str, str]:
+        return {"model": self.model} if self.model else {}
+
+    @property
+    def slug(self) -> str | None:
+        return None if self.model is None else f"model-{self.model}"
+
+
+def schedules(d: Deployment, specs: Sequence[ModelSpec]) -> list[Schedule]:
+    """The deployment's crons: one, or one per declared model (retrain on the spec's own cron)."""
+    if not d.per_model:
+        return [Schedule(d.cron)] if d.cron else []
+    out = []
+    for spec in specs:
+        cron = spec.schedule if d.flow == "retrain" and spec.schedule else d.cron
+        if cron:
+            out.append(Schedule(cron, spec.name))
+    return out
+
+
+def _schedule_spec(s: Schedule) -> dict[str, object]:
+    spec: dict[str, object] = {"cron": s.cron, "timezone": TIMEZONE, "active": True}
+    if s.model:
+        spec.update(slug=s.slug, parameters=s.parameters)
+    return spec
 
 
 def _trigger_spec(trigger: Trigger) -> dict[str, object]:
@@ -82,8 +126,10 @@ def _trigger_spec(trigger: Trigger) -> dict[str, object]:
     }
 
 
-def render_document(deployments: Sequence[Deployment] = DEPLOYMENTS) -> dict[str, object]:
-    """The prefect.yaml document as plain data (what the test and the YAML are made of)."""
+def render_document(deployments: Sequence[Deployment] = DEPLOYMENTS,
+                    models: Sequence[ModelSpec] = (DEMO_SPEC,)) -> dict[str, object]:
+    """The prefect.yaml document as plain data (what the test and the YAML are made of), with the
+    schedules of the declared ``models`` (the committed file: the demo's model)."""
     specs = []
     for d in deployments:
         spec: dict[str, object] = {
@@ -92,7 +138,7 @@ def render_document(deployments: Sequence[Deployment] = DEPLOYMENTS) -> dict[str
             "entrypoint": d.entrypoint,
             "tags": ["driftline"],
             "work_pool": {"name": POOL, "work_queue_name": "default"},
-            "schedules": [{"cron": d.cron, "timezone": TIMEZONE, "active": True}] if d.cron else [],
+            "schedules": [_schedule_spec(s) for s in schedules(d, models)],
             "triggers": [_trigger_spec(t) for t in d.triggers],
         }
         specs.append(spec)
@@ -106,13 +152,14 @@ def render_document(deployments: Sequence[Deployment] = DEPLOYMENTS) -> dict[str
     }
 
 
-def render_prefect_yaml(deployments: Sequence[Deployment] = DEPLOYMENTS) -> str:
+def render_prefect_yaml(deployments: Sequence[Deployment] = DEPLOYMENTS,
+                        models: Sequence[ModelSpec] = (DEMO_SPEC,)) -> str:
     """The text of deployments/prefect.yaml, byte-for-byte stable for the same tables."""
-    body = yaml.safe_dump(render_document(deployments), sort_keys=False, default_flow_style=False, width=100)
+    body = yaml.safe_dump(render_document(deployments, models), sort_keys=False, default_flow_style=False, width=100)
     return YAML_HEADER + body
 
 
-def _to_deployment(d: Deployment) -> object:
+def _to_deployment(d: Deployment, specs: Sequence[ModelSpec]) -> object:
     from prefect.events import DeploymentEventTrigger
     from prefect.schedules import Cron
 
@@ -121,9 +168,9 @@ def _to_deployment(d: Deployment) -> object:
     triggers = [DeploymentEventTrigger(
         name=t.deployment, match=dict(t.match), expect={t.expect}, posture="Reactive", threshold=1,
         within=0, parameters=t.prefect_templates()) for t in d.triggers]
-    schedules = [Cron(d.cron, timezone=TIMEZONE)] if d.cron else []
+    crons = [Cron(s.cron, timezone=TIMEZONE, parameters=s.parameters, slug=s.slug) for s in schedules(d, specs)]
     return load_flow(d.flow).to_deployment(
-        name=d.name, description=d.description, tags=["driftline", "served"], schedules=schedules,
+        name=d.name, description=d.description, tags=["driftline", "served"], schedules=crons,
         triggers=triggers)
 
 
@@ -138,9 +185,16 @@ def require_api_url() -> str:
     return str(url)
 
 
-def serve_all(deployments: Sequence[Deployment] = DEPLOYMENTS, *, limit: int | None = None) -> None:
-    """Serve every deployment from this process until interrupted (Prefect's ``serve``)."""
+def serve_all(deployments: Sequence[Deployment] = DEPLOYMENTS, *, limit: int | None = None,
+              specs: Sequence[ModelSpec] | None = None) -> None:
+    """Serve every deployment from this process until interrupted (Prefect's ``serve``), scheduled
+    for ``specs`` (default every model declared in the data home of the settings)."""
     require_api_url()
     from prefect import serve
 
-    serve(*[_to_deployment(d) for d in deployments], limit=limit, print_starting_message=True)
+    if specs is None:
+        from driftline.settings import load_settings
+        from usecases.models import declared_models, models_folder
+
+        specs = declared_models(models_folder(load_settings()))
+    serve(*[_to_deployment(d, specs) for d in deployments], limit=limit, print_starting_message=True)

@@ -25,7 +25,7 @@ from usecases.outcomes import TrainOutcome
 def train_flow(model: str | None = None, reason: str = "manual", home: str | None = None,
                overrides: dict[str, Any] | None = None) -> TrainOutcome:
     """Train, gate and register a new version of the model from the store's current data."""
-    ws = Workspace.open(home, model_name=model, **(overrides or {}))
+    ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     from flows.training_run import train_and_gate
 
@@ -40,7 +40,7 @@ def retrain_flow(model: str | None = None, idempotency_key: str | None = None,
                  home: str | None = None, overrides: dict[str, Any] | None = None) -> TrainOutcome | None:
     """Retrain after drift (or on the weekly schedule). A repeated event with an idempotency key
     that already trained is acknowledged and skipped: duplicate events never train twice."""
-    ws = Workspace.open(home, model_name=model, **(overrides or {}))
+    ws = Workspace.for_model(home, model, overrides)
     if idempotency_key and already_done(ws.home, "retrain", idempotency_key):
         run_logger().info("retrain for %s already ran; skipping the duplicate event", idempotency_key)
         return None

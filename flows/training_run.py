@@ -48,7 +48,8 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
                   champion=champion.ref(name) if champion else None)
 
     lineage = uc.lineage(ts, result, training_rows=train.height, holdout_rows=holdout.height,
-                         candidate=candidate, champion=champion, report=report, reason=reason)
+                         candidate=candidate, champion=champion, report=report, reason=reason,
+                         spec=ws.spec.to_dict() if ws.spec else None)
     version = register(ws, files=files, lineage=lineage, report=report)
     emit(MODEL_REGISTERED, resource("model", name, version=str(version.version)),
          {"model": name, "version": version.version, "status": version.status})

@@ -44,7 +44,11 @@ def code_version(source: Path | None = None) -> dict[str, str | bool | None]:
 def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str, training_rows: int,
                   holdout_rows: int, params: Mapping[str, Any], best_iteration: int, refit_rounds: int, study: str,
                   trials: int, metrics: Mapping[str, float], champion_metrics: Mapping[str, float] | None,
-                  gate_report_sha256: str, reason: str) -> dict[str, Any]:
+                  gate_report_sha256: str, reason: str,
+                  model_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    # The declared model spec (usecases.models) rides in the signed metadata, so a version says
+    # what it was declared to learn and how it was to be judged; absent for versions made before specs.
+    spec = {"model_spec": dict(model_spec)} if model_spec is not None else {}
     return {
         "reason": reason,
         "data": {"delta_versions": dict(sorted(data_versions.items())),
@@ -57,4 +61,5 @@ def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str,
         "champion_metrics": dict(champion_metrics) if champion_metrics is not None else None,
         "gate_report_sha256": gate_report_sha256,
         "libraries": library_versions(),
+        **spec,
     }

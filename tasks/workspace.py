@@ -39,15 +39,20 @@ if TYPE_CHECKING:  # the stores import pyarrow, deltalake and DuckDB: opened (an
     from governance.audit import AuditLog
     from governance.witness import Witness
     from registry.versions import ModelRegistry
+    from usecases.models import ModelSpec
 
 LOCAL_PASSPHRASE = "passphrase"
 
 
 @dataclass(frozen=True)
 class Workspace:
-    """Settings plus the data home's stores, opened lazily (nothing is touched until used)."""
+    """Settings plus the data home's stores, opened lazily (nothing is touched until used).
+
+    ``spec`` is the declared model a flow runs for (:meth:`for_model`); None for model-less commands.
+    """
 
     settings: Settings
+    spec: "ModelSpec | None" = None
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, **overrides: object) -> "Workspace":
@@ -56,6 +61,26 @@ class Workspace:
         if home is not None:
             given["home"] = Path(home)
         return cls(load_settings(**given))
+
+    @classmethod
+    def for_model(cls, home: str | os.PathLike[str] | None, model: str | None,
+                  overrides: dict[str, object] | None = None) -> "Workspace":
+        """The workspace of declared model ``model`` (default the settings' ``model_name``): the
+        spec's values over the environment, the run's ``overrides`` (the CLI's flags) over the spec.
+        The demo's model when no file declares it leaves the settings as they are, so the demo and
+        its ``DRIFTLINE_*`` variables behave as before specs existed."""
+        from usecases.models import (check_against_contracts, merge_overrides, models_folder, resolve_spec,
+                                     spec_settings)
+
+        given = dict(overrides or {})
+        base = cls.open(home, **{**given, "model_name": model})
+        name = model or base.settings.model_name
+        folder = models_folder(base.settings)
+        spec = resolve_spec(folder, name)
+        if not (folder / f"{name}.toml").is_file():  # the demo's default spec: the settings already say it
+            return cls(base.settings, spec)
+        check_against_contracts(spec, base.contracts)
+        return cls(cls.open(home, **merge_overrides(spec_settings(spec), given)).settings, spec)
 
     @cached_property
     def home(self) -> DataHome:

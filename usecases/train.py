@@ -137,14 +137,15 @@ def decide_gate(gate: GateSettings, evidence: Evidence, *, candidate: str, champ
 
 def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdout_rows: int,
             candidate: HoldoutScores, champion: ChampionScores | None, report: GateReport,
-            reason: str) -> dict[str, Any]:
-    """The version's ``metadata.json`` lineage: data, search, metrics and the gate report's digest."""
+            reason: str, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The version's ``metadata.json`` lineage: data, search, metrics, the gate report's digest and
+    the declared model spec (``ModelSpec.to_dict()``)."""
     return build_lineage(
         data_versions=ts.versions, training_set_sha256=ts.fingerprint, training_rows=training_rows,
         holdout_rows=holdout_rows, params=result.best_params, best_iteration=result.best_iteration,
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
-        gate_report_sha256=report.digest, reason=reason)
+        gate_report_sha256=report.digest, reason=reason, model_spec=spec)
 
 
 def outcome(model: str, *, version: int, status: str, report: GateReport, candidate: HoldoutScores,

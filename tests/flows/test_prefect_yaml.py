@@ -83,3 +83,29 @@ def test_serve_and_watch_refuse_without_a_server(monkeypatch, capsys):
         assert main(command) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "PREFECT_API_URL is not set" in err
+
+
+def test_schedules_run_for_every_declared_model_with_its_own_retrain_cron():
+    from flows.serve import render_document
+    from usecases.models import DEMO_SPEC, ModelSpec
+
+    upsell = ModelSpec(name="upsell", task="regression", label_group="accounts", label_column="spend",
+                       feature_groups=("accounts",), schedule="15 2 * * *")
+    d = {spec["name"]: spec for spec in render_document(models=(DEMO_SPEC, upsell))["deployments"]}
+    runs = {name: [(s["cron"], s.get("parameters")) for s in spec["schedules"]] for name, spec in d.items()}
+    assert runs["monitor"] == [("0 * * * *", {"model": "churn"}), ("0 * * * *", {"model": "upsell"})]
+    assert runs["retrain"] == [("0 3 * * 1", {"model": "churn"}), ("15 2 * * *", {"model": "upsell"})]
+    assert runs["score"] == [("0 5 * * *", {"model": "churn"}), ("0 5 * * *", {"model": "upsell"})]
+    assert runs["ingest"] == [("30 * * * *", None)] and runs["audit-export"][0][1] is None
+    assert len({s["slug"] for s in d["retrain"]["schedules"]}) == 2  # Prefect keys a deployment's schedules by slug
+
+
+def test_model_events_pass_their_model_to_retrain_and_score():
+    from flows.events import resource
+    from flows.triggers import triggers_for
+
+    drift = triggers_for(DRIFT_DETECTED, resource("model", "upsell", version="3"))
+    assert [(t.flow, t.render(resource("model", "upsell"), {"model": "upsell", "window_key": "w1"}))
+            for t in drift] == [("retrain", {"model": "upsell", "idempotency_key": "w1"})]
+    promoted = triggers_for(MODEL_PROMOTED, resource("model", "upsell", version="3"))
+    assert [(t.flow, t.render({}, {"model": "upsell"})) for t in promoted] == [("score", {"model": "upsell"})]
