@@ -24,13 +24,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from driftline.errors import ConfigError
 
@@ -167,7 +168,7 @@ def open_storage(storage: str | None, studies_dir: Path | None, study_name: str)
     lock = JournalFileSymlinkLock(str(path), grace_period=LOCK_GRACE_S)
     _repair_torn_tail(path, lock)
     backend = _Journal(str(path), lock)
-    return StudyStorage(JournalStorage(backend), f"journal:{path.resolve()}", backend.holding_reports)
+    return StudyStorage(_OwnedJournalStorage(backend), f"journal:{path.resolve()}", backend.holding_reports)
 
 
 def _hide_password(url: str) -> str:
@@ -179,10 +180,28 @@ def _hide_password(url: str) -> str:
         return url.split("://", 1)[0] + "://***"
 
 
+def _owner() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
 def mark_owner(trial: optuna.Trial) -> None:
     """Record which process runs ``trial``, so that a later run can tell it died."""
-    trial.set_user_attr("host", socket.gethostname())
-    trial.set_user_attr("pid", os.getpid())
+    for name, value in _owner().items():
+        trial.set_user_attr(name, value)
+
+
+class _OwnedJournalStorage(JournalStorage):
+    """Optuna's journal storage, whose new trials carry their owner (host, pid) in the record that
+    creates them. Set afterwards (:func:`mark_owner`), a ``kill -9`` between the two records left a
+    RUNNING trial that no later run could tell was dead, so it stayed RUNNING for ever."""
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        if template_trial is None:
+            template_trial = FrozenTrial(
+                number=0, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(timezone.utc),
+                datetime_complete=None, params={}, distributions={}, user_attrs=_owner(), system_attrs={},
+                intermediate_values={}, trial_id=0)
+        return super().create_new_trial(study_id, template_trial)
 
 
 def _alive(pid: int) -> bool:

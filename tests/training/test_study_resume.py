@@ -173,3 +173,25 @@ def test_held_reports_land_together_before_the_trial_ends(tmp_path: Path) -> Non
     reread = JournalStorage(JournalFileBackend(str(path)))
     (kept,) = optuna.load_study(study_name="held", storage=reread).trials
     assert kept.intermediate_values == {step: float(step) for step in range(1, 52)}
+
+
+def test_a_trial_created_by_a_process_killed_before_anything_else_is_failed_on_resume(tmp_path: Path) -> None:
+    """The owner is part of the record that creates the trial: a kill -9 right after ``ask`` (before
+    any other record) still leaves a trial that the next run can tell is dead. It once stayed
+    RUNNING for ever, and ``test_kill_9_mid_search_resumes_keeping_completed_trials`` hit it."""
+    code = textwrap.dedent(f"""
+        import os, optuna
+        from training.study_storage import open_storage
+        opened = open_storage(None, {str(tmp_path)!r}, "s")
+        study = optuna.create_study(storage=opened.storage, study_name="s")
+        study.ask()
+        os._exit(0)  # dies holding the trial, before mark_owner or any later record
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    assert subprocess.run([sys.executable, "-c", code], env=env, timeout=120).returncode == 0
+    from training.study_storage import fail_dead_trials, open_storage
+
+    opened = open_storage(None, tmp_path, "s")
+    study = optuna.load_study(storage=opened.storage, study_name="s")
+    assert fail_dead_trials(study, opened.storage) == (0,)
+    assert [t.state.name for t in study.get_trials()] == ["FAIL"]
