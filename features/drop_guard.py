@@ -40,6 +40,10 @@ class ReadLimits:
     max_field_bytes: int = 1 << 20
 
 
+# The defaults as one shared value (frozen, so sharing it as a default argument is safe).
+DEFAULT_READ_LIMITS = ReadLimits()
+
+
 class RefusedFile(IngestError):
     """A path that is not read at all (a link, a special file, a file outside landing): its bytes
     are never copied anywhere; the quarantine keeps its name and the reason."""

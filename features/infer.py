@@ -204,7 +204,8 @@ def _guess_task(label: str, series: pl.Series, dtype: str) -> tuple[str, str]:
         task = "regression"
     why = {"binary": "two values", "multiclass": f"{len(values)} {'integer' if dtype == 'int64' else 'string'} values",
            "regression": f"{len(values)} distinct {dtype} values"}[task]
-    return task, f"task: {task} (the label {label!r} has {why}: {shown}); override with --task binary|multiclass|regression"
+    return task, (f"task: {task} (the label {label!r} has {why}: {shown}); "
+                  "override with --task binary|multiclass|regression")
 
 
 def _refuse_without_time(frame: pl.DataFrame) -> InputError:

@@ -39,14 +39,14 @@ from driftline.errors import DriftlineError, IngestError, NotFoundError
 from driftline.staging import STAGING_PREFIX, remove_dead_staging
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
-from features.drop_guard import (PoisonedDrop, ReadLimits, RefusedFile, format_is_text, inside, name_digest,
-                                 open_drop_file, scan)
+from features.drop_guard import (DEFAULT_READ_LIMITS, PoisonedDrop, ReadLimits, RefusedFile, format_is_text,
+                                 inside, name_digest, open_drop_file, scan)
 from features.evolution import ContractLedger
 from features.quarantine import Quarantine
 from features.readers import RESERVED, ROW, open_drop
 from features.store import FeatureStore
-from features.validation import (INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header, key_hashes,
-                                 stored_schema, validate_batch)
+from features.validation import (DEFAULT_LIMITS, INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header,
+                                 key_hashes, stored_schema, validate_batch)
 
 # Rows per Parquet file handed to Delta: large files (about 100 MB at 20 columns), bounded memory.
 _FILE_ROWS = 1_000_000
@@ -160,7 +160,7 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
 
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
-                 limits: Limits = Limits(), read_limits: ReadLimits = ReadLimits(),
+                 limits: Limits = DEFAULT_LIMITS, read_limits: ReadLimits = DEFAULT_READ_LIMITS,
                  batch_rows: int = 100_000) -> list[IngestReport]:
     """Ingest drops; all drops of one group are committed together. Reports come in input order."""
     now = now or datetime.now(UTC)

@@ -5,7 +5,8 @@ present, no column the contract does not know, no column twice); :func:`validate
 batch of raw values and splits it into good rows, typed as stored, and bad rows, kept as the raw
 strings they arrived as plus a ``_reason`` naming every problem ("sessions: -3 is below min 0").
 Names driftline uses itself (``_line``, ``_parse_error``, ``_row``, ``_reason``, ``_ingested_at``,
-``_source``) are refused in a drop's header. Rules, in the contract's terms: type, nullable, min/max, allowed values, pattern; and always:
+``_source``) are refused in a drop's header. Rules, in the contract's terms: type, nullable,
+min/max, allowed values, pattern; and always:
 no NaN or infinity (send an empty value for "unknown"), no event time later than ``now`` plus a
 small tolerance, strings no longer than ``Limits.max_string_bytes``, no undecodable bytes.
 Timestamps are ISO-8601 as Python's ``datetime.fromisoformat`` reads them: a value with an offset
@@ -67,6 +68,10 @@ class Limits:
 
     future_tolerance: timedelta = timedelta(minutes=5)
     max_string_bytes: int = 65_536
+
+
+# The defaults as one shared value (frozen, so sharing it as a default argument is safe).
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)

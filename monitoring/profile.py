@@ -177,7 +177,7 @@ def category_counts(series: pl.Series) -> tuple[dict[str, int], int]:
     counts = text.value_counts()
     nulls = text.null_count()
     keys, values = counts[counts.columns[0]].to_list(), counts["count"].to_list()
-    return {k: int(v) for k, v in zip(keys, values) if k is not None}, nulls
+    return {k: int(v) for k, v in zip(keys, values, strict=True) if k is not None}, nulls
 
 
 def _quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:

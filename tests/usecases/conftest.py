@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from features.store import FeatureStore
-from tests.usecases.candidates import PASSPHRASE
+from tasks.workspace import Workspace
+from tests.usecases.candidates import FILES, PASSPHRASE, gate_report, lineage
 from tests.usecases.small import tiny_fit
 from training.model import TrainedModel
+from usecases.promotion import promote_version
+from usecases.registration import register_candidate
 
 
 @pytest.fixture
@@ -22,6 +25,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("DRIFTLINE_KEY_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("DRIFTLINE_FAULT", raising=False)
     return home
+
+
+@pytest.fixture
+def ws(home: Path) -> Workspace:
+    """Two accepted versions of ``churn``, v1 the champion, all signed by the first key."""
+    ws = Workspace.open()
+    for seed in ("1", "2"):
+        register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=lineage(seed),
+                           report=gate_report())
+    promote_version(ws, "churn", 1, reason="first")
+    return ws
 
 
 @pytest.fixture(scope="session")

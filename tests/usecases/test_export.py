@@ -14,7 +14,7 @@ import pytest
 from driftline.errors import InputError
 from governance.export import verify_bundle
 from tasks.workspace import Workspace
-from tests.usecases.test_keys import actions, assert_checkpointed, ws  # noqa: F401 - the fixture
+from tests.usecases.test_keys import actions, assert_checkpointed
 from usecases.export import export_audit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,7 @@ import pytest
 from driftline.errors import InputError, IntegrityError, KeyMaterialError, NotFoundError
 from registry.keys import KeyRing
 from tasks.workspace import Workspace
-from tests.usecases.candidates import FILES, gate_report, lineage
 from usecases.keys import init_key, revoke_key, rotate_key, trust_key, verify_keys
-from usecases.promotion import promote_version
-from usecases.registration import register_candidate
 from usecases.resign import resign
 
 
@@ -27,17 +24,6 @@ def assert_checkpointed(ws: Workspace) -> None:
     assert ws.audit.checkpoints()[-1].size == ws.audit.head()[0]
     result = ws.audit.verify(ws.trust)
     assert result.ok and result.unsigned_tail == 0, result.problem
-
-
-@pytest.fixture
-def ws(home: Path) -> Workspace:
-    """Two accepted versions of ``churn``, v1 the champion, all signed by the first key."""
-    ws = Workspace.open()
-    for seed in ("1", "2"):
-        register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=lineage(seed),
-                           report=gate_report())
-    promote_version(ws, "churn", 1, reason="first")
-    return ws
 
 
 def test_init_audits_key_init_once_and_signs_it(home: Path) -> None:

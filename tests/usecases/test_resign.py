@@ -13,7 +13,7 @@ import pytest
 from driftline.canonical import canonical_json
 from driftline.errors import InputError, IntegrityError
 from tasks.workspace import Workspace
-from tests.usecases.test_keys import actions, assert_checkpointed, ws  # noqa: F401 - the fixture
+from tests.usecases.test_keys import actions, assert_checkpointed
 from usecases.keys import rotate_key
 from usecases.resign import resign
 
