@@ -90,7 +90,7 @@ class _Stager:
             self._frames.append(rows)
             self._pending_sources.add(digest)
             self._rows += rows.height
-            self._bytes += rows.estimated_size()
+            self._bytes += int(rows.estimated_size())
             if self._rows >= _FILE_ROWS or self._bytes >= _FILE_BYTES:
                 self._flush()
 
@@ -107,7 +107,8 @@ class _Stager:
         self.writer.wait()
         self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
         self._pending_sources.discard(digest)
-        self._rows, self._bytes = sum(f.height for f in self._frames), sum(f.estimated_size() for f in self._frames)
+        self._rows = sum(f.height for f in self._frames)
+        self._bytes = sum(int(f.estimated_size()) for f in self._frames)
         kept: list[tuple[Path, set[str]]] = []
         for file, sources in zip(self.files, self._sources, strict=True):
             if digest in sources:

@@ -106,9 +106,9 @@ class DropReader:
             return
         limit = self.limits.max_field_bytes
         longest = frame.select(pl.max_horizontal([pl.col(c).str.len_bytes().max() for c in texts])).item()
-        if longest is None or longest <= limit:
+        if not isinstance(longest, int) or longest <= limit:  # None: no text at all
             return
-        column = next(c for c in texts if (frame[c].str.len_bytes().max() or 0) > limit)
+        column = next(c for c in texts if (frame[c].str.len_bytes() > limit).any())
         row = offset + 1 + int(frame[column].str.len_bytes().arg_max() or 0)
         raise PoisonedDrop(f"{self.label}: row {row}: a value of {column} is longer than {size_text(limit)} "
                            "(DRIFTLINE_INGEST__MAX_FIELD_BYTES); the drop was quarantined whole",
@@ -236,9 +236,10 @@ def open_drop(source: Path | BinaryIO, workdir: Path, *, batch_rows: int = 50_00
     read as exactly that file, or a path, read as exactly that name (no globbing). ``workdir``
     holds a decompressed copy of a gzipped drop. ``name`` defaults to the file's name."""
     handle = None if isinstance(source, (str, os.PathLike)) else source
-    shown = Path(name or (Path(source).name if handle is None else Path(str(getattr(handle, "name", "drop"))).name))
+    shown = Path(name or (Path(source).name if isinstance(source, (str, os.PathLike))
+                          else Path(str(getattr(source, "name", "drop"))).name))
     fmt, gzipped = format_of(shown)
-    path = Path(source) if handle is None else Path(fd_path(handle))
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else Path(fd_path(source))
     try:
         size = os.fstat(handle.fileno()).st_size if handle is not None else path.stat().st_size
     except OSError as exc:

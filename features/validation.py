@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from polars.datatypes import DataType, DataTypeClass
 
 from driftline.errors import IngestError
 from features.contracts import ColumnSpec, FeatureGroupContract
@@ -58,8 +59,9 @@ HUMAN_NUMBER = {
 }
 _ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
           "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
-_POLARS = {"int64": pl.Int64, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
-           "timestamp": pl.Datetime("us", "UTC"), "date": pl.Date}
+_POLARS: dict[str, DataTypeClass | DataType] = {
+    "int64": pl.Int64, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
+    "timestamp": pl.Datetime("us", "UTC"), "date": pl.Date}
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def _typed(raw: pl.Series, spec: ColumnSpec) -> pl.Series:
         return utc.dt.cast_time_unit("us")
     if spec.dtype == "timestamp" and kind == pl.Date:
         return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if (spec.dtype, kind) in (("date", pl.Date), ("bool", pl.Boolean), ("string", pl.String)):
+    if spec.dtype in ("date", "bool", "string") and kind == _POLARS[spec.dtype]:
         return raw
     if (spec.dtype == "int64" and kind.is_integer()) or (spec.dtype == "float64" and kind.is_numeric()):
         return raw.cast(target, strict=False)

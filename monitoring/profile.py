@@ -184,7 +184,7 @@ def _quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Interpolated quantiles; where interpolating between values near the float limits overflows,
     the nearest order statistic instead (a profile must stay finite to be JSON and signed)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        result = np.quantile(ordered, q)
+        result: np.ndarray = np.quantile(ordered, q)
     if not np.isfinite(result).all():
         result = np.quantile(ordered, q, method="inverted_cdf")
     return result
