@@ -41,7 +41,8 @@ GROUPS = (("activity", ("sessions", "minutes"), timedelta(days=7)),
 
 def contracts() -> dict[str, FeatureGroupContract]:
     found = {"labels": FeatureGroupContract("labels", 1, ("customer_id",), "event_time",
-                                            (KEY, TIME, ColumnSpec("churned", "int64")), label="churned", task="binary")}
+                                            (KEY, TIME, ColumnSpec("churned", "int64")), label="churned",
+                                            task="binary")}
     for name, columns, ttl in GROUPS:
         found[name] = FeatureGroupContract(name, 1, ("customer_id",), "event_time",
                                            (KEY, TIME, *(ColumnSpec(c, "float64") for c in columns)), ttl=ttl)
@@ -67,7 +68,8 @@ def write_data(folder: Path, rows: int, seed: int = 0) -> None:
     for name, columns, _ in GROUPS:
         data = frame(per_group, {c: rng.gamma(2.0, 3.0, per_group) for c in columns})
         # The stored convention: one re-statement of (key, time) gets the later ingestion time.
-        dup = data.sample(fraction=0.01, seed=seed).with_columns(pl.col(columns[0]) + 1.0, _ingested_at=pl.col("_ingested_at") + timedelta(hours=1))
+        dup = data.sample(fraction=0.01, seed=seed).with_columns(
+            pl.col(columns[0]) + 1.0, _ingested_at=pl.col("_ingested_at") + timedelta(hours=1))
         pl.concat([data, dup]).write_parquet(folder / f"{name}.parquet")
 
 
@@ -102,7 +104,7 @@ def run_pandas(folder: Path) -> pl.DataFrame:
         frame = frame.drop_duplicates(["customer_id", "event_time"], keep="last")
         return frame.drop(columns=["_ingested_at", "_source"]).sort_values("event_time")
     out = latest("labels")
-    for name, columns, ttl in GROUPS:
+    for name, _columns, ttl in GROUPS:
         group = latest(name).rename(columns={"event_time": "t"})
         out = pd.merge_asof(out.sort_values("event_time"), group, left_on="event_time", right_on="t",
                             by="customer_id", direction="backward", allow_exact_matches=True,
@@ -141,7 +143,8 @@ def main() -> None:
     if not (folder / "labels.parquet").exists():
         started = time.perf_counter()
         write_data(folder, args.rows)
-        print(f"wrote {args.rows:,} labels and {10 * args.rows:,} feature rows in {time.perf_counter() - started:.1f} s")
+        took = time.perf_counter() - started
+        print(f"wrote {args.rows:,} labels and {10 * args.rows:,} feature rows in {took:.1f} s")
     approaches = ["driftline", "duckdb"]
     try:
         import pandas  # noqa: F401

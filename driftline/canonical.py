@@ -12,8 +12,9 @@ import base64
 import binascii
 import hashlib
 import json
+from io import BufferedIOBase, RawIOBase
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 
 def canonical_json(value: Any) -> bytes:
@@ -42,7 +43,7 @@ def sha256_hex(data: bytes) -> str:
 _CHUNK = 4 * 1024 * 1024
 
 
-def stream_sha256(handle: BinaryIO) -> str:
+def stream_sha256(handle: BufferedIOBase | RawIOBase) -> str:
     """Hex sha256 of everything left in an opened binary file. Read in large chunks into one
     reused buffer, so hashing a model or a drop costs little more than reading it
     (benchmarks/bench_verify.py); ``hashlib`` releases the GIL, so threads hash in parallel."""

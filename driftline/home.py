@@ -49,7 +49,8 @@ class DataHome:
 
     MARKER: ClassVar[str] = ".driftline-home"
     # What ensure() may find in a folder it adopts as a new home: its own layout, the demo's
-    # marker and generated data, the pool's PostgreSQL cluster (deployments/postgres.py). Anything else means the folder belongs to something else.
+    # marker and generated data, the pool's PostgreSQL cluster (deployments/postgres.py). Anything
+    # else means the folder belongs to something else.
     ADOPTABLE: ClassVar[frozenset[str]] = frozenset({
         "landing", "quarantine", "store", "registry", "audit", "keys", "studies", "reports", "state",
         MARKER, ".driftline-demo", "demo-source", "pg",

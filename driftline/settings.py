@@ -93,8 +93,10 @@ class DriftSettings(BaseModel):
     """The drift monitor's dataset-level rule."""
 
     psi_threshold: float = Field(0.2, gt=0, description="PSI above which one feature counts as drifted.")
-    share_threshold: float = Field(0.3, gt=0, le=1, description="Share of drifted features that makes the dataset drifted.")
-    p_value: float = Field(0.01, gt=0, lt=1, description="Significance of KS / chi-square before multiple-test correction.")
+    share_threshold: float = Field(0.3, gt=0, le=1,
+                                   description="Share of drifted features that makes the dataset drifted.")
+    p_value: float = Field(0.01, gt=0, lt=1,
+                           description="Significance of KS / chi-square before multiple-test correction.")
     critical_features: tuple[str, ...] = Field((), description="Features whose drift alone makes the dataset drifted.")
     window_days: int = Field(30, ge=1, description="Length of the current window compared with the reference.")
     label_horizon_days: int = Field(

@@ -19,6 +19,7 @@ import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 from typing import BinaryIO
 
@@ -38,6 +39,10 @@ class ReadLimits:
     max_decompressed_bytes: int = 4 << 30
     max_line_bytes: int = 16 << 20
     max_field_bytes: int = 1 << 20
+
+
+# The defaults as one shared value (frozen, so sharing it as a default argument is safe).
+DEFAULT_READ_LIMITS = ReadLimits()
 
 
 class RefusedFile(IngestError):
@@ -66,7 +71,7 @@ def inside(path: Path, root: Path) -> bool:
     return True
 
 
-def open_drop_file(path: Path, landing_root: Path | None = None) -> BinaryIO:
+def open_drop_file(path: Path, landing_root: Path | None = None) -> BufferedReader:
     """Open a drop as data: RefusedFile for a link, a non-regular file, or (when the name lies under
     ``landing_root``) a folder that resolves outside it. The caller closes the handle."""
     path = Path(path)

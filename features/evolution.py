@@ -18,6 +18,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
@@ -112,7 +113,7 @@ class ContractChange:
     def parse(cls, line: bytes, *, where: str) -> "ContractChange":
         try:
             raw = json.loads(line)
-            plan = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["plan"].items()}
+            plan: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw["plan"].items()}
             return cls(int(raw["from"]), int(raw["to"]), EvolutionPlan(**plan))
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ContractError(f"{where} is not a contract change record: {exc}",
@@ -164,7 +165,7 @@ class ContractLedger:
             return None
         plan = check_evolution(old, contract) if old is not None else None
         record = canonical_json(contract.to_dict())
-        if plan is not None:
+        if old is not None and plan is not None:
             # History first: a kill before the contract is replaced repeats this admit, which
             # finds its own line already there (see _append_change).
             _append_change(self._history(contract.name), ContractChange(old.version, contract.version, plan).to_line())

@@ -87,7 +87,7 @@ def read_sample(files: list[Path], rows: int = SAMPLE_ROWS) -> tuple[pl.DataFram
                 drop = open_drop(handle, Path(work), batch_rows=min(rows, 50_000), name=path.name)
                 for batch in drop.batches():
                     if PARSE_ERROR in batch.columns:
-                        broken += batch[PARSE_ERROR].is_not_null().sum()
+                        broken += int(batch[PARSE_ERROR].is_not_null().sum())
                         batch = batch.filter(pl.col(PARSE_ERROR).is_null())
                     batch = batch.drop([c for c in (ROW, PARSE_ERROR, RAW_LINE) if c in batch.columns])
                     batch = batch.head(rows - taken)
@@ -177,6 +177,13 @@ def _read_column(name: str, series: pl.Series, parsed: list[str]) -> _Column:
     return column
 
 
+def _extremes(numbers: pl.Series) -> tuple[float, float]:
+    """The smallest and largest value of a non-empty Float64 column without nulls."""
+    low, high = numbers.min(), numbers.max()
+    assert isinstance(low, float) and isinstance(high, float)  # Float64, nulls dropped: never None
+    return low, high
+
+
 def _widen(low: float, high: float, integer: bool) -> tuple[float, float, str]:
     margin = MARGIN * ((high - low) if high > low else max(abs(high), 1.0))
     lo, hi = low - margin, high + margin
@@ -204,7 +211,8 @@ def _guess_task(label: str, series: pl.Series, dtype: str) -> tuple[str, str]:
         task = "regression"
     why = {"binary": "two values", "multiclass": f"{len(values)} {'integer' if dtype == 'int64' else 'string'} values",
            "regression": f"{len(values)} distinct {dtype} values"}[task]
-    return task, f"task: {task} (the label {label!r} has {why}: {shown}); override with --task binary|multiclass|regression"
+    return task, (f"task: {task} (the label {label!r} has {why}: {shown}); "
+                  "override with --task binary|multiclass|regression")
 
 
 def _refuse_without_time(frame: pl.DataFrame) -> InputError:
@@ -261,10 +269,11 @@ def infer_contract(data: Path, *, group: str, entity: list[str], time: str | Non
             raise InputError(f"time column {name!r} does not read as a timestamp or date (e.g. {example!r})",
                              hint="use ISO-8601 values (2024-05-01T12:00:00Z), or name another column with --time")
         if col.numbers is not None and len(col.numbers) and name == label and col.dtype == "int64":
-            spec.update(min=float(col.numbers.min()), max=float(col.numbers.max()))  # classes: not widened
+            low, high = _extremes(col.numbers)
+            spec.update(min=low, max=high)  # classes: not widened
             col.notes.append("the label's observed classes, not widened")
         elif col.numbers is not None and len(col.numbers) and not key:
-            lo, hi, why = _widen(float(col.numbers.min()), float(col.numbers.max()), col.dtype == "int64")
+            lo, hi, why = _widen(*_extremes(col.numbers), col.dtype == "int64")
             spec.update(min=lo, max=hi)
             col.notes.append(why)
         found = suspect(name, col.values, textual=name in textual and col.dtype == "string")

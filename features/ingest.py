@@ -39,14 +39,14 @@ from driftline.errors import DriftlineError, IngestError, NotFoundError
 from driftline.staging import STAGING_PREFIX, remove_dead_staging
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
-from features.drop_guard import (PoisonedDrop, ReadLimits, RefusedFile, format_is_text, inside, name_digest,
-                                 open_drop_file, scan)
+from features.drop_guard import (DEFAULT_READ_LIMITS, PoisonedDrop, ReadLimits, RefusedFile, format_is_text,
+                                 inside, name_digest, open_drop_file, scan)
 from features.evolution import ContractLedger
 from features.quarantine import Quarantine
 from features.readers import RESERVED, ROW, open_drop
 from features.store import FeatureStore
-from features.validation import (INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header, key_hashes,
-                                 stored_schema, validate_batch)
+from features.validation import (DEFAULT_LIMITS, INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header,
+                                 key_hashes, stored_schema, validate_batch)
 
 # Rows per Parquet file handed to Delta: large files (about 100 MB at 20 columns), bounded memory.
 _FILE_ROWS = 1_000_000
@@ -90,7 +90,7 @@ class _Stager:
             self._frames.append(rows)
             self._pending_sources.add(digest)
             self._rows += rows.height
-            self._bytes += rows.estimated_size()
+            self._bytes += int(rows.estimated_size())
             if self._rows >= _FILE_ROWS or self._bytes >= _FILE_BYTES:
                 self._flush()
 
@@ -107,7 +107,8 @@ class _Stager:
         self.writer.wait()
         self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
         self._pending_sources.discard(digest)
-        self._rows, self._bytes = sum(f.height for f in self._frames), sum(f.estimated_size() for f in self._frames)
+        self._rows = sum(f.height for f in self._frames)
+        self._bytes = sum(int(f.estimated_size()) for f in self._frames)
         kept: list[tuple[Path, set[str]]] = []
         for file, sources in zip(self.files, self._sources, strict=True):
             if digest in sources:
@@ -160,7 +161,7 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
 
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
-                 limits: Limits = Limits(), read_limits: ReadLimits = ReadLimits(),
+                 limits: Limits = DEFAULT_LIMITS, read_limits: ReadLimits = DEFAULT_READ_LIMITS,
                  batch_rows: int = 100_000) -> list[IngestReport]:
     """Ingest drops; all drops of one group are committed together. Reports come in input order."""
     now = now or datetime.now(UTC)

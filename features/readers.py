@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from driftline.errors import IngestError
-from features.drop_guard import LineMeter, PoisonedDrop, ReadLimits, fd_path, line_problem, size_text
+from features.drop_guard import (DEFAULT_READ_LIMITS, LineMeter, PoisonedDrop, ReadLimits, fd_path, line_problem,
+                                 size_text)
 
 Format = Literal["csv", "parquet", "jsonl"]
 PARSE_ERROR = "_parse_error"
@@ -105,9 +106,9 @@ class DropReader:
             return
         limit = self.limits.max_field_bytes
         longest = frame.select(pl.max_horizontal([pl.col(c).str.len_bytes().max() for c in texts])).item()
-        if longest is None or longest <= limit:
+        if not isinstance(longest, int) or longest <= limit:  # None: no text at all
             return
-        column = next(c for c in texts if (frame[c].str.len_bytes().max() or 0) > limit)
+        column = next(c for c in texts if (frame[c].str.len_bytes() > limit).any())
         row = offset + 1 + int(frame[column].str.len_bytes().arg_max() or 0)
         raise PoisonedDrop(f"{self.label}: row {row}: a value of {column} is longer than {size_text(limit)} "
                            "(DRIFTLINE_INGEST__MAX_FIELD_BYTES); the drop was quarantined whole",
@@ -230,14 +231,15 @@ def _first_line(exc: BaseException) -> str:
 
 
 def open_drop(source: Path | BinaryIO, workdir: Path, *, batch_rows: int = 50_000,
-              limits: ReadLimits = ReadLimits(), name: str | None = None) -> DropReader:
+              limits: ReadLimits = DEFAULT_READ_LIMITS, name: str | None = None) -> DropReader:
     """Open one drop for batch reading: an open handle (see ``features.drop_guard.open_drop_file``),
     read as exactly that file, or a path, read as exactly that name (no globbing). ``workdir``
     holds a decompressed copy of a gzipped drop. ``name`` defaults to the file's name."""
     handle = None if isinstance(source, (str, os.PathLike)) else source
-    shown = Path(name or (Path(source).name if handle is None else Path(str(getattr(handle, "name", "drop"))).name))
+    shown = Path(name or (Path(source).name if isinstance(source, (str, os.PathLike))
+                          else Path(str(getattr(source, "name", "drop"))).name))
     fmt, gzipped = format_of(shown)
-    path = Path(source) if handle is None else Path(fd_path(handle))
+    path = Path(source) if isinstance(source, (str, os.PathLike)) else Path(fd_path(source))
     try:
         size = os.fstat(handle.fileno()).st_size if handle is not None else path.stat().st_size
     except OSError as exc:
@@ -258,7 +260,8 @@ def open_drop(source: Path | BinaryIO, workdir: Path, *, batch_rows: int = 50_00
         expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if expanded > limits.max_decompressed_bytes:
             raise PoisonedDrop(f"{shown.name}: Parquet declares {expanded} bytes uncompressed, more than "
-                               f"{size_text(limits.max_decompressed_bytes)} (DRIFTLINE_INGEST__MAX_DECOMPRESSED_BYTES); "
+                               f"{size_text(limits.max_decompressed_bytes)} "
+                               "(DRIFTLINE_INGEST__MAX_DECOMPRESSED_BYTES); "
                                "the drop was quarantined whole", hint="split the drop into smaller files")
         return DropReader(path, fmt, names, batch_rows, shown.name, limits)
     return DropReader(path, fmt, None, batch_rows, shown.name, limits)
@@ -323,7 +326,8 @@ def mentions(path: Path, key_column: str, keys: Iterable[str], *,
     path = Path(path)
     if path.name.lower().endswith((".parquet", ".pq")):
         try:
-            found = pl.scan_parquet(path, glob=False).select(pl.col(key_column).cast(pl.String).is_in(wanted).any()).collect()
+            hit = pl.col(key_column).cast(pl.String).is_in(wanted).any()
+            found = pl.scan_parquet(path, glob=False).select(hit).collect()
             if found.item():
                 return True
         except (pl.exceptions.PolarsError, OSError):

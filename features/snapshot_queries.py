@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import duckdb
 
@@ -20,7 +21,7 @@ from features.snapshot import GroupSnapshot
 from features.training_set import quote, resolve
 
 
-def _one(query: str, snapshot: GroupSnapshot) -> object:
+def _one(query: str, snapshot: GroupSnapshot) -> Any:  # a DuckDB value: its type follows the SQL type
     try:
         (value,) = duckdb.execute(query, {"files": list(snapshot.files)}).fetchone()  # type: ignore[misc]
     except duckdb.Error as exc:
@@ -33,7 +34,7 @@ def stored_row_count(snapshot: GroupSnapshot) -> int:
     """Rows in the snapshot's files, duplicates included (as stored, not as read)."""
     if not snapshot.files:
         return 0
-    return int(_one("SELECT count(*) FROM read_parquet($files)", snapshot))  # type: ignore[arg-type]
+    return int(_one("SELECT count(*) FROM read_parquet($files)", snapshot))
 
 
 def newest_event_time(snapshots: Sequence[GroupSnapshot], contracts: Mapping[str, FeatureGroupContract]) -> datetime:

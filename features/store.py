@@ -229,7 +229,8 @@ class FeatureStore:
                         description=json.dumps({_KEYS_TAG: list(key_columns)}),
                         configuration=_creation_config(schema, pii_columns), commit_properties=properties)
                 else:
-                    self._table(group).create_write_transaction(actions, "append", schema,
+                    # a copy typed as the list of add-or-remove actions this call takes
+                    self._table(group).create_write_transaction(list(actions), "append", schema,
                                                                 commit_properties=properties)
                 break
             except DeltaError as exc:

@@ -175,7 +175,8 @@ def run_query(query: str, params: Mapping[str, object], groups: Sequence[str]) -
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        return con.sql(query, params=dict(params)).pl()
+        frame: pl.DataFrame = con.sql(query, params=dict(params)).pl()
+        return frame
     except duckdb.Error as exc:
         raise StoreError(f"could not read feature groups {list(groups)} for a point-in-time join: {exc}",
                          hint="check that the snapshot files exist and carry _ingested_at and _source") from exc

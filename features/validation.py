@@ -5,7 +5,8 @@ present, no column the contract does not know, no column twice); :func:`validate
 batch of raw values and splits it into good rows, typed as stored, and bad rows, kept as the raw
 strings they arrived as plus a ``_reason`` naming every problem ("sessions: -3 is below min 0").
 Names driftline uses itself (``_line``, ``_parse_error``, ``_row``, ``_reason``, ``_ingested_at``,
-``_source``) are refused in a drop's header. Rules, in the contract's terms: type, nullable, min/max, allowed values, pattern; and always:
+``_source``) are refused in a drop's header. Rules, in the contract's terms: type, nullable,
+min/max, allowed values, pattern; and always:
 no NaN or infinity (send an empty value for "unknown"), no event time later than ``now`` plus a
 small tolerance, strings no longer than ``Limits.max_string_bytes``, no undecodable bytes.
 Timestamps are ISO-8601 as Python's ``datetime.fromisoformat`` reads them: a value with an offset
@@ -37,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 import pyarrow as pa
+from polars.datatypes import DataType, DataTypeClass
 
 from driftline.errors import IngestError
 from features.contracts import ColumnSpec, FeatureGroupContract
@@ -57,8 +59,9 @@ HUMAN_NUMBER = {
 }
 _ARROW = {"int64": pa.int64(), "float64": pa.float64(), "string": pa.string(), "bool": pa.bool_(),
           "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
-_POLARS = {"int64": pl.Int64, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
-           "timestamp": pl.Datetime("us", "UTC"), "date": pl.Date}
+_POLARS: dict[str, DataTypeClass | DataType] = {
+    "int64": pl.Int64, "float64": pl.Float64, "string": pl.String, "bool": pl.Boolean,
+    "timestamp": pl.Datetime("us", "UTC"), "date": pl.Date}
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class Limits:
 
     future_tolerance: timedelta = timedelta(minutes=5)
     max_string_bytes: int = 65_536
+
+
+# The defaults as one shared value (frozen, so sharing it as a default argument is safe).
+DEFAULT_LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -215,7 +222,7 @@ def _typed(raw: pl.Series, spec: ColumnSpec) -> pl.Series:
         return utc.dt.cast_time_unit("us")
     if spec.dtype == "timestamp" and kind == pl.Date:
         return raw.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if (spec.dtype, kind) in (("date", pl.Date), ("bool", pl.Boolean), ("string", pl.String)):
+    if spec.dtype in ("date", "bool", "string") and kind == _POLARS[spec.dtype]:
         return raw
     if (spec.dtype == "int64" and kind.is_integer()) or (spec.dtype == "float64" and kind.is_numeric()):
         return raw.cast(target, strict=False)

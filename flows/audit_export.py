@@ -1,6 +1,7 @@
 """The audit-export flow (monthly cron): a signed, offline-verifiable bundle for an auditor.
 
-The same use case as ``python -m flows audit export`` (``usecases.export``, in the task ``tasks.compliance.export``), as a deployment so that
+The same use case as ``python -m flows audit export`` (``usecases.export``, in the task
+``tasks.compliance.export``), as a deployment so that
 compliance exports happen on schedule and show in the Prefect UI with their location.
 """
 

@@ -177,7 +177,8 @@ def print_summary(s: DemoSummary) -> None:
     for t in s.trainings:
         champ = f"v{t.champion_version} AUC {t.champion_metrics['auc']:.3f}" if t.champion_metrics else "-"
         verdict = "promoted" if t.promoted else "rejected: " + "; ".join(t.reasons)
-        print(f"v{t.version:<8}{t.status:<10}{t.metrics['auc']:>7.3f}{t.metrics['logloss']:>9.3f}  {champ:<15}{verdict}")
+        scores = f"{t.metrics['auc']:>7.3f}{t.metrics['logloss']:>9.3f}"
+        print(f"v{t.version:<8}{t.status:<10}{scores}  {champ:<15}{verdict}")
     m = s.monitor
     if m is None:
         print("\nno champion, so nothing was monitored: the gate refused the first model (see its report)")

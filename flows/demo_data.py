@@ -36,7 +36,8 @@ LABEL_HORIZON_DAYS = 14
 # Corruptions planted per group: (kind, column, value). Each makes a row break exactly one rule.
 BAD_ACTIVITY = (("negative_sessions", "sessions", -3), ("unknown_device", "device", "smartwatch"),
                 ("malformed_customer_id", "customer_id", "C12-34X"), ("minutes_above_1440", "minutes_active", 1502.5),
-                ("null_in_non_nullable", "support_tickets", None), ("unparseable_timestamp", "event_time", "2026-13-45T25:61:00Z"))
+                ("null_in_non_nullable", "support_tickets", None),
+                ("unparseable_timestamp", "event_time", "2026-13-45T25:61:00Z"))
 BAD_BILLING = (("unknown_plan", "plan", "platinum"), ("negative_spend", "monthly_spend", -20.0),
                ("null_in_non_nullable", "region", None), ("malformed_customer_id", "customer_id", "cust-42"),
                ("unparseable_timestamp", "event_time", "yesterday at noon"))
@@ -86,7 +87,8 @@ class DemoDrop:
 
 
 def _timestamps(day_start: datetime, seconds: np.ndarray) -> pl.Series:
-    stamps = (np.datetime64(day_start.replace(tzinfo=None), "s") + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
+    start = np.datetime64(day_start.replace(tzinfo=None), "s")
+    stamps = (start + seconds.astype("timedelta64[s]")).astype("datetime64[us]")
     return pl.Series("event_time", stamps).dt.replace_time_zone("UTC")
 
 
@@ -101,7 +103,7 @@ def _write(frame: pl.DataFrame, landing: Path, group: str, day: int, csv: bool,
     if bad and frame.height:
         count = min(int(plant.integers(1, 4)), frame.height)
         rows = plant.choice(frame.height, size=count, replace=False)
-        for row, pick in zip(rows, plant.choice(len(bad), size=count)):
+        for row, pick in zip(rows, plant.choice(len(bad), size=count), strict=True):
             kind, column, value = bad[int(pick)]
             frame = frame.with_columns(pl.when(pl.int_range(pl.len()) == int(row)).then(pl.lit(value))
                                        .otherwise(pl.col(column)).cast(frame.schema[column]).alias(column))
@@ -169,7 +171,8 @@ def generate_demo(landing: Path, *, seed: int = 7, customers: int = 1500, days: 
         billing_due |= failed | moved | ((day - 1) % 7 == weekday) | (day == shift_day + 1)
         is_csv = day % 2 == 1
         activity = pl.DataFrame({
-            "customer_id": ids[active], "event_time": _timestamps(midnight, (22 * 3600 + rng.integers(0, 7200, n))[active]),
+            "customer_id": ids[active],
+            "event_time": _timestamps(midnight, (22 * 3600 + rng.integers(0, 7200, n))[active]),
             "sessions": sessions[active].astype(np.int64), "minutes_active": minutes[active],
             "pages_per_session": pl.Series(pages[active].round(2), nan_to_null=True),
             "support_tickets": tickets[active].astype(np.int64), "device": np.array(DEVICES)[device[active]]})
@@ -179,7 +182,8 @@ def generate_demo(landing: Path, *, seed: int = 7, customers: int = 1500, days: 
         price = np.array(PRICES)[plan] * (1.3 if after else 1.0)
         spend = np.minimum(price * (1 + addon) * rng.lognormal(0, 0.04, n), 10_000).round(2)
         billing = pl.DataFrame({
-            "customer_id": ids[due], "event_time": _timestamps(midnight, (6 * 3600 + rng.integers(0, 12 * 3600, n))[due]),
+            "customer_id": ids[due],
+            "event_time": _timestamps(midnight, (6 * 3600 + rng.integers(0, 12 * 3600, n))[due]),
             "plan": np.array(PLANS)[plan[due]], "monthly_spend": spend[due],
             "payment_failures": failures[due].astype(np.int64),
             "tenure_days": (tenure0[due] + day - 1).astype(np.int64), "region": np.array(REGIONS)[region[due]]})
@@ -190,7 +194,8 @@ def generate_demo(landing: Path, *, seed: int = 7, customers: int = 1500, days: 
             at_risk = churn_day > label_day
             label_time = midnight - timedelta(days=LABEL_HORIZON_DAYS, minutes=-(23 * 60 + 30))
             labels = pl.DataFrame({
-                "customer_id": ids[at_risk], "event_time": _timestamps(label_time, np.zeros(int(at_risk.sum()), np.int64)),
+                "customer_id": ids[at_risk],
+                "event_time": _timestamps(label_time, np.zeros(int(at_risk.sum()), np.int64)),
                 "churned": (churn_day[at_risk] <= day).astype(np.int64)})
             files.append(_write(labels, landing, LABELS, day, is_csv, (), plant))
     return DemoDrop(landing, seed, customers, days, shift_day, start, tuple(files),

@@ -55,7 +55,7 @@ class Trigger:
 
     def prefect_templates(self) -> dict[str, str]:
         """The parameters as Prefect Jinja templates, for prefect.yaml and ``serve``."""
-        return {name: "{{ event.%s }}" % path for name, path in self.parameters.items()}
+        return {name: f"{{{{ event.{path} }}}}" for name, path in self.parameters.items()}
 
 
 TRIGGERS: tuple[Trigger, ...] = (

@@ -6,7 +6,8 @@ P(class 1) for binary (with the decision ``threshold`` chosen on validation data
 probability matrix for multiclass, predicted values for regression (with the naive ``baseline``
 constant, the training labels' mean or median). Its constructor refuses misaligned arrays, scores
 of the wrong shape for the task, and a threshold or baseline that does not fit the task.
-:data:`DECISION_METRICS` names the metric each task's champion comparison decides on. :class:`Policy` is the Protocol every gate policy meets. The helpers here build the two
+:data:`DECISION_METRICS` names the metric each task's champion comparison decides on.
+:class:`Policy` is the Protocol every gate policy meets. The helpers here build the two
 outcomes every policy shares: a failed check for missing evidence (policies fail closed) and a
 passed check with a stated reason when there is no champion to compare against.
 """

@@ -6,7 +6,8 @@
     audit/entries.jsonl                  entries of the range, plus the later "context" entries that
                                          link it to the checkpoint signing it
     audit/checkpoints.jsonl              checkpoints whose size falls in the shipped segment
-    registry/<model>/<version>/          metadata.json, model.sig, gate_report.json (named by registry.layout), copied verbatim
+    registry/<model>/<version>/          metadata.json, model.sig, gate_report.json (named by
+                                         registry.layout), copied verbatim
     keys/<key id>.pub  report.html       public keys; the human-readable summary
 
 PII: detail fields named in ``pii_fields`` (at any depth) are replaced by ``"[masked]"``. A masked

@@ -173,7 +173,7 @@ class AnyOf:
         detail = "; ".join(
             f"{policy.name}: " + ("passed" if ok else " / ".join(c.reason() for c in checks if not c.passed)
                                   or "no checks")
-            for (policy, checks), ok in zip(outcomes, passed))
+            for (policy, checks), ok in zip(outcomes, passed, strict=True))
         return (CheckResult(self.name, any(passed), tuple(passed),
                             "at least one alternative passes", detail),)
 

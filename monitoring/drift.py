@@ -167,7 +167,7 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, policy: Drift
                                            *finite_values(predictions, name="prediction")))
     adjusted = stats.false_discovery_control([c.p_value for c in comparisons], method="bh")
     decided = [_decide(c, float(p), c.name in critical and c.kind != "prediction", policy)
-               for c, p in zip(comparisons, adjusted)]
+               for c, p in zip(comparisons, adjusted, strict=True)]
     features = tuple(d for d in decided if d.kind != "prediction")
     prediction = next((d for d in decided if d.kind == "prediction"), None)
     performance = measure_performance(labelled, reference_performance) if labelled is not None else None

@@ -12,6 +12,7 @@ reasons) is HTML-escaped, because feature names and categories are user input.
 from __future__ import annotations
 
 from html import escape
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -36,7 +37,7 @@ def histogram(spec: NumericProfile | CategoricalProfile, values: pl.Series | np.
         finite, nulls = finite_values(values, name=name)
         counts, _, _ = bin_counts(spec, finite)
         edges = [f"{e:.4g}" for e in spec.edges]
-        labels = ([f"≤ {edges[0]}", *(f"({a}, {b}]" for a, b in zip(edges, edges[1:])), f"> {edges[-1]}"]
+        labels = ([f"≤ {edges[0]}", *(f"({a}, {b}]" for a, b in pairwise(edges)), f"> {edges[-1]}"]
                   if edges else ["values"])
         reference, current = np.array([*spec.counts, spec.null_count]), np.append(counts, nulls)
     else:
@@ -61,7 +62,7 @@ def _svg_bars(labels: list[str], reference: np.ndarray, current: np.ndarray) -> 
              f'<line x1="{_MARGIN}" y1="{_MARGIN + plot_h}" x2="{_WIDTH - _MARGIN}" y2="{_MARGIN + plot_h}" '
              'stroke="#888"/>',
              f'<text x="{_MARGIN}" y="{_MARGIN - 8}" font-size="11">max share {top:.1%}</text>']
-    for i, (label, ref, cur) in enumerate(zip(labels, reference, current)):
+    for i, (label, ref, cur) in enumerate(zip(labels, reference, current, strict=True)):
         x = _MARGIN + i * slot + slot * 0.1
         for offset, share, colour, who in ((0.0, ref, "#9e9e9e", "reference"), (bar, cur, "#d9534f", "current")):
             height = plot_h * float(share) / top

@@ -21,7 +21,7 @@ def measure_performance(labelled: LabelledScores, reference: Mapping[str, float]
     also ``auc_reference`` and ``auc_drop`` (reference minus current)."""
     known = np.isfinite(labelled.labels) & np.isfinite(labelled.scores)
     result = {"labelled_rows": float(known.sum())}
-    auc = roc_auc(labelled.labels[known], labelled.scores[known])
+    auc = float(roc_auc(labelled.labels[known], labelled.scores[known]))  # 1-d: a float already
     if not np.isnan(auc):  # both classes present
         result["auc_current"] = auc
         if reference is not None and "auc" in reference:

@@ -177,14 +177,14 @@ def category_counts(series: pl.Series) -> tuple[dict[str, int], int]:
     counts = text.value_counts()
     nulls = text.null_count()
     keys, values = counts[counts.columns[0]].to_list(), counts["count"].to_list()
-    return {k: int(v) for k, v in zip(keys, values) if k is not None}, nulls
+    return {k: int(v) for k, v in zip(keys, values, strict=True) if k is not None}, nulls
 
 
 def _quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Interpolated quantiles; where interpolating between values near the float limits overflows,
     the nearest order statistic instead (a profile must stay finite to be JSON and signed)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        result = np.quantile(ordered, q)
+        result: np.ndarray = np.quantile(ordered, q)
     if not np.isfinite(result).all():
         result = np.quantile(ordered, q, method="inverted_cdf")
     return result

@@ -56,4 +56,4 @@ def digest_tree(model_dir: Path, ignore: Iterable[str], *, workers: int | None =
         return {name: file_sha256(root / name) for name in names}
     workers = workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(names, pool.map(lambda n: file_sha256(root / n), names)))
+        return dict(zip(names, pool.map(lambda n: file_sha256(root / n), names), strict=True))

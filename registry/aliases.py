@@ -4,7 +4,8 @@ Both live in one file, ``registry/<model>/aliases.json`` (``{"aliases": {...}, "
 so that a change is a single atomic swap: write a temporary sibling, fsync, rename, fsync the
 folder. The file carries an ECDSA signature by the active key over the canonical JSON of the
 model's name, aliases and history; every read verifies it through the trust store, so that an
-edited alias (``champion`` pointed at another version) is refused, not followed. The caller holds the model's lock; a new state always extends the old history by one
+edited alias (``champion`` pointed at another version) is refused, not followed. The caller
+holds the model's lock; a new state always extends the old history by one
 entry, never rewrites it. Rollback follows the history as a stack: ``set``/``promote`` push a
 version, ``rollback`` pops back to an earlier one.
 """

@@ -193,7 +193,8 @@ class TrustStore:
         pem = state.pems.get(key_id)
         if pem is None:
             raise UntrustedKeyError(f"key {key_id[:16]} is not in the trust ledger {self.ledger}",
-                                    hint="if you trust it, add its public key with `python -m flows keys trust KEY.pub`")
+                                    hint="if you trust it, add its public key with "
+                                         "`python -m flows keys trust KEY.pub`")
         if not include_revoked and key_id in state.revoked:
             raise UntrustedKeyError(
                 f"key {key_id[:16]} was revoked ({state.revoked[key_id]})",
@@ -210,7 +211,8 @@ class TrustStore:
         expected = {"root": "key.init", "trust": "key.trust", "rotate": "key.rotate", "revoke": "key.revoke"}
         self.state()  # the ledger itself must verify first
         raw = read_bytes(self.ledger)
-        ledger = [] if raw is None else [(expected[e["action"]], e["key_id"]) for e in map(json.loads, raw.splitlines())]
+        lines = [] if raw is None else raw.splitlines()
+        ledger = [(expected[e["action"]], e["key_id"]) for e in map(json.loads, lines)]
         audited = [(a, k) for a, k in key_events if a in expected.values()]
         problems = [f"ledger {a} of key {k[:16]} has no audit entry" for a, k in ledger if (a, k) not in audited]
         problems += [f"audit {a} of key {k[:16]} has no ledger entry" for a, k in audited if (a, k) not in ledger]

@@ -129,9 +129,9 @@ class Workspace:
     @cached_property
     def audit(self) -> "AuditLog":
         from governance.audit import AuditLog
-        from governance.checkpoints import derive_entry_mac_key
+        from governance.checkpoints import EntryMacKey, derive_entry_mac_key
 
-        def mac_key():
+        def mac_key() -> EntryMacKey:
             key = self.signing_key()
             # registry.keys exposes no derivation of its own; the private key stays in this process.
             return derive_entry_mac_key(key._private, key.key_id)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from scipy.stats import rankdata
@@ -91,13 +91,13 @@ def evaluate(y_true: np.ndarray, y_score: np.ndarray, task: str) -> dict[str, fl
 
 
 def _binary(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    return {"auc": roc_auc(y_true, p), "logloss": binary_logloss(y_true, p), "brier": brier(y_true, p),
+    return {"auc": float(roc_auc(y_true, p)), "logloss": binary_logloss(y_true, p), "brier": brier(y_true, p),
             "accuracy": accuracy(y_true, p), "positive_rate": float(np.mean(p >= 0.5))}
 
 
 def _positives(y_true: np.ndarray) -> np.ndarray:
     y = np.asarray(y_true)
-    positives = y == 1
+    positives: np.ndarray = y == 1
     if not (positives | (y == 0)).all():
         raise InputError(f"binary labels must be 0 or 1; found {np.unique(y[~(positives | (y == 0))])[:5]}",
                          hint="code the positive class as 1 and the negative as 0")
@@ -147,7 +147,9 @@ def expected_calibration_error(y_true: np.ndarray, scores: np.ndarray, n_bins: i
 
 # Binary metric name -> (function of (y_true, P(class 1)), higher is better); read-only by construction.
 BINARY_METRICS: Mapping[str, tuple[Callable[[np.ndarray, np.ndarray], float], bool]] = MappingProxyType({
-    "auc": (roc_auc, True), "logloss": (binary_logloss, False), "brier": (brier, False), "accuracy": (accuracy, True),
+    # One vector of labels in, a float out (roc_auc's batched form is for the gate's bootstrap).
+    "auc": (cast(Callable[[np.ndarray, np.ndarray], float], roc_auc), True), "logloss": (binary_logloss, False),
+    "brier": (brier, False), "accuracy": (accuracy, True),
 })
 
 
@@ -165,7 +167,7 @@ class ThresholdMetrics:
     positive_rate: float
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _ratio(num: np.ndarray | float, den: np.ndarray | float) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
 
@@ -226,7 +228,8 @@ def multi_loss_rows(y_true: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """Per-row negative log-likelihood, rows renormalised and clipped as scikit-learn does."""
     y, P = _classes(y_true, proba)
     P = np.clip(P / P.sum(axis=1, keepdims=True), LOGLOSS_CLIP, 1 - LOGLOSS_CLIP)
-    return -np.log(P[np.arange(y.size), y])
+    rows: np.ndarray = -np.log(P[np.arange(y.size), y])
+    return rows
 
 
 def multi_logloss(y_true: np.ndarray, proba: np.ndarray) -> float:

@@ -84,11 +84,11 @@ def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categori
     if validation == "holdout":
         train, valid = time_holdout(frame, time_column, validation_fraction)
         schema = dataclasses.replace(schema, categories=learn_categories(train, categorical))
-        data = ValidationData(schema, schema.matrix(train), schema.labels(train, label),
-                              schema.matrix(valid), schema.labels(valid, label), n_rows=frame.height)
-        _check_classes(data.y, task, "training part")
-        _check_classes(data.y_valid, task, "validation part")
-        return data
+        x, y = schema.matrix(train), schema.labels(train, label)
+        x_valid, y_valid = schema.matrix(valid), schema.labels(valid, label)
+        _check_classes(y, task, "training part")
+        _check_classes(y_valid, task, "validation part")
+        return ValidationData(schema, x, y, x_valid, y_valid, n_rows=frame.height)
     if validation == "expanding":
         folds = expanding_folds(frame, time_column, n_folds)
         y = schema.labels(frame, label)
@@ -113,10 +113,10 @@ class PruningCallback:
         self.deadline = deadline
         # Asking a pruner that never prunes costs a storage read and a copy of the trial per report.
         self.prunes = not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
-        self._best: tuple[int, float, list] | None = None  # (iteration, value, evaluation results)
+        self._best: tuple[int, float, list[Any]] | None = None  # (iteration, value, evaluation results)
 
     def _value(self, env: lgb.callback.CallbackEnv) -> tuple[float, bool]:
-        for result in env.evaluation_result_list:
+        for result in env.evaluation_result_list or ():
             if result[0] == VALID and result[1] in (self.metric, f"{VALID} {self.metric}"):
                 return float(result[2]), bool(result[3])
         raise TrainingError(f"LightGBM reported no validation {self.metric!r}",
@@ -126,7 +126,7 @@ class PruningCallback:
         step = env.iteration + 1  # rounds done so far
         value, higher_is_better = self._value(env)
         if self._best is None or (value > self._best[1] if higher_is_better else value < self._best[1]):
-            self._best = (env.iteration, value, list(env.evaluation_result_list))
+            self._best = (env.iteration, value, list(env.evaluation_result_list or ()))
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise lgb.callback.EarlyStopException(self._best[0], self._best[2])
         if step % self.report_every:
@@ -156,7 +156,8 @@ class Objective:
         fault_point(f"training.trial.{trial.number}")  # crash tests kill the process mid-trial here
         params = {**suggest(trial, self.space), **self.base}
         pruning = PruningCallback(trial, self.metric, self.report_every, self.deadline)
-        callbacks = [pruning, lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
+        callbacks: list[Callable[[lgb.callback.CallbackEnv], None]] = [
+            pruning, lgb.early_stopping(self.patience_for(params), first_metric_only=True, verbose=False)]
         try:
             # No pruner reads the reports while the trial runs: they may be written when it ends.
             with contextlib.nullcontext() if pruning.prunes else self.holding_reports():
@@ -174,10 +175,14 @@ class Objective:
         stretch = REFERENCE_LEARNING_RATE / rate if rate > 0 else 1.0
         return max(self.early_stopping_rounds, math.ceil(self.early_stopping_rounds * stretch))
 
-    def _fit(self, params: dict[str, Any], callbacks: list) -> tuple[int, float]:
+    def _fit(self, params: dict[str, Any], callbacks: list[Callable[[lgb.callback.CallbackEnv], None]]
+             ) -> tuple[int, float]:
         data = self.data
         train = lgb_dataset(data.x, data.y, data.schema, params)
         if not data.folds:
+            if data.x_valid is None or data.y_valid is None:
+                raise TrainingError("a holdout search was given no validation part",
+                                    hint="build the data with prepare_validation")
             valid = lgb_dataset(data.x_valid, data.y_valid, data.schema, params, reference=train)
             booster = lgb.train(params, train, num_boost_round=self.max_rounds, valid_sets=[valid],
                                 valid_names=[VALID], callbacks=callbacks)
@@ -186,4 +191,7 @@ class Objective:
         history = lgb.cv(params, train, num_boost_round=self.max_rounds, folds=list(data.folds),
                          callbacks=callbacks, seed=int(params["seed"]))
         curve = history[f"{VALID} {self.metric}-mean"]
+        if not isinstance(curve, list):  # the booster is only returned under return_cvbooster
+            raise TrainingError(f"lightgbm.cv returned no {self.metric!r} curve",
+                                hint="the metric name must be one LightGBM evaluates")
         return len(curve), float(curve[-1])

@@ -176,7 +176,7 @@ def _pruner(config: SearchConfig, folds: bool) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def _open_study(config: SearchConfig, direction: str, metric: str,
+def _open_study(config: SearchConfig, direction: Literal["maximize", "minimize"], metric: str,
                 folds: bool) -> tuple[optuna.Study, StudyStorage, int]:
     opened = open_storage(config.storage, config.studies_dir, config.study_name)
     # The sampler seed also depends on the trials already there: a resumed run must not replay
@@ -268,6 +268,9 @@ def _result(study: optuna.Study, space: Mapping[str, Any], metric: str, directio
                             f"({sum(t.state == TrialState.PRUNED for t in trials)} pruned)",
                             hint="raise n_trials or timeout_s, or loosen the pruner")
     best = study.best_trial
+    if best.value is None:  # a completed trial always has its value; say so rather than fail in float()
+        raise TrainingError(f"study {study.study_name!r}: the best trial #{best.number} has no value",
+                            hint="the study storage may be damaged; start a new study_name")
     best_iteration = int(best.user_attrs["best_iteration"])
     return SearchResult(
         best_params={**fixed_params(space), **best.params}, best_value=float(best.value),

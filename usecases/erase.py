@@ -1,7 +1,8 @@
 """Erasure of entities (a data subject's right to be forgotten), the use case behind ``erase``.
 
 Prefect-free, like the other admin use cases; ``tasks.erasure`` wraps it for flows. Every row
-of the given entities is deleted from every group of the store (feature groups, labels and predictions) and from the quarantine, then the
+of the given entities is deleted from every group of the store (feature groups, labels and
+predictions) and from the quarantine, then the
 tables are vacuumed so the Parquet files that held the rows are gone from disk; ingested drops
 still in ``landing/`` that hold them are removed too. A drop in ``landing/`` that holds them and
 is not ingested yet stops the erasure before anything is deleted: the next ingestion would bring

@@ -22,7 +22,7 @@ from pathlib import Path
 from driftline.atomic import fault_point
 from driftline.errors import InputError
 from features.contracts import FeatureGroupContract
-from features.drop_guard import ReadLimits
+from features.drop_guard import DEFAULT_READ_LIMITS, ReadLimits
 from features.ingest import IngestReport, ingest_files
 from features.landing import drops, expirable
 from features.quarantine import Quarantine
@@ -93,7 +93,8 @@ def landing_files(landing: Path, paths: Sequence[str] | None = None) -> list[Pat
 
 def ingest_drops(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
-                 read_limits: ReadLimits = ReadLimits(), now: datetime | None = None) -> tuple[IngestReport, ...]:
+                 read_limits: ReadLimits = DEFAULT_READ_LIMITS,
+                 now: datetime | None = None) -> tuple[IngestReport, ...]:
     """Ingest ``paths`` and audit every drop that was not a duplicate: ``ingest``, plus ``quarantine``
     when rows or the whole file were set aside. The commits and their entries are made under the
     writers' share of ``state``'s reconcile lock (see :mod:`usecases.reconcile_lock`)."""
@@ -156,7 +157,7 @@ def _utc_now() -> datetime:
 
 def ingest_landing(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                    quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
-                   read_limits: ReadLimits = ReadLimits(), compact_min_files: int = 64,
+                   read_limits: ReadLimits = DEFAULT_READ_LIMITS, compact_min_files: int = 64,
                    retention_days: float = 7.0, clock: Callable[[], datetime] = _utc_now) -> IngestRun:
     """One ingestion run: the drops, then compaction of the groups that received rows, then expiry.
     Safe to repeat after a failure anywhere: stored drops come back as duplicates."""

@@ -205,8 +205,10 @@ def test_bad_input(case: Case, ingest_env) -> None:
 
 def test_mixed_timezones_are_converted_to_utc(ingest_env) -> None:
     env = ingest_env
-    path = env.drop("tz.csv", _csv(_row("C000001", "2024-01-01T02:00:00+02:00"), _row("C000002", "2024-01-01T00:00:00Z"),
-                                   _row("C000003", "2024-01-01 00:00:00"), _row("C000004", "2023-12-31T19:00:00-05:00")))
+    path = env.drop("tz.csv", _csv(_row("C000001", "2024-01-01T02:00:00+02:00"),
+                                   _row("C000002", "2024-01-01T00:00:00Z"),
+                                   _row("C000003", "2024-01-01 00:00:00"),
+                                   _row("C000004", "2023-12-31T19:00:00-05:00")))
     report = env.one(path)
     assert report.rows_stored == 4
     times = env.store.read("customer_activity")["event_time"]

@@ -43,7 +43,8 @@ def test_only_handled_drops_older_than_the_retention_are_removed(ingest_env, row
 
 def test_handled_knows_stored_and_wholly_quarantined_contents(ingest_env, row) -> None:
     env = ingest_env
-    stored, rejected, waiting = env.csv("a.csv", [row(1)]), env.csv("b.csv", [row(2) + ",x"]), env.csv("c.csv", [row(3)])
+    stored, rejected = env.csv("a.csv", [row(1)]), env.csv("b.csv", [row(2) + ",x"])
+    waiting = env.csv("c.csv", [row(3)])
     env.ingest(stored, rejected)
     handled = Handled.read(env.store, env.quarantine, ["customer_activity"])
     assert (stored in handled, rejected in handled, waiting in handled) == (True, True, False)

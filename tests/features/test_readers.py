@@ -64,11 +64,13 @@ def test_jsonl_flags_problems_per_line(tmp_path: Path) -> None:
     (batch,) = list(open_drop(path, tmp_path).batches())
     assert batch["a"].to_list() == ["1", "[1]", None] and batch["b"].to_list() == ["true", None, None]
     errors = batch[PARSE_ERROR].to_list()
-    assert errors[0] is None and errors[1].startswith("nested value: a") and errors[2].startswith("invalid JSON: line 4")
+    assert errors[0] is None and errors[1].startswith("nested value: a")
+    assert errors[2].startswith("invalid JSON: line 4")
 
 
 _SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(), st.text(max_size=8))
-_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2), st.dictionaries(st.text(max_size=3), _SCALARS, max_size=2))
+_VALUES = st.one_of(_SCALARS, st.lists(_SCALARS, max_size=2),
+                    st.dictionaries(st.text(max_size=3), _SCALARS, max_size=2))
 _OBJECTS = st.dictionaries(st.text(max_size=5), _VALUES, max_size=6)
 
 

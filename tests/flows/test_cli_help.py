@@ -45,7 +45,8 @@ def test_every_command_and_subcommand_has_help_with_an_example_the_parser_accept
     helps = _helps(tmp_path)
     assert helps.pop("<prefect>") == []  # --help, for any command, answers without Prefect
     # The walk reaches the nested commands, not only the top level.
-    assert {"", "demo", "registry", "registry promote", "audit verify-export", "deployments render", "keys"} <= set(helps)
+    nested = {"", "demo", "registry", "registry promote", "audit verify-export", "deployments render", "keys"}
+    assert nested <= set(helps)
     problems = []
     for path, answer in helps.items():
         text = str(answer["help"])

@@ -125,7 +125,8 @@ def test_the_shift_after_day_60_is_material(demo):
         before, after = window(group, 1, 60)[column].to_numpy(), window(group, 61, 90)[column].to_numpy()
         values[column] = psi(before, after)
     assert all(v > 0.2 for v in values.values()), values
-    stable = window("customer_activity", 1, 30)["sessions"].to_numpy(), window("customer_activity", 31, 60)["sessions"].to_numpy()
+    stable = (window("customer_activity", 1, 30)["sessions"].to_numpy(),
+              window("customer_activity", 31, 60)["sessions"].to_numpy())
     assert psi(*stable) < 0.1  # before the shift, the data is stationary enough not to look like drift
 
 

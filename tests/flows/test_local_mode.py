@@ -16,6 +16,7 @@ def test_no_heartbeats_against_the_temporary_server() -> None:
 
 
 def test_a_real_server_keeps_prefects_heartbeats() -> None:
-    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180}):
+    updates = {PREFECT_API_URL: "http://127.0.0.1:9/api", PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180}
+    with temporary_settings(updates=updates):
         with local_settings():
             assert PREFECT_FLOWS_HEARTBEAT_FREQUENCY.value() == 180

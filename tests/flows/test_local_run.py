@@ -34,7 +34,8 @@ def test_home_and_overrides_reach_the_first_flow_and_every_dispatched_one(monkey
         calls.append(("monitor", kwargs))
         bus = _ACTIVE_BUS.get()
         assert bus is not None
-        bus.queue.append(QueuedEvent(DRIFT_DETECTED, resource("model", "churn"), {"model": "churn", "window_key": "w1"}))
+        payload = {"model": "churn", "window_key": "w1"}
+        bus.queue.append(QueuedEvent(DRIFT_DETECTED, resource("model", "churn"), payload))
         return "monitored"
 
     def retrain(**kwargs: Any) -> None:

@@ -2,7 +2,8 @@
 and `audit checkpoint` refusing an entry no key holder wrote (issue 12, items 1 and 2).
 
 Each test runs `python -m flows` (no Prefect is imported by these commands) on a small data home made
-by `keys init` (which appends `key.init`) and `keys rotate` (audited and checkpointed); the witness folder is the test's own
+by `keys init` (which appends `key.init`) and `keys rotate` (audited and checkpointed); the
+witness folder is the test's own
 (tests/conftest.py), outside the data home.
 """
 

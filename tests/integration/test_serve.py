@@ -247,7 +247,8 @@ def test_a_drop_announced_by_watch_is_ingested_by_the_serving_process(served):
     assert details["rows_stored"] == drop.rows - drop.bad_rows
     table = DeltaTable(str(home / "store" / GROUP))
     assert table.version() == details["delta_version"] == 1  # day 1 by hand was version 0
-    stored = sum(e["details"]["rows_stored"] for e in log if e["action"] == "ingest" and e["subject"] == f"group:{GROUP}")
+    stored = sum(e["details"]["rows_stored"] for e in log
+                 if e["action"] == "ingest" and e["subject"] == f"group:{GROUP}")
     assert table.to_pyarrow_dataset().count_rows() == stored
 
     # The run announced the file itself (origin "ingest"); the trigger must ignore that event. A

@@ -29,7 +29,7 @@ def test_each_score_takes_its_entitys_first_label_at_or_after_it() -> None:
     lab = labels([1, 1, 2], [T0 + 2 * DAY, T0 + 3 * DAY, T0], [1, 0, 0])  # 3 has no label yet
     matched = match_labels(s, lab, keys=["customer_id"], horizon=HORIZON)
     assert matched is not None and matched.rows == 2
-    assert sorted(zip(matched.scores.tolist(), matched.labels.tolist())) == [(0.2, 0.0), (0.9, 1.0)]
+    assert sorted(zip(matched.scores.tolist(), matched.labels.tolist(), strict=True)) == [(0.2, 0.0), (0.9, 1.0)]
 
 
 def test_labels_before_the_score_or_past_the_horizon_do_not_count() -> None:
@@ -43,7 +43,7 @@ def test_keys_of_several_columns_match_only_on_all_of_them() -> None:
     s = pl.DataFrame({"a": [1, 1, 2], "b": ["x", "y", "x"], "event_time": [T0] * 3, "score": [0.1, 0.2, 0.3]})
     lab = pl.DataFrame({"a": [1, 2, 2], "b": ["y", "y", "x"], "label_time": [T0 + DAY] * 3, "label": [1, 0, 1]})
     matched = match_labels(s, lab, keys=["a", "b"], horizon=HORIZON)
-    assert sorted(zip(matched.scores.tolist(), matched.labels.tolist())) == [(0.2, 1.0), (0.3, 1.0)]
+    assert sorted(zip(matched.scores.tolist(), matched.labels.tolist(), strict=True)) == [(0.2, 1.0), (0.3, 1.0)]
 
 
 def test_nothing_to_match_is_none_not_an_empty_result() -> None:

@@ -21,7 +21,8 @@ names = st.lists(st.from_regex(r"[a-z0-9_]{1,8}(/[a-z0-9_][a-z0-9_.]{0,7}){0,2}"
                  min_size=1, max_size=6, unique=True)
 digests = st.binary(min_size=32, max_size=32).map(bytes.hex)
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-                           lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+                           lambda kids: (st.lists(kids, max_size=3)
+                                         | st.dictionaries(st.text(max_size=5), kids, max_size=3)),
                            max_leaves=8)
 
 
@@ -66,7 +67,8 @@ def test_statement_matches_the_v1_layout(tmp_path: Path, key: SigningKey) -> Non
     assert statement["_type"] == "https://in-toto.io/Statement/v1"
     assert statement["predicateType"] == "https://model_signing/signature/v1.0"
     serialization = statement["predicate"]["serialization"]
-    assert (serialization["method"], serialization["hash_type"], serialization["allow_symlinks"]) == ("files", "sha256", False)
+    found = (serialization["method"], serialization["hash_type"], serialization["allow_symlinks"])
+    assert found == ("files", "sha256", False)
     assert "model.sig" in serialization["ignore_paths"]
     resources = statement["predicate"]["resources"]
     assert [r["name"] for r in resources] == ["sub/reference.csv", "weights.bin"]

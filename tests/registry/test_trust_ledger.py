@@ -67,7 +67,8 @@ def test_an_edited_entry_is_detected(revoked_ring) -> None:
     ring, old, _ = revoked_ring
     entries = lines(ring)
     doc = json.loads(entries[2])
-    doc["action"], doc["pem"], doc["reason"] = "trust", ring.trust.public_pem(old.key_id, include_revoked=True).decode(), ""
+    pem = ring.trust.public_pem(old.key_id, include_revoked=True).decode()
+    doc["action"], doc["pem"], doc["reason"] = "trust", pem, ""
     ring.trust.ledger.write_bytes(b"".join(entries[:2]) + encode(doc))
     with pytest.raises(IntegrityError, match="entry 3"):
         TrustStore(ring.keys_dir).is_revoked(old.key_id)

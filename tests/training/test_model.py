@@ -29,7 +29,7 @@ def test_same_data_seed_threads_give_byte_identical_files(binary_frame, tmp_path
     first = _fit(binary_frame).save(tmp_path / "one")
     second = _fit(binary_frame).save(tmp_path / "two")
     assert [p.name for p in first] == ["model.txt", "model_schema.json"]
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a.read_bytes() == b.read_bytes()
     # A different seed changes the bagging draws, hence the trees: the test can fail.
     assert _fit(binary_frame, seed=4).model_bytes() != first[0].read_bytes()

@@ -25,7 +25,8 @@ WORKER = textwrap.dedent("""
     import sys
     import polars as pl
     from training import SearchConfig, run_search
-    data, studies, n_trials, worker, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    data, studies = sys.argv[1], sys.argv[2]
+    n_trials, worker, rounds = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     config = SearchConfig(task="binary", n_trials=n_trials, max_rounds=rounds, early_stopping_rounds=rounds,
                           pruner="none", device="cpu", n_threads=1, studies_dir=studies, worker=worker)
     run_search(pl.read_parquet(data), features=["a", "b", "colour"], categorical=["colour"], label="y",

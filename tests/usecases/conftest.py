@@ -27,6 +27,17 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture
+def ws(home: Path) -> Workspace:
+    """Two accepted versions of ``churn``, v1 the champion, all signed by the first key."""
+    ws = Workspace.open()
+    for seed in ("1", "2"):
+        register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=lineage(seed),
+                           report=gate_report())
+    promote_version(ws, "churn", 1, reason="first")
+    return ws
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> TrainedModel:
     return tiny_fit()
