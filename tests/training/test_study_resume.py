@@ -162,7 +162,7 @@ def test_held_reports_land_together_before_the_trial_ends(tmp_path: Path) -> Non
     with opened.holding_reports():
         for step in range(1, 51):
             trial.report(float(step), step)
-        assert b"intermediate_value" not in path.read_bytes()  # held in memory
+        assert b"\"op_code\":7," not in path.read_bytes()  # held in memory: no SET_TRIAL_INTERMEDIATE_VALUE
         trial.set_user_attr("note", "any other record lands after the reports held before it")
         trial.report(51.0, 51)
     study.tell(trial, 1.0)
