@@ -5,11 +5,14 @@ them back to match them with the labels that arrive later. Both sides take the c
 here, so a rename is one edit. A predictions row follows the store's row convention (the
 bookkeeping columns of :mod:`features.validation`), so the store's readers deduplicate it like any
 other row: keyed by the entity keys and the event time (the data time the batch was scored at).
+A batch may add decision columns (:data:`DECISION` for a binary model at its threshold,
+:data:`PREDICTED_CLASS` for a multiclass one); the store merges them into the table's schema, and
+rows of other models hold nulls there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -24,24 +27,37 @@ SCORED_AT = "scored_at"
 SCORE = "score"
 MODEL = "model"
 MODEL_VERSION = "model_version"
+DECISION = "decision"  # binary: 1 when the score reaches the model's decision threshold
+PREDICTED_CLASS = "predicted_class"  # multiclass: the predicted label value, as text
+_DECISION_TYPES = {DECISION: pl.Int64, PREDICTED_CLASS: pl.String}
 
 _UTC_US = pl.Datetime("us", "UTC")
 
 
 def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.ndarray, *, as_of: datetime,
-                      scored_at: datetime, model: str, version: int, source: str) -> pl.DataFrame:
+                      scored_at: datetime, model: str, version: int, source: str,
+                      decisions: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
     """One predictions row per row of ``entities`` (its ``keys`` kept), scored by ``model`` v``version``.
 
     ``as_of`` is the data time the features were read at (the row's event time); ``scored_at`` is
     when the batch was scored, also its ``_ingested_at``; ``source`` names the batch (its ``_source``).
+    ``decisions`` maps :data:`DECISION` or :data:`PREDICTED_CLASS` to one value per row.
     """
-    if len(scores) != entities.height:
-        raise InputError(f"{len(scores)} scores for {entities.height} entities",
-                         hint="score every row of the latest-values frame once")
+    if np.ndim(scores) != 1 or len(scores) != entities.height:
+        shape = "" if np.ndim(scores) == 1 else f" in shape {np.shape(scores)}"
+        raise InputError(f"{np.size(scores)} scores for {entities.height} entities{shape}",
+                         hint="score every row of the latest-values frame once, one number a row "
+                              "(a multiclass model's predicted-class probability, not its matrix)")
     missing = [k for k in keys if k not in entities.columns]
     if not keys or missing:
         raise InputError(f"entity keys {missing or list(keys)} are not columns of the scored frame",
                          hint="pass the entity keys of the feature groups' contract")
+    extra = []
+    for name, values in (decisions or {}).items():
+        if name not in _DECISION_TYPES or len(values) != entities.height:
+            raise InputError(f"decision column {name!r} with {len(values)} values for {entities.height} rows",
+                             hint=f"pass one value a row for one of {sorted(_DECISION_TYPES)}")
+        extra.append(pl.Series(name, values, dtype=_DECISION_TYPES[name]))
     return entities.select(keys).with_columns(
         pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME),
         pl.lit(scored_at).cast(_UTC_US).alias(SCORED_AT),
@@ -49,4 +65,4 @@ def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.nd
         pl.lit(model).alias(MODEL),
         pl.lit(version, dtype=pl.Int64).alias(MODEL_VERSION),
         pl.lit(scored_at).cast(_UTC_US).alias(INGESTED_AT),
-        pl.lit(source).alias(SOURCE))
+        pl.lit(source).alias(SOURCE), *extra)

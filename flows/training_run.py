@@ -34,22 +34,19 @@ def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
     train, holdout = time_holdout(ts.frame, ts.time_column, s.training.holdout_fraction)
     spread_search(ws, ts)
     result = search(ws, ts, train)
-    model = fit(ws, ts, train, result)
-
-    candidate = uc.score_holdout(model, holdout, ts.label_column, ts.task)
-    latency_ms_per_1k = uc.scoring_latency(model, holdout)
-    champion = uc.champion_scores(ws.registry, name, holdout, ts.label_column, ts.task)
-    files = uc.version_files(model, uc.reference_profile(model, train, ts), result.trials)
-    evidence = uc.build_evidence(
-        candidate, champion, holdout=holdout, training_rows=train.height, slice_columns=s.gate.slice_columns,
-        quarantine_share=ws.quarantine_share(list(snapshots.values())), files=files,
-        latency_ms_per_1k=latency_ms_per_1k)
+    # the label group's contract's task (a model spec's task, once specs are merged)
+    measured = uc.measure_candidate(
+        fit(ws, ts, train, result), task=ts.task, train=train, holdout=holdout, ts=ts, result=result,
+        registry=ws.registry, model=name, training=s.training, slice_columns=s.gate.slice_columns,
+        quarantine_share=ws.quarantine_share(list(snapshots.values())))
+    candidate, champion, files, evidence = (measured.candidate, measured.champion, measured.files,
+                                            measured.evidence)
     report = gate(ws, evidence, candidate=uc.candidate_name(name, ts),
                   champion=champion.ref(name) if champion else None)
 
     lineage = uc.lineage(ts, result, training_rows=train.height, holdout_rows=holdout.height,
                          candidate=candidate, champion=champion, report=report, reason=reason,
-                         spec=ws.spec.to_dict() if ws.spec else None)
+                         evidence=evidence, spec=ws.spec.to_dict() if ws.spec else None)
     version = register(ws, files=files, lineage=lineage, report=report)
     emit(MODEL_REGISTERED, resource("model", name, version=str(version.version)),
          {"model": name, "version": version.version, "status": version.status})

@@ -4,11 +4,15 @@
 iteration count. :class:`TrainedModel` writes two files, ``model.txt`` (LightGBM's own text format,
 readable by any LightGBM) and ``model_schema.json`` (canonical JSON of the feature schema and the
 category codes), and reads them back. With the same data, seed and thread count both files are
-byte-identical, which lets the registry sign and compare models by digest.
+byte-identical, which lets the registry sign and compare models by digest. :meth:`TrainedModel.predict`
+gives each task's shape (P(class 1), an (n, k) probability matrix, the value) and
+:meth:`TrainedModel.predict_labels` the decision in the label's own terms (0/1 at the binary
+model's threshold, the multiclass label values, the value).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +55,21 @@ class TrainedModel:
         regression: the predicted value."""
         matrix = self.schema.matrix(frame)
         return np.asarray(self.booster.predict(matrix, num_threads=self.n_threads))
+
+    def predict_labels(self, frame: pl.DataFrame) -> np.ndarray:
+        """The decision per row: binary 0/1 at ``schema.threshold`` (0.5 for a model saved without
+        one), multiclass the label value of the most probable class, regression the value."""
+        scores = self.predict(frame)
+        if self.task == "binary":
+            threshold = self.schema.threshold if self.schema.threshold is not None else 0.5
+            return (scores >= threshold).astype(np.int64)
+        if self.task == "multiclass":
+            return np.asarray(self.schema.class_values(scores.argmax(axis=1)))
+        return scores
+
+    def with_threshold(self, threshold: float) -> TrainedModel:
+        """The same booster with a binary decision threshold in its schema (saved with it)."""
+        return dataclasses.replace(self, schema=dataclasses.replace(self.schema, threshold=float(threshold)))
 
     def model_bytes(self) -> bytes:
         return self.booster.model_to_string().encode("utf-8")

@@ -1,7 +1,9 @@
 """The feature schema a model is trained on, and the one way frames become LightGBM matrices.
 
 A :class:`FeatureSchema` records the feature names in order, the task, the label classes of a
-multiclass model, and for each categorical column the sorted categories seen in training. Category
+multiclass model (string or integer labels, coded 0..k-1 in sorted order, so that predictions map
+back to the labels the data uses), the decision threshold of a binary model (chosen on validation
+data, used by scoring), and for each categorical column the sorted categories seen in training. Category
 ``i`` of that sorted list is code ``i``; a category never seen in training, or a null, becomes a
 missing value, which LightGBM routes down its learned missing-value branch. Search, final fit and
 scoring all build their matrices through :meth:`FeatureSchema.matrix`, so a model is never fed
@@ -48,6 +50,14 @@ class FeatureSchema:
     categories: Mapping[str, tuple[Any, ...]]  # categorical column -> sorted categories (code = index)
     task: str
     classes: tuple[Any, ...] = ()  # multiclass label values; class i is column i of predict()
+    threshold: float | None = None  # binary: P(class 1) >= threshold decides positive
+
+    def __post_init__(self) -> None:
+        t = self.threshold
+        if t is not None and (self.task != "binary" or isinstance(t, bool) or not isinstance(t, (int, float))
+                              or not 0.0 <= t <= 1.0):
+            raise TrainingError(f"decision threshold {t!r} does not fit a {self.task} model",
+                                hint="only a binary model carries a threshold, in [0, 1]")
 
     @classmethod
     def fit(cls, frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
@@ -118,14 +128,25 @@ class FeatureSchema:
                                 hint="use a numeric label")
         return column.cast(pl.Float64).to_numpy()
 
+    def class_values(self, codes: np.ndarray) -> list[Any]:
+        """The multiclass label values of class codes 0..k-1 (the inverse of :meth:`labels`)."""
+        if self.task != "multiclass":
+            raise TrainingError(f"a {self.task} model has no classes to decode",
+                                hint="decode class codes of a multiclass model only")
+        return [self.classes[int(c)] for c in np.asarray(codes)]
+
     @property
     def n_classes(self) -> int:
         return len(self.classes) if self.task == "multiclass" else 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "task": self.task, "features": list(self.features),
-                "categories": {k: list(v) for k, v in sorted(self.categories.items())},
-                "classes": list(self.classes)}
+        out = {"schema_version": SCHEMA_VERSION, "task": self.task, "features": list(self.features),
+               "categories": {k: list(v) for k, v in sorted(self.categories.items())},
+               "classes": list(self.classes)}
+        # Only when set: a schema without a threshold keeps the bytes older releases wrote (and signed).
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSchema:
@@ -133,4 +154,4 @@ class FeatureSchema:
             raise TrainingError(f"model schema version {data.get('schema_version')!r} is not supported",
                                 hint=f"expected version {SCHEMA_VERSION}; retrain or upgrade driftline")
         return cls(tuple(data["features"]), {k: tuple(v) for k, v in data["categories"].items()},
-                   data["task"], tuple(data["classes"]))
+                   data["task"], tuple(data["classes"]), data.get("threshold"))

@@ -36,7 +36,7 @@ from monitoring.windows import Window, sample_window
 from registry.layout import VersionFiles
 from registry.versions import ModelVersion
 from training.model import TrainedModel
-from usecases.score import predict
+from usecases.score import predict, row_scores
 
 
 
@@ -123,7 +123,9 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     report is written before the ``drift.verdict`` entry that names it, so an entry never points at
     a report that is not there."""
     profile = reference_of(champion)
-    predictions = predict(TrainedModel.load(champion.path), window.frame)
+    model = TrainedModel.load(champion.path)
+    # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
+    predictions = row_scores(model, predict(model, window.frame))
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions,
                           labelled=labelled_scores(store, label_contract, champion, horizon=label_horizon),
                           reference_performance=champion.metadata.get("metrics"))

@@ -5,7 +5,12 @@ time (the newest event time, not the wall clock), scores the latest values with 
 the rows to the ``predictions`` group (layout: :mod:`features.predictions`) and audits the batch,
 returning a typed :class:`ScoreResult`. The ``score`` flow wraps it in a task for retries and
 logging; the monitor later matches these rows with the labels that arrive. :func:`predict` is the
-one way a stored model turns a frame into a float array, for scoring, training and monitoring.
+one way a stored model turns a frame into its task's float array (P(class 1); an (n, k) probability
+matrix; the value), for scoring, training and monitoring; :func:`row_scores` folds that into one
+number a row (P(class 1), the predicted class's probability, the value), which the predictions'
+``score`` column, the reference profile and the drift monitor all hold. Each row also carries the
+decision in the label's terms: a binary model's 0/1 at the threshold stored in its schema, a
+multiclass model's predicted class (as text, whatever the label's type).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from driftline.clock import utc_now
 from driftline.errors import ConfigError
 from features.contracts import FeatureGroupContract
 from features.latest import latest_features
-from features.predictions import PREDICTIONS_GROUP, EVENT_TIME, predictions_frame
+from features.predictions import DECISION, EVENT_TIME, PREDICTED_CLASS, PREDICTIONS_GROUP, predictions_frame
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
@@ -37,8 +42,8 @@ from usecases.reconcile_lock import writer_lock
 class ScoreResult:
     """One scored batch: who scored it, how many rows, at which data time, in which Delta version.
 
-    ``as_of`` is the data time the latest values were read at (UTC); ``mean_score`` is None for an
-    empty batch.
+    ``as_of`` is the data time the latest values were read at (UTC); ``mean_score`` (of the ``score``
+    column: P(class 1), the predicted class's probability, or the value) is None for an empty batch.
     """
 
     model: str
@@ -50,8 +55,29 @@ class ScoreResult:
 
 
 def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
-    """The model's scores on ``frame`` as a float array (P(class 1) for a binary model)."""
+    """The model's scores on ``frame`` as a float array: P(class 1) for a binary model, an (n, k)
+    probability matrix in ``schema.classes`` order for a multiclass one, the value for regression."""
     return np.asarray(model.predict(frame), dtype=float)
+
+
+def row_scores(model: TrainedModel, scores: np.ndarray) -> np.ndarray:
+    """One number a row from :func:`predict`'s ``scores``: the predicted class's probability for a
+    multiclass model (never the matrix flattened, which has k numbers a row), else the scores."""
+    if model.task == "multiclass":
+        return np.asarray(scores, dtype=float).max(axis=1) if len(scores) else np.zeros(0)
+    return np.asarray(scores, dtype=float)
+
+
+def decisions(model: TrainedModel, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """The decision columns of a scored batch by name: binary ``decision`` (0/1 at the model's
+    threshold), multiclass ``predicted_class`` (the label value as text); none for regression."""
+    if model.task == "binary":
+        threshold = model.schema.threshold if model.schema.threshold is not None else 0.5
+        return {DECISION: (np.asarray(scores) >= threshold).astype(np.int64)}
+    if model.task == "multiclass":
+        codes = np.asarray(scores).argmax(axis=1) if len(scores) else np.zeros(0, dtype=np.int64)
+        return {PREDICTED_CLASS: np.asarray([str(v) for v in model.schema.class_values(codes)], dtype=object)}
+    return {}
 
 
 def batch_source(model: str, version: int, scored_at: datetime) -> str:
@@ -78,11 +104,13 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
     snapshots = [store.snapshot(g) for g in feature_groups]
     as_of = newest_event_time(snapshots, contracts)
     frame = latest_features(snapshots, contracts, as_of=as_of)
-    scores = predict(TrainedModel.load(champion.path), frame)
+    model = TrainedModel.load(champion.path)
+    raw = predict(model, frame)
+    scores = row_scores(model, raw)
     scored_at = clock()
     source = batch_source(champion.model, champion.version, scored_at)
     table = predictions_frame(frame, keys, scores, as_of=as_of, scored_at=scored_at, model=champion.model,
-                              version=champion.version, source=source)
+                              version=champion.version, source=source, decisions=decisions(model, raw))
     mean = float(scores.mean()) if len(scores) else None
     with writer_lock(state):
         # The entity keys are personal data as far as the store knows: no min/max statistics on them.

@@ -7,6 +7,12 @@ saved and read back, byte for byte what will be signed; the reference profile; t
 the gate's :class:`~governance.gates.Evidence`. Then the gate is decided, the lineage built and
 the run's :class:`~usecases.outcomes.TrainOutcome` assembled. Every function is Prefect-free and
 takes its collaborators (registry, settings, clock) as arguments, so each is tested on small frames.
+
+Each takes the model's ``task``. Holdout labels are coded by the candidate's schema (0/1, class
+codes 0..k-1 whatever the label's type, or floats), so a multiclass champion's probability columns
+are aligned to the candidate's classes before the two are compared. A binary candidate gets its
+decision threshold chosen on validation data (:func:`decision_threshold`), stored in its schema
+and lineage; a regression candidate is held to the naive baseline of its training labels.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +29,21 @@ import polars as pl
 
 from driftline.canonical import canonical_json
 from driftline.errors import InputError
-from driftline.settings import GateSettings
+from driftline.settings import GateSettings, TrainingSettings
 from features.training_set import TrainingSet
+from governance.evidence import DECISION_METRICS
 from governance.gate_report import GateReport
 from governance.gates import Evidence, default_policy, evaluate_gate
 from monitoring.profile import ReferenceProfile, build_profile
 from registry import layout
 from registry.lineage import build_lineage
 from registry.versions import ModelRegistry
-from training.metrics import evaluate
+from training.metrics import evaluate, naive_baseline
 from training.model import MODEL_FILE, TrainedModel
 from training.search import SearchResult, TrialRecord
+from training.threshold import validation_threshold
 from usecases.outcomes import TrainOutcome
-from usecases.score import predict
+from usecases.score import predict, row_scores
 
 CHAMPION = "champion"
 
@@ -76,26 +84,74 @@ def scoring_latency(model: TrainedModel, holdout: pl.DataFrame, *, rows: int = 1
     return best * 1000 * 1000 / rows
 
 
-def score_holdout(model: TrainedModel, holdout: pl.DataFrame, label: str, task: str) -> HoldoutScores:
-    y = holdout[label].to_numpy()
+def _check_task(model: TrainedModel, task: str, what: str) -> None:
+    if model.task != task:
+        raise InputError(f"{what} is a {model.task} model, the run trains a {task} one",
+                         hint="a model that changes task is a new model: give it another name")
+
+
+def _aligned(model: TrainedModel, scores: np.ndarray, classes: tuple[Any, ...]) -> np.ndarray:
+    """A multiclass model's probability columns in the order of ``classes`` (the candidate's); a
+    class the model never learnt gets probability 0, a class the candidate lacks is dropped."""
+    if model.schema.classes == classes:
+        return scores
+    column = {c: i for i, c in enumerate(model.schema.classes)}
+    return np.column_stack([scores[:, column[c]] if c in column else np.zeros(len(scores)) for c in classes])
+
+
+def score_holdout(model: TrainedModel, holdout: pl.DataFrame, label: str, task: str, *,
+                  classes: tuple[Any, ...] | None = None) -> HoldoutScores:
+    """``model`` on the holdout: labels coded by its schema (or by ``classes``, the candidate's, when
+    a champion is scored) and scores in ``task``'s shape, with the task's metrics."""
+    _check_task(model, task, "the model scored")
     scores = predict(model, holdout)
+    if task == "multiclass" and classes is not None:
+        scores = _aligned(model, scores, classes)
+        y = replace(model.schema, classes=classes).labels(holdout, label)
+    else:
+        y = model.schema.labels(holdout, label)
     return HoldoutScores(y, scores, {k: float(v) for k, v in evaluate(y, scores, task).items()})
 
 
 def champion_scores(registry: ModelRegistry, model: str, holdout: pl.DataFrame, label: str,
-                    task: str) -> ChampionScores | None:
-    """The current champion's scores on the candidate's holdout (loaded verified); None when the
-    model has no champion yet (a first model)."""
+                    task: str, *, classes: tuple[Any, ...] = ()) -> ChampionScores | None:
+    """The current champion's scores on the candidate's holdout (loaded verified), labels coded
+    as the candidate codes them (multiclass: its ``classes``); None when the model has no champion
+    yet (a first model)."""
     if registry.alias(model, CHAMPION) is None:
         return None
     champion = registry.load(model, CHAMPION)
-    return ChampionScores(champion.version, score_holdout(TrainedModel.load(champion.path), holdout, label, task))
+    loaded = TrainedModel.load(champion.path)
+    _check_task(loaded, task, f"champion {model}:v{champion.version}")
+    return ChampionScores(champion.version,
+                          score_holdout(loaded, holdout, label, task, classes=classes or None))
+
+
+def decision_threshold(model: TrainedModel, train: pl.DataFrame, ts: TrainingSet, result: SearchResult,
+                       settings: TrainingSettings, *, validation_fraction: float = 0.2) -> TrainedModel:
+    """A binary ``model`` with the threshold chosen on validation data (the latest times of its
+    training rows, scored by a model fit like it on the earlier ones) in its schema; other tasks'
+    models as they are."""
+    if model.task != "binary":
+        return model
+    threshold = validation_threshold(
+        train, features=ts.feature_columns, categorical=ts.categorical_columns, label=ts.label_column,
+        time_column=ts.time_column, params=result.best_params, num_boost_round=result.best_iteration,
+        seed=settings.seed, n_threads=settings.n_threads, device=result.device, fraction=validation_fraction)
+    return model.with_threshold(threshold)
+
+
+def regression_baseline(model: TrainedModel, train: pl.DataFrame, label: str) -> float | None:
+    """The naive baseline a regression model must beat (the training labels' mean); None otherwise."""
+    if model.task != "regression":
+        return None
+    return naive_baseline(model.schema.labels(train, label), "mean")
 
 
 def reference_profile(model: TrainedModel, train: pl.DataFrame, ts: TrainingSet) -> ReferenceProfile:
     """The drift monitor's reference: the training rows' features and the model's scores on them."""
     return build_profile(train, numeric=[c for c in ts.feature_columns if c not in ts.categorical_columns],
-                         categorical=ts.categorical_columns, predictions=predict(model, train))
+                         categorical=ts.categorical_columns, predictions=row_scores(model, predict(model, train)))
 
 
 def version_files(model: TrainedModel, profile: ReferenceProfile,
@@ -112,8 +168,10 @@ def version_files(model: TrainedModel, profile: ReferenceProfile,
 
 def build_evidence(candidate: HoldoutScores, champion: ChampionScores | None, *, holdout: pl.DataFrame,
                    training_rows: int, slice_columns: tuple[str, ...], quarantine_share: float,
-                   files: Mapping[str, Path | bytes], latency_ms_per_1k: float) -> Evidence:
-    """What the gate sees: both models' holdout scores, segments, and the data and cost facts."""
+                   files: Mapping[str, Path | bytes], latency_ms_per_1k: float, task: str = "binary",
+                   threshold: float | None = None, baseline: float | None = None) -> Evidence:
+    """What the gate sees: both models' holdout scores in ``task``'s shape, segments, the data and
+    cost facts, a binary model's decision threshold and a regression model's naive baseline."""
     model_file = files[MODEL_FILE]
     size = len(model_file) if isinstance(model_file, bytes) else model_file.stat().st_size
     return Evidence(
@@ -121,7 +179,42 @@ def build_evidence(candidate: HoldoutScores, champion: ChampionScores | None, *,
         y_true=candidate.y_true, candidate_scores=candidate.scores,
         champion_scores=champion.holdout.scores if champion else None, training_rows=training_rows,
         segments={c: holdout[c].cast(str).to_numpy() for c in slice_columns} or None,
-        quarantine_share=quarantine_share, model_size_bytes=size, latency_ms_per_1k=latency_ms_per_1k)
+        quarantine_share=quarantine_share, model_size_bytes=size, latency_ms_per_1k=latency_ms_per_1k,
+        task=task, threshold=threshold, baseline=baseline)
+
+
+@dataclass(frozen=True, eq=False)
+class MeasuredCandidate:
+    """A candidate ready for the gate: the model as it will be saved (a binary one with its
+    threshold), its and the champion's holdout scores, its version's files and the evidence."""
+
+    model: TrainedModel
+    candidate: HoldoutScores
+    champion: ChampionScores | None
+    files: dict[str, Path | bytes]
+    evidence: Evidence
+
+
+def measure_candidate(fitted: TrainedModel, *, task: str, train: pl.DataFrame, holdout: pl.DataFrame,
+                      ts: TrainingSet, result: SearchResult, registry: ModelRegistry, model: str,
+                      training: TrainingSettings, slice_columns: tuple[str, ...],
+                      quarantine_share: float) -> MeasuredCandidate:
+    """Everything between the final fit and the gate, per ``task``: the binary threshold chosen on
+    validation data, both models on the same holdout (labels coded as the candidate codes them),
+    latency, the version's files, the regression baseline from the training labels, the evidence."""
+    _check_task(fitted, task, f"the candidate of {model}")
+    candidate_model = decision_threshold(fitted, train, ts, result, training)
+    candidate = score_holdout(candidate_model, holdout, ts.label_column, task)
+    latency = scoring_latency(candidate_model, holdout)
+    champion = champion_scores(registry, model, holdout, ts.label_column, task,
+                               classes=candidate_model.schema.classes)
+    files = version_files(candidate_model, reference_profile(candidate_model, train, ts), result.trials)
+    evidence = build_evidence(
+        candidate, champion, holdout=holdout, training_rows=train.height, slice_columns=slice_columns,
+        quarantine_share=quarantine_share, files=files, latency_ms_per_1k=latency, task=task,
+        threshold=candidate_model.schema.threshold,
+        baseline=regression_baseline(candidate_model, train, ts.label_column))
+    return MeasuredCandidate(candidate_model, candidate, champion, files, evidence)
 
 
 def candidate_name(model: str, ts: TrainingSet) -> str:
@@ -130,22 +223,29 @@ def candidate_name(model: str, ts: TrainingSet) -> str:
 
 
 def decide_gate(gate: GateSettings, evidence: Evidence, *, candidate: str, champion: str | None) -> GateReport:
-    """The settings' policy (champion checks only once there is a champion) run on the evidence."""
-    policy = default_policy(gate, has_champion=champion is not None)
+    """The evidence's task's default policy under the settings (champion checks only once there
+    is a champion) run on the evidence; the report names the task and its decision metric."""
+    policy = default_policy(evidence.task, gate, has_champion=champion is not None)
     return evaluate_gate(policy, evidence, candidate=candidate, champion=champion)
 
 
 def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdout_rows: int,
             candidate: HoldoutScores, champion: ChampionScores | None, report: GateReport,
-            reason: str, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The version's ``metadata.json`` lineage: data, search, metrics, the gate report's digest and
-    the declared model spec (``ModelSpec.to_dict()``)."""
-    return build_lineage(
+            reason: str, evidence: Evidence | None = None,
+            spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The version's ``metadata.json`` lineage: data, search, metrics, the gate report's digest, the
+    declared model spec (``ModelSpec.to_dict()``) and, given the ``evidence``, the decision: task,
+    decision metric, threshold (binary), baseline (regression)."""
+    out = build_lineage(
         data_versions=ts.versions, training_set_sha256=ts.fingerprint, training_rows=training_rows,
         holdout_rows=holdout_rows, params=result.best_params, best_iteration=result.best_iteration,
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
         gate_report_sha256=report.digest, reason=reason, model_spec=spec)
+    if evidence is not None:
+        out["decision"] = {"task": evidence.task, "metric": report.decision_metric or DECISION_METRICS[evidence.task],
+                           "threshold": evidence.threshold, "baseline": evidence.baseline}
+    return out
 
 
 def outcome(model: str, *, version: int, status: str, report: GateReport, candidate: HoldoutScores,
