@@ -1,7 +1,8 @@
 """The monitor use case: the champion's reference profile against the current window of the store.
 
-:func:`current_window` samples every entity's latest features at observation points ending at the
-data's time (:mod:`monitoring.windows`); :func:`labelled_scores` matches the champion's stored
+:func:`current_window` takes the rows that arrived in ``[since, until)`` (by default the days that
+end at the data's time), joined per entity as the training set joins them (:mod:`monitoring.windows`,
+:mod:`features.arrivals`); :func:`labelled_scores` matches the champion's stored
 batch scores with the labels that arrived since (:mod:`monitoring.labels`); :func:`monitor_champion`
 runs :func:`monitoring.drift.detect_drift` under a :class:`DriftPolicy`, writes the HTML report
 under ``reports/``, audits the ``drift.verdict`` and returns a typed :class:`MonitorResult`.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -21,7 +22,7 @@ import polars as pl
 from driftline.atomic import write_atomic
 from driftline.errors import NotFoundError
 from features.contracts import FeatureGroupContract
-from features.latest import latest_features
+from features.arrivals import arrived_rows
 from features.predictions import MODEL, MODEL_VERSION, PREDICTIONS_GROUP
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
@@ -32,7 +33,7 @@ from monitoring.drift_report import render_drift_html
 from monitoring.labels import LabelledScores, match_labels
 from monitoring.performance import performance_line
 from monitoring.profile import ReferenceProfile
-from monitoring.windows import Window, sample_window
+from monitoring.windows import Window, arrived_window, window_bounds
 from registry.layout import VersionFiles
 from registry.versions import ModelVersion
 from training.model import TrainedModel
@@ -61,13 +62,15 @@ class MonitorResult:
 
 
 def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract],
-                   feature_groups: Sequence[str], window_days: int) -> Window:
-    """The latest features of every entity at each observation point of the ``window_days`` that end
-    at the data's newest event time (not the wall clock: replayed or late data is judged by when
-    it happened)."""
+                   feature_groups: Sequence[str], window_days: int, *, since: datetime | None = None,
+                   until: datetime | None = None) -> Window:
+    """The rows of ``feature_groups`` that arrived in ``[since, until)``, joined per entity as the
+    training set joins them; without bounds, the ``window_days`` that end at the data's newest event
+    time (not the wall clock: replayed or late data is judged by when it happened)."""
     snapshots = [store.snapshot(g) for g in feature_groups]
-    return sample_window(lambda at: latest_features(snapshots, contracts, as_of=at),
-                         newest_event_time(snapshots, contracts), window_days)
+    newest = newest_event_time(snapshots, contracts) if since is None or until is None else until
+    start, end = window_bounds(newest, window_days, since=since, until=until)
+    return arrived_window(lambda a, b: arrived_rows(snapshots, contracts, since=a, until=b), start, end)
 
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,

@@ -13,6 +13,7 @@ from driftline.errors import InputError, NotFoundError
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy
 from monitoring.profile import build_profile
+from monitoring.windows import AFTER_NEWEST
 from registry.versions import ModelVersion
 from tests.usecases.small import ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
@@ -46,14 +47,13 @@ def _monitor(tmp_path: Path, store, champion: ModelVersion) -> MonitorResult:
                             reports=tmp_path / "reports", audit=AuditLog(tmp_path / "audit"), actor=ACTOR)
 
 
-def test_the_window_ends_at_the_data_time_and_holds_each_entitys_latest_values(store) -> None:
+def test_the_window_ends_at_the_data_time_and_holds_the_rows_that_arrived_in_it(store) -> None:
     put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 1},
                             {"customer_id": "a", "event_time": 9, "sessions": 5},
                             {"customer_id": "b", "event_time": 4, "sessions": 2}])
     window = current_window(store, CONTRACTS, ["activity"], 7)
-    assert window.end == T0 + timedelta(minutes=9) and window.start == window.end - timedelta(days=7)
-    assert window.points == (window.end,)  # one observation point per week of the window
-    assert sorted(window.frame.select("customer_id", "sessions").rows()) == [("a", 5), ("b", 2)]
+    assert window.end == T0 + timedelta(minutes=9) + AFTER_NEWEST and window.start == window.end - timedelta(days=7)
+    assert sorted(window.frame.select("customer_id", "sessions").rows()) == [("a", 1), ("a", 5), ("b", 2)]
 
 
 def test_a_shifted_window_is_drift_reported_audited_and_named_for_the_retrain(tmp_path, store, tiny_model) -> None:
@@ -114,7 +114,7 @@ def test_a_window_without_rows_is_refused_and_nothing_is_recorded(tmp_path, stor
     _activity(store)
     champion = _champion(tmp_path, tiny_model)
     window = current_window(store, CONTRACTS, ["activity"], 7)
-    empty = type(window)(start=window.start, end=window.end, frame=window.frame.clear(), points=window.points)
+    empty = type(window)(start=window.start, end=window.end, frame=window.frame.clear())
     with pytest.raises(InputError, match="no rows"):
         monitor_champion(store, LABELS, champion, empty, policy=DriftPolicy(), label_horizon=HORIZON,
                          reports=tmp_path / "reports", audit=AuditLog(tmp_path / "audit"), actor=ACTOR)
