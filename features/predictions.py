@@ -20,6 +20,9 @@ from features.validation import INGESTED_AT, SOURCE
 
 PREDICTIONS_GROUP = "predictions"
 EVENT_TIME = "event_time"
+# The time of the features a row was scored on (each entity's newest row read); batches stored before
+# this column existed lack it, and their labels are matched from EVENT_TIME.
+FEATURE_TIME = "feature_time"
 SCORED_AT = "scored_at"
 SCORE = "score"
 MODEL = "model"
@@ -29,11 +32,13 @@ _UTC_US = pl.Datetime("us", "UTC")
 
 
 def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.ndarray, *, as_of: datetime,
-                      scored_at: datetime, model: str, version: int, source: str) -> pl.DataFrame:
+                      scored_at: datetime, model: str, version: int, source: str,
+                      feature_times: pl.Series | None = None) -> pl.DataFrame:
     """One predictions row per row of ``entities`` (its ``keys`` kept), scored by ``model`` v``version``.
 
     ``as_of`` is the data time the features were read at (the row's event time); ``scored_at`` is
-    when the batch was scored, also its ``_ingested_at``; ``source`` names the batch (its ``_source``).
+    when the batch was scored, also its ``_ingested_at``; ``source`` names the batch (its ``_source``);
+    ``feature_times``, one per row, the time of the features each row was scored on (``FEATURE_TIME``).
     """
     if len(scores) != entities.height:
         raise InputError(f"{len(scores)} scores for {entities.height} entities",
@@ -42,8 +47,12 @@ def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.nd
     if not keys or missing:
         raise InputError(f"entity keys {missing or list(keys)} are not columns of the scored frame",
                          hint="pass the entity keys of the feature groups' contract")
+    if feature_times is not None and feature_times.len() != entities.height:
+        raise InputError(f"{feature_times.len()} feature times for {entities.height} entities",
+                         hint="pass one feature time per row of the latest-values frame")
+    times = [] if feature_times is None else [feature_times.cast(_UTC_US).alias(FEATURE_TIME)]
     return entities.select(keys).with_columns(
-        pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME),
+        pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME), *times,
         pl.lit(scored_at).cast(_UTC_US).alias(SCORED_AT),
         pl.Series(SCORE, np.asarray(scores, dtype=float), dtype=pl.Float64),
         pl.lit(model).alias(MODEL),

@@ -23,7 +23,7 @@ from driftline.atomic import write_atomic
 from driftline.errors import NotFoundError
 from features.contracts import FeatureGroupContract
 from features.arrivals import arrived_rows
-from features.predictions import MODEL, MODEL_VERSION, PREDICTIONS_GROUP
+from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTIONS_GROUP
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
@@ -82,6 +82,8 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
     c = label_contract
     scores = store.read(PREDICTIONS_GROUP).filter(
         (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
+    if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
+        scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(c.label).alias("label"))
     return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)

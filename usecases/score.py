@@ -22,8 +22,8 @@ import polars as pl
 from driftline.clock import utc_now
 from driftline.errors import ConfigError
 from features.contracts import FeatureGroupContract
-from features.latest import latest_features
-from features.predictions import PREDICTIONS_GROUP, EVENT_TIME, predictions_frame
+from features.latest import latest_event_times, latest_features
+from features.predictions import EVENT_TIME, FEATURE_TIME, PREDICTIONS_GROUP, predictions_frame
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
@@ -78,11 +78,14 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
     snapshots = [store.snapshot(g) for g in feature_groups]
     as_of = newest_event_time(snapshots, contracts)
     frame = latest_features(snapshots, contracts, as_of=as_of)
+    # Each row's feature time, aligned by keys: the label matcher starts from it (monitoring.labels).
+    times = frame.select(keys).join(latest_event_times(snapshots, contracts, as_of=as_of, name=FEATURE_TIME),
+                                    on=list(keys), how="left", maintain_order="left")[FEATURE_TIME]
     scores = predict(TrainedModel.load(champion.path), frame)
     scored_at = clock()
     source = batch_source(champion.model, champion.version, scored_at)
     table = predictions_frame(frame, keys, scores, as_of=as_of, scored_at=scored_at, model=champion.model,
-                              version=champion.version, source=source)
+                              version=champion.version, source=source, feature_times=times)
     mean = float(scores.mean()) if len(scores) else None
     with writer_lock(state):
         # The entity keys are personal data as far as the store knows: no min/max statistics on them.

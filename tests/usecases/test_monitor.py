@@ -126,3 +126,16 @@ def test_the_markdown_lists_every_feature_with_its_verdict(tmp_path, store, tiny
     result = _monitor(tmp_path, store, _champion(tmp_path, tiny_model))
     text = drift_markdown(result.drift, _champion(tmp_path, tiny_model))
     assert text.startswith("# Drift: detected") and "| sessions |" in text and "**drifted**" in text
+
+
+def test_delayed_labels_stamped_with_their_features_time_are_matched(tmp_path, store, tiny_model) -> None:
+    # Event-style: each entity's one feature row at minute i; its label arrives later but carries
+    # the same timestamp. The batch is scored at minute 11 (the data time), after most of them.
+    _activity(store)
+    champion = _champion(tmp_path, tiny_model)
+    score_latest(store, CONTRACTS, ["activity"], champion, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                 state=tmp_path / "state")
+    put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": int(i >= 6)} for i in range(12)])
+    labelled = labelled_scores(store, LABELS, champion, horizon=HORIZON)
+    assert labelled is not None and labelled.rows == 12  # was 1: only the entity stamped at the batch time
+    assert sorted(labelled.labels) == [0.0] * 6 + [1.0] * 6
