@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
-from flows.cli_args import parse_flow_params, positive_int
+from flows.cli_args import parse_flow_params, positive_int, utc_time
 
 if TYPE_CHECKING:
     from flows.local import LocalRun
@@ -105,13 +105,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    run = _run(args, "monitor", model=args.model, window_days=args.window_days)
-    from usecases.monitor import MonitorResult
+    run = _run(args, "monitor", model=args.model, window_days=args.window_days, since=args.since,
+               until=args.until)
+    from usecases.monitor import MonitorResult, verdict_lines
 
-    o = run.result_as(MonitorResult)
-    verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
-    print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
-    print(f"  performance: {o.performance}")
+    print("\n".join(verdict_lines(run.result_as(MonitorResult))))
     return 0
 
 
@@ -147,6 +145,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("monitor", help="drift of the current window against the champion")
     p.add_argument("--model")
     p.add_argument("--window-days", type=positive_int, help="days in the current window (default 30)")
+    p.add_argument("--since", type=utc_time, help="first moment of the window (ISO date or time, UTC)")
+    p.add_argument("--until", type=utc_time, help="end of the window, excluded (default: just after the newest row)")
     p.set_defaults(handler=_monitor)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")

@@ -117,6 +117,25 @@ def drift_markdown(report: DriftReport, champion: ModelVersion) -> str:
             f"| feature | PSI | verdict | reason |\n|---|---|---|---|\n{rows}\n")
 
 
+def verdict_lines(result: MonitorResult) -> list[str]:
+    """What ``python -m flows monitor`` prints: the verdict, plainly "no drift" when there is none,
+    then every feature's (and the predictions') verdict and statistics, and the performance."""
+    verdict = f"DRIFT in {', '.join(result.drifted_features) or 'the predictions or performance'}" \
+        if result.drifted else "no drift"
+    report = result.drift
+    lines = [f"{result.model} v{result.version} over {result.window.rsplit(':', 1)[-1]}: {verdict} "
+             f"({sum(f.drifted for f in report.features)} of {len(report.features)} features drifted, "
+             f"{report.current_rows} rows in the window against {report.reference_rows} training rows); "
+             f"report {result.report}"]
+    test = {"numeric": "KS D", "prediction": "KS D", "categorical": "chi-square"}
+    for f in (*report.features, *((report.prediction,) if report.prediction else ())):
+        statistic = "n/a" if f.statistic is None else f"{f.statistic:.4g}"
+        lines.append(f"  {f.name}: {'DRIFTED' if f.drifted else 'no drift'} ({f.kind}; {test[f.kind]} "
+                     f"{statistic}, p_adj {f.p_adjusted:.2g}, PSI {f.psi:.3f}, JS {f.jensen_shannon:.3f})")
+    lines.append(f"  performance: {result.performance}")
+    return lines
+
+
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
                      audit: AuditLog, actor: Actor) -> MonitorResult:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from driftline.errors import InputError, NotFoundError
+from features.store import FeatureStore
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy
 from monitoring.profile import build_profile
@@ -18,7 +19,7 @@ from registry.versions import ModelVersion
 from tests.usecases.small import ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
 from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
-from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores,
+from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores, verdict_lines,
                               monitor_champion)
 from usecases.score import predict, score_latest
 
@@ -139,3 +140,18 @@ def test_delayed_labels_stamped_with_their_features_time_are_matched(tmp_path, s
     labelled = labelled_scores(store, LABELS, champion, horizon=HORIZON)
     assert labelled is not None and labelled.rows == 12  # was 1: only the entity stamped at the batch time
     assert sorted(labelled.labels) == [0.0] * 6 + [1.0] * 6
+
+
+def test_the_monitor_command_prints_every_features_verdict_and_says_no_drift_plainly(tmp_path, store,
+                                                                                      tiny_model) -> None:
+    _activity(store)
+    lines = verdict_lines(_monitor(tmp_path, store, _champion(tmp_path, tiny_model)))
+    assert ": no drift (0 of 1 features drifted, 12 rows in the window against 12 training rows)" in lines[0]
+    assert lines[1].startswith("  sessions: no drift (numeric; KS D ") and "PSI " in lines[1]
+    assert lines[2].startswith("  prediction: no drift (prediction; KS D ")
+    assert lines[-1].startswith("  performance: no labels have arrived")
+    shifted = FeatureStore(tmp_path / "shifted")
+    _activity(shifted, shift=100)
+    drifted = verdict_lines(_monitor(tmp_path, shifted, _champion(tmp_path, tiny_model)))
+    assert ": DRIFT in sessions (1 of 1 features drifted" in drifted[0]
+    assert drifted[1].startswith("  sessions: DRIFTED (numeric; KS D 1, p_adj ")
