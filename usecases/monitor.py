@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from driftline.atomic import write_atomic
@@ -89,6 +90,17 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
     return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
 
 
+def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window) -> np.ndarray | None:
+    """The labels whose event time falls in the window (a regression target's current distribution);
+    None when the labels group holds none yet."""
+    c = label_contract
+    if c.label is None or c.name not in store.groups():
+        return None
+    time = pl.col(c.event_time)
+    rows = store.read(c.name).filter((time >= window.start) & (time < window.end))
+    return rows[c.label].cast(pl.Float64).to_numpy() if rows.height else None
+
+
 def reference_of(champion: ModelVersion) -> ReferenceProfile:
     """The champion's reference profile, the file signed with the version."""
     path = VersionFiles(champion.path).reference_profile
@@ -147,7 +159,8 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     predictions = predict(TrainedModel.load(champion.path), window.frame)
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions,
                           labelled=labelled_scores(store, label_contract, champion, horizon=label_horizon),
-                          reference_performance=champion.metadata.get("metrics"))
+                          reference_performance=champion.metadata.get("metrics"),
+                          current_target=window_labels(store, label_contract, window) if profile.target else None)
     html = report_path(reports, champion, window)
     write_atomic(html, render_drift_html(report, profile, window.frame).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {

@@ -19,8 +19,8 @@ from registry.versions import ModelVersion
 from tests.usecases.small import ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
 from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
-from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores, verdict_lines,
-                              monitor_champion)
+from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores,
+                              monitor_champion, verdict_lines, window_labels)
 from usecases.score import predict, score_latest
 
 HORIZON = timedelta(days=7)
@@ -155,3 +155,12 @@ def test_the_monitor_command_prints_every_features_verdict_and_says_no_drift_pla
     drifted = verdict_lines(_monitor(tmp_path, shifted, _champion(tmp_path, tiny_model)))
     assert ": DRIFT in sessions (1 of 1 features drifted" in drifted[0]
     assert drifted[1].startswith("  sessions: DRIFTED (numeric; KS D 1, p_adj ")
+
+
+def test_the_labels_that_arrived_in_the_window_are_the_current_target(store) -> None:
+    _activity(store)
+    window = current_window(store, CONTRACTS, ["activity"], 7)
+    assert window_labels(store, LABELS, window) is None  # no labels group yet
+    put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": i % 2} for i in range(12)]
+        + [{"customer_id": "c0", "event_time": 60 * 24 * 30, "y": 1}])  # a month later: after the window
+    assert sorted(window_labels(store, LABELS, window).tolist()) == [0.0] * 6 + [1.0] * 6
