@@ -64,6 +64,16 @@ def utc_time(text: str) -> str:
 utc_time.__name__ = "a date"
 
 
+def table_file(text: str) -> str:
+    """An output file named .csv or .parquet (checked at parse time, before any flow starts)."""
+    if Path(text).suffix.lower() not in (".csv", ".parquet"):
+        raise argparse.ArgumentTypeError(f"expected a file named .csv or .parquet, got {text!r}")
+    return text
+
+
+table_file.__name__ = "a .csv or .parquet file"
+
+
 def flow_parameters(flow: str) -> dict[str, str]:
     """The parameters a user may pass to ``flow`` (name -> annotation text), read from its source."""
     try:

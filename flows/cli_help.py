@@ -28,7 +28,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "train": ("python -m flows train --model churn --trials 20 --reason 'new features'",),
     "monitor": ("python -m flows monitor --model churn --window-days 14",
                 "python -m flows monitor --model churn --since 2026-03-01 --until 2026-04-01"),
-    "score": ("python -m flows score --model churn",),
+    "score": ("python -m flows score --model churn", "python -m flows score --model churn --out scores.parquet"),
     "predict": ("python -m flows predict --model churn --input rows.csv --out scored.parquet",),
     "run": ("python -m flows run retrain -p model=churn -p idempotency_key=manual-1",),
     "registry": ("python -m flows registry list", "python -m flows registry verify --all"),

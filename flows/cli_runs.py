@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
-from flows.cli_args import parse_flow_params, positive_int, utc_time
+from flows.cli_args import parse_flow_params, positive_int, table_file, utc_time
 
 if TYPE_CHECKING:
     from flows.local import LocalRun
@@ -114,11 +114,12 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    run = _run(args, "score", model=args.model)
+    run = _run(args, "score", model=args.model, out=os.path.abspath(args.out) if args.out else None)
     from flows.score import ScoreOutcome  # imports Prefect: after _run configured it
 
     o = run.result_as(ScoreOutcome)
-    print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})")
+    print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})"
+          + (f"; written to {o.out}" if o.out else ""))
     return 0
 
 
@@ -150,6 +151,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_monitor)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")
+    p.add_argument("--out", type=table_file, help="also write the batch to this .csv or .parquet file")
     p.set_defaults(handler=_score)
     p = commands.add_parser("run", help="run any flow by name in-process (ingest, train, retrain, ...)")
     p.add_argument("flow")

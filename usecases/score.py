@@ -19,17 +19,20 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from driftline.atomic import write_atomic
 from driftline.clock import utc_now
 from driftline.errors import ConfigError
 from features.contracts import FeatureGroupContract
 from features.latest import latest_event_times, latest_features
-from features.predictions import EVENT_TIME, FEATURE_TIME, PREDICTIONS_GROUP, predictions_frame
+from features.predictions import EVENT_TIME, FEATURE_TIME, PREDICTIONS_GROUP, SCORE, predictions_frame
+from features.validation import INGESTED_AT, SOURCE
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
 from governance.audit import AuditLog
 from registry.versions import ModelVersion
 from training.model import TrainedModel
+from usecases.predict_file import table_bytes
 from usecases.reconcile_lock import writer_lock
 
 
@@ -47,6 +50,7 @@ class ScoreResult:
     as_of: datetime
     delta_version: int
     mean_score: float | None
+    out: Path | None = None
 
 
 def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
@@ -69,11 +73,16 @@ def entity_keys(contracts: Mapping[str, FeatureGroupContract], feature_groups: S
 
 def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract], feature_groups: Sequence[str],
                  champion: ModelVersion, *, audit: AuditLog, actor: Actor, state: Path,
-                 clock: Callable[[], datetime] = utc_now) -> ScoreResult:
+                 clock: Callable[[], datetime] = utc_now, out: Path | None = None) -> ScoreResult:
     """Score every entity's latest features with ``champion`` (loaded verified by the caller),
     append the rows to the predictions group in one commit and audit the batch. The commit and its
     entry are made under the writers' share of ``state``'s reconcile lock, so no reconcile runs
-    between them and mistakes a live batch for a crashed one."""
+    between them and mistakes a live batch for a crashed one. With ``out`` (.csv or .parquet) the
+    batch's rows are also written there, atomically, after the commit: the entity keys, the data
+    time, the score, the model and its version, and ``decision`` when the version carries a binary
+    decision threshold (``metadata.metrics.threshold``)."""
+    if out is not None:
+        table_bytes(pl.DataFrame(), out)  # an unknown suffix is refused before anything is scored
     keys = entity_keys(contracts, feature_groups)
     snapshots = [store.snapshot(g) for g in feature_groups]
     as_of = newest_event_time(snapshots, contracts)
@@ -94,5 +103,11 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
         audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
             "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
             "mean_score": mean}, actor=actor)
+    if out is not None:
+        exported = table.drop(INGESTED_AT, SOURCE)
+        threshold = (champion.metadata.get("metrics") or {}).get("threshold")
+        if threshold is not None:
+            exported = exported.with_columns((pl.col(SCORE) >= threshold).cast(pl.Int64).alias("decision"))
+        write_atomic(out, table_bytes(exported, out), staged="score.out.staged", replaced="score.out.replaced")
     return ScoreResult(model=champion.model, version=champion.version, rows=table.height, as_of=as_of,
-                       delta_version=delta_version, mean_score=mean)
+                       delta_version=delta_version, mean_score=mean, out=out)

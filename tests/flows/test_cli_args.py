@@ -22,6 +22,7 @@ BAD_FLAGS = [
     (["monitor", "--window-days", "0"], "--window-days: expected a whole number of 1 or more, got '0'"),
     (["monitor", "--window-days", "-3"], "--window-days: expected a whole number of 1 or more, got '-3'"),
     (["monitor", "--window-days", "week"], "--window-days: expected a whole number"),
+    (["score", "--out", "scores.xlsx"], "--out: expected a file named .csv or .parquet"),
     (["monitor", "--since", "last week"], "--since: expected a date such as 2026-03-01"),
     (["monitor", "--until", "2026-13-01"], "--until: expected a date such as 2026-03-01"),
     (["watch", "--interval", "0"], "--interval: expected a number above 0"),
