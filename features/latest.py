@@ -73,3 +73,32 @@ def latest_features(features: Sequence[GroupSnapshot], contracts: Mapping[str, F
     columns = [quote(k) for k in keys] + [quote(c) for g in groups for c in g.feature_columns]
     query = f"WITH {', '.join(ctes)} SELECT {', '.join(columns)} FROM {joined} ORDER BY {using}"
     return run_query(query, params, [s.group for s in features])
+
+
+def latest_event_times(features: Sequence[GroupSnapshot], contracts: Mapping[str, FeatureGroupContract], *,
+                       as_of: datetime, name: str = "feature_time") -> pl.DataFrame:
+    """Per entity, the newest event time of the rows :func:`latest_features` reads at ``as_of``
+    (the newest over the groups, TTL applied): the time of the features a batch score was made on.
+
+    Columns: the entity keys, then ``name``. Label matching starts from it, so a label stamped with
+    the time of the features it labels (a common layout) answers the score made on them.
+    """
+    groups = [resolve(s, contracts) for s in features]
+    keys = _check(groups)
+    moment = utc(as_of)
+    params: dict[str, object] = {}
+    parts = []
+    for i, (snapshot, group) in enumerate(zip(features, groups, strict=True), start=1):
+        t = f"CAST({quote(group.event_time)} AS TIMESTAMPTZ)"
+        where = f"WHERE {t} <= $as_of"
+        if group.ttl is not None:
+            where += f" AND {t} >= $as_of - to_microseconds({int(group.ttl / timedelta(microseconds=1))})"
+        if snapshot.files:
+            params[f"f{i}"] = list(snapshot.files)
+            params["as_of"] = moment
+        sql = group_sql(group, f"f{i}", bool(snapshot.files), keys, "__t", where, latest_only=True)
+        parts.append(f"SELECT * FROM ({sql})")
+    using = ", ".join(quote(k) for k in keys)
+    query = (f"SELECT {using}, max(__t) AS {quote(name)} FROM ({' UNION ALL '.join(parts)}) "
+             f"GROUP BY {using} ORDER BY {using}")
+    return run_query(query, params, [s.group for s in features])

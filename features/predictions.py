@@ -23,6 +23,9 @@ from features.validation import INGESTED_AT, SOURCE
 
 PREDICTIONS_GROUP = "predictions"
 EVENT_TIME = "event_time"
+# The time of the features a row was scored on (each entity's newest row read); batches stored before
+# this column existed lack it, and their labels are matched from EVENT_TIME.
+FEATURE_TIME = "feature_time"
 SCORED_AT = "scored_at"
 SCORE = "score"
 MODEL = "model"
@@ -36,12 +39,14 @@ _UTC_US = pl.Datetime("us", "UTC")
 
 def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.ndarray, *, as_of: datetime,
                       scored_at: datetime, model: str, version: int, source: str,
-                      decisions: Mapping[str, np.ndarray] | None = None) -> pl.DataFrame:
+                      decisions: Mapping[str, np.ndarray] | None = None,
+                      feature_times: pl.Series | None = None) -> pl.DataFrame:
     """One predictions row per row of ``entities`` (its ``keys`` kept), scored by ``model`` v``version``.
 
     ``as_of`` is the data time the features were read at (the row's event time); ``scored_at`` is
     when the batch was scored, also its ``_ingested_at``; ``source`` names the batch (its ``_source``).
-    ``decisions`` maps :data:`DECISION` or :data:`PREDICTED_CLASS` to one value per row.
+    ``decisions`` maps :data:`DECISION` or :data:`PREDICTED_CLASS` to one value per row;
+    ``feature_times``, one per row, the time of the features each row was scored on (``FEATURE_TIME``).
     """
     if np.ndim(scores) != 1 or len(scores) != entities.height:
         shape = "" if np.ndim(scores) == 1 else f" in shape {np.shape(scores)}"
@@ -58,8 +63,12 @@ def predictions_frame(entities: pl.DataFrame, keys: Sequence[str], scores: np.nd
             raise InputError(f"decision column {name!r} with {len(values)} values for {entities.height} rows",
                              hint=f"pass one value a row for one of {sorted(_DECISION_TYPES)}")
         extra.append(pl.Series(name, values, dtype=_DECISION_TYPES[name]))
+    if feature_times is not None and feature_times.len() != entities.height:
+        raise InputError(f"{feature_times.len()} feature times for {entities.height} entities",
+                         hint="pass one feature time per row of the latest-values frame")
+    times = [] if feature_times is None else [feature_times.cast(_UTC_US).alias(FEATURE_TIME)]
     return entities.select(keys).with_columns(
-        pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME),
+        pl.lit(as_of).cast(_UTC_US).alias(EVENT_TIME), *times,
         pl.lit(scored_at).cast(_UTC_US).alias(SCORED_AT),
         pl.Series(SCORE, np.asarray(scores, dtype=float), dtype=pl.Float64),
         pl.lit(model).alias(MODEL),

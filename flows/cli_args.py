@@ -12,6 +12,7 @@ import argparse
 import ast
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -47,6 +48,30 @@ def _number(kind: Callable[[str], Any], floor: float, inclusive: bool, words: st
 positive_int = _number(int, 1, True, "a whole number of 1 or more")
 positive_float = _number(float, 0, False, "a number above 0")
 non_negative_float = _number(float, 0, True, "a number of 0 or more")
+
+
+def utc_time(text: str) -> str:
+    """A ``--since``/``--until`` value: an ISO date or date-time, UTC unless it names an offset,
+    returned as ISO-8601 text with its offset (flows take it as text and read it back)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date such as 2026-03-01 or 2026-03-01T12:00:00Z, "
+                                         f"got {text!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
+
+
+utc_time.__name__ = "a date"
+
+
+def table_file(text: str) -> str:
+    """An output file named .csv or .parquet (checked at parse time, before any flow starts)."""
+    if Path(text).suffix.lower() not in (".csv", ".parquet"):
+        raise argparse.ArgumentTypeError(f"expected a file named .csv or .parquet, got {text!r}")
+    return text
+
+
+table_file.__name__ = "a .csv or .parquet file"
 
 
 def flow_parameters(flow: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
-from flows.cli_args import parse_flow_params, positive_float, positive_int
+from flows.cli_args import parse_flow_params, positive_float, positive_int, table_file, utc_time
 
 if TYPE_CHECKING:
     from flows.local import LocalRun
@@ -134,22 +134,21 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    run = _run(args, "monitor", model=args.model, window_days=args.window_days)
-    from usecases.monitor import MonitorResult
+    run = _run(args, "monitor", model=args.model, window_days=args.window_days, since=args.since,
+               until=args.until)
+    from usecases.monitor import MonitorResult, verdict_lines
 
-    o = run.result_as(MonitorResult)
-    verdict = f"DRIFT in {', '.join(o.drifted_features)}" if o.drifted else "no drift"
-    print(f"{o.model} v{o.version} over {o.window}: {verdict} (share {o.share_drifted:.0%}); report {o.report}")
-    print(f"  performance: {o.performance}")
+    print("\n".join(verdict_lines(run.result_as(MonitorResult))))
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
-    run = _run(args, "score", model=args.model)
+    run = _run(args, "score", model=args.model, out=os.path.abspath(args.out) if args.out else None)
     from flows.score import ScoreOutcome  # imports Prefect: after _run configured it
 
     o = run.result_as(ScoreOutcome)
-    print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})")
+    print(f"{o.model} v{o.version} scored {o.rows} entities as of {o.as_of} (predictions v{o.delta_version})"
+          + (f"; written to {o.out}" if o.out else ""))
     return 0
 
 
@@ -185,9 +184,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("monitor", help="drift of the current window against the champion")
     p.add_argument("--model")
     p.add_argument("--window-days", type=positive_int, help="days in the current window (default 30)")
+    p.add_argument("--since", type=utc_time, help="first moment of the window (ISO date or time, UTC)")
+    p.add_argument("--until", type=utc_time, help="end of the window, excluded (default: just after the newest row)")
     p.set_defaults(handler=_monitor)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")
+    p.add_argument("--out", type=table_file, help="also write the batch to this .csv or .parquet file")
     p.set_defaults(handler=_score)
     p = commands.add_parser("run", help="run any flow by name in-process (ingest, train, retrain, ...)")
     p.add_argument("flow")

@@ -12,6 +12,7 @@ from typing import Any
 
 from prefect import flow
 
+from driftline.clock import parse_time
 from driftline.errors import NotFoundError
 from flows.events import emit, resource
 from flows.triggers import DRIFT_DETECTED
@@ -35,9 +36,11 @@ def emit_drift(result: MonitorResult) -> None:
 
 
 @flow(name="monitor", log_prints=True)
-def monitor_flow(model: str | None = None, window_days: int | None = None,
-                 home: str | None = None, overrides: dict[str, Any] | None = None) -> MonitorResult:
-    """Compare the current window of the store with the champion's reference profile."""
+def monitor_flow(model: str | None = None, window_days: int | None = None, since: str | None = None,
+                 until: str | None = None, home: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> MonitorResult:
+    """Compare the rows that arrived in ``[since, until)`` (ISO-8601 with an offset; by default the
+    ``window_days`` that end at the data's time) with the champion's reference profile."""
     ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     name = ws.settings.model_name
@@ -45,7 +48,9 @@ def monitor_flow(model: str | None = None, window_days: int | None = None,
         if ws.registry.alias(name, "champion") is None:
             raise NotFoundError(f"model {name!r} has no champion to monitor", hint="train one first")
         champion = ws.registry.load(name, "champion")
-        window = current_window(ws, window_days or ws.settings.drift.window_days)
+        window = current_window(ws, window_days or ws.settings.drift.window_days,
+                                since=parse_time(since) if since else None,
+                                until=parse_time(until) if until else None)
         result = drift(ws, champion, window)
         emit_drift(result)
         return result

@@ -9,6 +9,7 @@ run with a signed audit checkpoint.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dataclasses import dataclass
@@ -30,18 +31,21 @@ class ScoreOutcome:
     rows: int
     as_of: str
     delta_version: int
+    out: str | None = None
 
 
 @flow(name="score", log_prints=True)
-def score_flow(model: str | None = None, home: str | None = None,
+def score_flow(model: str | None = None, out: str | None = None, home: str | None = None,
                overrides: dict[str, Any] | None = None) -> ScoreOutcome:
-    """Score all entities with the champion and store the predictions."""
+    """Score all entities with the champion and store the predictions (and write them to ``out``,
+    a .csv or .parquet file, when given)."""
     ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")
-        result = score_latest(ws, champion)
+        result = score_latest(ws, champion, Path(out) if out else None)
         return ScoreOutcome(model=result.model, version=result.version, rows=result.rows,
-                            as_of=result.as_of.isoformat(), delta_version=result.delta_version)
+                            as_of=result.as_of.isoformat(), delta_version=result.delta_version,
+                            out=str(result.out) if result.out else None)
     finally:
         checkpoint(ws)

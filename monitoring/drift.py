@@ -9,8 +9,9 @@ flag noise on small ones: a feature drifts only when its test is *significant* (
 ``p_value`` after Benjamini–Hochberg correction over every test in the report) **and** its shift
 is *material* (PSI at least ``psi_threshold`` or Jensen–Shannon distance at least
 ``min_effect``). The dataset drifts when the share of drifted features reaches
-``share_threshold``, or a critical feature drifts, or the predictions drift, or AUC falls by more
-than ``max_auc_drop``. Drift is a result (:class:`DriftReport`), never an exception; an empty
+``share_threshold``, or a critical feature drifts, or the predictions drift (a multiclass model's
+predicted class), or a regression model's target (the labels that arrived) drifts, or AUC falls by
+more than ``max_auc_drop``. Drift is a result (:class:`DriftReport`), never an exception; an empty
 current window, however, is an :class:`~driftline.errors.InputError`: no rows is a broken pipeline
 to fix, and calling it "no drift" would hide that.
 """
@@ -31,7 +32,7 @@ from driftline.errors import ConfigError, InputError
 from driftline.settings import DriftSettings
 from monitoring.labels import LabelledScores
 from monitoring.performance import measure_performance
-from monitoring.profile import NumericProfile, ReferenceProfile, finite_values
+from monitoring.profile import NumericProfile, ReferenceProfile, finite_values, prediction_values
 from monitoring.statistics import Comparison, compare_categorical, compare_numeric
 
 
@@ -68,7 +69,7 @@ class FeatureDrift:
     """One feature's comparison. ``statistic`` is KS D (numeric) or chi-square (categorical)."""
 
     name: str
-    kind: Literal["numeric", "categorical", "prediction"]
+    kind: Literal["numeric", "categorical", "prediction", "target"]
     psi: float
     statistic: float | None
     p_value: float
@@ -92,6 +93,7 @@ class DriftReport:
     reference_rows: int
     current_rows: int
     performance: Mapping[str, float] | None = None
+    target: FeatureDrift | None = None  # a regression label's distribution, when profiled and labels arrived
 
     def drifted_features(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features if f.drifted)
@@ -111,6 +113,8 @@ class DriftReport:
             raw = json.loads(data)
             raw["features"] = tuple(FeatureDrift(**f) for f in raw["features"])
             raw["prediction"] = FeatureDrift(**raw["prediction"]) if raw["prediction"] is not None else None
+            if raw.get("target") is not None:
+                raw["target"] = FeatureDrift(**raw["target"])
             return cls(**raw)
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"drift report is malformed: {exc}",
@@ -134,8 +138,13 @@ def _decide(c: Comparison, p_adjusted: float, critical: bool, policy: DriftPolic
 
 def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, policy: DriftPolicy = DriftPolicy(), *,
                  current_predictions: np.ndarray | None = None, labelled: LabelledScores | None = None,
-                 reference_performance: Mapping[str, float] | None = None) -> DriftReport:
+                 reference_performance: Mapping[str, float] | None = None,
+                 current_target: np.ndarray | None = None) -> DriftReport:
     """Compare ``current`` (and the model's predictions on it) with ``profile``; see the module doc.
+
+    Multiclass predictions (n, k) are compared as the predicted class (:func:`prediction_values`);
+    ``current_target``, the labels that arrived in the window, is compared with the profile's
+    target (a regression model's label distribution) when the profile has one.
 
     ``labelled`` are scores whose labels have arrived: usually the stored batch scores matched by
     :func:`monitoring.labels.match_labels`; ``reference_performance`` holds the holdout ``auc``.
@@ -159,29 +168,34 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, policy: Drift
         if profile.prediction is None:
             raise InputError("predictions were given but the profile has no prediction distribution",
                              hint="build the profile with the model's predictions on the training set")
-        predictions = np.asarray(current_predictions, dtype=np.float64).ravel()
+        predictions = prediction_values(current_predictions)
         if predictions.size != current.height:
             raise InputError(f"{predictions.size} predictions for {current.height} rows",
                              hint="pass one prediction per row of the current window")
         comparisons.append(compare_numeric("prediction", "prediction", profile.prediction,
                                            *finite_values(predictions, name="prediction")))
+    if current_target is not None and profile.target is not None and np.asarray(current_target).size:
+        comparisons.append(compare_numeric("target", "target", profile.target,
+                                           *finite_values(np.asarray(current_target, np.float64), name="target")))
     adjusted = stats.false_discovery_control([c.p_value for c in comparisons], method="bh")
-    decided = [_decide(c, float(p), c.name in critical and c.kind != "prediction", policy)
+    decided = [_decide(c, float(p), c.name in critical and c.kind in ("numeric", "categorical"), policy)
                for c, p in zip(comparisons, adjusted, strict=True)]
-    features = tuple(d for d in decided if d.kind != "prediction")
+    features = tuple(d for d in decided if d.kind not in ("prediction", "target"))
     prediction = next((d for d in decided if d.kind == "prediction"), None)
+    target = next((d for d in decided if d.kind == "target"), None)
     performance = measure_performance(labelled, reference_performance) if labelled is not None else None
     share_threshold, max_auc_drop = policy.share_threshold, policy.max_auc_drop
     psi_threshold, min_effect, p_value = policy.psi_threshold, policy.min_effect, policy.p_value
     share = sum(f.drifted for f in features) / len(features) if features else 0.0
     drifted = (share >= share_threshold or any(f.drifted and f.critical for f in features)
-               or (prediction is not None and prediction.drifted)
+               or (prediction is not None and prediction.drifted) or (target is not None and target.drifted)
                or (performance is not None and performance.get("auc_drop", 0.0) > max_auc_drop))
     rule = (f"the dataset drifts when at least {share_threshold:.0%} of {len(features)} features drift, "
-            f"or a critical feature ({', '.join(critical) or 'none named'}) drifts, or the predictions drift, "
+            f"or a critical feature ({', '.join(critical) or 'none named'}) drifts, or the predictions "
+            f"(or a regression target) drift, "
             f"or AUC drops by more than {max_auc_drop}; a feature drifts when its KS/chi-square test has "
             f"p < {p_value} after Benjamini–Hochberg correction over {len(decided)} tests and its shift is "
             f"material (PSI >= {psi_threshold} or Jensen–Shannon distance >= {min_effect})")
     return DriftReport(drifted=bool(drifted), features=features, prediction=prediction, share_drifted=share,
                        rule=rule, reference_rows=profile.rows, current_rows=current.height,
-                       performance=performance)
+                       performance=performance, target=target)

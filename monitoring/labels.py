@@ -1,9 +1,12 @@
 """Label matching: the champion's stored batch scores joined with the labels that arrived later.
 
-A score made for an entity at time *t* is matched with that entity's first label event at or after
-*t*, and only while the label is younger than *t* + horizon: a label from long after the score
-answers a different question. :func:`match_labels` works on two plain frames, so the rule is tested
-on three-row frames; reading them from the store is the caller's job. The result is a
+A score made on an entity's features of time *t* is matched with that entity's first label event at
+or after *t* (``t <= label time``: equal times match, so a delayed label stamped with the time of the
+features it labels, a common layout, answers the score made on them), and only while the label is
+younger than *t* + horizon: a label from long after answers a different question. The callers pass
+*t* as the score's ``event_time``: the stored batch's feature time where it has one.
+:func:`match_labels` works on two plain frames, so the rule is tested on three-row frames; reading
+them from the store is the caller's job. The result is a
 :class:`LabelledScores`, which cannot be built misaligned or with labels other than 0, 1 or NaN.
 """
 

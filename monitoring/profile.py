@@ -106,6 +106,7 @@ class ReferenceProfile:
     features: Mapping[str, NumericProfile | CategoricalProfile]
     prediction: NumericProfile | None
     rows: int
+    target: NumericProfile | None = None  # the label of a regression model (target drift)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", dict(self.features))
@@ -118,9 +119,13 @@ class ReferenceProfile:
                         "null_count": spec.null_count, "n": spec.n}
             return {"kind": "categorical", "counts": dict(spec.counts), "other_count": spec.other_count,
                     "null_count": spec.null_count, "n": spec.n}
-        return {"format": PROFILE_FORMAT, "rows": self.rows,
-                "features": {name: encode(spec) for name, spec in self.features.items()},
-                "prediction": encode(self.prediction) if self.prediction is not None else None}
+        data: dict[str, Any] = {
+            "format": PROFILE_FORMAT, "rows": self.rows,
+            "features": {name: encode(spec) for name, spec in self.features.items()},
+            "prediction": encode(self.prediction) if self.prediction is not None else None}
+        if self.target is not None:  # absent otherwise: profiles signed before it keep their bytes
+            data["target"] = encode(self.target)
+        return data
 
     def to_json(self) -> bytes:
         return canonical_json(self.to_dict())
@@ -141,8 +146,11 @@ class ReferenceProfile:
             prediction = decode(data["prediction"]) if data["prediction"] is not None else None
             if prediction is not None and not isinstance(prediction, NumericProfile):
                 raise KeyError("prediction must be numeric")
+            target = decode(data["target"]) if data.get("target") is not None else None
+            if target is not None and not isinstance(target, NumericProfile):
+                raise KeyError("target must be numeric")
             return cls(features={name: decode(raw) for name, raw in data["features"].items()},
-                       prediction=prediction, rows=int(data["rows"]))
+                       prediction=prediction, rows=int(data["rows"]), target=target)
         except (KeyError, TypeError) as exc:
             raise InputError(f"reference profile is malformed: {exc}",
                              hint="rebuild the reference profile with build_profile") from exc
@@ -169,6 +177,17 @@ def finite_values(series: pl.Series | np.ndarray, *, name: str) -> tuple[np.ndar
     if finite.all():
         return values, 0
     return values[finite], int(values.size - finite.sum())
+
+
+def prediction_values(predictions: np.ndarray) -> np.ndarray:
+    """A model's predictions as one number per row, on both sides of the comparison: a binary
+    model's P(class 1) and a regression model's value as they are; a multiclass model's (n, k)
+    probabilities as the predicted class's index, so its drift is the predicted-class distribution."""
+    values = np.asarray(predictions, dtype=np.float64)
+    if values.ndim == 2 and values.shape[1] > 1:
+        classes: np.ndarray = np.argmax(np.nan_to_num(values, nan=-1.0), axis=1).astype(np.float64)
+        return classes
+    return values.ravel()
 
 
 def category_counts(series: pl.Series) -> tuple[dict[str, int], int]:
@@ -214,9 +233,10 @@ def _categorical_profile(series: pl.Series, max_categories: int) -> CategoricalP
 
 
 def build_profile(frame: pl.DataFrame, *, numeric: Sequence[str], categorical: Sequence[str],
-                  predictions: np.ndarray | None = None, bins: int = 10,
+                  predictions: np.ndarray | None = None, target: np.ndarray | None = None, bins: int = 10,
                   max_categories: int = MAX_CATEGORIES) -> ReferenceProfile:
-    """Profile ``frame``'s named columns (and the model's ``predictions`` on its rows, if given)."""
+    """Profile ``frame``'s named columns (and the model's ``predictions`` on its rows, and the
+    regression ``target``, if given; multiclass predictions as :func:`prediction_values`)."""
     if frame.height == 0:
         raise InputError("cannot profile an empty frame: it has no rows",
                          hint="profile the training set the model was fitted on")
@@ -238,9 +258,16 @@ def build_profile(frame: pl.DataFrame, *, numeric: Sequence[str], categorical: S
         features[name] = _categorical_profile(frame[name], max_categories)
     prediction = None
     if predictions is not None:
-        values, nulls = finite_values(predictions, name="prediction")
+        values, nulls = finite_values(prediction_values(predictions), name="prediction")
         if values.size + nulls != frame.height:
             raise InputError(f"{values.size + nulls} predictions for {frame.height} rows",
                              hint="pass one prediction per row of the frame")
         prediction = _numeric_profile(values, nulls, bins)
-    return ReferenceProfile(features=features, prediction=prediction, rows=frame.height)
+    target_profile = None
+    if target is not None:
+        values, nulls = finite_values(np.asarray(target, dtype=np.float64), name="target")
+        if values.size + nulls != frame.height:
+            raise InputError(f"{values.size + nulls} target values for {frame.height} rows",
+                             hint="pass the label of every row of the frame")
+        target_profile = _numeric_profile(values, nulls, bins)
+    return ReferenceProfile(features=features, prediction=prediction, rows=frame.height, target=target_profile)

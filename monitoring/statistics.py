@@ -37,7 +37,7 @@ class Comparison:
     """A feature's statistics before the multiple-test correction decides."""
 
     name: str
-    kind: Literal["numeric", "categorical", "prediction"]
+    kind: Literal["numeric", "categorical", "prediction", "target"]
     psi: float
     statistic: float | None
     p_value: float
@@ -90,7 +90,7 @@ def bin_counts(spec: NumericProfile, values: np.ndarray) -> tuple[np.ndarray, np
     return counts, cdf_reference, cumulative[:-1] / values.size
 
 
-def compare_numeric(name: str, kind: Literal["numeric", "prediction"], spec: NumericProfile,
+def compare_numeric(name: str, kind: Literal["numeric", "prediction", "target"], spec: NumericProfile,
                      values: np.ndarray, nulls: int) -> Comparison:
     counts, cdf_reference, cdf_current = bin_counts(spec, values)
     psi, js = _psi_js(np.array([*spec.counts, spec.null_count]), np.append(counts, nulls))

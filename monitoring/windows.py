@@ -1,11 +1,15 @@
-"""Windows: the current rows the monitor compares with a reference profile, sampled like it.
+"""Windows: the current rows the monitor compares with a reference profile.
 
-The reference profile describes the training rows, which are features as of weekly label times;
-so the current window takes every entity's features as of weekly observation points, from the
-newest data time back over ``days`` (the newest point first, none at or before the start). Time
-here is data time, the newest event time stored, not the wall clock, so replayed or late data is
-judged by when it happened. Reading features as of a time is injected (``features_as_of``), so the
-sampling is tested on tiny frames without a store.
+The reference profile describes the training rows: events, each with the features known at its
+time. The current window is the same kind of population: the rows whose event time falls in
+``[start, end)``, that is, the rows that arrived in the window, each joined per entity as the
+training set joins them (:func:`features.arrivals.arrived_rows`). It is never every entity's
+latest row at a few observation points: on event-style data (one row per id, no TTL) those are
+mostly old rows, which hid a drifted new half and multiplied 25,000 new rows into millions.
+:func:`window_bounds` picks the interval: the given ``since``/``until``, else the ``days`` that end
+at the data's newest event time (data time, not the wall clock, so replayed or late data is judged
+by when it happened), that newest row included. Reading the rows is injected (``rows_between``),
+so the bounds are tested on tiny frames without a store.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ import polars as pl
 
 from driftline.errors import InputError
 
-OBSERVATION_STEP = timedelta(days=7)
+# The default window ends just after the newest event, so that row is in ``[start, end)``.
+AFTER_NEWEST = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
 class Window:
-    """The current window: ``frame`` holds the rows of every observation point in ``(start, end]``."""
+    """The current window: ``frame`` holds the rows whose event time is in ``[start, end)``."""
 
     start: datetime
     end: datetime
     frame: pl.DataFrame
-    points: tuple[datetime, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.start >= self.end:
+            raise InputError(f"window [{self.start.isoformat()}, {self.end.isoformat()}) is empty",
+                             hint="give a start (--since) earlier than the end (--until)")
 
     @property
     def key(self) -> str:
@@ -36,21 +45,20 @@ class Window:
         return f"{self.start.date().isoformat()}..{self.end.date().isoformat()}"
 
 
-def observation_points(end: datetime, days: int, step: timedelta = OBSERVATION_STEP) -> tuple[datetime, ...]:
-    """``end``, ``end - step``, ... while later than ``end - days``; newest first."""
-    if days < 1 or step <= timedelta(0):
-        raise InputError(f"a window of {days} days with a step of {step} has no observation points",
-                         hint="use window_days >= 1 and a positive step")
-    start, points, at = end - timedelta(days=days), [], end
-    while at > start:
-        points.append(at)
-        at -= step
-    return tuple(points)
+def window_bounds(newest: datetime, days: int, *, since: datetime | None = None,
+                  until: datetime | None = None) -> tuple[datetime, datetime]:
+    """``[since, until)``; a missing end is just after ``newest``, a missing start ``days`` before the end."""
+    if days < 1:
+        raise InputError(f"a window of {days} days holds no time", hint="use window_days >= 1")
+    end = until if until is not None else newest + AFTER_NEWEST
+    start = since if since is not None else end - timedelta(days=days)
+    if start >= end:
+        raise InputError(f"the window [{start.isoformat()}, {end.isoformat()}) is empty: its start is not "
+                         "before its end", hint="give --since earlier than --until")
+    return start, end
 
 
-def sample_window(features_as_of: Callable[[datetime], pl.DataFrame], end: datetime, days: int,
-                  step: timedelta = OBSERVATION_STEP) -> Window:
-    """The features of every entity as of each observation point, stacked (newest point first)."""
-    points = observation_points(end, days, step)
-    frame = pl.concat([features_as_of(at) for at in points], how="vertical_relaxed")
-    return Window(start=end - timedelta(days=days), end=end, frame=frame, points=points)
+def arrived_window(rows_between: Callable[[datetime, datetime], pl.DataFrame], start: datetime,
+                   end: datetime) -> Window:
+    """The window of the rows that arrived in ``[start, end)``."""
+    return Window(start=start, end=end, frame=rows_between(start, end))

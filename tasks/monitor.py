@@ -1,13 +1,13 @@
 """Drift-monitoring tasks: the ``monitor`` use case (:mod:`usecases.monitor`) wired to the workspace.
 
-:func:`current_window` samples the window of the model's feature groups; :func:`drift` judges it
+:func:`current_window` takes the rows of the model's feature groups that arrived in the window; :func:`drift` judges it
 against the champion (report HTML, ``drift.verdict`` entry) and adds the Prefect artifact and the
 flow run in the audit actor. Every decision is made in the use case; nothing here computes.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -23,8 +23,10 @@ from usecases.monitor import MonitorResult
 
 
 @task(name="current-window", cache_policy=NO_CACHE)
-def current_window(ws: Workspace, window_days: int) -> Window:
-    return use_case.current_window(ws.store, ws.contracts, ws.settings.feature_groups, window_days)
+def current_window(ws: Workspace, window_days: int, *, since: datetime | None = None,
+                   until: datetime | None = None) -> Window:
+    return use_case.current_window(ws.store, ws.contracts, ws.settings.feature_groups, window_days,
+                                   since=since, until=until)
 
 
 @task(name="detect-drift", cache_policy=NO_CACHE)

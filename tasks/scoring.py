@@ -7,6 +7,8 @@ that failed wrote nothing, so one more try is safe) and the flow run in the audi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -20,9 +22,9 @@ __all__ = ["score_latest"]
 
 
 @task(name="score-latest", retries=1, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def score_latest(ws: Workspace, champion: ModelVersion) -> ScoreResult:
+def score_latest(ws: Workspace, champion: ModelVersion, out: Path | None = None) -> ScoreResult:
     result = score_latest_use_case(ws.store, ws.contracts, ws.settings.feature_groups, champion,
-                                   audit=ws.audit, actor=ws.actor(flow_run_id()), state=ws.home.state)
+                                   audit=ws.audit, actor=ws.actor(flow_run_id()), state=ws.home.state, out=out)
     run_logger().info("%s v%d scored %d entities as of %s (predictions v%d)", result.model, result.version,
                       result.rows, result.as_of.isoformat(), result.delta_version)
     return result

@@ -1,7 +1,8 @@
 """The monitor use case: the champion's reference profile against the current window of the store.
 
-:func:`current_window` samples every entity's latest features at observation points ending at the
-data's time (:mod:`monitoring.windows`); :func:`labelled_scores` matches the champion's stored
+:func:`current_window` takes the rows that arrived in ``[since, until)`` (by default the days that
+end at the data's time), joined per entity as the training set joins them (:mod:`monitoring.windows`,
+:mod:`features.arrivals`); :func:`labelled_scores` matches the champion's stored
 batch scores with the labels that arrived since (:mod:`monitoring.labels`); :func:`monitor_champion`
 runs :func:`monitoring.drift.detect_drift` under a :class:`DriftPolicy`, writes the HTML report
 under ``reports/``, audits the ``drift.verdict`` and returns a typed :class:`MonitorResult`.
@@ -13,16 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from driftline.atomic import write_atomic
 from driftline.errors import ContractError, NotFoundError
 from features.contracts import FeatureGroupContract
-from features.latest import latest_features
-from features.predictions import MODEL, MODEL_VERSION, PREDICTIONS_GROUP
+from features.arrivals import arrived_rows
+from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTIONS_GROUP
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
@@ -32,7 +34,7 @@ from monitoring.drift_report import render_drift_html
 from monitoring.labels import LabelledScores, match_labels
 from monitoring.performance import performance_line
 from monitoring.profile import ReferenceProfile
-from monitoring.windows import Window, sample_window
+from monitoring.windows import Window, arrived_window, window_bounds
 from registry.layout import VersionFiles
 from registry.versions import ModelVersion
 from training.model import TrainedModel
@@ -61,13 +63,15 @@ class MonitorResult:
 
 
 def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract],
-                   feature_groups: Sequence[str], window_days: int) -> Window:
-    """The latest features of every entity at each observation point of the ``window_days`` that end
-    at the data's newest event time (not the wall clock: replayed or late data is judged by when
-    it happened)."""
+                   feature_groups: Sequence[str], window_days: int, *, since: datetime | None = None,
+                   until: datetime | None = None) -> Window:
+    """The rows of ``feature_groups`` that arrived in ``[since, until)``, joined per entity as the
+    training set joins them; without bounds, the ``window_days`` that end at the data's newest event
+    time (not the wall clock: replayed or late data is judged by when it happened)."""
     snapshots = [store.snapshot(g) for g in feature_groups]
-    return sample_window(lambda at: latest_features(snapshots, contracts, as_of=at),
-                         newest_event_time(snapshots, contracts), window_days)
+    newest = newest_event_time(snapshots, contracts) if since is None or until is None else until
+    start, end = window_bounds(newest, window_days, since=since, until=until)
+    return arrived_window(lambda a, b: arrived_rows(snapshots, contracts, since=a, until=b), start, end)
 
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
@@ -82,9 +86,22 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
         return None
     scores = store.read(PREDICTIONS_GROUP).filter(
         (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
+    if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
+        scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(c.label).alias("label"))
     return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
+
+
+def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window) -> np.ndarray | None:
+    """The labels whose event time falls in the window (a regression target's current distribution);
+    None when the labels group holds none yet."""
+    c = label_contract
+    if c.label is None or c.name not in store.groups():
+        return None
+    time = pl.col(c.event_time)
+    rows = store.read(c.name).filter((time >= window.start) & (time < window.end))
+    return rows[c.label].cast(pl.Float64).to_numpy() if rows.height else None
 
 
 def reference_of(champion: ModelVersion) -> ReferenceProfile:
@@ -115,6 +132,25 @@ def drift_markdown(report: DriftReport, champion: ModelVersion) -> str:
             f"| feature | PSI | verdict | reason |\n|---|---|---|---|\n{rows}\n")
 
 
+def verdict_lines(result: MonitorResult) -> list[str]:
+    """What ``python -m flows monitor`` prints: the verdict, plainly "no drift" when there is none,
+    then every feature's (and the predictions') verdict and statistics, and the performance."""
+    verdict = f"DRIFT in {', '.join(result.drifted_features) or 'the predictions or performance'}" \
+        if result.drifted else "no drift"
+    report = result.drift
+    lines = [f"{result.model} v{result.version} over {result.window.rsplit(':', 1)[-1]}: {verdict} "
+             f"({sum(f.drifted for f in report.features)} of {len(report.features)} features drifted, "
+             f"{report.current_rows} rows in the window against {report.reference_rows} training rows); "
+             f"report {result.report}"]
+    test = {"numeric": "KS D", "prediction": "KS D", "categorical": "chi-square"}
+    for f in (*report.features, *((report.prediction,) if report.prediction else ())):
+        statistic = "n/a" if f.statistic is None else f"{f.statistic:.4g}"
+        lines.append(f"  {f.name}: {'DRIFTED' if f.drifted else 'no drift'} ({f.kind}; {test[f.kind]} "
+                     f"{statistic}, p_adj {f.p_adjusted:.2g}, PSI {f.psi:.3f}, JS {f.jensen_shannon:.3f})")
+    lines.append(f"  performance: {result.performance}")
+    return lines
+
+
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
                      audit: AuditLog, actor: Actor) -> MonitorResult:
@@ -128,7 +164,8 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     predictions = row_scores(model, predict(model, window.frame))
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions,
                           labelled=labelled_scores(store, label_contract, champion, horizon=label_horizon),
-                          reference_performance=champion.metadata.get("metrics"))
+                          reference_performance=champion.metadata.get("metrics"),
+                          current_target=window_labels(store, label_contract, window) if profile.target else None)
     html = report_path(reports, champion, window)
     write_atomic(html, render_drift_html(report, profile, window.frame).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {

@@ -24,17 +24,21 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from driftline.atomic import write_atomic
 from driftline.clock import utc_now
 from driftline.errors import ConfigError
 from features.contracts import FeatureGroupContract
-from features.latest import latest_features
-from features.predictions import DECISION, EVENT_TIME, PREDICTED_CLASS, PREDICTIONS_GROUP, predictions_frame
+from features.latest import latest_event_times, latest_features
+from features.predictions import (DECISION, EVENT_TIME, FEATURE_TIME, PREDICTED_CLASS, PREDICTIONS_GROUP,
+                                  predictions_frame)
+from features.validation import INGESTED_AT, SOURCE
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
 from governance.audit import AuditLog
 from registry.versions import ModelVersion
 from training.model import TrainedModel
+from usecases.predict_file import table_bytes
 from usecases.reconcile_lock import writer_lock
 
 
@@ -52,6 +56,7 @@ class ScoreResult:
     as_of: datetime
     delta_version: int
     mean_score: float | None
+    out: Path | None = None
 
 
 def predict(model: TrainedModel, frame: pl.DataFrame) -> np.ndarray:
@@ -95,22 +100,31 @@ def entity_keys(contracts: Mapping[str, FeatureGroupContract], feature_groups: S
 
 def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContract], feature_groups: Sequence[str],
                  champion: ModelVersion, *, audit: AuditLog, actor: Actor, state: Path,
-                 clock: Callable[[], datetime] = utc_now) -> ScoreResult:
+                 clock: Callable[[], datetime] = utc_now, out: Path | None = None) -> ScoreResult:
     """Score every entity's latest features with ``champion`` (loaded verified by the caller),
     append the rows to the predictions group in one commit and audit the batch. The commit and its
     entry are made under the writers' share of ``state``'s reconcile lock, so no reconcile runs
-    between them and mistakes a live batch for a crashed one."""
+    between them and mistakes a live batch for a crashed one. With ``out`` (.csv or .parquet) the
+    batch's rows are also written there, atomically, after the commit: the entity keys, the data
+    and feature times, the score, the model and its version, and the task's decision column
+    (a binary model's ``decision`` at its stored threshold, a multiclass model's ``predicted_class``)."""
+    if out is not None:
+        table_bytes(pl.DataFrame(), out)  # an unknown suffix is refused before anything is scored
     keys = entity_keys(contracts, feature_groups)
     snapshots = [store.snapshot(g) for g in feature_groups]
     as_of = newest_event_time(snapshots, contracts)
     frame = latest_features(snapshots, contracts, as_of=as_of)
+    # Each row's feature time, aligned by keys: the label matcher starts from it (monitoring.labels).
+    times = frame.select(keys).join(latest_event_times(snapshots, contracts, as_of=as_of, name=FEATURE_TIME),
+                                    on=list(keys), how="left", maintain_order="left")[FEATURE_TIME]
     model = TrainedModel.load(champion.path)
     raw = predict(model, frame)
     scores = row_scores(model, raw)
     scored_at = clock()
     source = batch_source(champion.model, champion.version, scored_at)
     table = predictions_frame(frame, keys, scores, as_of=as_of, scored_at=scored_at, model=champion.model,
-                              version=champion.version, source=source, decisions=decisions(model, raw))
+                              version=champion.version, source=source, decisions=decisions(model, raw),
+                              feature_times=times)
     mean = float(scores.mean()) if len(scores) else None
     with writer_lock(state):
         # The entity keys are personal data as far as the store knows: no min/max statistics on them.
@@ -119,5 +133,8 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
         audit.append("model.score", f"model:{champion.model}:v{champion.version}", {
             "rows": table.height, "group": PREDICTIONS_GROUP, "delta_version": delta_version,
             "mean_score": mean}, actor=actor)
+    if out is not None:
+        exported = table.drop(INGESTED_AT, SOURCE)
+        write_atomic(out, table_bytes(exported, out), staged="score.out.staged", replaced="score.out.replaced")
     return ScoreResult(model=champion.model, version=champion.version, rows=table.height, as_of=as_of,
-                       delta_version=delta_version, mean_score=mean)
+                       delta_version=delta_version, mean_score=mean, out=out)

@@ -22,6 +22,9 @@ BAD_FLAGS = [
     (["monitor", "--window-days", "0"], "--window-days: expected a whole number of 1 or more, got '0'"),
     (["monitor", "--window-days", "-3"], "--window-days: expected a whole number of 1 or more, got '-3'"),
     (["monitor", "--window-days", "week"], "--window-days: expected a whole number"),
+    (["score", "--out", "scores.xlsx"], "--out: expected a file named .csv or .parquet"),
+    (["monitor", "--since", "last week"], "--since: expected a date such as 2026-03-01"),
+    (["monitor", "--until", "2026-13-01"], "--until: expected a date such as 2026-03-01"),
     (["watch", "--interval", "0"], "--interval: expected a number above 0"),
     (["watch", "--settle", "-1"], "--settle: expected a number of 0 or more"),
     (["serve", "--limit", "0"], "--limit: expected a whole number of 1 or more"),
@@ -78,7 +81,8 @@ def test_bad_arguments_answer_before_prefect_is_imported(tmp_path: Path) -> None
 
 
 def test_flow_parameters_are_read_from_the_source_and_typed() -> None:
-    assert flow_parameters("monitor") == {"model": "str | None", "window_days": "int | None"}
+    assert flow_parameters("monitor") == {"model": "str | None", "window_days": "int | None",
+                                          "since": "str | None", "until": "str | None"}
     assert parse_flow_params("monitor", ["window-days=7", "model=churn"]) == {"window_days": 7, "model": "churn"}
     assert parse_flow_params("monitor", ["window_days=none"]) == {"window_days": None}
     assert parse_flow_params("search-worker", ['versions={"a": 3}', "worker=2"]) == {"versions": {"a": 3}, "worker": 2}

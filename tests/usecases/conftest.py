@@ -46,14 +46,3 @@ def tiny_model() -> TrainedModel:
 @pytest.fixture
 def store(tmp_path: Path) -> FeatureStore:
     return FeatureStore(tmp_path / "store")
-
-
-@pytest.fixture
-def ws(home: Path) -> Workspace:
-    """Two accepted versions of ``churn``, v1 the champion, all signed by the first key."""
-    ws = Workspace.open()
-    for seed in ("1", "2"):
-        register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=lineage(seed),
-                           report=gate_report())
-    promote_version(ws, "churn", 1, reason="first")
-    return ws

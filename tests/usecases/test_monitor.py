@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from driftline.errors import ContractError, InputError, NotFoundError
+from features.store import FeatureStore
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy
 from monitoring.profile import build_profile
+from monitoring.windows import AFTER_NEWEST
 from registry.versions import ModelVersion
 from tests.usecases.small import ACTIVITY, ACTOR, CONTRACTS, LABELS, T0, put, tiny_frame
 from training.model import TrainedModel
 from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
 from usecases.monitor import (MonitorResult, current_window, drift_markdown, labelled_scores,
-                              monitor_champion)
+                              monitor_champion, verdict_lines, window_labels)
 from usecases.score import predict, score_latest
 
 HORIZON = timedelta(days=7)
@@ -46,14 +48,13 @@ def _monitor(tmp_path: Path, store, champion: ModelVersion) -> MonitorResult:
                             reports=tmp_path / "reports", audit=AuditLog(tmp_path / "audit"), actor=ACTOR)
 
 
-def test_the_window_ends_at_the_data_time_and_holds_each_entitys_latest_values(store) -> None:
+def test_the_window_ends_at_the_data_time_and_holds_the_rows_that_arrived_in_it(store) -> None:
     put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 1},
                             {"customer_id": "a", "event_time": 9, "sessions": 5},
                             {"customer_id": "b", "event_time": 4, "sessions": 2}])
     window = current_window(store, CONTRACTS, ["activity"], 7)
-    assert window.end == T0 + timedelta(minutes=9) and window.start == window.end - timedelta(days=7)
-    assert window.points == (window.end,)  # one observation point per week of the window
-    assert sorted(window.frame.select("customer_id", "sessions").rows()) == [("a", 5), ("b", 2)]
+    assert window.end == T0 + timedelta(minutes=9) + AFTER_NEWEST and window.start == window.end - timedelta(days=7)
+    assert sorted(window.frame.select("customer_id", "sessions").rows()) == [("a", 1), ("a", 5), ("b", 2)]
 
 
 def test_a_shifted_window_is_drift_reported_audited_and_named_for_the_retrain(tmp_path, store, tiny_model) -> None:
@@ -114,7 +115,7 @@ def test_a_window_without_rows_is_refused_and_nothing_is_recorded(tmp_path, stor
     _activity(store)
     champion = _champion(tmp_path, tiny_model)
     window = current_window(store, CONTRACTS, ["activity"], 7)
-    empty = type(window)(start=window.start, end=window.end, frame=window.frame.clear(), points=window.points)
+    empty = type(window)(start=window.start, end=window.end, frame=window.frame.clear())
     with pytest.raises(InputError, match="no rows"):
         monitor_champion(store, LABELS, champion, empty, policy=DriftPolicy(), label_horizon=HORIZON,
                          reports=tmp_path / "reports", audit=AuditLog(tmp_path / "audit"), actor=ACTOR)
@@ -137,3 +138,40 @@ def test_a_label_group_without_a_label_is_a_contract_error_not_a_crash(tmp_path,
     with pytest.raises(ContractError, match="not a labels group") as caught:
         labelled_scores(store, ACTIVITY, champion, horizon=HORIZON)
     assert "label_group" in caught.value.hint
+
+
+def test_delayed_labels_stamped_with_their_features_time_are_matched(tmp_path, store, tiny_model) -> None:
+    # Event-style: each entity's one feature row at minute i; its label arrives later but carries
+    # the same timestamp. The batch is scored at minute 11 (the data time), after most of them.
+    _activity(store)
+    champion = _champion(tmp_path, tiny_model)
+    score_latest(store, CONTRACTS, ["activity"], champion, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                 state=tmp_path / "state")
+    put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": int(i >= 6)} for i in range(12)])
+    labelled = labelled_scores(store, LABELS, champion, horizon=HORIZON)
+    assert labelled is not None and labelled.rows == 12  # was 1: only the entity stamped at the batch time
+    assert sorted(labelled.labels) == [0.0] * 6 + [1.0] * 6
+
+
+def test_the_monitor_command_prints_every_features_verdict_and_says_no_drift_plainly(tmp_path, store,
+                                                                                      tiny_model) -> None:
+    _activity(store)
+    lines = verdict_lines(_monitor(tmp_path, store, _champion(tmp_path, tiny_model)))
+    assert ": no drift (0 of 1 features drifted, 12 rows in the window against 12 training rows)" in lines[0]
+    assert lines[1].startswith("  sessions: no drift (numeric; KS D ") and "PSI " in lines[1]
+    assert lines[2].startswith("  prediction: no drift (prediction; KS D ")
+    assert lines[-1].startswith("  performance: no labels have arrived")
+    shifted = FeatureStore(tmp_path / "shifted")
+    _activity(shifted, shift=100)
+    drifted = verdict_lines(_monitor(tmp_path, shifted, _champion(tmp_path, tiny_model)))
+    assert ": DRIFT in sessions (1 of 1 features drifted" in drifted[0]
+    assert drifted[1].startswith("  sessions: DRIFTED (numeric; KS D 1, p_adj ")
+
+
+def test_the_labels_that_arrived_in_the_window_are_the_current_target(store) -> None:
+    _activity(store)
+    window = current_window(store, CONTRACTS, ["activity"], 7)
+    assert window_labels(store, LABELS, window) is None  # no labels group yet
+    put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": i % 2} for i in range(12)]
+        + [{"customer_id": "c0", "event_time": 60 * 24 * 30, "y": 1}])  # a month later: after the window
+    assert sorted(window_labels(store, LABELS, window).tolist()) == [0.0] * 6 + [1.0] * 6

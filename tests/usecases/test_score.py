@@ -87,3 +87,29 @@ def test_predictions_frame_refuses_misaligned_scores_and_missing_keys() -> None:
     assert frame.columns == ["customer_id", P.EVENT_TIME, P.SCORED_AT, P.SCORE, P.MODEL, P.MODEL_VERSION,
                              "_ingested_at", "_source"]
     assert frame[P.SCORE].to_list() == [0.25, 0.75]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_batch_is_also_written_to_out_with_the_version_and_the_thresholds_decision(tmp_path, store, tiny_model,
+                                                                                       suffix) -> None:
+    put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 1},
+                            {"customer_id": "b", "event_time": 2, "sessions": 11}])
+    tiny_model.save(tmp_path / "model")
+    version = ModelVersion("churn", 3, tmp_path / "model", "accepted", {"metrics": {"threshold": 0.5}},
+                           "2026-05-01T00:00:00Z", "k")
+    out = tmp_path / f"scores{suffix}"
+    result = score_latest(store, CONTRACTS, ["activity"], version, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                          state=tmp_path / "state", out=out)
+    written = pl.read_csv(out) if suffix == ".csv" else pl.read_parquet(out)
+    assert result.out == out and written["customer_id"].to_list() == ["a", "b"]
+    assert set(written["model_version"]) == {3} and set(written["model"]) == {"churn"}
+    assert written["decision"].to_list() == [int(s >= 0.5) for s in written["score"]]
+    assert "_source" not in written.columns and "_ingested_at" not in written.columns
+
+
+def test_an_out_file_of_unknown_type_is_refused_before_anything_is_scored(tmp_path, store, tiny_model) -> None:
+    put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 1}])
+    with pytest.raises(InputError, match="unknown output type .xlsx"):
+        score_latest(store, CONTRACTS, ["activity"], _version(tmp_path, tiny_model), audit=AuditLog(tmp_path / "a"),
+                     actor=ACTOR, state=tmp_path / "state", out=tmp_path / "s.xlsx")
+    assert P.PREDICTIONS_GROUP not in store.groups()

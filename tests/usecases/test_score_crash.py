@@ -71,3 +71,20 @@ def test_a_kill_while_auditing_a_batch_leaves_a_verifiable_trail_and_a_readable_
     assert again.rows == 2 and again.delta_version == 1
     actions = [e.action for e in AuditLog(tmp_path / "audit").entries()]
     assert actions.count("model.score") in (1, 2)  # the killed batch's entry may have reached the disk whole
+
+
+def test_a_kill_while_writing_the_out_file_leaves_the_old_file_and_the_committed_batch(tmp_path) -> None:
+    store = FeatureStore(tmp_path / "store")
+    put(store, "activity", [{"customer_id": "a", "event_time": 1, "sessions": 3}])
+    tiny_fit().save(tmp_path / "model")
+    (tmp_path / "out.csv").write_text("old\n")
+    child_code = CHILD.replace("state=root / \"state\")", "state=root / \"state\", out=root / \"out.csv\")")
+    assert child_code != CHILD
+    env = {**os.environ, "DRIFTLINE_FAULT": "score.out.staged",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    child = subprocess.run([sys.executable, "-c", child_code, str(tmp_path)], cwd=REPO, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert (tmp_path / "out.csv").read_text() == "old\n"  # never half a file
+    assert store.read(P.PREDICTIONS_GROUP).height == 1  # the batch itself was committed before
+    assert [e.action for e in AuditLog(tmp_path / "audit").entries()] == ["model.score"]

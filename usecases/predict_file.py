@@ -1,0 +1,147 @@
+"""The predict use case: a verified model scores a file of rows as they are (``mlflow models predict``).
+
+:func:`predict_file` reads CSV, CSV.gz, Parquet or JSON Lines through the landing readers (the same
+size limits, no globbing, no links followed), checks every feature the model was trained on against
+its schema (:class:`training.schema.FeatureSchema`) and refuses, in one line naming the column (and
+the row), a missing column or a value that is not of the feature's type, before anything is
+written. The input's columns are kept as they are and the predictions appended: ``score``
+(P(class 1)) and, given a threshold, ``decision`` for a binary model; ``predicted_class`` and one
+``proba_<class>`` per class for a multiclass one; ``prediction`` for a regression one. The output is
+CSV or Parquet by its suffix and written atomically (kill points ``predict.staged`` and
+``predict.replaced``): a killed run leaves the old file or none, never half a file.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from driftline.atomic import write_atomic
+from driftline.errors import InputError
+from features.drop_guard import ReadLimits
+from features.readers import RESERVED, ROW, open_drop
+from training.model import TrainedModel
+from training.schema import FeatureSchema
+
+OUTPUT_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """One scored file: the model version, the rows written, the output file and its added columns."""
+
+    model: str
+    version: int
+    rows: int
+    out: Path
+    added: tuple[str, ...]
+
+
+def read_rows(path: Path, *, limits: ReadLimits | None = None) -> pl.DataFrame:
+    """The file's rows as read (CSV and JSON values as text), with the readers' ``_row`` number."""
+    with tempfile.TemporaryDirectory() as workdir:
+        reader = open_drop(Path(path), Path(workdir), limits=limits or ReadLimits())
+        frames = list(reader.batches())
+    if not frames:
+        raise InputError(f"{Path(path).name} holds no rows to score", hint="pass a file with a header and rows")
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _category_type(known: tuple[Any, ...]) -> pl.DataType:
+    if known and all(isinstance(v, bool) for v in known):
+        return pl.Boolean()
+    if known and all(isinstance(v, int) and not isinstance(v, bool) for v in known):
+        return pl.Int64()
+    if known and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in known):
+        return pl.Float64()
+    return pl.String()
+
+
+def typed_features(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.DataFrame:
+    """``frame`` with every feature cast to the type the model was trained on; InputError naming the
+    first missing column, or the first column and row whose value is not of that type."""
+    missing = [c for c in schema.features if c not in frame.columns]
+    if missing:
+        raise InputError(f"the input lacks column {missing[0]!r} that {what} was trained on "
+                         f"({len(missing)} missing; it has {[c for c in frame.columns if c not in RESERVED]})",
+                         hint=f"give every feature of the model: {', '.join(schema.features)}")
+    casts = []
+    for name in schema.features:
+        column = frame[name]
+        wanted = _category_type(schema.categories[name]) if name in schema.categories else pl.Float64()
+        if column.dtype == pl.String and wanted != pl.String:
+            column = column.str.strip_chars().replace("", None)
+        if column.dtype == pl.String and wanted == pl.Boolean():
+            column = column.str.to_lowercase().replace_strict({"true": True, "false": False, "1": True, "0": False},
+                                                             default=None, return_dtype=pl.Boolean)
+        if not (column.dtype == wanted or column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.String,
+                                                                                          pl.Null)):
+            raise InputError(f"column {name!r} has type {column.dtype}; {what} expects {wanted}",
+                             hint=f"write {name} as {'text' if wanted == pl.String else 'numbers'}")
+        typed = column.cast(wanted, strict=False)
+        bad = typed.is_null() & column.is_not_null()
+        if bad.any():
+            i = int(bad.arg_max() or 0)
+            row = frame[ROW][i] if ROW in frame.columns else i + 1
+            kind = "a number" if wanted.is_numeric() else str(wanted)
+            raise InputError(f"column {name!r} row {row}: {str(column[i])[:40]!r} is not {kind}, the type {what} "
+                             "was trained on", hint=f"fix the value of {name} in row {row}")
+        casts.append(typed.alias(name))
+    return frame.with_columns(casts)
+
+
+def prediction_columns(model: TrainedModel, frame: pl.DataFrame, threshold: float | None) -> list[pl.Series]:
+    """The model's predictions on ``frame`` as named columns (see the module doc)."""
+    raw = np.asarray(model.predict(frame), dtype=float)
+    schema = model.schema
+    if schema.task == "multiclass":
+        classes = list(schema.classes)
+        picked = [classes[i] for i in np.argmax(raw, axis=1)]
+        return [pl.Series("predicted_class", picked),
+                *(pl.Series(f"proba_{c}", raw[:, i]) for i, c in enumerate(classes))]
+    if schema.task == "binary":
+        columns = [pl.Series("score", raw)]
+        if threshold is not None:
+            columns.append(pl.Series("decision", (raw >= threshold).astype(np.int64)))
+        return columns
+    return [pl.Series("prediction", raw)]
+
+
+def table_bytes(frame: pl.DataFrame, out: Path) -> bytes:
+    """``frame`` as CSV or Parquet by ``out``'s suffix."""
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise InputError(f"cannot write {out.name}: unknown output type {suffix or '(none)'}",
+                         hint="name the output .csv or .parquet")
+    if suffix == ".csv":
+        return frame.write_csv().encode()
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+def predict_file(model: TrainedModel, source: Path, out: Path, *, name: str, version: int,
+                 threshold: float | None = None, limits: ReadLimits | None = None) -> PredictResult:
+    """Score ``source``'s rows with ``model`` (``name`` v``version``, loaded verified by the caller)
+    and write them with their predictions to ``out``, atomically."""
+    out = Path(out)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:  # before reading anything
+        table_bytes(pl.DataFrame(), out)
+    frame = read_rows(Path(source), limits=limits)
+    what = f"{name} v{version}"
+    typed = typed_features(frame, model.schema, what)
+    added = prediction_columns(model, typed, threshold)
+    clash = [s.name for s in added if s.name in frame.columns]
+    if clash:
+        raise InputError(f"the input already has column {clash[0]!r}, which the predictions would overwrite",
+                         hint="rename or drop that column in the input")
+    result = frame.drop([c for c in frame.columns if c in RESERVED]).with_columns(added)
+    write_atomic(out, table_bytes(result, out), staged="predict.staged", replaced="predict.replaced")
+    return PredictResult(model=name, version=version, rows=result.height, out=out,
+                         added=tuple(s.name for s in added))
