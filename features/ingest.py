@@ -6,8 +6,10 @@ in a temporary folder under the store, quarantines the bad ones, and then adds e
 of the group, as written, in ONE Delta commit whose metadata lists the drops' sha256 — so a drop
 is either fully ingested (and known as such) or not at all, and the same bytes arriving again,
 under any name, are a "duplicate".
-A file that breaks as a whole (unparseable, missing a required column, an unknown column) is
-quarantined whole and stores nothing. Duplicate (entity keys, event time) rows: inside one drop
+A file that breaks as a whole (unparseable, missing a required column, an unknown column unless
+the contract ignores undeclared ones, an event-time column of which not one value reads) is
+quarantined whole and stores nothing. ``ingest_files(..., group=NAME)`` takes drops from anywhere
+for the named group (``ingest FILE|FOLDER --group NAME``). Duplicate (entity keys, event time) rows: inside one drop
 the first occurrence is kept and later ones are quarantined (a drop that states two values for one
 key and time contradicts itself); across drops the contract decides — ``keep_latest`` stores both
 and readers keep the latest ``_ingested_at`` (drops of one call are stamped a microsecond apart in
@@ -68,6 +70,7 @@ class IngestReport:
     delta_version: int | None
     quarantine_path: str | None
     error: str | None
+    ignored_columns: tuple[str, ...] = ()  # undeclared columns left out (contract: undeclared = "ignore")
 
 
 class _Stager:
@@ -138,6 +141,17 @@ class _FileState:
     hashes: list[np.ndarray] = field(default_factory=list)
     pending: list[pl.DataFrame] = field(default_factory=list)
     quarantine_path: str | None = None
+    ignored: dict[str, None] = field(default_factory=dict)  # undeclared columns ignored, in file order
+    time_sample: str | None = None  # an event time that did not read, for the refusal's message
+
+
+def named_contract(group: str, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
+    """The contract of a group named by the user (``--group``); NotFoundError naming the known ones."""
+    if group not in contracts:
+        raise NotFoundError(f"no contract for feature group {group!r}",
+                            hint=f"known groups: {', '.join(sorted(contracts)) or 'none'}; write one with "
+                                 f"`python -m flows contract infer FILE --group {group} ...`")
+    return contracts[group]
 
 
 def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
@@ -148,7 +162,8 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
         relative = (Path(path).parent.resolve() / Path(path).name).relative_to(Path(landing_root).resolve())
     except ValueError as exc:
         raise IngestError(f"{path} is not under the landing folder {landing_root}",
-                          hint="drop files as landing/<group>/<file>") from exc
+                          hint="drop files as landing/<group>/<file>, or name the group: ingest FILE --group NAME"
+                          ) from exc
     if len(relative.parts) < 2:
         raise IngestError(f"{path} lies directly in {landing_root}; its group is unknown",
                           hint="drop files as landing/<group>/<file>")
@@ -162,14 +177,23 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
                  limits: Limits = DEFAULT_LIMITS, read_limits: ReadLimits = DEFAULT_READ_LIMITS,
-                 batch_rows: int = 100_000) -> list[IngestReport]:
-    """Ingest drops; all drops of one group are committed together. Reports come in input order."""
+                 batch_rows: int = 100_000, group: str | None = None) -> list[IngestReport]:
+    """Ingest drops; all drops of one group are committed together. Reports come in input order.
+
+    ``group`` names the group of every drop (``ingest FILE --group NAME``: files anywhere, read as
+    data just the same); without it a drop's group is its folder under ``landing_root``. A named
+    group without a contract is refused (NotFoundError) before anything is read or written."""
     now = now or datetime.now(UTC)
+    if group is not None:
+        named_contract(group, contracts)
     remove_dead_staging(store.root)
     reports: dict[int, IngestReport] = {}
     by_group: dict[str, list[tuple[int, Path]]] = {}
     for index, path in enumerate(paths):
         path = Path(path)
+        if group is not None:
+            by_group.setdefault(group, []).append((index, path))
+            continue
         try:
             by_group.setdefault(group_of(path, landing_root, contracts).name, []).append((index, path))
         except DriftlineError as exc:
@@ -345,7 +369,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     for e in stored:
         reports[e.index] = IngestReport(e.path.name, group, e.digest, "stored", e.state.rows_in, e.state.rows_stored,
                                         e.state.rows_quarantined, dict(e.state.reasons), version,
-                                        e.state.quarantine_path, None)
+                                        e.state.quarantine_path, None, tuple(e.state.ignored))
     return reports
 
 
@@ -380,12 +404,16 @@ def _ingest_file(path: Path, handle: BinaryIO, digest: str, contract: FeatureGro
     it again exactly."""
     drop = open_drop(handle, workdir, batch_rows=batch_rows, limits=read_limits, name=path.name)
     if drop.columns is not None:
-        check_header(drop.columns, contract, file=path.name)
+        state.ignored.update(dict.fromkeys(check_header(drop.columns, contract, file=path.name)))
+    not_read = f"{contract.event_time}: not {contract.column(contract.event_time).dtype}"
     for batch in read_ahead(drop.batches()):
         state.rows_in += batch.height
         if drop.columns is None:  # JSON Lines: the reader's own columns are its, never the drop's
-            check_header([c for c in batch.columns if c not in RESERVED], contract, file=path.name)
+            ignored = check_header([c for c in batch.columns if c not in RESERVED], contract, file=path.name)
+            state.ignored.update(dict.fromkeys(ignored))
         result = validate_batch(batch, contract, now=now, limits=limits, replaced_bytes=drop.format != "parquet")
+        if state.time_sample is None and result.reasons.get(not_read):
+            state.time_sample = next(iter(result.bad[contract.event_time].drop_nulls().head(1)), None)
         if exact:
             good, dups = _split_duplicates(result.good, contract, state, taken)
         else:
@@ -407,10 +435,22 @@ def _ingest_file(path: Path, handle: BinaryIO, digest: str, contract: FeatureGro
                                            pl.lit(digest).alias(SOURCE))
         stager.add(rows, digest)
         state.rows_stored += rows.height
+    if state.rows_in and state.reasons.get(not_read) == state.rows_in:
+        raise _time_unreadable(path.name, contract, state.time_sample)
     if not exact and not _keys_are_new(state, taken, remember=contract.duplicates == "reject"):
         return False
     _quarantine_pending(quarantine, quarantined, contract, path, digest, state)
     return True
+
+
+def _time_unreadable(name: str, contract: FeatureGroupContract, sample: str | None) -> IngestError:
+    """Not one event time of the drop reads: the column is written another way (a file-wide
+    problem, so the drop is refused whole rather than every row quarantined one by one)."""
+    dtype = contract.column(contract.event_time).dtype
+    example = "2026-03-01" if dtype == "date" else "2026-03-01T12:00:00Z"
+    return IngestError(f"{name}: time column {contract.event_time!r} holds no readable {dtype} "
+                       f"(first value {str(sample)[:40]!r})",
+                       hint=f"write it as ISO-8601, e.g. {example} (a time without an offset is taken as UTC)")
 
 
 def _keys_are_new(state: _FileState, taken: KeyIndex, *, remember: bool) -> bool:

@@ -24,7 +24,8 @@ HOME_HELP = "data home (overrides DRIFTLINE_HOME); accepted before or after the 
 EXAMPLES: dict[str, tuple[str, ...]] = {
     "": ("python -m flows --home ./.driftline demo", "python -m flows registry list --home ./.driftline"),
     "demo": ("python -m flows demo --home /tmp/demo --customers 800 --trials 6",),
-    "ingest": ("python -m flows ingest", "python -m flows ingest landing/customers/day-061.csv"),
+    "ingest": ("python -m flows ingest", "python -m flows ingest landing/customers/day-061.csv",
+               "python -m flows ingest ~/exports/march/ --group customers"),
     "train": ("python -m flows train --model churn --trials 20 --reason 'new features'",),
     "monitor": ("python -m flows monitor --model churn --window-days 14",
                 "python -m flows monitor --model churn --since 2026-03-01 --until 2026-04-01"),

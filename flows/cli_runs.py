@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from driftline.errors import InputError
 from flows.cli_args import parse_flow_params, positive_float, positive_int, table_file, utc_time
+
+EXIT_USER = 2  # flows.cli's code for a user's error (not imported: flows.cli imports this module)
 
 if TYPE_CHECKING:
     from flows.local import LocalRun
@@ -77,21 +81,38 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    missing = [f for f in args.files if not os.path.isfile(f)]
-    if missing:  # checked before Prefect starts: a typo should not cost a server start-up
-        raise InputError(f"no such file to ingest: {', '.join(missing)}")
-    run = _run(args, "ingest", paths=[os.path.abspath(f) for f in args.files] or None)
+    # Checked before Prefect starts: a typo, or a folder without data, should not cost a server start-up.
+    if args.group is not None and not args.files:  # else every group's landing drops would be taken as its
+        raise InputError(f"--group {args.group} names the group of the files given, and none was given",
+                         hint=f"name them: python -m flows ingest FILE|FOLDER --group {args.group}")
+    missing = [f for f in args.files if not os.path.lexists(f)]
+    if missing:
+        raise InputError(f"no such file to ingest: {', '.join(missing)}",
+                         hint="name files or folders that exist, or drop files under landing/<group>/")
+    from usecases.ingest import folder_files
+
+    for name in args.files:
+        if os.path.isdir(name) and not os.path.islink(name):
+            folder_files(Path(name).absolute())  # InputError naming a folder without data files
+    if not args.verbose:  # the summary accounts for every quarantined row; --verbose shows each file's warning
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    run = _run(args, "ingest", paths=[os.path.abspath(f) for f in args.files] or None,
+               **({"group": args.group} if args.group else {}))
     from features.ingest import IngestReport  # after _run configured Prefect and OpenMP
     from flows.local import expect
+    from usecases.ingest_summary import nothing_stored, summarize
 
     reports = [expect(r, IngestReport, "ingest") for r in run.result_as(list)]
     stored = sum(r.rows_stored for r in reports)
     quarantined = sum(r.rows_quarantined for r in reports)
     print(f"ingested {len(reports)} file(s): {stored} rows stored, {quarantined} quarantined, "
           f"{sum(r.status == 'duplicate' for r in reports)} duplicate file(s) skipped")
-    for r in reports:
-        if r.status == "rejected" or r.rows_quarantined:
-            print(f"  {r.file}: {r.error or ', '.join(f'{k} ({n})' for k, n in r.reasons.items())}")
+    for summary in summarize(reports):
+        print("\n".join(summary.lines()))
+    failed = nothing_stored(reports)
+    if failed is not None:  # the audit trail has recorded every quarantine: recorded, never lost
+        print(f"error: {failed}", file=sys.stderr)
+        return EXIT_USER
     return 0
 
 
@@ -164,8 +185,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--trials", type=positive_int, default=12, help="Optuna trials per training run")
     p.set_defaults(handler=_demo)
-    p = commands.add_parser("ingest", help="ingest drops from landing/ (or the named files)")
-    p.add_argument("files", nargs="*")
+    p = commands.add_parser("ingest", help="ingest drops from landing/ (or the named files and folders)")
+    p.add_argument("files", nargs="*", metavar="FILE|FOLDER",
+                   help="files, or folders (their data files, not subfolders); default: every drop in landing/")
+    p.add_argument("--group", help="the feature group of every named file (its contract validates them); "
+                                   "default: the file's folder under landing/")
     p.set_defaults(handler=_ingest)
     p = commands.add_parser("train", help="train, gate, register and maybe promote a new version")
     p.add_argument("--model", help="declared model to train (default the demo's, churn); made from the "

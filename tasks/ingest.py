@@ -23,17 +23,17 @@ from usecases.ingest import landing_files as landing_files_in
 
 
 def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Path]:
-    """The named drops, or every drop waiting under the workspace's ``landing/<group>/``."""
+    """The named drops (a folder: its data files), or every drop waiting under ``landing/<group>/``."""
     return landing_files_in(ws.home.landing, paths)
 
 
 @task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
-def ingest_drops(ws: Workspace, paths: Sequence[Path]) -> IngestRun:
+def ingest_drops(ws: Workspace, paths: Sequence[Path], group: str | None = None) -> IngestRun:
     run = ingest_landing(paths, ws.contracts, ws.store, ws.quarantine, landing=ws.home.landing,
                          state=ws.home.state, audit=ws.audit, actor=ws.actor(flow_run_id()),
                          read_limits=ReadLimits(**ws.settings.ingest.model_dump()),
                          compact_min_files=ws.settings.compact_min_files,
-                         retention_days=ws.settings.landing_retention_days)
+                         retention_days=ws.settings.landing_retention_days, group=group)
     log = run_logger()
     for r in run.reports:
         if r.rows_quarantined or r.status == "rejected":

@@ -1,4 +1,5 @@
-"""The ingest use case: drops in ``landing/`` into the feature store, every step in the audit trail.
+"""The ingest use case: drops in ``landing/`` (or named files and folders of a named group) into
+the feature store, every step in the audit trail.
 
 :func:`ingest_landing` is one run: :func:`ingest_drops` validates and commits the drops (one Delta
 commit per group, bad rows and files to the quarantine) and writes their ``ingest`` and
@@ -20,12 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from driftline.atomic import fault_point
-from driftline.errors import InputError
+from driftline.errors import DriftlineError, InputError
+from driftline.home import WRITING_SUFFIXES
 from features.contracts import FeatureGroupContract
 from features.drop_guard import DEFAULT_READ_LIMITS, ReadLimits
-from features.ingest import IngestReport, ingest_files
+from features.ingest import IngestReport, ingest_files, named_contract
 from features.landing import drops, expirable
 from features.quarantine import Quarantine
+from features.readers import format_of
 from features.store import CompactionResult, FeatureStore
 from governance.actor import Actor
 from governance.audit import AuditLog
@@ -80,34 +83,65 @@ def group_totals(reports: Sequence[IngestReport]) -> tuple[GroupTotals, ...]:
 
 
 def landing_files(landing: Path, paths: Sequence[str] | None = None) -> list[Path]:
-    """The named drops, or every drop file under ``landing/<group>/`` (sorted, so runs repeat)."""
+    """The named drops (a named folder: its data files, see :func:`folder_files`), or every drop
+    file under ``landing/<group>/`` (sorted, so runs repeat)."""
     if paths:  # absolute, but not resolved: a link is refused by ingestion, never replaced by its target
         resolved = [Path(p).expanduser().absolute() for p in paths]
         missing = [str(p) for p in resolved if not os.path.lexists(p)]
         if missing:
             raise InputError(f"no such file to ingest: {', '.join(missing)}",
-                             hint=f"drop files under {landing}/<group>/")
-        return resolved
+                             hint=f"drop files under {landing}/<group>/, or name files or folders that exist")
+        named: list[Path] = []
+        for path in resolved:
+            named += folder_files(path) if path.is_dir() and not path.is_symlink() else [path]
+        return named
     return drops(landing)
+
+
+def folder_files(folder: Path) -> list[Path]:
+    """A named folder's data files, sorted: its entries (not its subfolders: not recursive, so a
+    folder means what ``ls`` shows) whose names are of a format ingestion reads, skipping dotfiles
+    and files still being written. A link or special file so named is listed, and ingestion then
+    refuses it unread by name (``features.drop_guard``). None: InputError naming the folder."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or entry.name.lower().endswith(WRITING_SUFFIXES) \
+                    or entry.is_dir(follow_symlinks=False):
+                continue
+            try:
+                format_of(Path(entry.name))
+            except DriftlineError:
+                continue
+            found.append(Path(entry.path))
+    if not found:
+        raise InputError(f"folder {folder} holds no data files",
+                         hint="put .csv, .csv.gz, .parquet, .jsonl or .ndjson files in it (subfolders are not read)")
+    return sorted(found)
 
 
 def ingest_drops(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
-                 read_limits: ReadLimits = DEFAULT_READ_LIMITS,
-                 now: datetime | None = None) -> tuple[IngestReport, ...]:
-    """Ingest ``paths`` and audit every drop that was not a duplicate: ``ingest``, plus ``quarantine``
-    when rows or the whole file were set aside. The commits and their entries are made under the
-    writers' share of ``state``'s reconcile lock (see :mod:`usecases.reconcile_lock`)."""
+                 read_limits: ReadLimits = DEFAULT_READ_LIMITS, now: datetime | None = None,
+                 group: str | None = None) -> tuple[IngestReport, ...]:
+    """Ingest ``paths`` (into ``group`` when named, else each into its landing folder's group) and
+    audit every drop that was not a duplicate: ``ingest`` (naming the undeclared columns a contract
+    ignored), plus ``quarantine`` when rows or the whole file were set aside. The commits and their
+    entries are made under the writers' share of ``state``'s reconcile lock (see
+    :mod:`usecases.reconcile_lock`)."""
+    if group is not None:  # before the lock: a typo writes nothing at all
+        named_contract(group, contracts)
     with writer_lock(state):
         reports = ingest_files(paths, contracts, store, quarantine, landing_root=landing, now=now,
-                               read_limits=read_limits)
+                               read_limits=read_limits, group=group)
         for r in reports:
             if r.status == "duplicate":
                 continue
+            ignored = {"ignored_columns": list(r.ignored_columns)} if r.ignored_columns else {}
             audit.append("ingest", f"group:{r.group}", {
                 "file": Path(r.file).name, "sha256": r.content_sha256, "status": r.status,
                 "rows_in": r.rows_in, "rows_stored": r.rows_stored, "rows_quarantined": r.rows_quarantined,
-                "delta_version": r.delta_version}, actor=actor)
+                "delta_version": r.delta_version, **ignored}, actor=actor)
             if r.rows_quarantined or r.status == "rejected":
                 audit.append("quarantine", f"group:{r.group}", {
                     "file": Path(r.file).name, "sha256": r.content_sha256, "rows": r.rows_quarantined,
@@ -158,12 +192,15 @@ def _utc_now() -> datetime:
 def ingest_landing(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                    quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
                    read_limits: ReadLimits = DEFAULT_READ_LIMITS, compact_min_files: int = 64,
-                   retention_days: float = 7.0, clock: Callable[[], datetime] = _utc_now) -> IngestRun:
+                   retention_days: float = 7.0, clock: Callable[[], datetime] = _utc_now,
+                   group: str | None = None) -> IngestRun:
     """One ingestion run: the drops, then compaction of the groups that received rows, then expiry.
-    Safe to repeat after a failure anywhere: stored drops come back as duplicates."""
+    ``group`` names the group of every drop (files from anywhere); a group without a contract is
+    refused (NotFoundError) before anything is written. Safe to repeat after a failure anywhere:
+    stored drops come back as duplicates."""
     now = clock()
     reports = ingest_drops(paths, contracts, store, quarantine, landing=landing, state=state, audit=audit,
-                           actor=actor, read_limits=read_limits, now=now)
+                           actor=actor, read_limits=read_limits, now=now, group=group)
     compactions = []
     for totals in group_totals(reports):
         result = compact_if_fragmented(store, totals.group, min_files=compact_min_files, audit=audit, actor=actor)

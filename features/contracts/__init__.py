@@ -8,7 +8,9 @@ home's ``contracts/*.toml`` (written by ``contract infer``), or reads only ``DRI
 Two column options serve data as it is found: ``parse`` ("currency", "percent", "thousands") reads
 numbers written for people ("$1,234.50", "12.5%", "1,234") before they are typed, and
 ``generated = "row"`` makes a column ingestion fills itself with a row id, for tables without an
-entity column (see ``features.validation``).
+entity column (see ``features.validation``). ``undeclared = "ignore"`` lets a drop carry columns
+the contract does not declare: they are left out of the store and named in the ingest report and
+its audit entry; the default, ``"refuse"``, refuses such a drop whole.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ DType = Literal["int64", "float64", "string", "bool", "timestamp", "date"]
 DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp", "date")
 Task = Literal["binary", "multiclass", "regression"]
 PARSES: tuple[str, ...] = ("currency", "percent", "thousands")
+UNDECLARED: tuple[str, ...] = ("refuse", "ignore")  # what a drop's columns the contract lacks do
 GENERATED: tuple[str, ...] = ("row",)  # the one generated column there is: a row id from the row's content
 PACKAGED_CONTRACTS = Path(__file__).parent
 _TTL = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -111,6 +114,7 @@ class FeatureGroupContract:
     label: str | None = None
     task: Task | None = None
     description: str = ""
+    undeclared: Literal["refuse", "ignore"] = "refuse"
     _by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +133,9 @@ class FeatureGroupContract:
             raise ContractError(f"contract {self.name!r}: event time {self.event_time!r} must be a timestamp")
         if self.duplicates not in ("keep_latest", "reject"):
             raise ContractError(f"contract {self.name!r}: duplicates must be keep_latest or reject")
+        if self.undeclared not in UNDECLARED:
+            raise ContractError(f"contract {self.name!r}: undeclared = {self.undeclared!r} is not understood",
+                                hint='write undeclared = "refuse" (the default) or undeclared = "ignore"')
         if (self.label is None) != (self.task is None):
             raise ContractError(f"contract {self.name!r}: a labels group sets both label and task")
         if self.label is not None and self.label not in by_name:
@@ -169,6 +176,8 @@ class FeatureGroupContract:
         data["entity_keys"] = list(self.entity_keys)
         data["columns"] = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(c).items() if v is not None}
                            for c in self.columns]
+        if self.undeclared == "refuse":  # the default is left out: contracts admitted before it read the same
+            del data["undeclared"]
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -179,7 +188,8 @@ class FeatureGroupContract:
                 name=data["name"], version=int(data.get("version", 1)),
                 entity_keys=tuple(data["entity_keys"]), event_time=data["event_time"], columns=columns,
                 ttl=parse_ttl(data.get("ttl")), duplicates=data.get("duplicates", "keep_latest"),
-                label=data.get("label"), task=data.get("task"), description=data.get("description", ""))
+                label=data.get("label"), task=data.get("task"), description=data.get("description", ""),
+                undeclared=data.get("undeclared", "refuse"))
         except KeyError as exc:
             raise ContractError(f"contract {source} lacks the required field {exc.args[0]!r}") from exc
         except TypeError as exc:
