@@ -35,6 +35,7 @@ from training.metrics import evaluate
 from training.model import MODEL_FILE, TrainedModel
 from training.search import SearchResult, TrialRecord
 from usecases.outcomes import TrainOutcome
+from usecases.retrain import newest_label_time
 from usecases.score import predict
 
 CHAMPION = "champion"
@@ -144,7 +145,8 @@ def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdou
         holdout_rows=holdout_rows, params=result.best_params, best_iteration=result.best_iteration,
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
-        gate_report_sha256=report.digest, reason=reason)
+        gate_report_sha256=report.digest, reason=reason, as_known=ts.as_known,
+        newest_label_time=(newest.isoformat() if (newest := newest_label_time(ts.frame, ts.time_column)) else None))
 
 
 def outcome(model: str, *, version: int, status: str, report: GateReport, candidate: HoldoutScores,
