@@ -129,3 +129,18 @@ def test_a_kill_while_recording_a_skip_leaves_a_verifiable_trail_and_the_rerun_r
     record_skip(AuditLog(tmp_path / "audit"), "churn", RetrainDecision(False, "nothing new", 3), fingerprint="a" * 64,
                 newest_label=T, trigger="drift: w1", actor=ACTOR)
     assert [e.action for e in AuditLog(tmp_path / "audit").entries()].count(SKIPPED_ACTION) == before + 1
+
+
+def test_identical_model_bytes_are_never_registered_twice(home: Path) -> None:
+    # Registration is idempotent on the candidate (model bytes, training set, parameters); a retrain
+    # whose fit gives the champion's bytes from another training set is caught before registration.
+    from tasks.workspace import Workspace
+    from tests.usecases.candidates import FILES, gate_report, lineage
+    from usecases.registration import register_candidate
+
+    ws = Workspace.open()
+    first = register_candidate(ws, files=FILES, lineage=lineage(), report=gate_report())
+    again = register_candidate(ws, files=dict(FILES), lineage=lineage(), report=gate_report())
+    assert again.version == first.version and [v.version for v in ws.registry.versions("churn")] == [1]
+    assert [e.action for e in ws.audit.entries()].count("model.register") == 1
+    assert same_model_bytes(FILES, first.path)  # what retrain_if_new checks before registering anything
