@@ -99,7 +99,7 @@ def known_group_sql(contract: FeatureGroupContract, files_param: str, has_files:
     As known at label time T, an entity's value is the best of its rows known by T (event time and
     ``_ingested_at`` both <= T), "best" by the tie rules of :func:`group_sql`: latest event time,
     then latest ``_ingested_at``, ``_source``, values hash. Rows only become known, never unknown,
-    so the best known row at T is a running maximum in known-time order. A row that does not raise
+    so the best known row at T is a running maximum in known-time order. A row that does not reach
     that running maximum can never be the answer and is dropped; what remains is one row per
     (entity, known time), and a plain ASOF join on the known time picks the answer: one extra
     window over the group, no per-label scan.
@@ -111,17 +111,20 @@ def known_group_sql(contract: FeatureGroupContract, files_param: str, has_files:
     keys = ", ".join(quote(c) for c in contract.entity_keys)
     select = [f"CAST({t} AS TIMESTAMPTZ) AS {quote(time_alias)}"]
     select += [f"CAST({quote(c)} AS {SQL_TYPES[contract.column(c).dtype]}) AS {quote(c)}" for c in columns]
-    # The tie rules as one sortable struct: a null _source loses to any other (NULLS LAST in DESC).
-    ingested = 'CAST("_ingested_at" AS TIMESTAMPTZ)'
-    rank = (f"{{'t': CAST({t} AS TIMESTAMPTZ), 'i': {ingested}, 's0': \"_source\" IS NOT NULL, "
-            f"'s': coalesce(\"_source\", ''), 'h': hash({', '.join(quote(c) for c in columns)})}}")
-    known = f"greatest(CAST({t} AS TIMESTAMPTZ), {ingested})"
-    rows = (f"SELECT {', '.join(select)}, {known} AS {k}, {rank} AS __rank "
-            f"FROM read_parquet(${files_param}, union_by_name = true)")
-    best = f"max(__rank) OVER (PARTITION BY {keys} ORDER BY {k}, __rank ROWS UNBOUNDED PRECEDING)"
-    # Among the record-setting rows of one known time, the last (greatest) is the answer from then on.
-    return (f"SELECT * EXCLUDE (__rank) FROM ({rows}) QUALIFY __rank = {best} "
-            f"AND row_number() OVER (PARTITION BY {keys}, {k} ORDER BY __rank DESC) = 1")
+    # Rank by (event time, ingestion) packed in one HUGEINT: a scalar running max costs half a
+    # struct's. Rows equal in both share a known time, so the last QUALIFY settles them by the plain
+    # mode's remaining tie rules. A row without _ingested_at counts as known at its event time.
+    event = f"CAST({t} AS TIMESTAMPTZ)"
+    ingested = f'coalesce(CAST("_ingested_at" AS TIMESTAMPTZ), {event})'
+    rank = f"epoch_us({event})::HUGEINT * {1 << 64} + epoch_us({ingested})::HUGEINT + {1 << 63}"
+    rows = (f"SELECT {', '.join(select)}, greatest({event}, {ingested}) AS {k}, {rank} AS __rank, "
+            f'"_source" AS __source FROM read_parquet(${files_param}, union_by_name = true)')
+    # Peers in known time may come in any order: the greatest rank among a known time's record-setting
+    # rows is the same whatever the order.
+    best = f"max(__rank) OVER (PARTITION BY {keys} ORDER BY {k} ROWS UNBOUNDED PRECEDING)"
+    ties = f"__rank DESC, __source DESC NULLS LAST, hash({', '.join(quote(c) for c in columns)}) DESC"
+    return (f"SELECT * EXCLUDE (__rank, __source) FROM ({rows}) QUALIFY __rank = {best} "
+            f"AND row_number() OVER (PARTITION BY {keys}, {k} ORDER BY {ties}) = 1")
 
 
 def resolve(snapshot: GroupSnapshot, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
