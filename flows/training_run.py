@@ -44,9 +44,8 @@ def retrain_if_new(ws: Workspace, *, reason: str) -> TrainOutcome | RetrainSkipp
     snapshots = snapshot_groups(ws)
     ts = training_set(ws, snapshots)
     name = ws.settings.model_name
-    # Loaded verified: its lineage is what was signed.
-    champion = ws.registry.load(name, uc.CHAMPION) if ws.registry.alias(name, uc.CHAMPION) is not None else None
-    recorded = rt.ChampionData.from_lineage(champion.version, champion.metadata) if champion else None
+    current = rt.current_champion(ws.registry, name)
+    champion, recorded = current if current else (None, None)
     decision = rt.should_retrain(ts.fingerprint, rt.newest_label_time(ts.frame, ts.time_column), recorded)
     if not decision.train:
         return _skip(ws, ts, decision, reason)

@@ -28,8 +28,10 @@ from registry import layout
 if TYPE_CHECKING:
     from governance.actor import Actor
     from governance.audit import AuditLog
+    from registry.versions import ModelRegistry, ModelVersion
 
 SKIPPED_ACTION = "model.retrain_skipped"
+CHAMPION = "champion"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,15 @@ class ChampionData:
             raise InputError(f"champion v{version}'s lineage has newest_label_time {newest!r}, not an ISO time",
                              hint="the lineage is written only by driftline; re-register the champion") from None
         return cls(version, data["training_set_sha256"], when)
+
+
+def current_champion(registry: ModelRegistry, model: str) -> tuple[ModelVersion, ChampionData] | None:
+    """The champion, loaded verified (a tampered version or alias raises ``IntegrityError``: a forged
+    lineage must not decide a retrain), with what it was trained on; None when there is none."""
+    if registry.alias(model, CHAMPION) is None:
+        return None
+    version = registry.load(model, CHAMPION)
+    return version, ChampionData.from_lineage(version.version, version.metadata)
 
 
 def newest_label_time(frame: pl.DataFrame, time_column: str) -> datetime | None:

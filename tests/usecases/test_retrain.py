@@ -144,3 +144,28 @@ def test_identical_model_bytes_are_never_registered_twice(home: Path) -> None:
     assert again.version == first.version and [v.version for v in ws.registry.versions("churn")] == [1]
     assert [e.action for e in ws.audit.entries()].count("model.register") == 1
     assert same_model_bytes(FILES, first.path)  # what retrain_if_new checks before registering anything
+
+
+def test_the_champion_comes_verified_and_a_flipped_byte_in_its_lineage_is_refused(tmp_path: Path) -> None:
+    from driftline.errors import IntegrityError
+    from registry import KeyRing, ModelRegistry
+    from tests.usecases.candidates import FILES, lineage
+    from usecases.retrain import current_champion
+
+    ring = KeyRing(tmp_path / "keys")
+    ring.init(b"pass")
+    registry = ModelRegistry(tmp_path / "registry", ring.trust, signer=lambda: ring.load(b"pass"))
+    assert current_champion(registry, "churn") is None
+    meta = {**lineage(), "data": {**lineage()["data"], "newest_label_time": T.isoformat()}}
+    version = registry.register("churn", files=FILES, metadata=meta, status="accepted", key=ring.load(b"pass"))
+    registry.promote("churn", version.version, actor="tester", reason="test")
+    found = current_champion(registry, "churn")
+    assert found is not None and found[1] == ChampionData(1, "f" * 64, T)
+    # Rewrite the recorded fingerprint by one byte (as one would to force or block a retrain).
+    path = version.path / layout.METADATA
+    body = path.read_bytes()
+    at = body.index(b'"training_set_sha256":"f') + len(b'"training_set_sha256":"')
+    path.write_bytes(body[:at] + b"e" + body[at + 1:])
+    with pytest.raises(IntegrityError) as caught:
+        current_champion(registry, "churn")
+    assert caught.value.hint
