@@ -92,6 +92,15 @@ def newest_label_time(frame: pl.DataFrame, time_column: str) -> datetime | None:
     return latest.replace(tzinfo=timezone.utc) if latest.tzinfo is None else latest.astimezone(timezone.utc)
 
 
+def lineage_label_time(frame: pl.DataFrame, time_column: str) -> str | None:
+    """The newest label time as the lineage records it (ISO 8601, UTC); None when there is none to
+    record (no rows, or a time column that is not timestamps: then a retrain cannot compare labels)."""
+    if frame.height == 0 or not isinstance(frame.schema[time_column], pl.Datetime):
+        return None
+    newest = newest_label_time(frame, time_column)
+    return newest.isoformat() if newest else None
+
+
 def should_retrain(fingerprint: str, newest_label: datetime | None, champion: ChampionData | None) -> RetrainDecision:
     """Train only on a training set that differs from the champion's and holds a newer label."""
     if champion is None:

@@ -35,7 +35,7 @@ from training.metrics import evaluate
 from training.model import MODEL_FILE, TrainedModel
 from training.search import SearchResult, TrialRecord
 from usecases.outcomes import TrainOutcome
-from usecases.retrain import newest_label_time
+from usecases.retrain import lineage_label_time
 from usecases.score import predict
 
 CHAMPION = "champion"
@@ -146,7 +146,7 @@ def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdou
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
         gate_report_sha256=report.digest, reason=reason, as_known=ts.as_known,
-        newest_label_time=(newest.isoformat() if (newest := newest_label_time(ts.frame, ts.time_column)) else None))
+        newest_label_time=lineage_label_time(ts.frame, ts.time_column))
 
 
 def outcome(model: str, *, version: int, status: str, report: GateReport, candidate: HoldoutScores,

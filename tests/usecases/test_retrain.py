@@ -18,8 +18,8 @@ from driftline.errors import InputError
 from governance.audit import AuditLog
 from registry import layout
 from tests.usecases.small import ACTOR
-from usecases.retrain import (SKIPPED_ACTION, ChampionData, RetrainDecision, newest_label_time, record_skip,
-                              same_model_bytes, should_retrain)
+from usecases.retrain import (SKIPPED_ACTION, ChampionData, RetrainDecision, lineage_label_time, newest_label_time,
+                              record_skip, same_model_bytes, should_retrain)
 
 T = datetime(2026, 3, 1, tzinfo=timezone.utc)
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +71,8 @@ def test_newest_label_time_is_utc_and_none_for_no_rows() -> None:
     assert newest_label_time(frame.head(0), "t") is None
     with pytest.raises(InputError, match="not timestamps"):
         newest_label_time(pl.DataFrame({"t": [1, 2]}), "t")
+    assert lineage_label_time(frame, "t") == (T + timedelta(hours=2)).isoformat()
+    assert lineage_label_time(pl.DataFrame({"t": [1, 2]}), "t") is None and lineage_label_time(frame.head(0), "t") is None
 
 
 def test_the_same_model_bytes_as_the_champion_are_caught(tmp_path: Path) -> None:
