@@ -31,6 +31,10 @@ class TrainingSettings(BaseModel):
     n_threads: int = Field(2, ge=1, description="LightGBM threads; with the seed this fixes the model bytes.")
     device: Literal["auto", "cpu", "gpu", "cuda"] = Field("auto", description="Where LightGBM trains.")
     holdout_fraction: float = Field(0.2, gt=0, lt=1, description="Latest share of label time kept for the holdout.")
+    as_known: bool = Field(
+        False, description="Join feature rows as known at label time (ingested by then, `_ingested_at`), so a "
+        "late correction never leaks into a training row. Off here: the demo model keeps the plain join; new "
+        "model specs turn it on.")
     early_stopping_rounds: int = Field(30, ge=1, description="LightGBM early stopping on the validation fold.")
     max_rounds: int = Field(1000, ge=1, description="Boosting rounds per trial before early stopping.")
     pruner: Literal["auto", "median", "hyperband", "none"] = Field(

@@ -52,6 +52,7 @@ class TrainingSet:
     task: str
     versions: Mapping[str, int]
     fingerprint: str
+    as_known: bool = False
 
 
 def quote(name: str) -> str:
@@ -90,6 +91,42 @@ def group_sql(contract: FeatureGroupContract, files_param: str, has_files: bool,
             f"QUALIFY row_number() OVER (PARTITION BY {partition} ORDER BY {order}) = 1")
 
 
+def known_group_sql(contract: FeatureGroupContract, files_param: str, has_files: bool,
+                    columns: Sequence[str], time_alias: str, known_alias: str) -> str:
+    """SELECT of one group's rows for an as-known join: each row that changed the group's answer,
+    with ``known_alias``, the moment it became known: ``greatest(event time, _ingested_at)``.
+
+    As known at label time T, an entity's value is the best of its rows known by T (event time and
+    ``_ingested_at`` both <= T), "best" by the tie rules of :func:`group_sql`: latest event time,
+    then latest ``_ingested_at``, ``_source``, values hash. Rows only become known, never unknown,
+    so the best known row at T is a running maximum in known-time order. A row that does not reach
+    that running maximum can never be the answer and is dropped; what remains is one row per
+    (entity, known time), and a plain ASOF join on the known time picks the answer: one extra
+    window over the group, no per-label scan.
+    """
+    if not has_files:
+        return group_sql(contract, files_param, has_files, columns, time_alias).replace(
+            "SELECT ", f"SELECT NULL::TIMESTAMPTZ AS {quote(known_alias)}, ", 1)
+    t, k = quote(contract.event_time), quote(known_alias)
+    keys = ", ".join(quote(c) for c in contract.entity_keys)
+    select = [f"CAST({t} AS TIMESTAMPTZ) AS {quote(time_alias)}"]
+    select += [f"CAST({quote(c)} AS {SQL_TYPES[contract.column(c).dtype]}) AS {quote(c)}" for c in columns]
+    # Rank by (event time, ingestion) packed in one HUGEINT: a scalar running max costs half a
+    # struct's. Rows equal in both share a known time, so the last QUALIFY settles them by the plain
+    # mode's remaining tie rules. A row without _ingested_at counts as known at its event time.
+    event = f"CAST({t} AS TIMESTAMPTZ)"
+    ingested = f'coalesce(CAST("_ingested_at" AS TIMESTAMPTZ), {event})'
+    rank = f"epoch_us({event})::HUGEINT * {1 << 64} + epoch_us({ingested})::HUGEINT + {1 << 63}"
+    rows = (f"SELECT {', '.join(select)}, greatest({event}, {ingested}) AS {k}, {rank} AS __rank, "
+            f'"_source" AS __source FROM read_parquet(${files_param}, union_by_name = true)')
+    # Peers in known time may come in any order: the greatest rank among a known time's record-setting
+    # rows is the same whatever the order.
+    best = f"max(__rank) OVER (PARTITION BY {keys} ORDER BY {k} ROWS UNBOUNDED PRECEDING)"
+    ties = f"__rank DESC, __source DESC NULLS LAST, hash({', '.join(quote(c) for c in columns)}) DESC"
+    return (f"SELECT * EXCLUDE (__rank, __source) FROM ({rows}) QUALIFY __rank = {best} "
+            f"AND row_number() OVER (PARTITION BY {keys}, {k} ORDER BY {ties}) = 1")
+
+
 def resolve(snapshot: GroupSnapshot, contracts: Mapping[str, FeatureGroupContract]) -> FeatureGroupContract:
     try:
         return contracts[snapshot.group]
@@ -115,8 +152,14 @@ def check_feature_names(labels: FeatureGroupContract, groups: Sequence[FeatureGr
 
 def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
                        contracts: Mapping[str, FeatureGroupContract], *,
-                       since: datetime | None = None, until: datetime | None = None) -> TrainingSet:
-    """Join label events in ``[since, until)`` with each feature group as of the label time (TTL applied)."""
+                       since: datetime | None = None, until: datetime | None = None,
+                       as_known: bool = False) -> TrainingSet:
+    """Join label events in ``[since, until)`` with each feature group as of the label time (TTL applied).
+
+    With ``as_known`` a feature row counts only if it was also ingested by the label time
+    (``_ingested_at <= label time``), so a correction that arrived after the label does not leak
+    into its row; without it the latest ingested value of each event time is used, as stored now.
+    """
     label_contract = resolve(labels, contracts)
     if label_contract.label is None or label_contract.task is None:
         raise ContractError(f"group {labels.group!r} is not a labels group (no label and task in its contract)",
@@ -147,9 +190,14 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
             params[f"f{i}"] = list(snapshot.files)
         alias, t_alias = f"g{i}", f"__t{i}"
         columns = (*group.entity_keys, *group.feature_columns)
-        ctes.append(f"{alias} AS ({group_sql(group, f'f{i}', bool(snapshot.files), columns, t_alias)})")
+        if as_known:
+            match_alias = f"__k{i}"
+            sql = known_group_sql(group, f"f{i}", bool(snapshot.files), columns, t_alias, match_alias)
+        else:
+            match_alias, sql = t_alias, group_sql(group, f"f{i}", bool(snapshot.files), columns, t_alias)
+        ctes.append(f"{alias} AS ({sql})")
         on = " AND ".join([f"l.{quote(k)} = {alias}.{quote(k)}" for k in group.entity_keys]
-                          + [f"l.{quote(time)} >= {alias}.{quote(t_alias)}"])
+                          + [f"l.{quote(time)} >= {alias}.{quote(match_alias)}"])
         joins.append(f"ASOF LEFT JOIN {alias} ON {on}")
         # The ASOF match is the newest value at or before label time; if even it is older than the
         # TTL, every older one is too, so nulling it is the same as joining only fresh values.
@@ -167,7 +215,7 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
                        feature_columns=feature_columns, categorical_columns=categorical,
                        task=label_contract.task, versions={labels.group: labels.version,
                                                            **{s.group: s.version for s in features}},
-                       fingerprint=frame_fingerprint(frame))
+                       fingerprint=frame_fingerprint(frame), as_known=as_known)
 
 
 def run_query(query: str, params: Mapping[str, object], groups: Sequence[str]) -> pl.DataFrame:

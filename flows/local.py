@@ -28,14 +28,16 @@ if TYPE_CHECKING:  # the flows' result types import Prefect or pyarrow: named, n
     from features.ingest import IngestReport
     from usecases.monitor import MonitorResult
     from flows.score import ScoreOutcome
-    from usecases.outcomes import TrainOutcome
+    from usecases.outcomes import RetrainSkipped, TrainOutcome
 
 MAX_DISPATCHES = 20
 R = TypeVar("R")
 
 # What a catalog flow returns: ingest a list of reports, train/retrain an outcome (retrain None for a
-# duplicate event), monitor and score their outcomes, audit-export the bundle's path.
-FlowResult = Union["list[IngestReport]", "TrainOutcome", "MonitorResult", "ScoreOutcome", str, None]
+# duplicate event, RetrainSkipped when nothing was new), monitor and score their outcomes, audit-export
+# the bundle's path.
+FlowResult = Union["list[IngestReport]", "TrainOutcome", "RetrainSkipped", "MonitorResult", "ScoreOutcome", str,
+                   None]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from tasks.audit import checkpoint
 from tasks.recovery import reconcile_on_start
 from tasks.runtime import run_logger
 from tasks.workspace import Workspace
-from usecases.outcomes import TrainOutcome
+from usecases.outcomes import RetrainSkipped, TrainOutcome
 
 
 @flow(name="train", log_prints=True)
@@ -37,20 +37,24 @@ def train_flow(model: str | None = None, reason: str = "manual", home: str | Non
 
 @flow(name="retrain", log_prints=True)
 def retrain_flow(model: str | None = None, idempotency_key: str | None = None,
-                 home: str | None = None, overrides: dict[str, Any] | None = None) -> TrainOutcome | None:
+                 home: str | None = None,
+                 overrides: dict[str, Any] | None = None) -> TrainOutcome | RetrainSkipped | None:
     """Retrain after drift (or on the weekly schedule). A repeated event with an idempotency key
-    that already trained is acknowledged and skipped: duplicate events never train twice."""
+    that already trained is acknowledged and skipped: duplicate events never train twice. A retrain
+    with nothing new over the champion (same training set, no newer label, or the same model
+    bytes) registers nothing and returns :class:`RetrainSkipped`, recorded in the audit trail."""
     ws = Workspace.for_model(home, model, overrides)
     if idempotency_key and already_done(ws.home, "retrain", idempotency_key):
         run_logger().info("retrain for %s already ran; skipping the duplicate event", idempotency_key)
         return None
     reconcile_on_start(ws)
-    from flows.training_run import train_and_gate
+    from flows.training_run import retrain_if_new
 
     try:
-        outcome = train_and_gate(ws, reason=f"drift: {idempotency_key}" if idempotency_key else "scheduled retrain")
+        outcome = retrain_if_new(ws, reason=f"drift: {idempotency_key}" if idempotency_key else "scheduled retrain")
     finally:
         checkpoint(ws)
     if idempotency_key:
-        mark_done(ws.home, "retrain", idempotency_key, {"version": outcome.version})
+        done = {"version": outcome.version} if isinstance(outcome, TrainOutcome) else {"skipped": outcome.reason}
+        mark_done(ws.home, "retrain", idempotency_key, done)
     return outcome

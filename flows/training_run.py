@@ -13,34 +13,79 @@ are paid.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from features.snapshot import GroupSnapshot
+from features.training_set import TrainingSet
+from registry.versions import ModelVersion
 from flows.events import emit, resource
-from flows.triggers import MODEL_PROMOTED, MODEL_REGISTERED
+from flows.triggers import MODEL_PROMOTED, MODEL_REGISTERED, MODEL_RETRAIN_SKIPPED
 from tasks.gate import gate
 from tasks.registry import promote, register
-from tasks.runtime import run_logger
+from tasks.runtime import flow_run_id, run_logger
 from tasks.training import fit, search, snapshot_groups, spread_search, training_set
 from tasks.workspace import Workspace
 from training.split import time_holdout
+from usecases import retrain as rt
 from usecases import train as uc
-from usecases.outcomes import TrainOutcome
+from usecases.outcomes import RetrainSkipped, TrainOutcome
 
 
 def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
+    snapshots = snapshot_groups(ws)
+    outcome = _train_on(ws, snapshots, training_set(ws, snapshots), reason=reason, unless_same_as=None)
+    assert isinstance(outcome, TrainOutcome)  # without unless_same_as there is no skip
+    return outcome
+
+
+def retrain_if_new(ws: Workspace, *, reason: str) -> TrainOutcome | RetrainSkipped:
+    """A retrain: train only on a training set with something new over the champion's (see
+    :mod:`usecases.retrain`), and register nothing whose model bytes equal the champion's."""
+    snapshots = snapshot_groups(ws)
+    ts = training_set(ws, snapshots)
+    name = ws.settings.model_name
+    current = rt.current_champion(ws.registry, name)
+    champion, recorded = current if current else (None, None)
+    decision = rt.should_retrain(ts.fingerprint, rt.newest_label_time(ts.frame, ts.time_column), recorded)
+    if not decision.train:
+        return _skip(ws, ts, decision, reason)
+    run_logger().info("retrain of %s: %s", name, decision.reason)
+    outcome = _train_on(ws, snapshots, ts, reason=reason, unless_same_as=champion)
+    if isinstance(outcome, rt.RetrainDecision):
+        return _skip(ws, ts, outcome, reason)
+    return outcome
+
+
+def _skip(ws: Workspace, ts: TrainingSet, decision: rt.RetrainDecision, trigger: str) -> RetrainSkipped:
+    name = ws.settings.model_name
+    rt.record_skip(ws.audit, name, decision, fingerprint=ts.fingerprint, trigger=trigger,
+                   newest_label=rt.newest_label_time(ts.frame, ts.time_column), actor=ws.actor(flow_run_id()))
+    emit(MODEL_RETRAIN_SKIPPED, resource("model", name), {"model": name, "reason": decision.reason,
+                                                          "champion_version": decision.champion_version})
+    run_logger().info("retrain of %s skipped: %s", name, decision.reason)
+    return RetrainSkipped(name, decision.reason, decision.champion_version, ts.fingerprint)
+
+
+def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: TrainingSet, *, reason: str,
+              unless_same_as: ModelVersion | None) -> TrainOutcome | rt.RetrainDecision:
+    """Search, fit, gate, register and promote; a decision not to register when ``unless_same_as``
+    (the verified champion) holds the very model bytes the fit produced."""
     log = run_logger()
     s = ws.settings
     name = s.model_name
-    snapshots = snapshot_groups(ws)
-    ts = training_set(ws, snapshots)
     train, holdout = time_holdout(ts.frame, ts.time_column, s.training.holdout_fraction)
     spread_search(ws, ts)
     result = search(ws, ts, train)
-    # the label group's contract's task (a model spec's task, once specs are merged)
+    task = ws.spec.task if ws.spec else ts.task  # the declared spec's task, else the label contract's
     measured = uc.measure_candidate(
-        fit(ws, ts, train, result), task=ts.task, train=train, holdout=holdout, ts=ts, result=result,
+        fit(ws, ts, train, result), task=task, train=train, holdout=holdout, ts=ts, result=result,
         registry=ws.registry, model=name, training=s.training, slice_columns=s.gate.slice_columns,
         quarantine_share=ws.quarantine_share(list(snapshots.values())))
     candidate, champion, files, evidence = (measured.candidate, measured.champion, measured.files,
                                             measured.evidence)
+    if unless_same_as is not None and rt.same_model_bytes(files, unless_same_as.path):
+        return rt.RetrainDecision(False, f"the fitted model is byte for byte champion v{unless_same_as.version}'s: "
+                                         "not registered twice", unless_same_as.version)
     report = gate(ws, evidence, candidate=uc.candidate_name(name, ts),
                   champion=champion.ref(name) if champion else None)
 

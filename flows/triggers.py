@@ -20,6 +20,7 @@ DATA_INGESTED = "driftline.data.ingested"
 DRIFT_DETECTED = "driftline.drift.detected"
 MODEL_REGISTERED = "driftline.model.registered"
 MODEL_PROMOTED = "driftline.model.promoted"
+MODEL_RETRAIN_SKIPPED = "driftline.model.retrain_skipped"  # no trigger: a record for the UI and automations
 
 
 @dataclass(frozen=True)

@@ -45,15 +45,19 @@ def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str,
                   holdout_rows: int, params: Mapping[str, Any], best_iteration: int, refit_rounds: int, study: str,
                   trials: int, metrics: Mapping[str, float], champion_metrics: Mapping[str, float] | None,
                   gate_report_sha256: str, reason: str,
-                  model_spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  model_spec: Mapping[str, Any] | None = None, newest_label_time: str | None = None,
+                  as_known: bool | None = None) -> dict[str, Any]:
     # The declared model spec (usecases.models) rides in the signed metadata, so a version says
     # what it was declared to learn and how it was to be judged; absent for versions made before specs.
     spec = {"model_spec": dict(model_spec)} if model_spec is not None else {}
+    # newest_label_time and as_known are recorded when known: a retrain compares the former with its
+    # own newest label (usecases.retrain), the latter says which point-in-time mode built the rows.
+    extra = {k: v for k, v in (("newest_label_time", newest_label_time), ("as_known", as_known)) if v is not None}
     return {
         "reason": reason,
         "data": {"delta_versions": dict(sorted(data_versions.items())),
                  "training_set_sha256": training_set_sha256,
-                 "training_rows": training_rows, "holdout_rows": holdout_rows},
+                 "training_rows": training_rows, "holdout_rows": holdout_rows, **extra},
         "code": {**code_version(), "package_version": library_versions()["driftline"]},
         "search": {"study": study, "trials": trials, "best_iteration": best_iteration,
                    "refit_rounds": refit_rounds, "params": dict(params)},

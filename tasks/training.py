@@ -35,9 +35,10 @@ def snapshot_groups(ws: Workspace) -> dict[str, GroupSnapshot]:
 @task(name="build-training-set", cache_policy=NO_CACHE)
 def training_set(ws: Workspace, snapshots: Mapping[str, GroupSnapshot]) -> TrainingSet:
     s = ws.settings
-    ts = build_training_set(snapshots[s.label_group], [snapshots[g] for g in s.feature_groups], ws.contracts)
-    run_logger().info("training set: %d rows, %d features, versions %s", ts.frame.height,
-                      len(ts.feature_columns), dict(ts.versions))
+    ts = build_training_set(snapshots[s.label_group], [snapshots[g] for g in s.feature_groups], ws.contracts,
+                            as_known=s.training.as_known)
+    run_logger().info("training set: %d rows, %d features, versions %s%s", ts.frame.height,
+                      len(ts.feature_columns), dict(ts.versions), ", as known at label time" * ts.as_known)
     return ts
 
 

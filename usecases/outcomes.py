@@ -31,3 +31,14 @@ class TrainOutcome:
     training_rows: int
     holdout_rows: int
     gate_report: str
+
+
+@dataclass(frozen=True)
+class RetrainSkipped:
+    """A retrain that trained (or registered) nothing, and why: its training set or model held
+    nothing new over ``champion_version`` (see :mod:`usecases.retrain`)."""
+
+    model: str
+    reason: str
+    champion_version: int | None
+    training_set_sha256: str

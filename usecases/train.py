@@ -43,6 +43,7 @@ from training.model import MODEL_FILE, TrainedModel
 from training.search import SearchResult, TrialRecord
 from training.threshold import validation_threshold
 from usecases.outcomes import TrainOutcome
+from usecases.retrain import lineage_label_time
 from usecases.score import predict, row_scores
 
 CHAMPION = "champion"
@@ -241,7 +242,8 @@ def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdou
         holdout_rows=holdout_rows, params=result.best_params, best_iteration=result.best_iteration,
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
-        gate_report_sha256=report.digest, reason=reason, model_spec=spec)
+        gate_report_sha256=report.digest, reason=reason, model_spec=spec, as_known=ts.as_known,
+        newest_label_time=lineage_label_time(ts.frame, ts.time_column))
     if evidence is not None:
         out["decision"] = {"task": evidence.task, "metric": report.decision_metric or DECISION_METRICS[evidence.task],
                            "threshold": evidence.threshold, "baseline": evidence.baseline}

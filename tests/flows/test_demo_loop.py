@@ -70,3 +70,26 @@ def test_a_duplicate_drift_event_does_not_train_twice(demo_run, monkeypatch) -> 
     from tasks.workspace import Workspace
 
     assert len(Workspace.open(demo_run.home).registry.versions("churn")) == 2
+
+
+def test_a_retrain_with_nothing_new_is_skipped_audited_and_recorded(demo_run, monkeypatch) -> None:
+    from flows.idempotency import already_done
+    from flows.train import retrain_flow
+    from tasks.workspace import Workspace
+    from usecases.outcomes import RetrainSkipped
+
+    monkeypatch.setenv("DRIFTLINE_HOME", str(demo_run.home))
+    ws = Workspace.open(demo_run.home)
+    champion = ws.registry.alias("churn", "champion")
+    assert champion == 2  # the drift retrain was promoted, and no data arrived since
+    lineage = ws.registry.get("churn", 2).metadata["data"]
+    assert lineage["as_known"] is False and lineage["newest_label_time"].startswith("2026-")
+
+    outcome = retrain_flow(idempotency_key="nothing-new")  # a new event, but the same training set
+    assert isinstance(outcome, RetrainSkipped) and outcome.champion_version == 2
+    assert "identical to champion v2" in outcome.reason
+    assert outcome.training_set_sha256 == lineage["training_set_sha256"]
+    assert len(ws.registry.versions("churn")) == 2
+    skipped = [e for e in ws.audit.entries() if e.action == "model.retrain_skipped"]
+    assert [e.details["reason"] for e in skipped] == [outcome.reason] and skipped[0].subject == "model:churn"
+    assert already_done(ws.home, "retrain", "nothing-new")  # a repeat of this event is not even decided again
