@@ -24,6 +24,7 @@ HEADER = "customer_id,event_time,sessions,minutes_active,pages_per_session,suppo
 def cli(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("DRIFTLINE_CONTRACTS_DIR", None)
+    env.pop("PREFECT_LOGGING_LEVEL", None)  # an in-process CLI test of this session may have set it
     return subprocess.run([sys.executable, "-m", "flows", "--home", str(home), *argv], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, env=env)
 

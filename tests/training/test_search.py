@@ -167,7 +167,8 @@ def test_config_from_settings(tmp_path: Path) -> None:
     assert config.timeout_s == 12.0 and config.studies_dir == tmp_path and config.study_name == "churn"
     assert (config.max_rounds, config.early_stopping_rounds, config.pruner) == (250, 15, "hyperband")
     # every TrainingSettings field that describes the search reaches the config
-    assert set(TrainingSettings.model_fields) - {"holdout_fraction", "parallel_workers"} <= {
+    # (holdout_fraction, parallel_workers and as_known shape the training set or the pool, not the search)
+    assert set(TrainingSettings.model_fields) - {"holdout_fraction", "parallel_workers", "as_known"} <= {
         f for f in SearchConfig.__dataclass_fields__}
 
 
