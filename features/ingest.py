@@ -46,14 +46,10 @@ from features.drop_guard import (DEFAULT_READ_LIMITS, PoisonedDrop, ReadLimits, 
 from features.evolution import ContractLedger
 from features.quarantine import Quarantine
 from features.readers import RESERVED, ROW, open_drop
+from features.stager import Stager
 from features.store import FeatureStore
 from features.validation import (DEFAULT_LIMITS, INGESTED_AT, REASON, SOURCE, KeyIndex, Limits, check_header,
                                  key_hashes, stored_schema, validate_batch)
-
-# Rows per Parquet file handed to Delta: large files (about 100 MB at 20 columns), bounded memory.
-_FILE_ROWS = 1_000_000
-_FILE_BYTES = 512 << 20
-
 
 @dataclass(frozen=True)
 class IngestReport:
@@ -71,61 +67,6 @@ class IngestReport:
     quarantine_path: str | None
     error: str | None
     ignored_columns: tuple[str, ...] = ()  # undeclared columns left out (contract: undeclared = "ignore")
-
-
-class _Stager:
-    """Good rows of one group's drops, written as Parquet files of about ``_FILE_ROWS`` rows in the
-    staging folder: large files that Delta adds as they are. Each file is written by ``writer`` in
-    the background while the next rows are validated; memory holds at most two files' rows.
-    A drop rejected midway has its rows taken out again (rare: only files holding them are rewritten)."""
-
-    def __init__(self, folder: Path, writer: WriteBehind) -> None:
-        self.folder = folder
-        self.writer = writer
-        self.files: list[Path] = []
-        self._sources: list[set[str]] = []
-        self._frames: list[pl.DataFrame] = []
-        self._pending_sources: set[str] = set()
-        self._bytes = self._rows = 0
-
-    def add(self, rows: pl.DataFrame, digest: str) -> None:
-        if rows.height:
-            self._frames.append(rows)
-            self._pending_sources.add(digest)
-            self._rows += rows.height
-            self._bytes += int(rows.estimated_size())
-            if self._rows >= _FILE_ROWS or self._bytes >= _FILE_BYTES:
-                self._flush()
-
-    def _flush(self) -> None:
-        if self._frames:
-            frame = pl.concat(self._frames, rechunk=False)
-            target = self.folder / f"part-{len(self.files):05d}.parquet"
-            self.writer.submit(lambda: frame.write_parquet(target))
-            self.files.append(target)
-            self._sources.append(self._pending_sources)
-        self._frames, self._pending_sources, self._bytes, self._rows = [], set(), 0, 0
-
-    def discard(self, digest: str) -> None:
-        self.writer.wait()
-        self._frames = [f for f in (f.filter(pl.col(SOURCE) != digest) for f in self._frames) if f.height]
-        self._pending_sources.discard(digest)
-        self._rows = sum(f.height for f in self._frames)
-        self._bytes = sum(int(f.estimated_size()) for f in self._frames)
-        kept: list[tuple[Path, set[str]]] = []
-        for file, sources in zip(self.files, self._sources, strict=True):
-            if digest in sources:
-                sources.discard(digest)
-                rows = pl.read_parquet(file).filter(pl.col(SOURCE) != digest)
-                rows.write_parquet(file) if rows.height else file.unlink()
-            if sources:
-                kept.append((file, sources))
-        self.files, self._sources = [f for f, _ in kept], [s for _, s in kept]
-
-    def close(self) -> list[Path]:
-        self._flush()
-        self.writer.wait()
-        return self.files
 
 
 @dataclass
@@ -283,7 +224,7 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
     # Named with the pid, so that the next ingestion can tell a dead process's folder from a live one's.
     with (tempfile.TemporaryDirectory(dir=store.root, prefix=f"{STAGING_PREFIX}{os.getpid()}-") as work,
           WriteBehind() as writer, WriteBehind(depth=4) as quarantined):
-        stager = _Stager(Path(work), writer)
+        stager = Stager(Path(work), writer)
 
         def take(index: int, order: int, path: Path, digest: str, handle: BinaryIO, *, problem: str | None = None,
                  exact_only: bool = False) -> None:
@@ -392,7 +333,7 @@ def _stored_keys(store: FeatureStore, contract: FeatureGroupContract) -> KeyInde
 
 
 def _ingest_file(path: Path, handle: BinaryIO, digest: str, contract: FeatureGroupContract, quarantine: Quarantine,
-                 quarantined: WriteBehind, stager: _Stager, state: _FileState, taken: KeyIndex, *, exact: bool,
+                 quarantined: WriteBehind, stager: Stager, state: _FileState, taken: KeyIndex, *, exact: bool,
                  now: datetime, limits: Limits, read_limits: ReadLimits, batch_rows: int, workdir: Path,
                  ingested_at: datetime) -> bool:
     """Read, check and stage one drop; False when a key repeats and the drop must be read again exactly.

@@ -11,6 +11,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 import features.ingest as ingest
+import features.stager as stager
 
 
 def test_many_small_drops_become_one_data_file(ingest_env, row) -> None:
@@ -40,7 +41,7 @@ def test_statistics_only_for_non_string_non_pii_columns(ingest_env, row) -> None
 
 def test_rows_of_a_drop_rejected_after_a_shared_file_was_written_are_removed(ingest_env, row, monkeypatch) -> None:
     env = ingest_env
-    monkeypatch.setattr(ingest, "_FILE_ROWS", 5)  # a file is written once 5 rows wait: mid-drop
+    monkeypatch.setattr(stager, "FILE_ROWS", 5)  # a file is written once 5 rows wait: mid-drop
     good = env.csv("good.csv", [row(i) for i in range(1, 4)])
     lines = [{"customer_id": f"C{i:06d}", "event_time": "2024-01-01T00:00:00Z", "sessions": 1, "minutes_active": 2,
               "support_tickets": 0, "device": "mobile"} for i in range(10, 20)]
@@ -70,7 +71,7 @@ def test_a_repeated_key_found_at_the_end_of_a_drop_is_ingested_exactly(ingest_en
     # Keys are checked once per drop; a repeat makes ingestion take the drop back (staged rows,
     # including a file already written, and quarantine parts) and read it again row by row.
     env = ingest_env
-    monkeypatch.setattr(ingest, "_FILE_ROWS", 5)
+    monkeypatch.setattr(stager, "FILE_ROWS", 5)
     passes = []
     real = ingest._ingest_file
     monkeypatch.setattr(ingest, "_ingest_file", lambda *a, **k: passes.append(k["exact"]) or real(*a, **k))
