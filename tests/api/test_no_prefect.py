@@ -41,3 +41,15 @@ def test_ingest_list_predict_and_monitor_import_no_prefect(tmp_path: Path, demo_
                            capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip() == "CLEAN", child.stdout + child.stderr
+
+
+def test_only_the_training_module_names_prefect() -> None:
+    import ast
+
+    offenders = []
+    for path in sorted((REPO / "driftline_api").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [path.name for n in names if n.split(".")[0] in ("prefect", "flows")]
+    assert sorted(set(offenders)) == ["training.py"]
