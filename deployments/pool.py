@@ -98,16 +98,17 @@ def _render_declared(home: Path, target: Path) -> list[str]:
 def _setup(env: dict[str, str], log_dir: Path, prefect_file: str | None) -> None:
     """Create the work pool and deploy every deployment of prefect.yaml onto it: the given file, or
     one rendered now for the data home's declared models."""
-    steps = [_prefect("work-pool", "create", POOL, "--type", "process", "--overwrite")]
+    steps = [("work-pool create", _prefect("work-pool", "create", POOL, "--type", "process", "--overwrite"))]
     if prefect_file is None:
         rendered = log_dir.parent / "prefect.yaml"
-        steps.append(_render_declared(Path(env["DRIFTLINE_HOME"]), rendered))
+        steps.append(("rendering the declared models' deployments (a model spec that does not load?)",
+                      _render_declared(Path(env["DRIFTLINE_HOME"]), rendered)))
         prefect_file = str(rendered)
-    steps.append(_prefect("--no-prompt", "deploy", "--all", "--prefect-file", prefect_file))
+    steps.append(("deploy --all", _prefect("--no-prompt", "deploy", "--all", "--prefect-file", prefect_file)))
     with open(log_dir / "setup.log", "ab") as log:
-        for argv in steps:
+        for label, argv in steps:
             if subprocess.run(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode:
-                raise RuntimeError(f"{' '.join(argv[2:5])} failed; see {log_dir / 'setup.log'}")
+                raise RuntimeError(f"{label} failed; see {log_dir / 'setup.log'}")
 
 
 def supervise(args: argparse.Namespace) -> int:
