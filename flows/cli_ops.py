@@ -18,6 +18,7 @@ from driftline.errors import ConfigError, IntegrityError
 from flows.cli_args import non_negative_float, positive_float, positive_int
 
 DEFAULT_YAML = Path("deployments") / "prefect.yaml"
+RENDER_FAULT = "deployments.render.staged"  # kill point: the rendering whole on disk, not yet in place
 
 
 def _require_server() -> str:
@@ -85,7 +86,10 @@ def _render(args: argparse.Namespace) -> int:
                                  hint="run python -m flows deployments render --write")
         print(f"{target} is up to date")
     elif args.write:
-        target.write_text(text, encoding="utf-8")
+        # Atomic: the pool deploys this file; a crash must leave the old file or none, never half.
+        from driftline.atomic import write_atomic
+
+        write_atomic(target, text.encode("utf-8"), staged=RENDER_FAULT)
         print(f"wrote {target}")
     else:
         print(text, end="")

@@ -140,3 +140,23 @@ def test_render_declared_refuses_a_broken_spec_in_one_line(tmp_path, capsys):
     assert main(["--home", str(home), "deployments", "render", "--declared", "--write", "--file", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "billing" in err and not target.exists()
+
+
+def test_a_kill_while_rendering_leaves_the_old_file_whole(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from flows.cli_ops import RENDER_FAULT
+
+    target = tmp_path / "pool.yaml"
+    target.write_text("old\n", encoding="utf-8")
+    argv = [sys.executable, "-m", "flows", "--home", str(tmp_path / "home"), "deployments", "render", "--write",
+            "--file", str(target)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DRIFTLINE_FAULT": RENDER_FAULT}
+    killed = subprocess.run(argv, env=env, cwd=REPO, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert target.read_text(encoding="utf-8") == "old\n"
+    env.pop("DRIFTLINE_FAULT")
+    assert subprocess.run(argv, env=env, cwd=REPO, capture_output=True).returncode == 0
+    assert target.read_text(encoding="utf-8") == render_prefect_yaml()
