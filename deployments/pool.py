@@ -8,7 +8,9 @@ and N supervised process workers, started and stopped with one command each.
 ``start`` initialises and starts the cluster (see ``postgres.py``), then launches this script's
 ``supervise`` command in the background and returns once it reports ready. The supervisor starts
 ``prefect server start`` on 127.0.0.1 against the ``prefect`` database, creates the process work
-pool, runs ``prefect deploy --all`` from deployments/prefect.yaml, and starts the workers with
+pool, renders the deployments for the models declared in the data home (``<home>/models/*.toml``,
+the demo's ``churn`` when none is) into ``state/pool/prefect.yaml`` and runs ``prefect deploy
+--all`` from it (``--prefect-file`` deploys a given file instead), and starts the workers with
 worker and runner polling tuned to 1 s; every flow run sees ``DRIFTLINE_HOME`` and
 ``DRIFTLINE_TRAINING__STORAGE`` (the ``optuna`` database), so one study's trials spread over the
 workers. SIGTERM to the supervisor (what ``stop`` sends) stops workers, then the server; ``stop``
@@ -86,13 +88,27 @@ def _wait_healthy(url: str, server, timeout_s: float = 180) -> None:
     raise RuntimeError(f"the Prefect server did not answer on {url} within {timeout_s:.0f} s")
 
 
-def _setup(env: dict[str, str], log_dir: Path, prefect_file: str) -> None:
-    """Create the work pool and deploy every deployment of prefect.yaml onto it."""
+def _render_declared(home: Path, target: Path) -> list[str]:
+    """The command that renders prefect.yaml with one schedule per model declared in ``home``
+    (deployments/prefect.yaml, committed, schedules the demo's model only)."""
+    return [sys.executable, "-m", "flows", "--home", str(home), "deployments", "render", "--declared",
+            "--write", "--file", str(target)]
+
+
+def _setup(env: dict[str, str], log_dir: Path, prefect_file: str | None) -> None:
+    """Create the work pool and deploy every deployment of prefect.yaml onto it: the given file, or
+    one rendered now for the data home's declared models."""
+    steps = [("work-pool create", _prefect("work-pool", "create", POOL, "--type", "process", "--overwrite"))]
+    if prefect_file is None:
+        rendered = log_dir.parent / "prefect.yaml"
+        steps.append(("rendering the declared models' deployments (a model spec that does not load?)",
+                      _render_declared(Path(env["DRIFTLINE_HOME"]), rendered)))
+        prefect_file = str(rendered)
+    steps.append(("deploy --all", _prefect("--no-prompt", "deploy", "--all", "--prefect-file", prefect_file)))
     with open(log_dir / "setup.log", "ab") as log:
-        for argv in (_prefect("work-pool", "create", POOL, "--type", "process", "--overwrite"),
-                     _prefect("--no-prompt", "deploy", "--all", "--prefect-file", prefect_file)):
+        for label, argv in steps:
             if subprocess.run(argv, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode:
-                raise RuntimeError(f"{' '.join(argv[2:5])} failed; see {log_dir / 'setup.log'}")
+                raise RuntimeError(f"{label} failed; see {log_dir / 'setup.log'}")
 
 
 def supervise(args: argparse.Namespace) -> int:
@@ -164,7 +180,8 @@ def start(args: argparse.Namespace) -> int:
         cluster.ensure_databases()
     argv = [sys.executable, str(Path(__file__).resolve()), "--home", str(home), "supervise",
             "--workers", str(args.workers), "--port", str(args.port), "--pg-port", str(args.pg_port),
-            "--grace", str(args.grace), "--prefect-file", args.prefect_file] + (["--sqlite"] if args.sqlite else [])
+            "--grace", str(args.grace)] + (["--sqlite"] if args.sqlite else []) + (
+            ["--prefect-file", args.prefect_file] if args.prefect_file else [])
     with open(state / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, cwd=REPO)
@@ -225,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--pg-port", type=int, default=5433, help="PostgreSQL port (127.0.0.1)")
         p.add_argument("--sqlite", action="store_true", help="Prefect on SQLite, no PostgreSQL (Optuna stays local)")
         p.add_argument("--grace", type=float, default=10.0, help="seconds a child gets to stop before SIGKILL")
-        p.add_argument("--prefect-file", default="deployments/prefect.yaml",
-                       help="deployments to deploy (path from the repository root)")
+        p.add_argument("--prefect-file", default=None,
+                       help="deployments to deploy (path from the repository root; default: rendered "
+                            "into state/pool/prefect.yaml for the data home's declared models)")
         p.add_argument("--timeout", type=float, default=240.0, help="seconds start waits for the pool")
         p.set_defaults(handler=handler)
     args = parser.parse_args(argv)

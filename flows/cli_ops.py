@@ -4,7 +4,8 @@
 ``landing/`` as ``driftline.data.arrived`` events; both need a server (``PREFECT_API_URL``) and
 refuse with one line without one, rather than starting Prefect's temporary server, which no
 worker or trigger would ever see. ``deployments render`` prints (or writes) deployments/prefect.yaml
-from the deployment and trigger tables and imports no Prefect.
+from the deployment and trigger tables and imports no Prefect; with ``--declared`` the per-model
+schedules are those of the models declared in the data home (what ``deployments/pool.py`` deploys).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from driftline.errors import ConfigError, IntegrityError
 from flows.cli_args import non_negative_float, positive_float, positive_int
 
 DEFAULT_YAML = Path("deployments") / "prefect.yaml"
+RENDER_FAULT = "deployments.render.staged"  # kill point: the rendering whole on disk, not yet in place
 
 
 def _require_server() -> str:
@@ -68,7 +70,15 @@ def _watch(args: argparse.Namespace) -> int:
 def _render(args: argparse.Namespace) -> int:
     from flows.serve import render_prefect_yaml
 
-    text = render_prefect_yaml()
+    if args.declared:
+        # The pool's own file: one schedule per declared model (the committed file has the demo's).
+        from driftline.settings import load_settings
+        from usecases.models import declared_models, models_folder
+
+        overrides = {} if args.home is None else {"home": args.home}
+        text = render_prefect_yaml(models=declared_models(models_folder(load_settings(**overrides))))
+    else:
+        text = render_prefect_yaml()
     target = Path(args.file)
     if args.check:
         if not target.exists() or target.read_text(encoding="utf-8") != text:
@@ -76,7 +86,10 @@ def _render(args: argparse.Namespace) -> int:
                                  hint="run python -m flows deployments render --write")
         print(f"{target} is up to date")
     elif args.write:
-        target.write_text(text, encoding="utf-8")
+        # Atomic: the pool deploys this file; a crash must leave the old file or none, never half.
+        from driftline.atomic import write_atomic
+
+        write_atomic(target, text.encode("utf-8"), staged=RENDER_FAULT)
         print(f"wrote {target}")
     else:
         print(text, end="")
@@ -104,4 +117,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write the file")
     mode.add_argument("--check", action="store_true", help="fail if the file differs from the rendering")
+    p.add_argument("--declared", action="store_true",
+                   help="schedule the models declared in the data home (default: the demo's model)")
     p.set_defaults(handler=_render)

@@ -109,3 +109,54 @@ def test_model_events_pass_their_model_to_retrain_and_score():
             for t in drift] == [("retrain", {"model": "upsell", "idempotency_key": "w1"})]
     promoted = triggers_for(MODEL_PROMOTED, resource("model", "upsell", version="3"))
     assert [(t.flow, t.render({}, {"model": "upsell"})) for t in promoted] == [("score", {"model": "upsell"})]
+
+
+def test_render_declared_schedules_the_models_of_the_data_home(tmp_path, capsys):
+    # What deployments/pool.py deploys: the committed file knows the demo's model only.
+    from usecases.models import DEMO_SPEC, ModelSpec, save_spec
+
+    home = tmp_path / "home"
+    billing = ModelSpec(name="billing", task="binary", label_group="churn_labels", label_column="churned",
+                        feature_groups=("customer_billing",), schedule="15 2 * * *")
+    for spec in (DEMO_SPEC, billing):
+        save_spec(spec, home / "models")
+    target = tmp_path / "pool.yaml"
+    argv = ["--home", str(home), "deployments", "render", "--declared"]
+    assert main([*argv, "--write", "--file", str(target)]) == 0
+    d = {spec["name"]: spec for spec in yaml.safe_load(target.read_text(encoding="utf-8"))["deployments"]}
+    runs = {name: [(s["cron"], s.get("parameters")) for s in spec["schedules"]] for name, spec in d.items()}
+    assert runs["retrain"] == [("15 2 * * *", {"model": "billing"}), ("0 3 * * 1", {"model": "churn"})]
+    assert runs["monitor"] == [("0 * * * *", {"model": "billing"}), ("0 * * * *", {"model": "churn"})]
+    assert main([*argv, "--check", "--file", str(target)]) == 0
+    assert main(["--home", str(home), "deployments", "render", "--check", "--file", str(target)]) == 3
+    capsys.readouterr()
+
+
+def test_render_declared_refuses_a_broken_spec_in_one_line(tmp_path, capsys):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "billing.toml").write_text('name = "billing"\ntask = "ranking"\n', encoding="utf-8")
+    target = tmp_path / "pool.yaml"
+    assert main(["--home", str(home), "deployments", "render", "--declared", "--write", "--file", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "billing" in err and not target.exists()
+
+
+def test_a_kill_while_rendering_leaves_the_old_file_whole(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from flows.cli_ops import RENDER_FAULT
+
+    target = tmp_path / "pool.yaml"
+    target.write_text("old\n", encoding="utf-8")
+    argv = [sys.executable, "-m", "flows", "--home", str(tmp_path / "home"), "deployments", "render", "--write",
+            "--file", str(target)]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DRIFTLINE_FAULT": RENDER_FAULT}
+    killed = subprocess.run(argv, env=env, cwd=REPO, capture_output=True)
+    assert killed.returncode == -9, killed.stderr.decode()
+    assert target.read_text(encoding="utf-8") == "old\n"
+    env.pop("DRIFTLINE_FAULT")
+    assert subprocess.run(argv, env=env, cwd=REPO, capture_output=True).returncode == 0
+    assert target.read_text(encoding="utf-8") == render_prefect_yaml()

@@ -3,6 +3,10 @@ deployments of deployments/prefect.yaml, started once per session (``pool``, ~35
 by the fixture's finalizer, even on failure. On a failure the pool's logs are copied into pytest's
 tmp dir and their tails printed (DRIFTLINE_KEEP_POOL_LOGS=1 keeps them on success too).
 
+Two models are declared in the pool's data home before it starts (``models/churn.toml``, the
+demo's spec, and ``models/billing.toml``, :data:`SECOND_MODEL`), so the pool deploys monitor, retrain
+and score with one schedule per model, as ``deployments/pool.py`` renders them.
+
 A test marked ``stops_pool`` (test_pool.py's SIGTERM test) takes the server down: it runs after
 every other test of the session, whichever file it is in.
 
@@ -31,6 +35,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 POOL_SCRIPT = REPO / "deployments" / "pool.py"
+# The second declared model: churn again, learnt from the billing group alone, on its own retrain
+# cron. Its gate is lenient (400 customers, billing features only): the pool, not the gate, is tested.
+SECOND_MODEL = {"name": "billing", "task": "binary", "label_group": "churn_labels", "label_column": "churned",
+                "feature_groups": ["customer_billing"], "as_known": False, "schedule": "15 2 * * *",
+                "gate": {"min_auc": 0.0, "max_logloss": 10.0, "max_ece": 1.0, "min_training_rows": 0,
+                         "max_latency_ms_per_1k": 1e9, "max_quarantine_share": 1.0}}
+DECLARED = ("billing", "churn")  # declared_models' order: by file name
 
 
 def pytest_configure(config):
@@ -81,10 +92,11 @@ class Api:
         runs = self.post("/flow_runs/filter", {"flows": {"name": {"any_": [flow]}}, "limit": 200})
         return [r for r in runs if r.get("deployment_id") and not r.get("auto_scheduled")]
 
-    def run_deployment(self, name: str) -> str:
-        """What ``prefect deployment run <name>`` does, without a CLI process's imports: the id."""
+    def run_deployment(self, name: str, **parameters: str) -> str:
+        """What ``prefect deployment run <name> [--param k=v]`` does, without a CLI process's imports: the id."""
         deployment = self.get(f"/deployments/name/{name}")
-        return self.post(f"/deployments/{deployment['id']}/create_flow_run", {})["id"]
+        body = {"parameters": parameters} if parameters else {}
+        return self.post(f"/deployments/{deployment['id']}/create_flow_run", body)["id"]
 
     def wait_for_run(self, flow: str, timeout_s: float, run_id: str | None = None,
                      known: frozenset[str] = frozenset()) -> dict:
@@ -247,6 +259,15 @@ def _stop_session(process: subprocess.Popen, grace_s: float = 10) -> None:
         process.wait(timeout=10)
 
 
+def _declare_models(home: Path) -> None:
+    """What an operator does before ``pool.py start``: declare the models (the demo's spec written
+    out, since a declared file replaces the demo's default, and the second one)."""
+    from usecases.models import DEMO_SPEC, ModelSpec, save_spec
+
+    for spec in (DEMO_SPEC, ModelSpec.from_dict(SECOND_MODEL)):
+        save_spec(spec, home / "models")
+
+
 @pytest.fixture(scope="session")
 def pool(request, tmp_path_factory):
     """The running pool: ``home``, ``env`` (for CLI processes against it), ``api`` (its REST API),
@@ -264,6 +285,7 @@ def pool(request, tmp_path_factory):
     flags = ["--workers", "1", "--port", str(port), "--pg-port", str(pg_port), "--grace", "5"]
     started = time.monotonic()
     failed_before = request.session.testsfailed
+    _declare_models(home)
     try:
         _run([sys.executable, str(POOL_SCRIPT), *common, "start", *flags], base, timeout=300)
         print(f"\npool started in {time.monotonic() - started:.1f} s")

@@ -1,5 +1,6 @@
 """Issue 6 on a live pool: every deployment of deployments/prefect.yaml is on the server, on the
-``driftline-pool`` work pool, with its cron schedules; the three event triggers are enabled
+``driftline-pool`` work pool, with its cron schedules (one per declared model for monitor, retrain
+and score: the pool's data home declares two); the three event triggers are enabled
 automations that run their deployment; and the bundled Prefect UI shows the deployments.
 
 The pool is conftest.py's (shared with test_pool.py, started once per session). The expectations
@@ -24,13 +25,15 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 POOL = "driftline-pool"
-# deployment -> (cron schedules, UTC; how the UI words them)
+# deployment -> (cron schedules, UTC; how the UI words them; the model it runs for). The pool's data
+# home declares two models (conftest.py): churn and billing, billing with its own retrain cron.
 SCHEDULES = {
-    "ingest": [("30 * * * *", "At 30 minutes past the hour")],
-    "monitor": [("0 * * * *", "Every hour every day")],
-    "retrain": [("0 3 * * 1", "At 03:00 AM, only on Monday")],
-    "score": [("0 5 * * *", "At 05:00 AM every day")],
-    "audit-export": [("0 6 1 * *", "At 06:00 AM on day 1 of the month")],
+    "ingest": [("30 * * * *", "At 30 minutes past the hour", None)],
+    "monitor": [("0 * * * *", "Every hour every day", "billing"), ("0 * * * *", "Every hour every day", "churn")],
+    "retrain": [("15 2 * * *", "At 02:15 AM every day", "billing"),
+                ("0 3 * * 1", "At 03:00 AM, only on Monday", "churn")],
+    "score": [("0 5 * * *", "At 05:00 AM every day", "billing"), ("0 5 * * *", "At 05:00 AM every day", "churn")],
+    "audit-export": [("0 6 1 * *", "At 06:00 AM on day 1 of the month", None)],
     "train": [],
     "search-worker": [],
 }
@@ -69,9 +72,10 @@ def test_deployments_schedules_and_triggers_are_on_the_server(pool):
         assert flows[deployment["flow_id"]] == name, f"{name}: deployed from flow {flows[deployment['flow_id']]}"
         assert deployment["work_pool_name"] == POOL, f"{name}: on {deployment['work_pool_name']}"
         assert (deployment["status"], deployment["paused"]) == ("READY", False), f"{name}: {deployment['status']}"
-        schedules = [(s["schedule"].get("cron"), s["schedule"].get("timezone"), s["active"])
-                     for s in deployment["schedules"]]
-        assert schedules == [(cron, "UTC", True) for cron, _ in expected], f"{name}: {schedules}"
+        # A per-model schedule passes its model as the run's parameter (and is keyed by a slug).
+        schedules = sorted((s["schedule"].get("cron"), s["schedule"].get("timezone"), s["active"],
+                            (s.get("parameters") or {}).get("model")) for s in deployment["schedules"])
+        assert schedules == sorted((cron, "UTC", True, model) for cron, _, model in expected), f"{name}: {schedules}"
 
     automations = {a["name"]: a for a in api.post("/automations/filter", {"limit": 200})}
     assert set(TRIGGERS) <= set(automations), f"automations on the server: {sorted(automations)}"
@@ -111,5 +115,5 @@ def test_the_ui_shows_the_deployments_with_their_schedules(pool, tmp_path):
     words = " ".join(text.split())
     assert f"{len(ids)} Deployments" in words and "Not Ready" not in words, words[:1500]
     for name, schedules in SCHEDULES.items():
-        for _, words in schedules:
+        for _, words, _model in schedules:
             assert words in text, f"{name}'s schedule ({words!r}) is not on the page"
