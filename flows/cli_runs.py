@@ -149,6 +149,16 @@ def _declare(args: argparse.Namespace) -> str | None:
     return spec.name
 
 
+def _declared(args: argparse.Namespace) -> str | None:
+    """Before Prefect starts: ``--model NAME`` names a declared model (or the demo's), else one line, exit 2."""
+    if args.model is None:
+        return None
+    from tasks.workspace import Workspace
+    from usecases.models import models_folder, resolve_spec
+
+    return resolve_spec(models_folder(Workspace.open(args.home).settings), args.model).name
+
+
 def _train(args: argparse.Namespace) -> int:
     run = _run(args, "train", model=_declare(args), reason=args.reason)
     from usecases.outcomes import TrainOutcome
@@ -162,7 +172,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    run = _run(args, "monitor", model=args.model, window_days=args.window_days, since=args.since,
+    run = _run(args, "monitor", model=_declared(args), window_days=args.window_days, since=args.since,
                until=args.until)
     from usecases.monitor import MonitorResult, verdict_lines
 
@@ -171,7 +181,7 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    run = _run(args, "score", model=args.model, out=os.path.abspath(args.out) if args.out else None)
+    run = _run(args, "score", model=_declared(args), out=os.path.abspath(args.out) if args.out else None)
     from flows.score import ScoreOutcome  # imports Prefect: after _run configured it
 
     o = run.result_as(ScoreOutcome)
