@@ -130,22 +130,15 @@ def _declare(args: argparse.Namespace) -> str | None:
                              hint="add --model NAME")
         return None
     from tasks.workspace import Workspace
-    from usecases.models import ModelSpec, declaration, declare_on_first_use, models_folder
-    from usecases.trail import checkpoint_trail
+    from usecases.declare import declare_model
 
     ws = Workspace.open(args.home)
     ws.home  # noqa: B018 - the data home exists (or is refused) before a spec is written into it
-
-    def record(spec: ModelSpec, path: Path) -> None:
-        ws.audit.append("model.declare", f"model:{spec.name}", declaration(spec, path), actor=ws.actor())
-
-    spec, created = declare_on_first_use(
-        models_folder(ws.settings), ws.contracts, args.model, group=args.group, label=args.label, task=args.task,
-        features=_names(args.features), exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials,
-        record=record)
+    spec, created, path = declare_model(
+        ws, args.model, group=args.group, label=args.label, task=args.task, features=_names(args.features),
+        exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials)
     if created:
-        checkpoint_trail(ws)  # the declaration is signed before anything trains on it
-        print(f"declared model {spec.name!r} in {models_folder(ws.settings) / (spec.name + '.toml')}")
+        print(f"declared model {spec.name!r} in {path}")
     return spec.name
 
 
