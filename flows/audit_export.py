@@ -18,10 +18,11 @@ from tasks.workspace import Workspace
 
 @flow(name="audit-export", log_prints=True)
 def audit_export_flow(since: str | None = None, until: str | None = None, home: str | None = None,
-                      overrides: dict[str, Any] | None = None) -> str:
-    """Export the audit entries of [since, until) with everything needed to verify them offline."""
+                      overrides: dict[str, Any] | None = None, model: str | None = None) -> str:
+    """Export the audit entries of [since, until) with everything needed to verify them offline;
+    with ``model``, only that model's entries and versions whole (the rest of the chain as links)."""
     ws = Workspace.open(home, **(overrides or {}))
-    path = export(ws, since=since, until=until).path
+    path = export(ws, since=since, until=until, model=model).path
     create_markdown_artifact(key="audit-export", markdown=f"Audit export written to `{path}`",
                              description="Compliance export bundle")
     return str(path)

@@ -159,7 +159,8 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
 def _audit_export(args: argparse.Namespace) -> int:
     from usecases.export import export_audit
 
-    done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until)
+    done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
+                        model=args.model)
     print(f"audit export written to {done.path}; verify offline with `python -m flows audit verify-export`")
     return 0
 
@@ -179,7 +180,8 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
     if not result.ok:
         raise IntegrityError(f"export {args.bundle} does not verify: {result.problems[0]}"
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
-    print(f"export ok: {result.entries} entries ({result.entries_masked} masked), "
+    withheld = f", {result.entries_withheld} withheld" if result.entries_withheld else ""
+    print(f"export ok: {result.entries} entries ({result.entries_masked} masked{withheld}), "
           f"{result.checkpoints} checkpoints, {result.versions} model versions")
     return 0
 
@@ -284,6 +286,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="target folder, must not exist (default reports/audit-export-<time>)")
     p.add_argument("--since", help="ISO date or time, inclusive")
     p.add_argument("--until", help="ISO date or time, exclusive")
+    p.add_argument("--model", help="only this model's entries and versions (the rest of the chain as links, "
+                                    "so the bundle still verifies)")
     p.set_defaults(handler=_audit_export)
     p = sub.add_parser("verify-export", help="check an export bundle offline")
     p.add_argument("bundle")

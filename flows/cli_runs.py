@@ -130,16 +130,26 @@ def _declare(args: argparse.Namespace) -> str | None:
                              hint="add --model NAME")
         return None
     from tasks.workspace import Workspace
-    from usecases.models import declare_on_first_use, models_folder
+    from usecases.declare import declare_model
 
     ws = Workspace.open(args.home)
     ws.home  # noqa: B018 - the data home exists (or is refused) before a spec is written into it
-    spec, created = declare_on_first_use(
-        models_folder(ws.settings), ws.contracts, args.model, group=args.group, label=args.label, task=args.task,
-        features=_names(args.features), exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials)
+    spec, created, path = declare_model(
+        ws, args.model, group=args.group, label=args.label, task=args.task, features=_names(args.features),
+        exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials)
     if created:
-        print(f"declared model {spec.name!r} in {models_folder(ws.settings) / (spec.name + '.toml')}")
+        print(f"declared model {spec.name!r} in {path}")
     return spec.name
+
+
+def _declared(args: argparse.Namespace) -> str | None:
+    """Before Prefect starts: ``--model NAME`` names a declared model (or the demo's), else one line, exit 2."""
+    if args.model is None:
+        return None
+    from tasks.workspace import Workspace
+    from usecases.models import models_folder, resolve_spec
+
+    return resolve_spec(models_folder(Workspace.open(args.home).settings), args.model).name
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -155,7 +165,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    run = _run(args, "monitor", model=args.model, window_days=args.window_days, since=args.since,
+    run = _run(args, "monitor", model=_declared(args), window_days=args.window_days, since=args.since,
                until=args.until)
     from usecases.monitor import MonitorResult, verdict_lines
 
@@ -164,7 +174,7 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    run = _run(args, "score", model=args.model, out=os.path.abspath(args.out) if args.out else None)
+    run = _run(args, "score", model=_declared(args), out=os.path.abspath(args.out) if args.out else None)
     from flows.score import ScoreOutcome  # imports Prefect: after _run configured it
 
     o = run.result_as(ScoreOutcome)

@@ -28,7 +28,9 @@ from tasks.workspace import Workspace
 from training.split import time_holdout
 from usecases import retrain as rt
 from usecases import train as uc
+from usecases.models import models_folder
 from usecases.outcomes import RetrainSkipped, TrainOutcome
+from usecases.trainable import check_trainable
 
 
 def train_and_gate(ws: Workspace, *, reason: str) -> TrainOutcome:
@@ -73,10 +75,14 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
     log = run_logger()
     s = ws.settings
     name = s.model_name
+    task = ws.spec.task if ws.spec else ts.task  # the declared spec's task, else the label contract's
+    # Data no model can learn from is refused in one line before a study is opened or anything written.
+    check_trainable(ts, model=name, label_group=s.label_group, task=task,
+                    holdout_fraction=s.training.holdout_fraction,
+                    spec_file=str(models_folder(s) / f"{name}.toml"))
     train, holdout = time_holdout(ts.frame, ts.time_column, s.training.holdout_fraction)
     spread_search(ws, ts)
     result = search(ws, ts, train)
-    task = ws.spec.task if ws.spec else ts.task  # the declared spec's task, else the label contract's
     measured = uc.measure_candidate(
         fit(ws, ts, train, result), task=task, train=train, holdout=holdout, ts=ts, result=result,
         registry=ws.registry, model=name, training=s.training, slice_columns=s.gate.slice_columns,

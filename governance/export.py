@@ -15,6 +15,14 @@ entry can no longer be re-hashed, so the verifier checks it by its place in the 
 hash links to its neighbours and, through them, to a signed checkpoint) and by the manifest
 signature, and says how many entries were checked each way. ``verify_bundle`` trusts only the keys
 it is given, never the keys inside the bundle.
+
+One model's export (``model`` and ``select``): a filtered subset cannot be chained on its own, so
+the bundle ships the whole chain of the segment, but only the selected entries whole; every other
+entry is withheld, shipped as its links alone (``seq``, ``prev_hash``, ``hash``, ``withheld``) and
+listed in the manifest's ``withheld_seqs``. The verifier walks the full chain to a signed checkpoint
+and re-hashes every selected entry, so each is proven to be the entry at its place in the signed
+chain; withheld entries are vouched for by their place only, as masked ones are, and their content
+(other models', other groups') never leaves. Only the model's registry versions are shipped.
 """
 
 from __future__ import annotations
@@ -71,14 +79,19 @@ def _version_dirs(registry_root: Path) -> list[tuple[str, int, Path]]:
 def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_keys: Mapping[str, bytes],
                   signer: Signer, since: str | None = None, until: str | None = None,
                   pii_fields: Sequence[str] = (),
-                  clock: Callable[[], datetime] | None = None) -> Path:
+                  clock: Callable[[], datetime] | None = None, model: str | None = None,
+                  select: Callable[[AuditEntry], bool] | None = None) -> Path:
     """Write the bundle folder ``out`` (must not exist) and return it.
 
     The log is verified first against ``public_keys`` and a broken log is refused. When the range
     reaches past the last checkpoint, a new checkpoint is signed with ``signer`` so that every
     exported entry is vouched for. ``clock`` (default: now) dates the bundle; injectable so that
-    golden files can be made reproducibly.
+    golden files can be made reproducibly. With ``model``, only the entries ``select`` keeps are
+    shipped whole (the others withheld, see the module doc) and only that model's versions.
     """
+    if (model is None) != (select is None):
+        raise InputError("a model export needs both the model's name and its entry filter",
+                         hint="pass model and select together, or neither")
     out = Path(out)
     if out.exists():
         raise InputError(f"export target {out} already exists", hint="choose a new folder")
@@ -89,35 +102,43 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     check = audit.verify(PemVerifier(keys))
     if not check.ok:
         raise AuditChainError(f"refusing to export a broken audit log: {check.problem}")
-    wanted = [e.seq for e in audit.entries(since=since, until=until)]
+    wanted = [e.seq for e in audit.entries(since=since, until=until) if select is None or select(e)]
     checkpoints = list(audit.checkpoints())
     in_range = (wanted[0], wanted[-1]) if wanted else None
     if in_range and not any(cp.size >= in_range[1] for cp in checkpoints):
         checkpoints.append(audit.checkpoint(signer))
     cover = min((cp.size for cp in checkpoints if in_range and cp.size >= in_range[1]), default=0)
-    shipped, masked = [], []
+    shipped, masked, withheld, lines = [], [], [], []
     fields = frozenset(pii_fields)
     for entry in audit.entries():
         if in_range and in_range[0] <= entry.seq <= cover:
+            if select is not None and not select(entry):
+                withheld.append(entry.seq)
+                lines.append(canonical_json({"seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
+                                             "withheld": True}) + b"\n")
+                continue
             details, hit = _mask(dict(entry.details), fields)
             if hit:
                 masked.append(entry.seq)
                 entry = AuditEntry(**{**entry.to_dict(), "details": details})
             shipped.append(entry)
+            lines.append(entry.to_line())
     shipped_cps = [cp for cp in checkpoints if in_range and in_range[0] <= cp.size <= cover]
 
     files: dict[str, bytes] = {
-        "audit/entries.jsonl": b"".join(e.to_line() for e in shipped),
+        "audit/entries.jsonl": b"".join(lines),
         "audit/checkpoints.jsonl": b"".join(cp.to_line() for cp in shipped_cps)}
     versions = []
-    for model, number, folder in _version_dirs(Path(registry_root)):
-        item: dict[str, Any] = {"model": model, "version": number}
+    for owner, number, folder in _version_dirs(Path(registry_root)):
+        if model is not None and owner != model:
+            continue
+        item: dict[str, Any] = {"model": owner, "version": number}
         # Exactly the layout's files, by name: a model's own file whose name mentions a gate is
         # neither shipped nor taken for the gate report.
         for name in layout.EXPORTED:
             path = folder / name
             if path.is_file():
-                files[f"registry/{model}/{number}/{name}"] = data = path.read_bytes()
+                files[f"registry/{owner}/{number}/{name}"] = data = path.read_bytes()
                 if name == layout.METADATA:
                     item["metadata"] = json.loads(data)
                 elif name == layout.GATE_REPORT:
@@ -134,6 +155,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         "format": FORMAT, "created_at": created, "since": since, "until": until,
         "exporter_key_id": signer.key_id, "pii_fields": sorted(fields), "masked_seqs": masked,
         "in_range": list(in_range) if in_range else None,
+        # A model's export only: the whole-log export's manifest stays byte for byte as it was.
+        **({"model": model, "withheld_seqs": withheld} if model is not None else {}),
         "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)

@@ -35,6 +35,7 @@ class BundleVerification:
     entries_masked: int = 0
     checkpoints: int = 0
     versions: int = 0
+    entries_withheld: int = 0  # a model's export: entries of the chain shipped as their links alone
 
     def __post_init__(self) -> None:
         if self.ok == bool(self.problems):
@@ -51,8 +52,11 @@ def _find(value: Any, key: str) -> Any:
     return None
 
 
-def _check_entries(data: bytes, masked: set[int], problems: list[str]) -> dict[int, str]:
-    """Walk the shipped segment; returns seq -> hash of every entry that linked correctly."""
+def _check_entries(data: bytes, masked: set[int], problems: list[str],
+                   withheld: frozenset[int] = frozenset()) -> dict[int, str]:
+    """Walk the shipped segment; returns seq -> hash of every entry that linked correctly. A
+    withheld entry (a model's export) is its links alone and is checked by its place in the chain;
+    any other line must be a whole entry, re-hashed unless masked."""
     hashes: dict[int, str] = {}
     prev: str | None = None
     expected: int | None = None
@@ -69,7 +73,11 @@ def _check_entries(data: bytes, masked: set[int], problems: list[str]) -> dict[i
         if prev is not None and obj.get("prev_hash") != prev:
             problems.append(f"audit entry {seq} does not chain onto entry {seq - 1}")
             return hashes
-        if seq not in masked:
+        if (seq in withheld) != (obj.get("withheld") is True):
+            problems.append(f"audit entry {seq} is {'not ' * (seq in withheld)}withheld, "
+                            f"the manifest says {'it is' if seq in withheld else 'it is not'}")
+            return hashes
+        if seq not in masked and seq not in withheld:
             digests = line_digest(line)
             if digests is None or digests[0] != digests[1]:
                 problems.append(f"audit entry {seq} does not match its hash")
@@ -133,7 +141,8 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
         return BundleVerification(False, tuple(problems))
 
     masked = set(manifest.get("masked_seqs", []))
-    hashes = _check_entries((root / "audit/entries.jsonl").read_bytes(), masked, problems)
+    withheld = frozenset(manifest.get("withheld_seqs", []))
+    hashes = _check_entries((root / "audit/entries.jsonl").read_bytes(), masked, problems, withheld)
     checkpoints = []
     for line in (root / "audit/checkpoints.jsonl").read_bytes().splitlines():
         try:
@@ -153,5 +162,5 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
         _check_version(folder, folder.relative_to(root).as_posix(), verifier, problems)
     return BundleVerification(
         ok=not problems, problems=tuple(problems), entries=len(hashes),
-        entries_hashed=len(set(hashes) - masked), entries_masked=len(set(hashes) & masked),
-        checkpoints=len(checkpoints), versions=len(versions))
+        entries_hashed=len(set(hashes) - masked - withheld), entries_masked=len(set(hashes) & masked),
+        checkpoints=len(checkpoints), versions=len(versions), entries_withheld=len(set(hashes) & withheld))

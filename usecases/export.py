@@ -6,16 +6,25 @@ column never leaves in an audit entry's details. The bundle is written whole or 
 audited once (``audit.export``) and closed with a signed checkpoint. An export killed after its
 rename and before its entry leaves a whole bundle that verifies but is not in the trail: the
 rerun writes a new bundle (under a new default name) and its entry.
+
+``model=NAME`` exports one model's story: the entries whose subject names it (``model:NAME``,
+``model:NAME:vN``, its studies ``study:NAME-...`` and gate decisions ``NAME candidate ...``) and
+the ingest, quarantine and compaction entries of its declared groups (:func:`model_entries`); the
+rest of the chain ships as links only, so the bundle still verifies offline (see
+:mod:`governance.export`). An undeclared model is refused before anything is written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from governance.audit import AuditEntry
 from governance.export import export_bundle
+from usecases.models import ModelSpec, models_folder, resolve_spec
 
 if TYPE_CHECKING:
     from tasks.workspace import Workspace
@@ -29,20 +38,41 @@ class ExportResult:
     since: str | None
     until: str | None
     masked_fields: tuple[str, ...]
+    model: str | None = None
+
+
+GROUP_ACTIONS = frozenset({"ingest", "quarantine", "store.compact"})
+
+
+def model_entries(spec: ModelSpec) -> Callable[[AuditEntry], bool]:
+    """Which audit entries tell model ``spec.name``'s story (see the module doc)."""
+    name, groups = spec.name, {f"group:{g}" for g in (spec.label_group, *spec.feature_groups)}
+
+    def keep(entry: AuditEntry) -> bool:
+        subject = entry.subject
+        return (subject == f"model:{name}" or subject.startswith((f"model:{name}:", f"study:{name}-",
+                                                                  f"{name} candidate "))
+                or (entry.action in GROUP_ACTIONS and subject in groups))
+    return keep
 
 
 def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None = None,
-                 until: str | None = None, flow_run_id: str | None = None) -> ExportResult:
-    """Write a signed bundle of the entries of [since, until) to ``out`` (default
-    ``reports/audit-export-<time>``, which must not exist), audited and checkpointed."""
+                 until: str | None = None, flow_run_id: str | None = None,
+                 model: str | None = None) -> ExportResult:
+    """Write a signed bundle of the entries of [since, until) (of ``model`` alone when named) to
+    ``out`` (default ``reports/audit-export-<time>``, which must not exist), audited and checkpointed."""
+    spec = resolve_spec(models_folder(ws.settings), model) if model is not None else None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = Path(out) if out is not None else ws.home.reports / f"audit-export-{stamp}"
+    default = f"audit-export-{model}-{stamp}" if model else f"audit-export-{stamp}"
+    target = Path(out) if out is not None else ws.home.reports / default
     key = ws.signing_key()
     public_keys = ws.trust.public_pems()
     pii = tuple(sorted({c for contract in ws.contracts.values() for c in contract.pii_columns}))
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
-                         signer=key, since=since, until=until, pii_fields=pii)
+                         signer=key, since=since, until=until, pii_fields=pii, model=model,
+                         select=model_entries(spec) if spec else None)
     ws.audit.append("audit.export", f"export:{path.name}",
-                    {"since": since, "until": until, "masked_fields": list(pii)}, actor=ws.actor(flow_run_id))
+                    {"since": since, "until": until, "masked_fields": list(pii),
+                     **({"model": model} if model else {})}, actor=ws.actor(flow_run_id))
     ws.audit.checkpoint(key)
-    return ExportResult(path=path, since=since, until=until, masked_fields=pii)
+    return ExportResult(path=path, since=since, until=until, masked_fields=pii, model=model)

@@ -14,8 +14,9 @@ signed, in every version the spec produces.
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -272,14 +273,24 @@ def merge_overrides(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str
     return out
 
 
+def declaration(spec: ModelSpec, path: Path) -> dict[str, Any]:
+    """The ``model.declare`` audit entry's details: the spec, its canonical JSON's sha256 (the
+    bytes every version it produces records) and the file it is saved in."""
+    return {"spec_sha256": hashlib.sha256(spec.canonical()).hexdigest(), "spec": spec.to_dict(), "path": str(path)}
+
+
 def declare_on_first_use(models_dir: Path, contracts: Mapping[str, FeatureGroupContract], name: str, *,
                          group: str | None = None, label: str | None = None, task: str | None = None,
                          features: Sequence[str] = (), exclude: Sequence[str] = (),
-                         budget_s: float | None = None, trials: int | None = None) -> tuple[ModelSpec, bool]:
+                         budget_s: float | None = None, trials: int | None = None,
+                         record: Callable[[ModelSpec, Path], object] | None = None) -> tuple[ModelSpec, bool]:
     """``train --model NAME [--group G --label COL ...]``: the declared spec, or one made from the
     flags and saved when NAME is not declared yet; True when it was made now. Flags that would
     change a declared spec's data (group, label, task, features, exclude) are refused rather than
-    silently ignored; ``--budget`` and ``--trials`` stay run settings once the spec exists."""
+    silently ignored; ``--budget`` and ``--trials`` stay run settings once the spec exists.
+    ``record(spec, path)`` (the ``model.declare`` audit entry) runs before the file is put in place:
+    a kill between the two leaves an entry and no file, and the next run declares (and records)
+    again; a spec file never exists that the trail does not name."""
     path = Path(models_dir) / f"{check_model_name(name)}.toml"
     if path.is_file():
         spec = load_spec(path)
@@ -300,5 +311,8 @@ def declare_on_first_use(models_dir: Path, contracts: Mapping[str, FeatureGroupC
     contract = contracts.get(group)
     spec = spec_from_flags(name, group=group, label=label, task=task, features=features, exclude=exclude,
                            budget_s=budget_s, trials=trials, contract_task=contract.task if contract else None)
-    save_spec(check_against_contracts(spec, contracts), models_dir)
+    check_against_contracts(spec, contracts)
+    if record is not None:
+        record(spec, path)
+    save_spec(spec, models_dir)
     return spec, True

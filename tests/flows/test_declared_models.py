@@ -82,3 +82,20 @@ def test_two_declared_models_train_side_by_side(tmp_path: Path, prefect_harness)
     path.write_text(text.replace('"trials":3', '"trials":4').replace('"trials": 3', '"trials": 4'))
     with pytest.raises(IntegrityError):
         ws.registry.load("billing", outcomes["billing"].version)
+
+
+@pytest.mark.parametrize("command", ["monitor", "score"])
+def test_an_undeclared_model_is_refused_before_prefect_starts(tmp_path: Path, command: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    # Prefect, once started, writes its home: refused before it starts, the folder never appears.
+    env = {**os.environ, "PYTHONPATH": str(repo), "PREFECT_HOME": str(tmp_path / "prefect")}
+    proc = subprocess.run([sys.executable, "-m", "flows", "--home", str(tmp_path / "home"), command,
+                           "--model", "nobody"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "model 'nobody' is not declared" in lines[0] and "train --model nobody" in lines[0]
+    assert not (tmp_path / "prefect").exists()
