@@ -135,9 +135,12 @@ def resolve(snapshot: GroupSnapshot, contracts: Mapping[str, FeatureGroupContrac
                             hint="load the contracts folder that defines every group you read") from None
 
 
-def check_feature_names(labels: FeatureGroupContract, groups: Sequence[FeatureGroupContract]) -> None:
-    """Feature columns keep their plain names, so two groups may not share one (nor shadow a label column)."""
-    owner: dict[str, str] = {c: labels.name for c in (*labels.entity_keys, labels.event_time, labels.label or "")}
+def check_feature_names(labels: FeatureGroupContract, groups: Sequence[FeatureGroupContract],
+                        label: str | None = None) -> None:
+    """Feature columns keep their plain names, so two groups may not share one (nor shadow a label column).
+    ``label`` is the label column when a model spec names it (default: the contract's)."""
+    owner: dict[str, str] = {c: labels.name for c in (*labels.entity_keys, labels.event_time,
+                                                      label or labels.label or "")}
     for group in groups:
         missing = [k for k in group.entity_keys if k not in labels.column_names]
         if missing:
@@ -150,27 +153,54 @@ def check_feature_names(labels: FeatureGroupContract, groups: Sequence[FeatureGr
             owner[column] = group.name
 
 
+def own_features(contract: FeatureGroupContract, label: str) -> tuple[str, ...]:
+    """A flat table's features: the label group's columns but its keys, event time, label and the
+    contract's own label (a previous label column is never a feature of another)."""
+    skip = {*contract.entity_keys, contract.event_time, label, contract.label}
+    return tuple(c.name for c in contract.columns if c.name not in skip)
+
+
 def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
                        contracts: Mapping[str, FeatureGroupContract], *,
                        since: datetime | None = None, until: datetime | None = None,
-                       as_known: bool = False) -> TrainingSet:
+                       as_known: bool = False, label_column: str | None = None, task: str | None = None,
+                       exclude: Sequence[str] = ()) -> TrainingSet:
     """Join label events in ``[since, until)`` with each feature group as of the label time (TTL applied).
 
     With ``as_known`` a feature row counts only if it was also ingested by the label time
     (``_ingested_at <= label time``), so a correction that arrived after the label does not leak
     into its row; without it the latest ingested value of each event time is used, as stored now.
+    A model spec's ``label_column`` and ``task`` win over the label contract's (which then need not
+    name a label); the label group among ``features`` (a flat table) gives its own other columns as
+    features, read with the labels, no join; ``exclude`` columns (ids, an old model's predictions)
+    are dropped from the features (keys, time and label are never features anyway).
     """
     label_contract = resolve(labels, contracts)
-    if label_contract.label is None or label_contract.task is None:
+    label = label_column or label_contract.label
+    task = task or label_contract.task
+    if label is None or task is None:
         raise ContractError(f"group {labels.group!r} is not a labels group (no label and task in its contract)",
-                            hint="pass the labels snapshot first, feature groups second")
+                            hint="name the label column and task in the model spec (models/NAME.toml), "
+                                 "or pass the labels snapshot first, feature groups second")
+    if label not in label_contract.column_names:
+        raise ContractError(f"label column {label!r} is not a column of group {labels.group!r} "
+                            f"(columns: {', '.join(label_contract.column_names)})",
+                            hint="name one of its columns as label_column in the model spec")
+    flat = [s for s in features if s.group == labels.group]
+    features = [s for s in features if s.group != labels.group]
     groups = [resolve(s, contracts) for s in features]
     names = [labels.group, *(s.group for s in features)]
-    if len(set(names)) != len(names):
-        raise ContractError(f"a feature group is given twice: {names}", hint="pass each group's snapshot once")
-    check_feature_names(label_contract, groups)
+    if len(set(names)) != len(names) or len(flat) > 1:
+        raise ContractError(f"a feature group is given twice: {[*names, *(s.group for s in flat)]}",
+                            hint="pass each group's snapshot once")
+    if flat and flat[0].version != labels.version:
+        raise ContractError(f"group {labels.group!r} is given at versions {labels.version} and {flat[0].version}",
+                            hint="pin one snapshot of a flat table")
+    check_feature_names(label_contract, groups, label)
+    dropped = set(exclude)
+    own = tuple(c for c in own_features(label_contract, label) if c not in dropped) if flat else ()
 
-    keys, time, label = label_contract.entity_keys, label_contract.event_time, label_contract.label
+    keys, time = label_contract.entity_keys, label_contract.event_time
     # Only groups with files get a parameter: DuckDB refuses parameters the query does not use.
     params: dict[str, object] = {"f0": list(labels.files)} if labels.files else {}
     where = []
@@ -180,10 +210,10 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
     if until is not None and labels.files:
         params["until"] = utc(until)
         where.append(f"CAST({quote(time)} AS TIMESTAMPTZ) < $until")
-    label_sql = group_sql(label_contract, "f0", bool(labels.files), (*keys, label), time,
+    label_sql = group_sql(label_contract, "f0", bool(labels.files), (*keys, label, *own), time,
                           ("WHERE " + " AND ".join(where)) if where else "")
     ctes = [f"labels AS ({label_sql})"]
-    select = [f"l.{quote(c)}" for c in (*keys, time, label)]
+    select = [f"l.{quote(c)}" for c in (*keys, time, label, *own)]
     joins = []
     for i, (snapshot, group) in enumerate(zip(features, groups, strict=True), start=1):
         if snapshot.files:
@@ -203,17 +233,20 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
         # TTL, every older one is too, so nulling it is the same as joining only fresh values.
         fresh = "true" if group.ttl is None else (
             f"{alias}.{quote(t_alias)} >= l.{quote(time)} - to_microseconds({group.ttl // timedelta(microseconds=1)})")
-        select += [f"CASE WHEN {fresh} THEN {alias}.{quote(c)} END AS {quote(c)}" for c in group.feature_columns]
+        select += [f"CASE WHEN {fresh} THEN {alias}.{quote(c)} END AS {quote(c)}" for c in group.feature_columns
+                   if c not in dropped]
     order = ", ".join(f"{quote(c)}" for c in (time, *keys))
     query = (f"WITH {', '.join(ctes)} SELECT {', '.join(select)} FROM labels l {' '.join(joins)} "
              f"ORDER BY {order}")
     frame = run_query(query, params, names)
 
-    feature_columns = tuple(c for g in groups for c in g.feature_columns)
-    categorical = tuple(c for g in groups for c in g.feature_columns if g.column(c).categorical)
+    joined = tuple((g, c) for g in groups for c in g.feature_columns if c not in dropped)
+    feature_columns = own + tuple(c for _, c in joined)
+    categorical = (tuple(c for c in own if label_contract.column(c).categorical)
+                   + tuple(c for g, c in joined if g.column(c).categorical))
     return TrainingSet(frame=frame, entity_keys=keys, time_column=time, label_column=label,
                        feature_columns=feature_columns, categorical_columns=categorical,
-                       task=label_contract.task, versions={labels.group: labels.version,
+                       task=task, versions={labels.group: labels.version,
                                                            **{s.group: s.version for s in features}},
                        fingerprint=frame_fingerprint(frame), as_known=as_known)
 

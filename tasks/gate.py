@@ -20,7 +20,8 @@ from usecases.train import decide_gate
 
 @task(name="evaluation-gate", cache_policy=NO_CACHE)
 def gate(ws: Workspace, evidence: Evidence, *, candidate: str, champion: str | None) -> GateReport:
-    report = decide_gate(ws.settings.gate, evidence, candidate=candidate, champion=champion)
+    report = decide_gate(ws.settings.gate, evidence, candidate=candidate, champion=champion,
+                         metric=ws.spec.metric if ws.spec else None)
     create_markdown_artifact(key="gate-report", markdown=report.to_markdown(),
                              description=f"Gate for {candidate}: {report.verdict}")
     ws.audit.append("gate.decision", candidate, {

@@ -34,9 +34,12 @@ def snapshot_groups(ws: Workspace) -> dict[str, GroupSnapshot]:
 
 @task(name="build-training-set", cache_policy=NO_CACHE)
 def training_set(ws: Workspace, snapshots: Mapping[str, GroupSnapshot]) -> TrainingSet:
-    s = ws.settings
+    s, spec = ws.settings, ws.spec
+    # A declared spec names the label, the task and the excluded columns; without one (model-less
+    # callers) the label contract's label and task are used, as before specs existed.
     ts = build_training_set(snapshots[s.label_group], [snapshots[g] for g in s.feature_groups], ws.contracts,
-                            as_known=s.training.as_known)
+                            as_known=s.training.as_known, label_column=spec.label_column if spec else None,
+                            task=spec.task if spec else None, exclude=spec.exclude if spec else ())
     run_logger().info("training set: %d rows, %d features, versions %s%s", ts.frame.height,
                       len(ts.feature_columns), dict(ts.versions), ", as known at label time" * ts.as_known)
     return ts
@@ -50,8 +53,9 @@ def study_name(ws: Workspace, ts: TrainingSet) -> str:
 
 
 def search_config(ws: Workspace, task_type: str, study_name: str, worker: int = 0) -> SearchConfig:
+    metric = ws.spec.metric if ws.spec else None  # the spec's decision metric is also the search's objective
     return SearchConfig.from_settings(ws.settings.training, task=task_type, studies_dir=ws.home.studies,
-                                      study_name=study_name, worker=worker)
+                                      study_name=study_name, worker=worker, metric=metric)
 
 
 @task(name="search-hyperparameters", cache_policy=NO_CACHE)

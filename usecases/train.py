@@ -33,7 +33,7 @@ from driftline.settings import GateSettings, TrainingSettings
 from features.training_set import TrainingSet
 from governance.evidence import DECISION_METRICS
 from governance.gate_report import GateReport
-from governance.gates import Evidence, default_policy, evaluate_gate
+from governance.gates import AllOf, Evidence, NoWorseThanChampion, default_policy, evaluate_gate
 from monitoring.profile import ReferenceProfile, build_profile
 from registry import layout
 from registry.lineage import build_lineage
@@ -223,11 +223,32 @@ def candidate_name(model: str, ts: TrainingSet) -> str:
     return f"{model} candidate ({ts.fingerprint[:12]})"
 
 
-def decide_gate(gate: GateSettings, evidence: Evidence, *, candidate: str, champion: str | None) -> GateReport:
+# A spec's metric (a search objective name, aliases included) -> the holdout metric the gate compares
+# with the champion. Objectives the holdout metrics lack (average_precision, huber, ...) keep the
+# task's default comparison; the report's decision_metric says which one decided.
+GATE_METRICS: Mapping[str, Mapping[str, str]] = {
+    "binary": {"auc": "auc", "logloss": "logloss", "binary_logloss": "logloss"},
+    "multiclass": {"logloss": "logloss", "multi_logloss": "logloss"},
+    "regression": {"rmse": "rmse", "l2": "rmse", "mse": "rmse", "mae": "mae", "l1": "mae"},
+}
+HIGHER_IS_BETTER = frozenset({"auc"})
+
+
+def gate_metric(task: str, metric: str | None) -> str:
+    """The holdout metric the champion comparison of ``task`` decides on for a spec's ``metric``."""
+    return GATE_METRICS.get(task, {}).get(metric or "", DECISION_METRICS[task])
+
+
+def decide_gate(gate: GateSettings, evidence: Evidence, *, candidate: str, champion: str | None,
+                metric: str | None = None) -> GateReport:
     """The evidence's task's default policy under the settings (champion checks only once there
-    is a champion) run on the evidence; the report names the task and its decision metric."""
+    is a champion) run on the evidence; the report names the task and its decision metric. A
+    spec's ``metric`` other than the task's default adds a no-worse-than-champion check on it."""
     policy = default_policy(evidence.task, gate, has_champion=champion is not None)
-    return evaluate_gate(policy, evidence, candidate=candidate, champion=champion)
+    decision = gate_metric(evidence.task, metric)
+    if champion is not None and decision != DECISION_METRICS[evidence.task]:
+        policy = AllOf(policy, NoWorseThanChampion(decision, higher_is_better=decision in HIGHER_IS_BETTER))
+    return evaluate_gate(policy, evidence, candidate=candidate, champion=champion, decision_metric=decision)
 
 
 def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdout_rows: int,
