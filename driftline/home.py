@@ -54,7 +54,8 @@ class DataHome:
     ADOPTABLE: ClassVar[frozenset[str]] = frozenset({
         "landing", "quarantine", "store", "registry", "audit", "keys", "studies", "reports", "state",
         MARKER, ".driftline-demo", "demo-source", "pg",
-        "models"})  # model specs written by hand before the first command (usecases.models)
+        "models",  # model specs written by hand before the first command (usecases.models)
+        "contracts"})  # contracts `contract infer` wrote before the first command (flows/cli_contract.py)
 
     root: Path
 

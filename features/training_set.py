@@ -212,7 +212,9 @@ def build_training_set(labels: GroupSnapshot, features: Sequence[GroupSnapshot],
         where.append(f"CAST({quote(time)} AS TIMESTAMPTZ) < $until")
     label_sql = group_sql(label_contract, "f0", bool(labels.files), (*keys, label, *own), time,
                           ("WHERE " + " AND ".join(where)) if where else "")
-    ctes = [f"labels AS ({label_sql})"]
+    # A null label is no label event (a flat table's unlabelled rows are the ones to score): left
+    # out after deduplication, so a row restated without a label never brings back its old label.
+    ctes = [f"labels AS (SELECT * FROM ({label_sql}) WHERE {quote(label)} IS NOT NULL)"]
     select = [f"l.{quote(c)}" for c in (*keys, time, label, *own)]
     joins = []
     for i, (snapshot, group) in enumerate(zip(features, groups, strict=True), start=1):

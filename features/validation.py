@@ -51,6 +51,8 @@ INGESTED_AT = "_ingested_at"
 SOURCE = "_source"
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
+# How a bool column may be spelt in a drop (lowercased); predict reads a file's bools the same way.
+BOOL_SPELLINGS: dict[str, bool] = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
 # Shapes of numbers written for people; anything else does not parse (and is quarantined).
 _SYMBOL = r"[$€£¥₹]"
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"

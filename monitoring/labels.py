@@ -59,6 +59,11 @@ def match_labels(scores: pl.DataFrame, labels: pl.DataFrame, *, keys: Sequence[s
                              hint=f"select {columns} before matching labels")
     if scores.is_empty() or labels.is_empty():
         return None
+    # A group timed by dates (a contract's `date` event time) meets predictions timed in UTC
+    # microseconds: a date is its midnight UTC, and both sides join on the one type.
+    utc = pl.Datetime("us", "UTC")
+    scores = scores.with_columns(pl.col("event_time").cast(utc))
+    labels = labels.with_columns(pl.col("label_time").cast(utc))
     matched = (scores.sort("event_time")
                .join_asof(labels.sort("label_time"), left_on="event_time", right_on="label_time",
                           by=list(keys), strategy="forward",

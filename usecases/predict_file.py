@@ -26,9 +26,12 @@ from driftline.atomic import write_atomic
 from driftline.errors import InputError
 from features.drop_guard import ReadLimits
 from features.readers import RESERVED, ROW, open_drop
+from features.validation import BOOL_SPELLINGS
+
 from training.model import TrainedModel
 from training.schema import FeatureSchema
 
+_BOOL_WORDS = [w for w in BOOL_SPELLINGS if not w.isdigit()]  # "1" and "0" are numbers as they are
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 
 
@@ -77,9 +80,17 @@ def typed_features(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.
         wanted = _category_type(schema.categories[name]) if name in schema.categories else pl.Float64()
         if column.dtype == pl.String and wanted != pl.String:
             column = column.str.strip_chars().replace("", None)
-        if column.dtype == pl.String and wanted == pl.Boolean():
-            column = column.str.to_lowercase().replace_strict({"true": True, "false": False, "1": True, "0": False},
-                                                             default=None, return_dtype=pl.Boolean)
+        if column.dtype == pl.String and (wanted == pl.Boolean() or (
+                wanted.is_numeric() and column.str.to_lowercase().is_in(_BOOL_WORDS).any())):
+            # A bool feature spelt as ingestion reads it (Yes/No, t/f...): the model saw it as 1/0.
+            words = column.str.to_lowercase()
+            column = words.replace_strict(BOOL_SPELLINGS, default=None, return_dtype=pl.Boolean)
+            bad = column.is_null() & words.is_not_null()
+            if bad.any():
+                i = int(bad.arg_max() or 0)
+                row = frame[ROW][i] if ROW in frame.columns else i + 1
+                raise InputError(f"column {name!r} row {row}: {str(words[i])[:40]!r} is not a bool, the type {what} "
+                                 "was trained on", hint=f"fix the value of {name} in row {row} (true/false, yes/no)")
         if not (column.dtype == wanted or column.dtype.is_numeric() or column.dtype in (pl.Boolean, pl.String,
                                                                                           pl.Null)):
             raise InputError(f"column {name!r} has type {column.dtype}; {what} expects {wanted}",

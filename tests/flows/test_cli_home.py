@@ -97,6 +97,18 @@ def test_a_home_made_before_the_marker_is_still_a_home(tmp_path: Path) -> None:
     assert (old / DataHome.MARKER).is_file()
 
 
+def test_a_folder_holding_only_the_contract_infer_wrote_is_adopted_as_a_new_home(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The "your own data" walkthrough: contract infer into a new --home, then ingest into it.
+    (tmp_path / "rows.csv").write_text("id,at,x\n1,2024-05-01,3\n2,2024-05-02,4\n")
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "contract", "infer", str(tmp_path / "rows.csv"), "--group", "g",
+                 "--entity", "id", "--time", "at"]) == 0
+    assert sorted(p.name for p in home.iterdir()) == ["contracts"]
+    assert DataHome(home).ensure().is_data_home()
+    assert (home / "contracts" / "g.toml").is_file()
+
+
 @pytest.mark.parametrize("argv", [["registry", "list"], ["keys", "init"]])
 def test_a_home_that_is_a_file_is_one_line(argv: list[str], tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:

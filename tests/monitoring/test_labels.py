@@ -67,3 +67,12 @@ def test_labelled_scores_cannot_be_built_misaligned_or_non_binary() -> None:
         LabelledScores([1, 0, 1], [0.5, 0.4])
     with pytest.raises(InputError, match="0 or 1"):
         LabelledScores([1, 0, 0.5], [0.5, 0.4, 0.3])
+
+
+def test_a_label_group_timed_by_dates_matches_scores_timed_to_the_microsecond() -> None:
+    # An event time declared `date` (the Palmer penguins' date_egg) is read as a date, the
+    # predictions' times as UTC datetimes: a date means its midnight UTC, not a crash inside polars.
+    s = scores([1, 2], [T0, T0 + DAY], [0.8, 0.3])
+    lab = labels([1, 2], [T0.date(), (T0 + 2 * DAY).date()], [1, 0])
+    matched = match_labels(s, lab, keys=["customer_id"], horizon=HORIZON)
+    assert matched is not None and matched.scores.tolist() == [0.8, 0.3] and matched.labels.tolist() == [1.0, 0.0]
