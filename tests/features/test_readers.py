@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.errors import IngestError
+from driftline.errors import DriftlineError, IngestError
 from features.readers import PARSE_ERROR, ROW, _json_row, _json_row_exactly, format_of, open_drop
 
 
@@ -85,5 +85,18 @@ _OBJECTS = st.dictionaries(st.text(max_size=5), _VALUES, max_size=6)
                                   b'{"a": 18446744073709551616}', b'{"a": "\xc3"}', b'{"a": 1}\x00'])),
        st.sampled_from([b"\n", b"\r\n", b""]))
 def test_the_fast_json_path_reads_every_line_as_the_exact_one_does(line: bytes, end: bytes) -> None:
-    # orjson takes the usual line; anything it reads differently must fall back to json.
-    assert _json_row(line + end, 7) == _json_row_exactly(line + end, 7)
+    # orjson takes the usual line; anything it reads differently must fall back to json. A line naming
+    # a reader's own column (``{"_line": null}``) is refused by both, with the same message.
+    assert _outcome(_json_row, line + end) == _outcome(_json_row_exactly, line + end)
+
+
+def _outcome(read, raw: bytes) -> object:
+    try:
+        return read(raw, 7)
+    except DriftlineError as exc:
+        return (type(exc).__name__, exc.message)
+
+
+@pytest.mark.parametrize("line", [b'{"_line": null}', b'{"a": 1, "_parse_error": "x"}', b'{"_row": [1]}'])
+def test_a_reserved_key_is_refused_by_both_json_paths(line: bytes) -> None:
+    assert _outcome(_json_row, line)[0] == _outcome(_json_row_exactly, line)[0] == "_OwnKeys"
