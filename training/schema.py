@@ -120,8 +120,11 @@ class FeatureSchema:
         if self.task == "binary":
             values = set(column.cast(pl.Int64, strict=False).unique().to_list())
             if not values <= {0, 1} or not (column.dtype == pl.Boolean or column.dtype.is_integer()):
-                raise TrainingError(f"binary label {label!r} holds {sorted(map(str, values))[:5]}",
-                                    hint="encode the label as 0/1 or true/false")
+                seen = sorted(map(str, column.unique().to_list()))  # as written, not as a failed cast
+                raise TrainingError(f"binary label {label!r} holds {seen[:5]}{' ...' if len(seen) > 5 else ''}, "
+                                    "not 0/1 or true/false",
+                                    hint="encode the label as 0/1 or true/false (the positive class as 1/true), "
+                                         "or declare the model multiclass")
             return column.cast(pl.Int64).to_numpy()
         if not column.dtype.is_numeric():
             raise TrainingError(f"regression label {label!r} has type {column.dtype}",

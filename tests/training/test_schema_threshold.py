@@ -75,3 +75,18 @@ def test_predict_labels_decodes_multiclass_and_passes_regression_values() -> Non
     reg = fit_final(frame, features=["sessions"], categorical=[], label="price", task="regression",
                     params=params, num_boost_round=5, seed=1, n_threads=1)
     assert np.array_equal(reg.predict_labels(frame), reg.predict(frame))
+
+
+def test_a_binary_label_of_two_strings_is_refused_naming_its_values() -> None:
+    """It once said "holds ['None']": the values were reported after a failed cast to integers."""
+    import polars as pl
+    import pytest
+
+    from driftline.errors import TrainingError
+    from training.schema import FeatureSchema
+
+    frame = pl.DataFrame({"x": [1.0, 2.0, 3.0], "sex": ["MALE", "FEMALE", "MALE"]})
+    schema = FeatureSchema.fit(frame.with_columns(pl.lit(1).alias("y")), features=["x"], categorical=[], label="y",
+                               task="binary")
+    with pytest.raises(TrainingError, match=r"\['FEMALE', 'MALE'\], not 0/1 or true/false"):
+        schema.labels(frame, "sex")
