@@ -35,7 +35,7 @@ def drift(ws: Workspace, champion: ModelVersion, window: Window) -> MonitorResul
         ws.store, ws.contracts[ws.settings.label_group], champion, window,
         policy=DriftPolicy.from_settings(ws.settings.drift),
         label_horizon=timedelta(days=ws.settings.drift.label_horizon_days), reports=ws.home.reports,
-        audit=ws.audit, actor=ws.actor(flow_run_id()))
+        audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None)
     create_markdown_artifact(key="drift-report", description=f"Drift of {champion.model} v{champion.version}",
                              markdown=use_case.drift_markdown(result.drift, champion))
     run_logger().info("%s v%d over %s: %s; report %s", result.model, result.version, result.window,

@@ -75,11 +75,13 @@ def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupCont
 
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
-                    horizon: timedelta) -> LabelledScores | None:
+                    horizon: timedelta, label: str | None = None) -> LabelledScores | None:
     """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
-    none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label."""
+    none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label.
+    ``label`` is the model's label column (its spec's), by default the contract's."""
     c = label_contract
-    if c.label is None:  # a misconfigured label_group: say so rather than crash inside polars
+    label = label or c.label
+    if label is None:  # a misconfigured label_group: say so rather than crash inside polars
         raise ContractError(f"group {c.name!r} is not a labels group (no label in its contract)",
                             hint="set label_group to the group whose contract names a label and a task")
     if PREDICTIONS_GROUP not in store.groups() or c.name not in store.groups():
@@ -89,19 +91,21 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
     if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
         scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
-                                       pl.col(c.label).alias("label"))
+                                       pl.col(label).alias("label"))
     return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
 
 
-def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window) -> np.ndarray | None:
+def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window, *,
+                  label: str | None = None) -> np.ndarray | None:
     """The labels whose event time falls in the window (a regression target's current distribution);
-    None when the labels group holds none yet."""
+    None when the labels group holds none yet. ``label``: the model's label column, else the contract's."""
     c = label_contract
-    if c.label is None or c.name not in store.groups():
+    label = label or c.label
+    if label is None or c.name not in store.groups():
         return None
     time = pl.col(c.event_time)
     rows = store.read(c.name).filter((time >= window.start) & (time < window.end))
-    return rows[c.label].cast(pl.Float64).to_numpy() if rows.height else None
+    return rows[label].cast(pl.Float64).to_numpy() if rows.height else None
 
 
 def reference_of(champion: ModelVersion) -> ReferenceProfile:
@@ -153,7 +157,7 @@ def verdict_lines(result: MonitorResult) -> list[str]:
 
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
-                     audit: AuditLog, actor: Actor) -> MonitorResult:
+                     audit: AuditLog, actor: Actor, label: str | None = None) -> MonitorResult:
     """Judge ``window`` against ``champion`` (loaded verified by the caller): features, its scores
     on the window and, where labels arrived, its performance on the stored batch scores. The HTML
     report is written before the ``drift.verdict`` entry that names it, so an entry never points at
@@ -162,10 +166,10 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     model = TrainedModel.load(champion.path)
     # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
     predictions = row_scores(model, predict(model, window.frame))
-    report = detect_drift(profile, window.frame, policy, current_predictions=predictions,
-                          labelled=labelled_scores(store, label_contract, champion, horizon=label_horizon),
-                          reference_performance=champion.metadata.get("metrics"),
-                          current_target=window_labels(store, label_contract, window) if profile.target else None)
+    labelled = labelled_scores(store, label_contract, champion, horizon=label_horizon, label=label)
+    target = window_labels(store, label_contract, window, label=label) if profile.target else None
+    report = detect_drift(profile, window.frame, policy, current_predictions=predictions, labelled=labelled,
+                          reference_performance=champion.metadata.get("metrics"), current_target=target)
     html = report_path(reports, champion, window)
     write_atomic(html, render_drift_html(report, profile, window.frame).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {

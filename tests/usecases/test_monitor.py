@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from driftline.errors import ContractError, InputError, NotFoundError
@@ -175,3 +176,24 @@ def test_the_labels_that_arrived_in_the_window_are_the_current_target(store) -> 
     put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": i % 2} for i in range(12)]
         + [{"customer_id": "c0", "event_time": 60 * 24 * 30, "y": 1}])  # a month later: after the window
     assert sorted(window_labels(store, LABELS, window).tolist()) == [0.0] * 6 + [1.0] * 6
+
+
+def test_a_models_own_label_column_is_the_target_not_the_contracts(store) -> None:
+    """A spec may learn another column of the label group than the contract's label (a flat table
+    with two models); the monitor then reads that column. It once always read the contract's."""
+    from dataclasses import replace
+
+    from features.contracts import ColumnSpec
+
+    _activity(store)
+    window = current_window(store, CONTRACTS, ["activity"], 7)
+    wide = replace(LABELS, columns=(*LABELS.columns, ColumnSpec("spend", "float64")))
+    rows = pl.DataFrame({"customer_id": [f"c{i}" for i in range(12)],
+                         "event_time": [T0 + timedelta(minutes=i) for i in range(12)],
+                         "y": [i % 2 for i in range(12)], "spend": [float(i) for i in range(12)]},
+                        schema_overrides={"event_time": pl.Datetime("us", "UTC")})
+    rows = rows.with_columns(pl.lit(T0 + timedelta(days=1)).cast(pl.Datetime("us", "UTC")).alias("_ingested_at"),
+                             pl.lit("b" * 64).alias("_source"))
+    store.append("labels", rows.to_arrow(), sources=["b" * 64], key_columns=("customer_id", "event_time"))
+    assert sorted(window_labels(store, wide, window, label="spend").tolist()) == [float(i) for i in range(12)]
+    assert sorted(window_labels(store, wide, window).tolist()) == [0.0] * 6 + [1.0] * 6
