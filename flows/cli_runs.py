@@ -152,13 +152,21 @@ def _declared(args: argparse.Namespace) -> str | None:
     return resolve_spec(models_folder(Workspace.open(args.home).settings), args.model).name
 
 
+def _headline(metrics: dict[str, float]) -> str:
+    """The holdout metric a person reads first: AUC (binary), RMSE (regression), else log loss."""
+    for name, label in (("auc", "AUC"), ("rmse", "RMSE"), ("logloss", "log loss")):
+        if name in metrics:
+            return f"{label} {metrics[name]:.4f}"
+    return "metrics " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+
+
 def _train(args: argparse.Namespace) -> int:
     run = _run(args, "train", model=_declare(args), reason=args.reason)
     from usecases.outcomes import TrainOutcome
 
     o = run.result_as(TrainOutcome)
     print(f"{o.model} v{o.version}: {o.status}{' and promoted to champion' if o.promoted else ''}; "
-          f"holdout AUC {o.metrics.get('auc', float('nan')):.4f}; gate report {o.gate_report}")
+          f"holdout {_headline(o.metrics)}; gate report {o.gate_report}")
     for reason in o.reasons:
         print(f"  rejected because {reason}")
     return 0
