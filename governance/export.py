@@ -173,7 +173,11 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     if out.suffix == ".zip":
         files.update({"manifest.json": manifest, "manifest.sig": signer.sign(manifest)})
         # One file, replaced atomically: a kill before the rename leaves nothing at the target.
-        write_atomic(out, canonical_zip(files), staged="export.staged", replaced="export.renamed")
+        # A killed export left its temporary beside the target (kill point export.staged): cleared.
+        for stale in out.parent.glob(f".{out.name}.partial-*"):
+            stale.unlink(missing_ok=True)
+        write_atomic(out, canonical_zip(files), prefix=f".{out.name}.partial-", staged="export.staged",
+                     replaced="export.renamed")
         return out
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
