@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from driftline.errors import IntegrityError, NotFoundError
+from driftline.errors import DriftlineError, InputError, IntegrityError, NotFoundError
 
 
 def _ws(args: argparse.Namespace, *, read_only: bool = False):
@@ -160,9 +160,34 @@ def _audit_export(args: argparse.Namespace) -> int:
     from usecases.export import export_audit
 
     done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
-                        model=args.model)
-    print(f"audit export written to {done.path}; verify offline with `python -m flows audit verify-export`")
+                        model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())))
+    print(f"audit export written to {done.path} (PII columns: {done.pii_policy}); verify offline with "
+          f"`python -m flows audit verify-export {done.path} --public-key KEY.pub` "
+          "(or `--keys-inside`, after comparing the key ids it prints with yours)")
     return 0
+
+
+def _keys_inside(bundle: Path) -> dict[str, bytes]:
+    """The public keys a bundle (folder or zip) carries under keys/, by their computed key id."""
+    from governance.export_zip import ZipRefused, read_zip
+    from registry.keys import key_id_of
+
+    if bundle.is_dir():
+        pems = [p.read_bytes() for p in sorted((bundle / "keys").glob("*.pub")) if p.is_file() and not p.is_symlink()]
+    elif bundle.is_file():
+        try:
+            pems = [data for name, data in sorted(read_zip(bundle).items())
+                    if name.startswith("keys/") and name.endswith(".pub")]
+        except ZipRefused as exc:
+            raise IntegrityError(f"export {bundle} does not verify: zip refused: {exc}",
+                                 hint="ask the exporter for the bundle again; do not extract this archive") from exc
+    else:
+        raise InputError(f"no export at {bundle}", hint="pass the bundle folder or its .zip")
+    try:
+        return {key_id_of(pem): pem for pem in pems}
+    except (ValueError, DriftlineError) as exc:
+        raise IntegrityError(f"export {bundle} does not verify: a key inside is unreadable ({exc})",
+                             hint="ask the exporter for the bundle again, or pass --public-key") from exc
 
 
 def _audit_verify_export(args: argparse.Namespace) -> int:
@@ -170,7 +195,11 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
     from governance.export import verify_bundle
     from registry.keys import key_id_of
 
-    if args.public_key:
+    if args.keys_inside:
+        trusted = _keys_inside(Path(args.bundle))
+        print("warning: trusting the keys inside the bundle (proves it is whole and unchanged since those keys "
+              "signed it, not who they belong to): " + ", ".join(sorted(trusted)))
+    elif args.public_key:
         pems = [Path(p).read_bytes() for p in args.public_key]
         trusted = {key_id_of(pem): pem for pem in pems}
     else:
@@ -283,14 +312,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_parser("repair-tail", help="cut a torn last line (a cut-off append), recording the cut"
                    ).set_defaults(handler=_audit_repair_tail)
     p = sub.add_parser("export", help="a signed bundle for a compliance audit")
-    p.add_argument("--out", help="target folder, must not exist (default reports/audit-export-<time>)")
+    p.add_argument("--out", help="target folder, or a file ending in .zip for one archive; must not exist "
+                                  "(default reports/audit-export-<time>)")
+    p.add_argument("--format", action="append", choices=("jsonl", "csv", "parquet"),
+                   help="also write the entries as entries.<format> for analysts (repeatable; CSV is formula-safe)")
+    p.add_argument("--pii", choices=("drop", "mask", "hash"), default="mask",
+                   help="what becomes of PII-tagged contract columns in entry details: dropped, masked, or "
+                        "a keyed hash (key derived from the signing key, never shipped); recorded in the manifest")
     p.add_argument("--since", help="ISO date or time, inclusive")
     p.add_argument("--until", help="ISO date or time, exclusive")
     p.add_argument("--model", help="only this model's entries and versions (the rest of the chain as links, "
                                     "so the bundle still verifies)")
     p.set_defaults(handler=_audit_export)
-    p = sub.add_parser("verify-export", help="check an export bundle offline")
-    p.add_argument("bundle")
+    p = sub.add_parser("verify-export", help="check an export bundle (folder or .zip) offline")
+    p.add_argument("bundle", help="the bundle folder or its .zip, as it is")
+    p.add_argument("--keys-inside", action="store_true",
+                   help="trust the public keys inside the bundle (prints their ids: compare them with yours)")
     p.add_argument("--public-key", action="append", help="trusted public key PEM (repeatable; default the trust store)")
     p.set_defaults(handler=_audit_verify_export)
 

@@ -1,20 +1,22 @@
-"""Compliance export: one signed folder an auditor verifies offline, and its verifier.
+"""Compliance export: one signed bundle an auditor verifies offline, and its verifier.
 
-``export_bundle`` writes a folder (not a tar, so an auditor can read it with any tool)::
+``export_bundle`` writes a folder, or with a target ending in ``.zip`` the same files as one
+canonical archive (:mod:`governance.export_zip`)::
 
     manifest.json  manifest.sig          canonical JSON listing every file's sha256; ECDSA signature
     audit/entries.jsonl                  entries of the range, plus the later "context" entries that
                                          link it to the checkpoint signing it
     audit/checkpoints.jsonl              checkpoints whose size falls in the shipped segment
-    registry/<model>/<version>/          metadata.json, model.sig, gate_report.json (named by
-                                         registry.layout), copied verbatim
+    entries.<jsonl|csv|parquet>          on request: the analysts' table (formula-safe CSV)
+    registry/<model>/<version>/          every file the version's model.sig signs, and model.sig,
+                                         verbatim, so ``model_signing verify key`` accepts the folder
     keys/<key id>.pub  report.html       public keys; the human-readable summary
 
-PII: detail fields named in ``pii_fields`` (at any depth) are replaced by ``"[masked]"``. A masked
-entry can no longer be re-hashed, so the verifier checks it by its place in the chain (its stored
-hash links to its neighbours and, through them, to a signed checkpoint) and by the manifest
-signature, and says how many entries were checked each way. ``verify_bundle`` trusts only the keys
-it is given, never the keys inside the bundle.
+PII: detail fields named by the policy (at any depth) are dropped, masked or keyed-hashed
+(:mod:`governance.export_pii`); the policy is in the signed manifest. A treated entry can no
+longer be re-hashed, so the verifier checks it by its place in the chain (its stored hash links to
+its neighbours and, through them, to a signed checkpoint) and by the manifest signature, and says
+how many entries were checked each way. ``verify_bundle`` trusts only the keys it is given.
 
 One model's export (``model`` and ``select``): a filtered subset cannot be chained on its own, so
 the bundle ships the whole chain of the segment, but only the selected entries whole; every other
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -37,33 +40,32 @@ from typing import Any
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json, sha256_hex
 from driftline.clock import utc_now
-from driftline.errors import AuditChainError, InputError
+from driftline.crypto import Bundle
+from driftline.errors import AuditChainError, InputError, IntegrityError
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
 from governance.export_checks import BundleVerification, check_bundle
+from governance.export_pii import MASK, PiiPolicy
+from governance.export_tables import FORMATS, render_entries
+from governance.export_zip import ZipRefused, canonical_zip, read_zip
 from governance.export_report import render_report
 from registry import layout
 
 __all__ = ["FORMAT", "MASK", "BundleVerification", "export_bundle", "verify_bundle"]
 
 FORMAT = "driftline.compliance-bundle/v1"
-MASK = "[masked]"
 
 
-def _mask(value: Any, fields: frozenset[str]) -> tuple[Any, bool]:
-    if isinstance(value, dict):
-        out, hit = {}, False
-        for key, item in value.items():
-            if key in fields:
-                out[key], hit = MASK, True
-            else:
-                out[key], sub = _mask(item, fields)
-                hit = hit or sub
-        return out, hit
-    if isinstance(value, list):
-        pairs = [_mask(item, fields) for item in value]
-        return [p[0] for p in pairs], any(p[1] for p in pairs)
-    return value, False
+def _signed_names(folder: Path) -> list[str]:
+    """The files ``model.sig`` signs, so the shipped version is whole for ``model_signing verify``;
+    the layout's exported files when the signature cannot be read (the verifier then says why)."""
+    try:
+        resources = json.loads(Bundle.decode((folder / layout.SIGNATURE).read_bytes()).payload)["predicate"]["resources"]
+        names = [str(item["name"]) for item in resources]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, IntegrityError):
+        return [n for n in layout.EXPORTED if n != layout.SIGNATURE]
+    # Names come from a file in the data home: only plain relative ones are followed.
+    return [n for n in names if n and not n.startswith("/") and ".." not in n.split("/") and "\\" not in n]
 
 
 def _version_dirs(registry_root: Path) -> list[tuple[str, int, Path]]:
@@ -80,7 +82,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                   signer: Signer, since: str | None = None, until: str | None = None,
                   pii_fields: Sequence[str] = (),
                   clock: Callable[[], datetime] | None = None, model: str | None = None,
-                  select: Callable[[AuditEntry], bool] | None = None) -> Path:
+                  select: Callable[[AuditEntry], bool] | None = None, pii: PiiPolicy | None = None,
+                  formats: Sequence[str] = ()) -> Path:
     """Write the bundle folder ``out`` (must not exist) and return it.
 
     The log is verified first against ``public_keys`` and a broken log is refused. When the range
@@ -88,11 +91,18 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     exported entry is vouched for. ``clock`` (default: now) dates the bundle; injectable so that
     golden files can be made reproducibly. With ``model``, only the entries ``select`` keeps are
     shipped whole (the others withheld, see the module doc) and only that model's versions.
+    ``pii`` (default: mask ``pii_fields``) treats PII detail fields; ``formats`` adds the analysts'
+    ``entries.<format>`` files. An ``out`` ending in ``.zip`` is written as one canonical archive.
     """
     if (model is None) != (select is None):
         raise InputError("a model export needs both the model's name and its entry filter",
                          hint="pass model and select together, or neither")
     out = Path(out)
+    policy = pii if pii is not None else PiiPolicy(tuple(pii_fields), "mask")
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise InputError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}",
+                             hint="pass --format jsonl, --format csv or --format parquet")
     if out.exists():
         raise InputError(f"export target {out} already exists", hint="choose a new folder")
     keys = {**public_keys}
@@ -109,7 +119,6 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         checkpoints.append(audit.checkpoint(signer))
     cover = min((cp.size for cp in checkpoints if in_range and cp.size >= in_range[1]), default=0)
     shipped, masked, withheld, lines = [], [], [], []
-    fields = frozenset(pii_fields)
     for entry in audit.entries():
         if in_range and in_range[0] <= entry.seq <= cover:
             if select is not None and not select(entry):
@@ -117,7 +126,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                 lines.append(canonical_json({"seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
                                              "withheld": True}) + b"\n")
                 continue
-            details, hit = _mask(dict(entry.details), fields)
+            details, hit = policy.apply(dict(entry.details))
             if hit:
                 masked.append(entry.seq)
                 entry = AuditEntry(**{**entry.to_dict(), "details": details})
@@ -135,9 +144,9 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         item: dict[str, Any] = {"model": owner, "version": number}
         # Exactly the layout's files, by name: a model's own file whose name mentions a gate is
         # neither shipped nor taken for the gate report.
-        for name in layout.EXPORTED:
+        for name in [*_signed_names(folder), layout.SIGNATURE]:
             path = folder / name
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 files[f"registry/{owner}/{number}/{name}"] = data = path.read_bytes()
                 if name == layout.METADATA:
                     item["metadata"] = json.loads(data)
@@ -146,6 +155,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         versions.append(item)
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
+    for fmt in formats:
+        files[f"entries.{fmt}"] = render_entries(shipped, fmt)
     created = format_time(clock() if clock is not None else utc_now())
     files["report.html"] = render_report(
         created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
@@ -153,11 +164,21 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         exporter=signer.key_id).encode("utf-8")
     manifest = canonical_json({
         "format": FORMAT, "created_at": created, "since": since, "until": until,
-        "exporter_key_id": signer.key_id, "pii_fields": sorted(fields), "masked_seqs": masked,
+        "exporter_key_id": signer.key_id, "pii_fields": sorted(policy.fields), "masked_seqs": masked,
+        "pii_policy": policy.record(),
         "in_range": list(in_range) if in_range else None,
         # A model's export only: the whole-log export's manifest stays byte for byte as it was.
         **({"model": model, "withheld_seqs": withheld} if model is not None else {}),
         "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
+    if out.suffix == ".zip":
+        files.update({"manifest.json": manifest, "manifest.sig": signer.sign(manifest)})
+        # One file, replaced atomically: a kill before the rename leaves nothing at the target.
+        # A killed export left its temporary beside the target (kill point export.staged): cleared.
+        for stale in out.parent.glob(f".{out.name}.partial-*"):
+            stale.unlink(missing_ok=True)
+        write_atomic(out, canonical_zip(files), prefix=f".{out.name}.partial-", staged="export.staged",
+                     replaced="export.renamed")
+        return out
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     for name, data in files.items():
@@ -172,5 +193,22 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
 
 
 def verify_bundle(path: Path, trusted_keys: Mapping[str, bytes]) -> BundleVerification:
-    """Check a bundle offline against ``trusted_keys`` (key id -> public PEM); never raises for a bad one."""
-    return check_bundle(Path(path), PemVerifier(trusted_keys), FORMAT)
+    """Check a bundle (folder or ``.zip``) offline against ``trusted_keys`` (key id -> public PEM);
+    never raises for a bad one."""
+    path = Path(path)
+    if path.is_dir():
+        return check_bundle(path, PemVerifier(trusted_keys), FORMAT)
+    try:
+        files = read_zip(path)
+    except ZipRefused as exc:
+        return BundleVerification(False, (f"zip refused: {exc}",))
+    if canonical_zip(files) != path.read_bytes():
+        return BundleVerification(False, (f"{path.name} is not the canonical archive of its members: a header, "
+                                          "date, comment or the directory was changed",))
+    with tempfile.TemporaryDirectory(prefix="driftline-verify-") as tmp:
+        root = Path(tmp) / "bundle"
+        for name, data in files.items():  # names checked by read_zip: plain, relative, no '..'
+            target = root / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return check_bundle(root, PemVerifier(trusted_keys), FORMAT)

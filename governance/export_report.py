@@ -3,7 +3,7 @@
 It summarises what the machine-checkable files of the bundle hold — the audit entries of the range
 (masked values shown as masked), the checkpoints that sign them, each registry version with its
 status, data snapshot digests and gate verdict, and the public keys — so that an auditor can read
-the bundle before running :func:`governance.export.verify_bundle` on it. Rendering only; no I/O.
+the bundle before running ``python -m flows audit verify-export`` on it (the page names that command). Rendering only; no I/O.
 """
 
 from __future__ import annotations
@@ -65,5 +65,8 @@ def render_report(*, created_at: str, since: str | None, until: str | None,
         + _table(("model", "version", "status", "created", "gate", "training set sha256", "data versions"),
                  version_rows)
         + "<h2>Public keys</h2>" + _table(("key id",), [(k,) for k in key_ids])
-        + "<p>Verify offline with <code>governance.export.verify_bundle(path, trusted_keys)</code>.</p>"
+        + "<p>Verify offline with <code>python -m flows audit verify-export BUNDLE --public-key KEY.pub</code>"
+          " (a folder or the .zip as it is; <code>--keys-inside</code> trusts the keys listed above, so compare"
+          " their ids with the ones you were given). Each model version folder also passes"
+          " <code>model_signing verify key FOLDER --signature FOLDER/model.sig --public_key KEY.pub</code>.</p>"
         "</body></html>\n")

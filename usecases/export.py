@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from governance.audit import AuditEntry
 from governance.export import export_bundle
+from governance.export_pii import PiiPolicy, derive_hash_key
 from usecases.models import ModelSpec, models_folder, resolve_spec
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class ExportResult:
     until: str | None
     masked_fields: tuple[str, ...]
     model: str | None = None
+    pii_policy: str = "mask"
+    formats: tuple[str, ...] = ()
 
 
 GROUP_ACTIONS = frozenset({"ingest", "quarantine", "store.compact"})
@@ -58,7 +61,8 @@ def model_entries(spec: ModelSpec) -> Callable[[AuditEntry], bool]:
 
 def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None = None,
                  until: str | None = None, flow_run_id: str | None = None,
-                 model: str | None = None) -> ExportResult:
+                 model: str | None = None, pii_policy: str = "mask",
+                 formats: tuple[str, ...] = ()) -> ExportResult:
     """Write a signed bundle of the entries of [since, until) (of ``model`` alone when named) to
     ``out`` (default ``reports/audit-export-<time>``, which must not exist), audited and checkpointed."""
     spec = resolve_spec(models_folder(ws.settings), model) if model is not None else None
@@ -68,11 +72,18 @@ def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None 
     key = ws.signing_key()
     public_keys = ws.trust.public_pems()
     pii = tuple(sorted({c for contract in ws.contracts.values() for c in contract.pii_columns}))
+    # The keyed hash's key comes from the signing key's private scalar and is never written: only
+    # the holder of the signing key can recompute (or test guesses against) a hashed identifier.
+    scalar = key._private.private_numbers().private_value.to_bytes(32, "big")
+    policy = PiiPolicy(pii, pii_policy, derive_hash_key(scalar) if pii_policy == "hash" else None)
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
-                         signer=key, since=since, until=until, pii_fields=pii, model=model,
+                         signer=key, since=since, until=until, pii=policy, model=model, formats=formats,
                          select=model_entries(spec) if spec else None)
     ws.audit.append("audit.export", f"export:{path.name}",
                     {"since": since, "until": until, "masked_fields": list(pii),
+                     **({"pii_policy": pii_policy} if pii_policy != "mask" else {}),
+                     **({"formats": list(formats)} if formats else {}),
                      **({"model": model} if model else {})}, actor=ws.actor(flow_run_id))
     ws.audit.checkpoint(key)
-    return ExportResult(path=path, since=since, until=until, masked_fields=pii, model=model)
+    return ExportResult(path=path, since=since, until=until, masked_fields=pii, model=model,
+                        pii_policy=pii_policy, formats=formats)

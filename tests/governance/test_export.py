@@ -76,7 +76,9 @@ def test_bundle_verifies_offline_and_masks_pii(home):
     assert b"[masked]" in everything
     manifest = json.loads((bundle / "manifest.json").read_bytes())
     assert manifest["in_range"] == [2, 3] and "registry/churn/1/gate_report.json" in manifest["files"]
-    assert "registry/churn/1/model.txt" not in manifest["files"]
+    # every file model.sig signs ships, so the independent model_signing verifier accepts the folder
+    assert "registry/churn/1/model.txt" in manifest["files"]
+    assert manifest["pii_policy"] == {"fields": {"email": "mask", "ssn": "mask"}}
     page = (bundle / "report.html").read_text()
     assert "model.scored" in page and "context" in page and "promote" in page
 
@@ -182,6 +184,6 @@ def test_export_takes_the_gate_report_by_the_layout_never_by_guessing(home):
     bundle = export(home)
     assert verify_bundle(bundle, KEYS).ok
     shipped = sorted(p.name for p in (bundle / "registry" / "churn" / "1").iterdir())
-    assert shipped == ["gate_report.json", "metadata.json", "model.sig"]
+    assert shipped == ["gate_report.json", "metadata.json", "model.sig", "model.txt"]  # what model.sig signs
     report = (bundle / "report.html").read_text()
     assert "promote" in report and "reject" not in report
