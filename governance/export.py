@@ -60,7 +60,8 @@ def _signed_names(folder: Path) -> list[str]:
     """The files ``model.sig`` signs, so the shipped version is whole for ``model_signing verify``;
     the layout's exported files when the signature cannot be read (the verifier then says why)."""
     try:
-        resources = json.loads(Bundle.decode((folder / layout.SIGNATURE).read_bytes()).payload)["predicate"]["resources"]
+        statement = json.loads(Bundle.decode((folder / layout.SIGNATURE).read_bytes()).payload)
+        resources = statement["predicate"]["resources"]
         names = [str(item["name"]) for item in resources]
     except (OSError, ValueError, KeyError, TypeError, IndexError, IntegrityError):
         return [n for n in layout.EXPORTED if n != layout.SIGNATURE]

@@ -55,7 +55,8 @@ class PiiPolicy:
         """The manifest's ``pii_policy``: each field's action, and how hashes are keyed (not the key)."""
         out: dict[str, Any] = {"fields": {f: self.action for f in sorted(self.fields)}}
         if self.action == "hash":
-            out["hash"] = "hmac-sha256 over the value's canonical JSON; key derived from the exporter's signing key, not shipped"
+            out["hash"] = ("hmac-sha256 over the value's canonical JSON; key derived from the exporter's "
+                           "signing key, not shipped")
         return out
 
     def _replace(self, value: Any) -> Any:

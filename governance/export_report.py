@@ -3,7 +3,8 @@
 It summarises what the machine-checkable files of the bundle hold — the audit entries of the range
 (masked values shown as masked), the checkpoints that sign them, each registry version with its
 status, data snapshot digests and gate verdict, and the public keys — so that an auditor can read
-the bundle before running ``python -m flows audit verify-export`` on it (the page names that command). Rendering only; no I/O.
+the bundle before running ``python -m flows audit verify-export`` on it (the page names that
+command). Rendering only; no I/O.
 """
 
 from __future__ import annotations

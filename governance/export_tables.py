@@ -74,6 +74,6 @@ def render_entries(entries: Sequence[AuditEntry], fmt: str) -> bytes:
                          schema=pa.schema([("seq", pa.int64())] + [(c, pa.string()) for c in COLUMNS[1:]]))
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
-        return sink.getvalue().to_pybytes()
+        return bytes(sink.getvalue().to_pybytes())
     raise InputError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}",
                      hint="pass --format jsonl, --format csv or --format parquet")
