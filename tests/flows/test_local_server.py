@@ -181,6 +181,7 @@ def test_flow_commands_reuse_the_shared_prefect_server(home: DataHome) -> None:
         seen: set[str] = set()
         while command.poll() is None:  # no temporary server among the command's processes
             seen.update(c for c in _children_cmdlines(command.pid))
+            time.sleep(0.05)  # a poll interval, not a timing: a temporary server lives for seconds
         out, err = command.communicate()
         assert command.returncode == 0, err
         assert b"ingested 0 file(s)" in out
