@@ -62,7 +62,13 @@ def _run(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
     from driftline.home import DataHome
     from flows.local_server import attach
 
-    with attach(DataHome(Path(args.home or os.environ.get("DRIFTLINE_HOME") or ".driftline"))):
+    with attach(DataHome(Path(args.home or os.environ.get("DRIFTLINE_HOME") or ".driftline"))) as shared:
+        if shared is not None and not args.verbose:
+            # At exit Prefect's events worker sends the runs' events to the server and warns "Still
+            # processing items" meanwhile (a temporary server is stopped before it would): not a fault.
+            import logging
+
+            logging.getLogger("EventsWorker").setLevel(logging.ERROR)
         return _run_flows(args, name, **params)
 
 
