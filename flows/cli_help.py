@@ -56,6 +56,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "serve": ("python -m flows serve --limit 4",),
     "watch": ("python -m flows watch --interval 10", "python -m flows watch --once"),
     "deployments": ("python -m flows deployments render --check",),
+    "server": ("python -m flows server start", "python -m flows server status", "python -m flows server stop"),
+    "server start": ("python -m flows server start --idle-minutes 60",),
+    "server stop": ("python -m flows server stop",),
+    "server status": ("python -m flows server status --home ./.driftline",),
     "deployments render": ("python -m flows deployments render --write",),
 }
 

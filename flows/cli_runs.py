@@ -1,7 +1,8 @@
 """The commands that run flows: ``demo``, ``ingest``, ``train``, ``monitor``, ``score``, ``run``.
 
 Each runs its flow, and every flow the flow's events trigger, in this one process through
-``flows.local`` (one temporary Prefect server per command). Prefect is configured through its
+``flows.local`` (one temporary Prefect server per command, or the data home's shared local server
+when one runs: ``flows.local_server``). Prefect is configured through its
 environment variables before it is first imported: quiet logs unless ``--verbose``, no telemetry.
 driftline's own settings are not: ``--home`` and the flags (``--trials``) are passed down to every
 flow of the command as parameters (``home``, ``overrides``), over the ``DRIFTLINE_*`` environment.
@@ -56,6 +57,22 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
     _prepare_prefect(args)
+    # Before Prefect is imported: the home's shared local server, when one runs (or DRIFTLINE_LOCAL_SERVER
+    # is on), instead of a temporary server of this command's own (flows.local_server).
+    from driftline.home import DataHome
+    from flows.local_server import attach
+
+    with attach(DataHome(Path(args.home or os.environ.get("DRIFTLINE_HOME") or ".driftline"))) as shared:
+        if shared is not None and not args.verbose:
+            # At exit Prefect's events worker sends the runs' events to the server and warns "Still
+            # processing items" meanwhile (a temporary server is stopped before it would): not a fault.
+            import logging
+
+            logging.getLogger("EventsWorker").setLevel(logging.ERROR)
+        return _run_flows(args, name, **params)
+
+
+def _run_flows(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
     from flows.local import Dispatched, run_local
 
     def announce(d: Dispatched) -> None:

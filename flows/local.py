@@ -10,12 +10,14 @@ every dispatched one alike, so nothing is written into this process's environmen
 still read theirs from the environment; a deployment's run leaves ``overrides`` empty.
 
 The result is typed (:class:`LocalRun`): the first flow's result plus the runs its events started.
-Against the temporary server, flow runs send no heartbeats (:func:`local_settings`).
+Against the temporary server or the shared local server, flow runs send no heartbeats
+(:func:`local_settings`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, Union
@@ -90,12 +92,15 @@ def without_heartbeats() -> Iterator[None]:
 
 @contextlib.contextmanager
 def local_settings() -> Iterator[None]:
-    """Prefect settings for flows run against the temporary server (no ``PREFECT_API_URL``): no
-    heartbeats (:func:`without_heartbeats`), as the server stops with this process and nobody would
-    read them. Against a real server, Prefect's default stays."""
+    """Prefect settings for flows run against the temporary server (no ``PREFECT_API_URL``) or the
+    data home's shared local server (``DRIFTLINE_LOCAL_API_URL``, set by ``flows.local_server``): no
+    heartbeats (:func:`without_heartbeats`), as nobody watches a local run for a crash. Against
+    a real server, Prefect's default stays."""
     from prefect.settings import PREFECT_API_URL
 
-    with contextlib.nullcontext() if PREFECT_API_URL.value() else without_heartbeats():
+    url = PREFECT_API_URL.value()
+    local = not url or url == os.environ.get("DRIFTLINE_LOCAL_API_URL")
+    with without_heartbeats() if local else contextlib.nullcontext():
         yield
 
 
