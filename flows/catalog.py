@@ -10,7 +10,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pydantic.json_schema import SkipJsonSchema
+
 from driftline.errors import InputError
+
+# A flow parameter for local mode only (``home``): a deployment's run reads the data home from
+# DRIFTLINE_HOME in the worker's environment, so the parameter is left out of the schema Prefect
+# builds for the deployment (no field in the UI's run form, nothing to mistype), while
+# ``python -m flows`` and tests still pass it to the flow function.
+LocalOnly = SkipJsonSchema
 
 FLOWS: dict[str, str] = {
     "ingest": "flows/ingest.py:ingest_flow",

@@ -48,10 +48,27 @@ def local_bus() -> Iterator[LocalBus]:
         _ACTIVE_BUS.reset(token)
 
 
-def resource(kind: str, name: str, **labels: str) -> dict[str, str]:
-    """A Prefect resource naming a driftline object: ``driftline.<kind>.<name>``."""
-    return {"prefect.resource.id": f"driftline.{kind}.{name}", "prefect.resource.name": name,
+def resource(kind: str, name: str, *, title: str | None = None, **labels: str) -> dict[str, str]:
+    """A Prefect resource naming a driftline object: ``driftline.<kind>.<name>``.
+
+    ``prefect.resource.name`` is what the UI's event cards show, so it is the readable ``title``
+    when one is given ("churn v3", a file's name), else the name. The id stays ``<kind>.<name>``:
+    the trigger table matches on it, whatever the version.
+    """
+    return {"prefect.resource.id": f"driftline.{kind}.{name}", "prefect.resource.name": title or name,
             **{f"driftline.{k}": str(v) for k, v in labels.items()}}
+
+
+def model_resource(model: str, version: int | None = None) -> dict[str, str]:
+    """A model, or one version of it, titled as people say it: ``churn v3``."""
+    if version is None:
+        return resource("model", model, title=f"model {model}")
+    return resource("model", model, title=f"{model} v{version}", version=str(version))
+
+
+def group_resource(group: str, delta_version: int) -> dict[str, str]:
+    """A feature group at one Delta version: ``customer_activity (Delta v4)``."""
+    return resource("group", group, title=f"{group} (Delta v{delta_version})", version=str(delta_version))
 
 
 def emit(event: str, res: Mapping[str, str], payload: Mapping[str, Any]) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
+from prefect.states import Completed
 
 from driftline.clock import parse_time
 from driftline.errors import NotFoundError
-from flows.events import emit, resource
+from flows.events import emit, model_resource
 from flows.triggers import DRIFT_DETECTED
+from flows.catalog import LocalOnly
 from tasks.audit import checkpoint
-from tasks.monitor import current_window, drift
+from tasks.monitor import current_window, drift, verdict_line
 from tasks.recovery import reconcile_on_start
 from tasks.workspace import Workspace
 from usecases.monitor import MonitorResult
@@ -29,7 +31,7 @@ def emit_drift(result: MonitorResult) -> None:
     if not result.drifted:
         return
     report = result.drift
-    emit(DRIFT_DETECTED, resource("model", result.model, version=str(result.version)), {
+    emit(DRIFT_DETECTED, model_resource(result.model, result.version), {
         "model": result.model, "version": result.version, "window_key": result.window,
         "drifted_features": list(result.drifted_features), "share_drifted": result.share_drifted,
         "performance": dict(report.performance) if report.performance else None, "report": str(result.report)})
@@ -37,10 +39,19 @@ def emit_drift(result: MonitorResult) -> None:
 
 @flow(name="monitor", log_prints=True)
 def monitor_flow(model: str | None = None, window_days: int | None = None, since: str | None = None,
-                 until: str | None = None, home: str | None = None,
+                 until: str | None = None, home: LocalOnly[str | None] = None,
                  overrides: dict[str, Any] | None = None) -> MonitorResult:
     """Compare the rows that arrived in ``[since, until)`` (ISO-8601 with an offset; by default the
-    ``window_days`` that end at the data's time) with the champion's reference profile."""
+    ``window_days`` that end at the data's time) with the champion's reference profile.
+
+    Args:
+        model: the declared model's name; the settings' model when empty.
+        window_days: length of the window in days; the settings' drift.window_days when empty.
+        since: window start, ISO 8601 with an offset; window_days before the end when empty.
+        until: window end (exclusive), ISO 8601 with an offset; the data's newest time when empty.
+        home: the data home (local mode only; deployments read DRIFTLINE_HOME).
+        overrides: settings overrides by section, e.g. {"training": {"n_trials": 5}}; none by default.
+    """
     ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     name = ws.settings.model_name
@@ -53,6 +64,7 @@ def monitor_flow(model: str | None = None, window_days: int | None = None, since
                                 until=parse_time(until) if until else None)
         result = drift(ws, champion, window)
         emit_drift(result)
-        return result
+        # The verdict as the run's state message: the run list says drift or not without a click.
+        return Completed(message=verdict_line(result), data=result)  # type: ignore[return-value]
     finally:
         checkpoint(ws)

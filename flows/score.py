@@ -15,7 +15,9 @@ from typing import Any
 from dataclasses import dataclass
 
 from prefect import flow
+from prefect.states import Completed
 
+from flows.catalog import LocalOnly
 from tasks.audit import checkpoint
 from tasks.scoring import score_latest
 from tasks.recovery import reconcile_on_start
@@ -35,17 +37,27 @@ class ScoreOutcome:
 
 
 @flow(name="score", log_prints=True)
-def score_flow(model: str | None = None, out: str | None = None, home: str | None = None,
+def score_flow(model: str | None = None, out: str | None = None, home: LocalOnly[str | None] = None,
                overrides: dict[str, Any] | None = None) -> ScoreOutcome:
     """Score all entities with the champion and store the predictions (and write them to ``out``,
-    a .csv or .parquet file, when given)."""
+    a .csv or .parquet file, when given).
+
+    Args:
+        model: the declared model's name; the settings' model when empty.
+        out: also write the predictions to this .csv or .parquet file; none when empty.
+        home: the data home (local mode only; deployments read DRIFTLINE_HOME).
+        overrides: settings overrides by section, e.g. {"training": {"n_trials": 5}}; none by default.
+    """
     ws = Workspace.for_model(home, model, overrides)
     reconcile_on_start(ws)
     try:
         champion = ws.registry.load(ws.settings.model_name, "champion")
         result = score_latest(ws, champion, Path(out) if out else None)
-        return ScoreOutcome(model=result.model, version=result.version, rows=result.rows,
-                            as_of=result.as_of.isoformat(), delta_version=result.delta_version,
-                            out=str(result.out) if result.out else None)
+        outcome = ScoreOutcome(model=result.model, version=result.version, rows=result.rows,
+                               as_of=result.as_of.isoformat(), delta_version=result.delta_version,
+                               out=str(result.out) if result.out else None)
+        # Rows scored as the run's state message, read in the run list (the log has the same line).
+        message = f"{outcome.model} v{outcome.version} scored {outcome.rows} rows (predictions v{outcome.delta_version})"
+        return Completed(message=message, data=outcome)  # type: ignore[return-value]
     finally:
         checkpoint(ws)

@@ -13,6 +13,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.catalog import LocalOnly
 from tasks.training import search, training_set
 from tasks.workspace import Workspace
 from training.split import time_holdout
@@ -20,8 +21,16 @@ from training.split import time_holdout
 
 @flow(name="search-worker", log_prints=True)
 def search_worker_flow(versions: dict[str, int], worker: int, model: str | None = None,
-                       home: str | None = None, overrides: dict[str, Any] | None = None) -> int:
-    """Run trials of the study of the training set pinned by ``versions``; returns how many."""
+                       home: LocalOnly[str | None] = None, overrides: dict[str, Any] | None = None) -> int:
+    """Run trials of the study of the training set pinned by ``versions``; returns how many.
+
+    Args:
+        versions: the Delta version of every group, as the training run pinned them (required).
+        worker: this worker's number, 1 and up; seeds its sampler apart from the others' (required).
+        model: the declared model's name; the settings' model when empty.
+        home: the data home (local mode only; deployments read DRIFTLINE_HOME).
+        overrides: settings overrides by section, e.g. {"training": {"n_trials": 5}}; none by default.
+    """
     ws = Workspace.for_model(home, model, overrides)
     s = ws.settings
     snapshots = {g: ws.store.snapshot(g, versions[g]) for g in (s.label_group, *s.feature_groups)}

@@ -116,6 +116,7 @@ def _trigger_spec(trigger: Trigger) -> dict[str, object]:
     return {
         "type": "event",
         "name": trigger.deployment,
+        "description": trigger.description,
         "enabled": True,
         "match": dict(trigger.match),
         "expect": [trigger.expect],
@@ -166,7 +167,7 @@ def _to_deployment(d: Deployment, specs: Sequence[ModelSpec]) -> object:
     from flows.catalog import load_flow
 
     triggers = [DeploymentEventTrigger(
-        name=t.deployment, match=dict(t.match), expect={t.expect}, posture="Reactive", threshold=1,
+        name=t.deployment, description=t.description, match=dict(t.match), expect={t.expect}, posture="Reactive", threshold=1,
         within=0, parameters=t.prefect_templates()) for t in d.triggers]
     crons = [Cron(s.cron, timezone=TIMEZONE, parameters=s.parameters, slug=s.slug) for s in schedules(d, specs)]
     return load_flow(d.flow).to_deployment(

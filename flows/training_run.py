@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from features.snapshot import GroupSnapshot
 from features.training_set import TrainingSet
 from registry.versions import ModelVersion
-from flows.events import emit, resource
-from flows.triggers import MODEL_PROMOTED, MODEL_REGISTERED, MODEL_RETRAIN_SKIPPED
+from flows.events import emit, model_resource
+from flows.triggers import GATE_DECIDED, MODEL_PROMOTED, MODEL_REGISTERED, MODEL_RETRAIN_SKIPPED
 from tasks.gate import gate
 from tasks.registry import promote, register
+from tasks.run_artifacts import publish_lineage, publish_trials
 from tasks.runtime import flow_run_id, run_logger
 from tasks.training import fit, search, snapshot_groups, spread_search, training_set
 from tasks.workspace import Workspace
@@ -62,7 +63,7 @@ def _skip(ws: Workspace, ts: TrainingSet, decision: rt.RetrainDecision, trigger:
     name = ws.settings.model_name
     rt.record_skip(ws.audit, name, decision, fingerprint=ts.fingerprint, trigger=trigger,
                    newest_label=rt.newest_label_time(ts.frame, ts.time_column), actor=ws.actor(flow_run_id()))
-    emit(MODEL_RETRAIN_SKIPPED, resource("model", name), {"model": name, "reason": decision.reason,
+    emit(MODEL_RETRAIN_SKIPPED, model_resource(name), {"model": name, "reason": decision.reason,
                                                           "champion_version": decision.champion_version})
     run_logger().info("retrain of %s skipped: %s", name, decision.reason)
     return RetrainSkipped(name, decision.reason, decision.champion_version, ts.fingerprint)
@@ -90,6 +91,7 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
     candidate, champion, files, evidence = (measured.candidate, measured.champion, measured.files,
                                             measured.evidence)
     if unless_same_as is not None and rt.same_model_bytes(files, unless_same_as.path):
+        publish_trials(result, model=name, version=None)
         return rt.RetrainDecision(False, f"the fitted model is byte for byte champion v{unless_same_as.version}'s: "
                                          "not registered twice", unless_same_as.version)
     report = gate(ws, evidence, candidate=uc.candidate_name(name, ts),
@@ -99,12 +101,21 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
                          candidate=candidate, champion=champion, report=report, reason=reason,
                          evidence=evidence, spec=ws.spec.to_dict() if ws.spec else None)
     version = register(ws, files=files, lineage=lineage, report=report)
-    emit(MODEL_REGISTERED, resource("model", name, version=str(version.version)),
+    # The verdict as an event of its own: a rejected candidate shows in the event feed (and can
+    # drive an automation) without anyone opening the gate report.
+    emit(GATE_DECIDED, model_resource(name, version.version), {
+        "model": name, "version": version.version, "verdict": report.verdict,
+        "reasons": list(report.reasons()), "champion_version": champion.version if champion else None})
+    emit(MODEL_REGISTERED, model_resource(name, version.version),
          {"model": name, "version": version.version, "status": version.status})
     if report.passed:
         promote(ws, version, reason=reason)
-        emit(MODEL_PROMOTED, resource("model", name, version=str(version.version)),
+        emit(MODEL_PROMOTED, model_resource(name, version.version),
              {"model": name, "version": version.version, "previous": champion.version if champion else None})
+    before = champion.version if champion else None
+    publish_trials(result, model=name, version=version.version)
+    publish_lineage(name, version.version, lineage, status=version.status, champion_before=before,
+                    champion_after=version.version if report.passed else before, reasons=report.reasons())
     log.info("%s v%d: %s (%s)", name, version.version, report.verdict,
              "; ".join(report.reasons()) or "all checks passed")
     return uc.outcome(name, version=version.version, status=version.status, report=report, candidate=candidate,

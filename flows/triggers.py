@@ -21,6 +21,7 @@ DRIFT_DETECTED = "driftline.drift.detected"
 MODEL_REGISTERED = "driftline.model.registered"
 MODEL_PROMOTED = "driftline.model.promoted"
 MODEL_RETRAIN_SKIPPED = "driftline.model.retrain_skipped"  # no trigger: a record for the UI and automations
+GATE_DECIDED = "driftline.gate.decided"  # no trigger: the verdict (model, version, reasons) for the UI
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Trigger:
 
     ``parameters`` maps a flow parameter to a dotted path into the event (``payload.path``,
     ``resource.id``): the same values Prefect's ``{{ event.payload.path }}`` templates give.
+    ``description`` is the automation's description in the UI: what fires it and what it runs.
     """
 
     deployment: str
@@ -36,6 +38,7 @@ class Trigger:
     expect: str
     match: Mapping[str, str]
     parameters: Mapping[str, str] = field(default_factory=dict)
+    description: str = ""
 
     def matches(self, event: str, resource: Mapping[str, str]) -> bool:
         if event != self.expect:
@@ -64,13 +67,19 @@ TRIGGERS: tuple[Trigger, ...] = (
     # it ingests itself (origin "ingest"), and those must not start a second ingestion.
     Trigger(deployment="ingest-on-arrival", flow="ingest", expect=DATA_ARRIVED,
             match={"prefect.resource.id": "driftline.file.*", "driftline.origin": "watcher"},
-            parameters={"paths": "payload.paths"}),
+            parameters={"paths": "payload.paths"},
+            description="A drop the landing watcher announced (driftline.data.arrived, origin watcher) is "
+                        "ingested: the ingest flow runs on the announced paths."),
     Trigger(deployment="retrain-on-drift", flow="retrain", expect=DRIFT_DETECTED,
             match={"prefect.resource.id": "driftline.model.*"},
-            parameters={"model": "payload.model", "idempotency_key": "payload.window_key"}),
+            parameters={"model": "payload.model", "idempotency_key": "payload.window_key"},
+            description="Drift found by the monitor (driftline.drift.detected) retrains that model; the "
+                        "drift window is the idempotency key, so a repeated event trains once."),
     Trigger(deployment="score-on-promotion", flow="score", expect=MODEL_PROMOTED,
             match={"prefect.resource.id": "driftline.model.*"},
-            parameters={"model": "payload.model"}),
+            parameters={"model": "payload.model"},
+            description="A promoted champion (driftline.model.promoted) scores every entity at once: "
+                        "the score flow runs for that model."),
 )
 
 

@@ -22,6 +22,15 @@ from usecases import monitor as use_case
 from usecases.monitor import MonitorResult
 
 
+def verdict_line(result: MonitorResult) -> str:
+    """The verdict and the rows it rests on, in one line (the run's log and its state message)."""
+    report = result.drift
+    what = (f"drift in {len(result.drifted_features)} feature(s) ({', '.join(result.drifted_features)})"
+            if result.drifted_features else "drift" if result.drifted else "no drift")
+    return (f"{result.model} v{result.version}: {what}; {report.current_rows} current rows against "
+            f"{report.reference_rows} reference rows ({result.window})")
+
+
 @task(name="current-window", cache_policy=NO_CACHE)
 def current_window(ws: Workspace, window_days: int, *, since: datetime | None = None,
                    until: datetime | None = None) -> Window:
@@ -38,6 +47,5 @@ def drift(ws: Workspace, champion: ModelVersion, window: Window) -> MonitorResul
         audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None)
     create_markdown_artifact(key="drift-report", description=f"Drift of {champion.model} v{champion.version}",
                              markdown=use_case.drift_markdown(result.drift, champion))
-    run_logger().info("%s v%d over %s: %s; report %s", result.model, result.version, result.window,
-                      "drift" if result.drifted else "no drift", result.report)
+    run_logger().info("%s; report %s", verdict_line(result), result.report)
     return result

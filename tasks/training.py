@@ -11,14 +11,15 @@ from collections.abc import Mapping
 
 import polars as pl
 from prefect import task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.settings import PREFECT_API_URL
 
 from features.snapshot import GroupSnapshot
 from features.training_set import TrainingSet, build_training_set
 from training.model import TrainedModel, fit_final
+from training.metrics import resolve_metric
 from training.search import SearchConfig, SearchResult, run_search
+from tasks.run_artifacts import SearchProgress
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
 
@@ -63,15 +64,15 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, *, worker: int =
     """Run trials of the training set's study until it holds the trial budget (counted over every
     process working on it); ``worker`` > 0 is a search worker joining the training run's study."""
     config = search_config(ws, ts.task, study_name(ws, ts), worker)
+    metric = resolve_metric(config.task, config.metric)
+    # The UI's progress artifact: trials against the budget, best so far, updated per trial. (The
+    # trials table is published once the version is known: tasks.run_artifacts.publish_trials.)
+    progress = SearchProgress(model=ws.settings.model_name, study=config.study_name, budget=config.n_trials,
+                              direction=metric.direction, metric=metric.name)
     # A progress bar when a person watches a local run; workers and CI write to no terminal.
     result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
                         label=ts.label_column, time_column=ts.time_column, config=config,
-                        progress=sys.stderr.isatty())
-    create_table_artifact(key="optuna-trials", description=f"Trials of study {result.study_name}", table=[
-        {"trial": t.number, "state": t.state, result.metric: t.value,
-         # a shared study can hold another process's trial still running: no duration yet
-         "seconds": round(t.duration_s, 2) if t.duration_s is not None else None,
-         **{k: v for k, v in t.params.items()}} for t in result.trials])
+                        progress=sys.stderr.isatty(), on_trial=progress)
     run_logger().info("search: best %s %.4f after %d trials (%d pruned) on %s", result.metric,
                       result.best_value, len(result.trials), result.n_pruned, result.device)
     ws.audit.append("model.train", f"study:{result.study_name}", {
