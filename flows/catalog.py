@@ -8,7 +8,7 @@ listing flows costs no Prefect import.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from pydantic.json_schema import SkipJsonSchema
 
@@ -18,7 +18,8 @@ from driftline.errors import InputError
 # DRIFTLINE_HOME in the worker's environment, so the parameter is left out of the schema Prefect
 # builds for the deployment (no field in the UI's run form, nothing to mistype), while
 # ``python -m flows`` and tests still pass it to the flow function.
-LocalOnly = SkipJsonSchema
+_T = TypeVar("_T")
+LocalOnly: TypeAlias = SkipJsonSchema[_T]
 
 FLOWS: dict[str, str] = {
     "ingest": "flows/ingest.py:ingest_flow",

@@ -57,7 +57,8 @@ def score_flow(model: str | None = None, out: str | None = None, home: LocalOnly
                                as_of=result.as_of.isoformat(), delta_version=result.delta_version,
                                out=str(result.out) if result.out else None)
         # Rows scored as the run's state message, read in the run list (the log has the same line).
-        message = f"{outcome.model} v{outcome.version} scored {outcome.rows} rows (predictions v{outcome.delta_version})"
+        message = (f"{outcome.model} v{outcome.version} scored {outcome.rows} rows "
+                   f"(predictions v{outcome.delta_version})")
         return Completed(message=message, data=outcome)  # type: ignore[return-value]
     finally:
         checkpoint(ws)

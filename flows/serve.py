@@ -167,8 +167,8 @@ def _to_deployment(d: Deployment, specs: Sequence[ModelSpec]) -> object:
     from flows.catalog import load_flow
 
     triggers = [DeploymentEventTrigger(
-        name=t.deployment, description=t.description, match=dict(t.match), expect={t.expect}, posture="Reactive", threshold=1,
-        within=0, parameters=t.prefect_templates()) for t in d.triggers]
+        name=t.deployment, description=t.description, match=dict(t.match), expect={t.expect}, posture="Reactive",
+        threshold=1, within=0, parameters=t.prefect_templates()) for t in d.triggers]
     crons = [Cron(s.cron, timezone=TIMEZONE, parameters=s.parameters, slug=s.slug) for s in schedules(d, specs)]
     return load_flow(d.flow).to_deployment(
         name=d.name, description=d.description, tags=["driftline", "served"], schedules=crons,
