@@ -116,5 +116,6 @@ def enforce_retention(ws: "Workspace", *, now: datetime | None = None,
 
 def _checkpointed(ws: "Workspace") -> bool:
     # A run killed after its entry but before its checkpoint leaves the tail unsigned; the rerun signs it.
+    size = ws.audit.head()[0]
     checkpoints = ws.audit.checkpoints()
-    return bool(checkpoints) and checkpoints[-1].size == ws.audit.head()[0]
+    return size == 0 or (bool(checkpoints) and checkpoints[-1].size == size)
