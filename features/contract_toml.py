@@ -15,8 +15,8 @@ from typing import Any
 
 from features.contracts import FeatureGroupContract, format_ttl
 
-_TOP = ("name", "version", "description", "entity_keys", "event_time", "ttl", "duplicates", "label", "task",
-        "undeclared")
+_TOP = ("name", "version", "description", "entity_keys", "event_time", "ttl", "retention_days", "duplicates",
+        "label", "task", "undeclared")
 _COLUMN = ("name", "dtype", "nullable", "min", "max", "allowed", "categorical", "pii", "parse", "generated",
            "pattern", "description")
 

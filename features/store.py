@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import polars as pl
@@ -39,6 +39,7 @@ from features.snapshot import GroupSnapshot
 
 SOURCES_KEY = "driftline.sources"
 _KEYS_TAG = "driftline.keys"
+RETENTION_KEY = "driftline.retention"  # a retention DELETE's commit metadata: its cutoff
 _RETRIES = 8
 # Delta would otherwise drop commit files older than 30 days at a checkpoint, and with them the
 # record of which drops were ingested; the log is small, so keep it.
@@ -288,13 +289,20 @@ class FeatureStore:
                                 files_added=int(metrics.get("numFilesAdded", 0)))
 
     def vacuum(self, group: str) -> int:
-        """Delete files no current version references (retention 0: older versions become unreadable)."""
+        """Delete files no current version references (retention 0: older versions become unreadable).
+
+        Returns how many files were on disk and are gone. Delta lists a tombstoned file again after
+        it was vacuumed, so only files still present count, and with none the vacuum is skipped.
+        """
         table = self._table(group)
         try:
-            removed = table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
+            listed = table.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False)
+            present = [f for f in listed if (Path(f) if os.path.isabs(f) else self._path(group) / f).exists()]
+            if present:
+                table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
         except DeltaError as exc:
             raise StoreError(f"vacuum of Delta table {self._path(group)} failed: {exc}") from exc
-        return len(removed)
+        return len(present)
 
     def delete_entities(self, group: str, key_column: str, keys: Sequence[str], *, vacuum: bool = True) -> int:
         """Erase every row whose ``key_column`` is in ``keys``; with ``vacuum`` the old files go too,
@@ -316,3 +324,37 @@ class FeatureStore:
         if vacuum:
             self.vacuum(group)
         return int(metrics.get("num_target_rows_deleted", 0))
+
+    def delete_before(self, group: str, time_column: str, cutoff: datetime) -> int:
+        """Delete every row whose ``time_column`` is before ``cutoff`` (retention); no vacuum, so the
+        caller decides when the old files go. The predicate names a time, never an entity, so the
+        DELETE the commit records holds nothing personal."""
+        table = self._table(group)
+        fields = {f.name: f.type for f in pa.schema(table.schema().to_arrow())}
+        if time_column not in fields:
+            raise NotFoundError(f"feature group {group!r} has no column {time_column!r}",
+                                hint="the contract's event_time must name a column of the stored table")
+        kind = fields[time_column]
+        if pa.types.is_date(kind):
+            literal = cutoff.date().isoformat()
+        elif pa.types.is_timestamp(kind):
+            literal = cutoff.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        else:
+            raise StoreError(f"column {time_column!r} of feature group {group!r} is {kind}, not a date or timestamp",
+                             hint="retention needs the contract's event time column to be a timestamp")
+        try:
+            metrics = table.delete(f"{_quote(time_column)} < '{literal}'", commit_properties=CommitProperties(
+                custom_metadata={RETENTION_KEY: literal}))
+        except DeltaError as exc:
+            raise StoreError(f"retention delete in Delta table {self._path(group)} failed: {exc}") from exc
+        return int(metrics.get("num_deleted_rows", 0))
+
+    def retention_deletes(self, group: str, after_version: int = -1) -> dict[int, int]:
+        """Rows deleted by each retention commit newer than ``after_version``, by table version: the
+        durable record a killed retention run leaves even when its audit entry was never written."""
+        found: dict[int, int] = {}
+        for entry in self._table(group).history():
+            version = int(entry["version"])
+            if version > after_version and RETENTION_KEY in entry:
+                found[version] = int((entry.get("operationMetrics") or {}).get("num_deleted_rows", 0))
+        return found

@@ -29,6 +29,7 @@ FLOWS: dict[str, str] = {
     "monitor": "flows/monitor.py:monitor_flow",
     "score": "flows/score.py:score_flow",
     "audit-export": "flows/audit_export.py:audit_export_flow",
+    "enforce-retention": "flows/retention.py:enforce_retention_flow",
 }
 
 

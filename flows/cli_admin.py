@@ -269,6 +269,16 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enforce_retention(args: argparse.Namespace) -> int:
+    from usecases.retention import enforce_retention
+
+    result = enforce_retention(_ws(args))
+    groups = ", ".join(f"{g.group} {g.rows_deleted} rows before {g.cutoff}" for g in result.groups)
+    print(f"retention: {groups or 'no group sets retention_days'}; {result.files_removed} files vacuumed"
+          + ("" if result.audited else " (nothing expired: nothing written)"))
+    return 0
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     reg = commands.add_parser("registry", help="list, show, verify, promote or roll back model versions")
     sub = reg.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -336,6 +346,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--from-file", help="a file of entity ids, whitespace separated")
     p.add_argument("--reason", required=True, help="why (the request reference); recorded in the audit trail")
     p.set_defaults(handler=_erase)
+
+    p = commands.add_parser("enforce-retention",
+                            help="delete (and vacuum) rows older than their group's retention_days; audits counts")
+    p.set_defaults(handler=_enforce_retention)
 
     keys = commands.add_parser("keys", help="signing keys and the trust store")
     keys.add_argument("action", choices=["init", "rotate", "revoke", "list", "trust", "verify"])

@@ -52,6 +52,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                        "python -m flows contract infer visits.csv.gz --group visits --entity @row --time seen_at "
                        "--label converted --task binary"),
     "erase": ("python -m flows erase C000123 C000456 --reason 'GDPR request 2026-17'",),
+    "enforce-retention": ("python -m flows enforce-retention",),
     "keys": ("python -m flows keys list", "python -m flows keys rotate", "python -m flows keys revoke KEY_ID"),
     "serve": ("python -m flows serve --limit 4",),
     "watch": ("python -m flows watch --interval 10", "python -m flows watch --once"),

@@ -70,6 +70,8 @@ DEPLOYMENTS: tuple[Deployment, ...] = (
     Deployment("score", "Batch scoring after a promotion (driftline.model.promoted) and daily.", cron="0 5 * * *",
                per_model=True),
     Deployment("audit-export", "Monthly signed compliance export of the audit trail.", cron="0 6 1 * *"),
+    Deployment("enforce-retention", "Daily deletion (and vacuum) of rows past their group's retention_days.",
+               cron="0 2 * * *"),
     Deployment("train", "Train on demand (no schedule): prefect deployment run train/train."),
     Deployment("search-worker", "Extra trials of a training run's Optuna study (started by train/retrain)."),
 )

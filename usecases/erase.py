@@ -11,15 +11,25 @@ records counts per group and a random request id, never the identifiers themselv
 must not become a second copy of the personal data it proves was removed. Erasure removes the
 rows from old Delta versions too, so a training set pinned to an earlier version no longer
 rebuilds identically; that is the point of erasure, and the entry says so.
+
+Compliance exports kept in the data home (``reports/audit-export-*``, folders or archives, and a
+killed export's hidden staging folder) that hold any of the ids are removed, and counted in the
+entry. An export is a signed bundle: rewriting it to drop the ids would break its signature, and
+a re-export would be a different bundle covering a different trail; so it goes, and the person
+who needs one exports again (the new bundle covers the ``erasure`` entry too).
 """
 
 from __future__ import annotations
 
+import shutil
 import uuid
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from driftline.atomic import fault_point
 from driftline.errors import InputError
 from features.landing import Handled, drops, mentioning
 
@@ -36,6 +46,7 @@ class ErasureResult:
     rows_by_group: dict[str, int]
     quarantined_removed: int
     landing_removed: int
+    exports_removed: int = 0
 
     @property
     def total(self) -> int:
@@ -68,13 +79,47 @@ def erase_entities(ws: "Workspace", keys: Sequence[str], *, reason: str,
     quarantined = ws.quarantine.delete_entities(key_column, keys)
     for path in in_landing:
         path.unlink(missing_ok=True)
+    exports = [p for p in kept_exports(ws.home.reports) if _holds(p, keys)]
+    for path in exports:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        fault_point("erase.export_removed")
     result = ErasureResult(request_id=str(uuid.uuid4()), entities=len(keys), rows_by_group=rows,
-                           quarantined_removed=quarantined, landing_removed=len(in_landing))
+                           quarantined_removed=quarantined, landing_removed=len(in_landing),
+                           exports_removed=len(exports))
     ws.audit.append("erasure", f"erasure:{result.request_id}", {
         "entities": len(keys), "key_column": key_column, "rows_by_group": rows,
-        "quarantined_removed": quarantined, "landing_files_removed": len(in_landing), "vacuumed": True,
+        "quarantined_removed": quarantined, "landing_files_removed": len(in_landing),
+        "exports_removed": len(exports), "vacuumed": True,
         "reason": reason,
         "note": "identifiers are not recorded; versions before this erasure no longer rebuild"},
         actor=ws.actor(flow_run_id))
     ws.audit.checkpoint(ws.signing_key())
     return result
+
+
+def kept_exports(reports: Path) -> list[Path]:
+    """The compliance exports kept under ``reports/``: bundles, archives and staging folders."""
+    if not reports.is_dir():
+        return []
+    return sorted(p for p in reports.iterdir()
+                  if p.name.startswith(("audit-export-", ".audit-export-")) and not p.is_symlink())
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """Every file's bytes under ``path``; a zip archive's members decompressed, since its bytes hide them."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    for file in files:
+        data = file.read_bytes()
+        yield data
+        if zipfile.is_zipfile(file):
+            with zipfile.ZipFile(file) as archive:
+                for member in archive.namelist():
+                    yield archive.read(member)
+
+
+def _holds(path: Path, keys: Sequence[str]) -> bool:
+    needles = [k.encode() for k in keys]
+    return any(n in chunk for chunk in _chunks(path) for n in needles)

@@ -10,7 +10,9 @@ numbers written for people ("$1,234.50", "12.5%", "1,234") before they are typed
 ``generated = "row"`` makes a column ingestion fills itself with a row id, for tables without an
 entity column (see ``features.validation``). ``undeclared = "ignore"`` lets a drop carry columns
 the contract does not declare: they are left out of the store and named in the ingest report and
-its audit entry; the default, ``"refuse"``, refuses such a drop whole.
+its audit entry; the default, ``"refuse"``, refuses such a drop whole. ``retention_days`` is how
+long a row is kept after its event time: ``enforce-retention`` (``usecases.retention``) deletes
+older rows and vacuums them off the disk; a contract without it keeps its rows.
 """
 
 from __future__ import annotations
@@ -115,6 +117,8 @@ class FeatureGroupContract:
     task: Task | None = None
     description: str = ""
     undeclared: Literal["refuse", "ignore"] = "refuse"
+    # Days a row is kept after its event time; ``enforce-retention`` deletes older rows. None: kept.
+    retention_days: int | None = None
     _by_name: dict[str, ColumnSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -136,6 +140,12 @@ class FeatureGroupContract:
         if self.undeclared not in UNDECLARED:
             raise ContractError(f"contract {self.name!r}: undeclared = {self.undeclared!r} is not understood",
                                 hint='write undeclared = "refuse" (the default) or undeclared = "ignore"')
+        if self.retention_days is not None and (isinstance(self.retention_days, bool)
+                                                or not isinstance(self.retention_days, int)
+                                                or self.retention_days < 1):
+            raise ContractError(f"contract {self.name!r}: retention_days = {self.retention_days!r} is not a "
+                                "whole number of days of at least 1",
+                                hint="write retention_days = 400 (for example), or leave it out to keep rows")
         if (self.label is None) != (self.task is None):
             raise ContractError(f"contract {self.name!r}: a labels group sets both label and task")
         if self.label is not None and self.label not in by_name:
@@ -189,7 +199,7 @@ class FeatureGroupContract:
                 entity_keys=tuple(data["entity_keys"]), event_time=data["event_time"], columns=columns,
                 ttl=parse_ttl(data.get("ttl")), duplicates=data.get("duplicates", "keep_latest"),
                 label=data.get("label"), task=data.get("task"), description=data.get("description", ""),
-                undeclared=data.get("undeclared", "refuse"))
+                undeclared=data.get("undeclared", "refuse"), retention_days=data.get("retention_days"))
         except KeyError as exc:
             raise ContractError(f"contract {source} lacks the required field {exc.args[0]!r}") from exc
         except TypeError as exc:

@@ -38,7 +38,8 @@ def test_schedules_and_triggers_are_the_ones_asked_for():
     d = _deployments()
     expect = {name: [t["expect"][0] for t in spec["triggers"]] for name, spec in d.items()}
     assert expect == {"ingest": [DATA_ARRIVED], "monitor": [], "retrain": [DRIFT_DETECTED],
-                      "score": [MODEL_PROMOTED], "audit-export": [], "train": [], "search-worker": []}
+                      "score": [MODEL_PROMOTED], "audit-export": [], "enforce-retention": [], "train": [],
+                      "search-worker": []}
     crons = {name: [s["cron"] for s in spec["schedules"]] for name, spec in d.items()}
     assert crons["train"] == [] and crons["search-worker"] == []
     assert crons["ingest"] == ["30 * * * *"]          # hourly sweep of drops still waiting
@@ -46,6 +47,7 @@ def test_schedules_and_triggers_are_the_ones_asked_for():
     assert crons["retrain"][0].endswith("* * 1")       # weekly, Mondays
     assert crons["score"] == ["0 5 * * *"]            # daily
     assert crons["audit-export"][0].split()[2:4] == ["1", "*"]  # monthly, on the 1st
+    assert crons["enforce-retention"] == ["0 2 * * *"]  # daily
 
 
 def test_trigger_parameters_are_the_tables_jinja_templates():

@@ -34,6 +34,7 @@ SCHEDULES = {
                 ("0 3 * * 1", "At 03:00 AM, only on Monday", "churn")],
     "score": [("0 5 * * *", "At 05:00 AM every day", "billing"), ("0 5 * * *", "At 05:00 AM every day", "churn")],
     "audit-export": [("0 6 1 * *", "At 06:00 AM on day 1 of the month", None)],
+    "enforce-retention": [("0 2 * * *", "At 02:00 AM every day", None)],
     "train": [],
     "search-worker": [],
 }
