@@ -209,10 +209,16 @@ def _guess_task(label: str, series: pl.Series, dtype: str) -> tuple[str, str]:
         task = "multiclass"
     else:
         task = "regression"
+    positive_note = ""
+    if task == "binary" and len(values) == 2:
+        # The rule training applies (training.schema.binary_classes): 1/true, else the second in order.
+        ordered = sorted(values, key=int) if dtype == "int64" else values
+        positive = "1" if values == ["0", "1"] else "true" if dtype == "bool" else str(ordered[1])
+        positive_note = f"; class 1 (positive) is {positive!r} unless train --positive VALUE names the other"
     why = {"binary": "two values", "multiclass": f"{len(values)} {'integer' if dtype == 'int64' else 'string'} values",
            "regression": f"{len(values)} distinct {dtype} values"}[task]
     return task, (f"task: {task} (the label {label!r} has {why}: {shown}); "
-                  "override with --task binary|multiclass|regression")
+                  f"override with --task binary|multiclass|regression{positive_note}")
 
 
 def _refuse_without_time(frame: pl.DataFrame) -> InputError:

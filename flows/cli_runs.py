@@ -140,10 +140,10 @@ def _names(text: str | None) -> tuple[str, ...]:
 def _declare(args: argparse.Namespace) -> str | None:
     """Before Prefect starts: the model's declared spec, made from the flags on first use (a typo
     in a group or column answers at once, in one line)."""
-    flags = (args.group, args.label, args.task, args.features, args.exclude)
+    flags = (args.group, args.label, args.task, args.features, args.exclude, args.positive)
     if args.model is None:
         if any(f is not None for f in flags):
-            raise InputError("--group, --label, --task, --features and --exclude declare a model: name it",
+            raise InputError("--group, --label, --task, --features, --exclude and --positive declare a model: name it",
                              hint="add --model NAME")
         return None
     from tasks.workspace import Workspace
@@ -153,7 +153,8 @@ def _declare(args: argparse.Namespace) -> str | None:
     ws.home  # noqa: B018 - the data home exists (or is refused) before a spec is written into it
     spec, created, path = declare_model(
         ws, args.model, group=args.group, label=args.label, task=args.task, features=_names(args.features),
-        exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials)
+        exclude=_names(args.exclude), budget_s=args.budget, trials=args.trials,
+        positive=args.positive)
     if created:
         print(f"declared model {spec.name!r} in {path}")
     return spec.name
@@ -184,6 +185,8 @@ def _train(args: argparse.Namespace) -> int:
     o = run.result_as(TrainOutcome)
     print(f"{o.model} v{o.version}: {o.status}{' and promoted to champion' if o.promoted else ''}; "
           f"holdout {_headline(o.metrics)}; gate report {o.gate_report}")
+    if o.positive is not None:
+        print(f"  class 1 (positive): {o.positive!r}; scores are P({o.positive}), decision 1 means {o.positive}")
     for reason in o.reasons:
         print(f"  rejected because {reason}")
     return 0
@@ -235,6 +238,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                    help="first use: the task (default the label group contract's)")
     p.add_argument("--features", metavar="G1,G2", help="first use: feature groups (default the label group)")
     p.add_argument("--exclude", metavar="C1,C2", help="first use: columns never used as features")
+    p.add_argument("--positive", metavar="VALUE",
+                   help="first use, binary: the label value that is class 1 (default: 1/true, else the "
+                        "second of the two values in sorted order)")
     p.add_argument("--trials", type=positive_int, help="Optuna trials (default the spec's, else the settings')")
     p.add_argument("--budget", type=positive_float, metavar="SECONDS",
                    help="search wall-time budget (default the spec's, else none)")

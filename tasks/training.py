@@ -72,7 +72,8 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, *, worker: int =
     # A progress bar when a person watches a local run; workers and CI write to no terminal.
     result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
                         label=ts.label_column, time_column=ts.time_column, config=config,
-                        progress=sys.stderr.isatty(), on_trial=progress)
+                        progress=sys.stderr.isatty(), on_trial=progress,
+                        positive=ws.spec.positive if ws.spec else None)
     run_logger().info("search: best %s %.4f after %d trials (%d pruned) on %s", result.metric,
                       result.best_value, len(result.trials), result.n_pruned, result.device)
     ws.audit.append("model.train", f"study:{result.study_name}", {
@@ -112,4 +113,4 @@ def fit(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, result: SearchResul
     return fit_final(train, features=ts.feature_columns, categorical=ts.categorical_columns,
                      label=ts.label_column, task=ts.task, params=result.best_params,
                      num_boost_round=result.refit_rounds, seed=t.seed, n_threads=t.n_threads,
-                     device=result.device)
+                     device=result.device, positive=ws.spec.positive if ws.spec else None)

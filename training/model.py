@@ -113,13 +113,15 @@ def lgb_dataset(matrix: np.ndarray, labels: np.ndarray, schema: FeatureSchema,
 
 def fit_final(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str], label: str,
               task: str, params: Mapping[str, Any], num_boost_round: int, seed: int, n_threads: int,
-              device: str = "cpu") -> TrainedModel:
-    """Fit on all of ``frame`` with ``params`` for exactly ``num_boost_round`` rounds."""
+              device: str = "cpu", positive: Any = None) -> TrainedModel:
+    """Fit on all of ``frame`` with ``params`` for exactly ``num_boost_round`` rounds (``positive``:
+    a binary label's class 1, see :func:`training.schema.binary_classes`)."""
     if num_boost_round < 1:
         raise TrainingError(f"num_boost_round is {num_boost_round}", hint="use at least one round")
     if frame.height == 0:
         raise TrainingError("the training frame has no rows", hint="check the training-set query")
-    schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task)
+    schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task,
+                               positive=positive)
     y = schema.labels(frame, label)
     if task == "binary" and len(np.unique(y)) < 2:
         raise TrainingError(f"binary label {label!r} holds one class only",

@@ -74,9 +74,10 @@ def _check_classes(y: np.ndarray, task: str, where: str) -> None:
 
 def prepare_validation(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
                        label: str, time_column: str, task: str, validation: str,
-                       validation_fraction: float, n_folds: int) -> ValidationData:
+                       validation_fraction: float, n_folds: int, positive: Any = None) -> ValidationData:
     """Split ``frame`` in time and encode it once for all trials."""
-    schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task)
+    schema = FeatureSchema.fit(frame, features=features, categorical=categorical, label=label, task=task,
+                               positive=positive)
     if validation == "auto":
         # too few distinct times for the folds: a holdout (which explains itself if it fails too)
         few_times = time_column not in frame.columns or frame.get_column(time_column).n_unique() <= n_folds

@@ -2,12 +2,14 @@
 
 A :class:`FeatureSchema` records the feature names in order, the task, the label classes of a
 multiclass model (string or integer labels, coded 0..k-1 in sorted order, so that predictions map
-back to the labels the data uses), the decision threshold of a binary model (chosen on validation
-data, used by scoring), and for each categorical column the sorted categories seen in training. Category
-``i`` of that sorted list is code ``i``; a category never seen in training, or a null, becomes a
-missing value, which LightGBM routes down its learned missing-value branch. Search, final fit and
-scoring all build their matrices through :meth:`FeatureSchema.matrix`, so a model is never fed
-codes from a different mapping. The schema travels with the model as ``model_schema.json``.
+back to the labels the data uses), the (negative, positive) classes of a binary model whose label is
+not coded 0/1 or true/false (:func:`binary_classes`: two strings such as FEMALE/MALE, or 1/2), the
+decision threshold of a binary model (chosen on validation data, used by scoring), and for each
+categorical column the sorted categories seen in training. Category ``i`` of that sorted list is
+code ``i``; a category never seen in training, or a null, becomes a missing value, which LightGBM
+routes down its learned missing-value branch. Search, final fit and scoring all build their matrices
+through :meth:`FeatureSchema.matrix`, so a model is never fed codes from a different mapping. The
+schema travels with the model as ``model_schema.json``.
 """
 
 from __future__ import annotations
@@ -42,6 +44,48 @@ def learn_categories(frame: pl.DataFrame, categorical: Sequence[str]) -> dict[st
     return categories
 
 
+def _values(column: pl.Series) -> list[Any]:
+    if column.dtype in (pl.Categorical, pl.Enum):
+        column = column.cast(pl.String)
+    return sorted(column.drop_nulls().unique().to_list())
+
+
+def _same(value: Any, given: Any) -> bool:
+    # A positive class given on the command line is text: "2" names the integer label 2.
+    if isinstance(value, bool):
+        return str(value).lower() == str(given).lower()
+    return bool(value == given) or str(value) == str(given)
+
+
+def binary_classes(column: pl.Series, positive: Any = None) -> tuple[Any, ...]:
+    """The (negative, positive) label values of a binary label, class 1 being ``positive``.
+
+    A label coded 0/1 or true/false keeps no classes (it is read as it is, and the schema keeps the
+    bytes older releases signed) unless ``positive`` names 0/false. Any other two-valued label (two
+    strings, two other integers) gets classes; without ``positive`` the rule is the second of the two
+    values in sorted order (MALE over FEMALE, "yes" over "no", 2 over 1), which `contract infer` and
+    `train` print.
+    """
+    values = _values(column)
+    coded = column.dtype == pl.Boolean or (column.dtype.is_integer() and set(values) <= {0, 1})
+    if coded and (positive is None or _same(column.dtype == pl.Boolean or 1, positive)):
+        return ()
+    if coded:  # 0/false named positive: the classes of {0, 1} (or {false, true}) reversed
+        values = [False, True] if column.dtype == pl.Boolean else [0, 1]
+    shown = f"{[str(v) for v in values[:5]]}{' ...' if len(values) > 5 else ''}"
+    if len(values) != 2:
+        raise TrainingError(f"binary label {column.name!r} holds {len(values)} distinct value(s) {shown}, "
+                            "a binary model needs exactly two",
+                            hint="declare the model multiclass for more classes, or train on rows of both classes")
+    if positive is None:
+        return values[0], values[1]
+    chosen = [i for i, v in enumerate(values) if _same(v, positive)]
+    if len(chosen) != 1:
+        raise TrainingError(f"positive class {positive!r} is not one of the label {column.name!r}'s values {shown}",
+                            hint="name one of them with --positive (or positive = ... in the model spec)")
+    return values[1 - chosen[0]], values[chosen[0]]
+
+
 @dataclass(frozen=True)
 class FeatureSchema:
     """What a model expects. ``FeatureSchema.from_dict(s.to_dict()) == s`` (round-trip law)."""
@@ -49,7 +93,8 @@ class FeatureSchema:
     features: tuple[str, ...]
     categories: Mapping[str, tuple[Any, ...]]  # categorical column -> sorted categories (code = index)
     task: str
-    classes: tuple[Any, ...] = ()  # multiclass label values; class i is column i of predict()
+    # multiclass label values, class i being column i of predict(); binary (negative, positive) or ()
+    classes: tuple[Any, ...] = ()
     threshold: float | None = None  # binary: P(class 1) >= threshold decides positive
 
     def __post_init__(self) -> None:
@@ -61,8 +106,9 @@ class FeatureSchema:
 
     @classmethod
     def fit(cls, frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
-            label: str, task: str) -> FeatureSchema:
-        """Learn the category codes (and multiclass classes) from a training frame."""
+            label: str, task: str, positive: Any = None) -> FeatureSchema:
+        """Learn the category codes (and multiclass or binary classes, see :func:`binary_classes`:
+        ``positive`` is the binary label value that is class 1) from a training frame."""
         features = tuple(features)
         if len(set(features)) != len(features) or not features:
             raise TrainingError(f"feature list {list(features)} is empty or has duplicates",
@@ -79,6 +125,8 @@ class FeatureSchema:
             if len(classes) < 3:
                 raise TrainingError(f"label {label!r} has {len(classes)} classes for a multiclass task",
                                     hint="use task='binary' for two classes")
+        elif task == "binary":
+            classes = binary_classes(frame.get_column(label), positive)
         return cls(features, categories, task, classes)
 
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
@@ -110,7 +158,9 @@ class FeatureSchema:
         if column.null_count():
             raise TrainingError(f"label {label!r} has {column.null_count()} null value(s)",
                                 hint="drop unlabelled rows before training")
-        if self.task == "multiclass":
+        if self.classes:  # multiclass, or binary (negative, positive): coded by position
+            if column.dtype in (pl.Categorical, pl.Enum):
+                column = column.cast(pl.String)
             unknown = set(column.unique().to_list()) - set(self.classes)
             if unknown:
                 raise TrainingError(f"label {label!r} has classes {sorted(unknown)} unseen in training",
@@ -123,8 +173,8 @@ class FeatureSchema:
                 seen = sorted(map(str, column.unique().to_list()))  # as written, not as a failed cast
                 raise TrainingError(f"binary label {label!r} holds {seen[:5]}{' ...' if len(seen) > 5 else ''}, "
                                     "not 0/1 or true/false",
-                                    hint="encode the label as 0/1 or true/false (the positive class as 1/true), "
-                                         "or declare the model multiclass")
+                                    hint="this model was trained on 0/1 or true/false labels: evaluate it "
+                                         "on those, or retrain on the two values (train --positive VALUE)")
             return column.cast(pl.Int64).to_numpy()
         if not column.dtype.is_numeric():
             raise TrainingError(f"regression label {label!r} has type {column.dtype}",

@@ -216,13 +216,14 @@ def _enqueue_starting_points(study: optuna.Study, space: Mapping[str, Any], conf
 
 def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str], label: str,
                time_column: str, config: SearchConfig, progress: bool = False,
-               on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
+               on_trial: Callable[[TrialRecord], None] | None = None, positive: Any = None) -> SearchResult:
     """Search LightGBM parameters on ``frame`` with time-respecting validation; see the module doc."""
     metric = resolve_metric(config.task, config.metric)
     device = choose_device(config.device).device
     data = prepare_validation(frame, features=features, categorical=categorical, label=label,
                               time_column=time_column, task=config.task, validation=config.validation,
-                              validation_fraction=config.validation_fraction, n_folds=config.n_folds)
+                              validation_fraction=config.validation_fraction, n_folds=config.n_folds,
+                              positive=positive)
     space = build_space(config.space)
     base = base_params(config.task, n_classes=data.schema.n_classes, seed=config.seed,
                        n_threads=config.n_threads, device=device, metric=metric.name)

@@ -25,13 +25,14 @@ from training.split import time_holdout
 
 def validation_threshold(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str],
                          label: str, time_column: str, params: Mapping[str, Any], num_boost_round: int,
-                         seed: int, n_threads: int, device: str = "cpu", fraction: float = 0.2) -> float:
+                         seed: int, n_threads: int, device: str = "cpu", fraction: float = 0.2,
+                         positive: Any = None) -> float:
     """The F1-best threshold of a model fit like the final one on the earlier part of ``frame``,
     chosen on its latest ``fraction`` of times."""
     fit_part, valid = time_holdout(frame, time_column, fraction)
     model = fit_final(fit_part, features=features, categorical=categorical, label=label, task="binary",
                       params=params, num_boost_round=num_boost_round, seed=seed, n_threads=n_threads,
-                      device=device)
+                      device=device, positive=positive)
     y_valid = model.schema.labels(valid, label)
     if len(np.unique(y_valid)) < 2:
         # One class only: every cut gives F1 0 (or 1); nothing is learnt about where to decide.

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 def declare_model(ws: "Workspace", name: str, *, group: str | None = None, label: str | None = None,
                   task: str | None = None, features: Sequence[str] = (), exclude: Sequence[str] = (),
-                  budget_s: float | None = None, trials: int | None = None) -> tuple[ModelSpec, bool, Path]:
+                  budget_s: float | None = None, trials: int | None = None,
+                  positive: str | None = None) -> tuple[ModelSpec, bool, Path]:
     """The model's spec, whether it was declared now, and its file's path (see the module doc)."""
     folder = models_folder(ws.settings)
 
@@ -31,7 +32,7 @@ def declare_model(ws: "Workspace", name: str, *, group: str | None = None, label
 
     spec, created = declare_on_first_use(folder, ws.contracts, name, group=group, label=label, task=task,
                                          features=features, exclude=exclude, budget_s=budget_s, trials=trials,
-                                         record=record)
+                                         positive=positive, record=record)
     if created:
         ws.audit.checkpoint(ws.signing_key())  # the declaration is signed before anything trains on it
     return spec, created, folder / f"{spec.name}.toml"

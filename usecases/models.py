@@ -64,6 +64,9 @@ class ModelSpec:
     as_known: bool = True
     approval: bool = False
     approvers: tuple[str, ...] = ()
+    # binary: the label value that is class 1; None = booleans/0-1 as they are, else the second of
+    # two values in sorted order (training.schema.binary_classes)
+    positive: str | int | bool | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -105,6 +108,10 @@ class ModelSpec:
         if self.schedule is not None and len(self.schedule.split()) != 5:
             raise _bad(f"model {self.name!r}: schedule {self.schedule!r} is not a cron expression",
                        hint='write five fields, e.g. "0 3 * * 1" for Mondays at 03:00 UTC')
+        if self.positive is not None and (self.task != "binary" or not isinstance(self.positive, (str, int))
+                                          or self.positive == ""):
+            raise _bad(f"model {self.name!r}: positive {self.positive!r} does not fit a {self.task} model",
+                       hint="only a binary model names its positive class: one of the label's two values")
         if self.approvers and not self.approval:
             raise _bad(f"model {self.name!r} names approvers but approval is false",
                        hint="set approval = true, or remove the approvers")
@@ -237,7 +244,8 @@ def resolve_spec(models_dir: Path, name: str) -> ModelSpec:
 
 def spec_from_flags(name: str, *, group: str, label: str, task: str | None = None,
                     features: Sequence[str] = (), exclude: Sequence[str] = (), budget_s: float | None = None,
-                    trials: int | None = None, contract_task: str | None = None) -> ModelSpec:
+                    trials: int | None = None, contract_task: str | None = None,
+                    positive: str | None = None) -> ModelSpec:
     """The spec ``train --model NAME --group G --label COL [...]`` declares on first use. The task
     defaults to the label group contract's (``contract_task``); feature groups to the label group."""
     chosen = task or contract_task
@@ -246,7 +254,7 @@ def spec_from_flags(name: str, *, group: str, label: str, task: str | None = Non
                    hint="pass --task binary, multiclass or regression")
     return ModelSpec(name=name, task=cast(Task, chosen), label_group=group, label_column=label,
                      feature_groups=tuple(features) or (group,), exclude=tuple(exclude), budget_s=budget_s,
-                     trials=trials)
+                     trials=trials, positive=positive)
 
 
 def spec_settings(spec: ModelSpec) -> dict[str, Any]:
@@ -282,7 +290,7 @@ def declaration(spec: ModelSpec, path: Path) -> dict[str, Any]:
 def declare_on_first_use(models_dir: Path, contracts: Mapping[str, FeatureGroupContract], name: str, *,
                          group: str | None = None, label: str | None = None, task: str | None = None,
                          features: Sequence[str] = (), exclude: Sequence[str] = (),
-                         budget_s: float | None = None, trials: int | None = None,
+                         budget_s: float | None = None, trials: int | None = None, positive: str | None = None,
                          record: Callable[[ModelSpec, Path], object] | None = None) -> tuple[ModelSpec, bool]:
     """``train --model NAME [--group G --label COL ...]``: the declared spec, or one made from the
     flags and saved when NAME is not declared yet; True when it was made now. Flags that would
@@ -295,22 +303,23 @@ def declare_on_first_use(models_dir: Path, contracts: Mapping[str, FeatureGroupC
     if path.is_file():
         spec = load_spec(path)
         asked = {"label_group": group, "label_column": label, "task": task,
-                 "feature_groups": tuple(features) or None, "exclude": tuple(exclude) or None}
+                 "feature_groups": tuple(features) or None, "exclude": tuple(exclude) or None, "positive": positive}
         differ = [f"{k} {v!r} (declared {getattr(spec, k)!r})" for k, v in asked.items()
-                  if v is not None and v != getattr(spec, k)]
+                  if v is not None and str(v) != str(getattr(spec, k)) and v != getattr(spec, k)]
         if differ:
             raise _bad(f"model {name!r} is declared in {path}; the flags ask for {', '.join(differ)}",
                        hint=f"edit {path} (or train another --model name); the spec is what every flow reads")
         return check_against_contracts(spec, contracts), False
     if group is None or label is None:
-        if group is None and label is None and not (features or exclude or task):
+        if group is None and label is None and not (features or exclude or task or positive):
             return resolve_spec(models_dir, name), False  # the demo's default, as the settings say it
         missing = "--group" if group is None else "--label"
         raise _bad(f"model {name!r} is not declared yet and the flags name no {missing}",
                    hint=f"train --model {name} --group GROUP --label COLUMN declares it")
     contract = contracts.get(group)
     spec = spec_from_flags(name, group=group, label=label, task=task, features=features, exclude=exclude,
-                           budget_s=budget_s, trials=trials, contract_task=contract.task if contract else None)
+                           budget_s=budget_s, trials=trials, contract_task=contract.task if contract else None,
+                           positive=positive)
     check_against_contracts(spec, contracts)
     if record is not None:
         record(spec, path)

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -75,10 +76,13 @@ def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupCont
 
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
-                    horizon: timedelta, label: str | None = None) -> LabelledScores | None:
+                    horizon: timedelta, label: str | None = None,
+                    classes: tuple[Any, ...] = ()) -> LabelledScores | None:
     """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
     none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label.
-    ``label`` is the model's label column (its spec's), by default the contract's."""
+    ``label`` is the model's label column (its spec's), by default the contract's; ``classes`` the
+    champion schema's binary (negative, positive), by which labels become 0/1 as in training (a value
+    it never learnt is left unknown, NaN, rather than read as either class)."""
     c = label_contract
     label = label or c.label
     if label is None:  # a misconfigured label_group: say so rather than crash inside polars
@@ -92,6 +96,9 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
         scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(label).alias("label"))
+    if classes:
+        labels = labels.with_columns(pl.col("label").replace_strict(
+            list(classes), [0.0, 1.0], default=None, return_dtype=pl.Float64))
     return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
 
 
@@ -166,7 +173,8 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     model = TrainedModel.load(champion.path)
     # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
     predictions = row_scores(model, predict(model, window.frame))
-    labelled = labelled_scores(store, label_contract, champion, horizon=label_horizon, label=label)
+    labelled = labelled_scores(store, label_contract, champion, horizon=label_horizon, label=label,
+                               classes=model.schema.classes if model.task == "binary" else ())
     target = window_labels(store, label_contract, window, label=label) if profile.target else None
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions, labelled=labelled,
                           reference_performance=champion.metadata.get("metrics"), current_target=target)

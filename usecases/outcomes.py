@@ -31,6 +31,7 @@ class TrainOutcome:
     training_rows: int
     holdout_rows: int
     gate_report: str
+    positive: str | None = None  # a binary model's class 1 when its label is not 0/1 or true/false
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,12 @@ def score_holdout(model: TrainedModel, holdout: pl.DataFrame, label: str, task: 
     if task == "multiclass" and classes is not None:
         scores = _aligned(model, scores, classes)
         y = replace(model.schema, classes=classes).labels(holdout, label)
+    elif task == "binary" and classes is not None and classes != model.schema.classes:
+        # A champion whose class 1 is the candidate's class 0 (a positive class chosen otherwise):
+        # P(candidate's class 1) is 1 - its score; labels as the candidate codes them.
+        if tuple(reversed(model.schema.classes or (0, 1))) == (tuple(classes) or (0, 1)):
+            scores = 1.0 - scores
+        y = replace(model.schema, classes=classes).labels(holdout, label)
     else:
         y = model.schema.labels(holdout, label)
     return HoldoutScores(y, scores, {k: float(v) for k, v in evaluate(y, scores, task).items()})
@@ -117,15 +123,16 @@ def score_holdout(model: TrainedModel, holdout: pl.DataFrame, label: str, task: 
 def champion_scores(registry: ModelRegistry, model: str, holdout: pl.DataFrame, label: str,
                     task: str, *, classes: tuple[Any, ...] = ()) -> ChampionScores | None:
     """The current champion's scores on the candidate's holdout (loaded verified), labels coded
-    as the candidate codes them (multiclass: its ``classes``); None when the model has no champion
-    yet (a first model)."""
+    as the candidate codes them (its ``classes``: multiclass, or a binary (negative, positive));
+    None when the model has no champion yet (a first model)."""
     if registry.alias(model, CHAMPION) is None:
         return None
     champion = registry.load(model, CHAMPION)
     loaded = TrainedModel.load(champion.path)
     _check_task(loaded, task, f"champion {model}:v{champion.version}")
     return ChampionScores(champion.version,
-                          score_holdout(loaded, holdout, label, task, classes=classes or None))
+                          score_holdout(loaded, holdout, label, task,
+                                        classes=classes if task == "binary" else classes or None))
 
 
 def decision_threshold(model: TrainedModel, train: pl.DataFrame, ts: TrainingSet, result: SearchResult,
@@ -138,7 +145,8 @@ def decision_threshold(model: TrainedModel, train: pl.DataFrame, ts: TrainingSet
     threshold = validation_threshold(
         train, features=ts.feature_columns, categorical=ts.categorical_columns, label=ts.label_column,
         time_column=ts.time_column, params=result.best_params, num_boost_round=result.best_iteration,
-        seed=settings.seed, n_threads=settings.n_threads, device=result.device, fraction=validation_fraction)
+        seed=settings.seed, n_threads=settings.n_threads, device=result.device, fraction=validation_fraction,
+        positive=model.schema.classes[1] if model.schema.classes else None)  # the class 1 it was fit on
     return model.with_threshold(threshold)
 
 
@@ -273,9 +281,10 @@ def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdou
 
 def outcome(model: str, *, version: int, status: str, report: GateReport, candidate: HoldoutScores,
             champion: ChampionScores | None, training_rows: int, holdout_rows: int,
-            gate_report: Path) -> TrainOutcome:
+            gate_report: Path, classes: tuple[Any, ...] = ()) -> TrainOutcome:
     return TrainOutcome(
         model=model, version=version, status=status, promoted=report.passed, metrics=dict(candidate.metrics),
         champion_version=champion.version if champion else None,
         champion_metrics=dict(champion.holdout.metrics) if champion else None, reasons=tuple(report.reasons()),
-        training_rows=training_rows, holdout_rows=holdout_rows, gate_report=str(gate_report))
+        training_rows=training_rows, holdout_rows=holdout_rows, gate_report=str(gate_report),
+        positive=str(classes[1]) if len(classes) == 2 else None)

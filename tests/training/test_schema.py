@@ -52,11 +52,14 @@ def test_multiclass_labels_become_class_codes() -> None:
 
 def test_bad_inputs_name_the_column() -> None:
     frame = pl.DataFrame({"n": ["1"], "c": ["x"], "y": [2]})
-    schema = FeatureSchema.fit(frame, features=["n", "c"], categorical=["c"], label="y", task="binary")
+    schema = FeatureSchema.fit(frame.with_columns(y=pl.lit(1)), features=["n", "c"], categorical=["c"],
+                               label="y", task="binary")  # a 0/1 model
     with pytest.raises(TrainingError, match="feature 'n' has type String"):
         schema.matrix(frame)
     with pytest.raises(TrainingError, match="binary label 'y'"):
         schema.labels(frame, "y")
+    with pytest.raises(TrainingError, match=r"binary label 'y' holds 1 distinct value\(s\) \['2'\]"):
+        FeatureSchema.fit(frame, features=["n", "c"], categorical=["c"], label="y", task="binary")
     with pytest.raises(TrainingError, match=r"\['gone'\] are not in the frame"):
         FeatureSchema.fit(frame, features=["gone"], categorical=[], label="y", task="binary")
     with pytest.raises(TrainingError, match="not among the features"):

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _args(home: Path, model: str = "lapse") -> argparse.Namespace:
     return argparse.Namespace(home=str(home), model=model, group="churn_labels", label="churned", task=None,
-                              features=None, exclude=None, budget=None, trials=None)
+                              features=None, exclude=None, budget=None, trials=None, positive=None)
 
 
 def _declared(ws: Workspace) -> list[dict]:
@@ -43,7 +43,7 @@ CHILD = textwrap.dedent("""
     import argparse, sys
     from flows.cli_runs import _declare
     _declare(argparse.Namespace(home=sys.argv[1], model="lapse", group="churn_labels", label="churned",
-                                task=None, features=None, exclude=None, budget=None, trials=None))
+                                task=None, features=None, exclude=None, budget=None, trials=None, positive=None))
 """)
 
 
