@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -197,3 +198,19 @@ def test_a_models_own_label_column_is_the_target_not_the_contracts(store) -> Non
     store.append("labels", rows.to_arrow(), sources=["b" * 64], key_columns=("customer_id", "event_time"))
     assert sorted(window_labels(store, wide, window, label="spend").tolist()) == [float(i) for i in range(12)]
     assert sorted(window_labels(store, wide, window).tolist()) == [0.0] * 6 + [1.0] * 6
+
+
+def test_labels_of_two_values_are_matched_as_the_champion_codes_them(tmp_path, store, tiny_model) -> None:
+    """A champion trained on labels 1/2 (class 1 = 2): its labelled scores read 1 -> 0 and 2 -> 1
+    (without the classes the monitor refused them as "labels must be 0 or 1"); a value it never
+    learnt is left unknown."""
+    _activity(store)
+    champion = _champion(tmp_path, tiny_model)
+    score_latest(store, CONTRACTS, ["activity"], champion, audit=AuditLog(tmp_path / "audit"), actor=ACTOR,
+                 state=tmp_path / "state")
+    put(store, "labels", [{"customer_id": f"c{i}", "event_time": i, "y": 2 if i >= 6 else 1 if i else 7}
+                          for i in range(12)])
+    labelled = labelled_scores(store, LABELS, champion, horizon=HORIZON, classes=(1, 2))
+    assert labelled is not None and labelled.rows == 12
+    assert sorted(labelled.labels[~np.isnan(labelled.labels)]) == [0.0] * 5 + [1.0] * 6
+    assert np.isnan(labelled.labels).sum() == 1  # the 7

@@ -205,3 +205,55 @@ def test_the_reference_profile_of_a_multiclass_model_holds_one_score_a_row() -> 
                       params={"num_leaves": 4}, num_boost_round=3, seed=1, n_threads=1)
     profile = uc.reference_profile(model, frame, _training_set(frame, "multiclass"))
     assert profile.prediction is not None and profile.prediction.n == frame.height  # not 3 x the rows
+
+
+def _two_valued(values: tuple) -> pl.DataFrame:
+    frame = _frame("binary")
+    return frame.with_columns(y=pl.when(pl.col("y") == 1).then(pl.lit(values[1])).otherwise(pl.lit(values[0])))
+
+
+@pytest.mark.parametrize("values", [("FEMALE", "MALE"), (1, 2)], ids=["strings", "one-two"])
+def test_a_binary_label_of_two_values_trains_and_gates_with_the_second_as_class_1(values, registry,
+                                                                                  tmp_path) -> None:
+    """Issue 14 gap: a FEMALE/MALE (or 1/2) label was refused as "not 0/1 or true/false"."""
+    frame = _two_valued(values)
+    ts, train, holdout, result, measured, report = _train_and_gate(frame, "binary", registry, tmp_path)
+    schema = measured.model.schema
+    assert schema.classes == values and schema.threshold is not None  # class 1 = the second in sorted order
+    assert measured.candidate.metrics["auc"] > 0.8 and report.task == "binary"
+    assert {c.name: c.passed for c in report.checks}["auc bound"]  # the gate judged it (calibration may not pass)
+    assert measured.evidence.y_true.tolist() == (holdout["y"] == values[1]).cast(pl.Int64).to_list()
+    saved = json.loads(measured.files["model_schema.json"])
+    assert saved["classes"] == list(values) and saved["task"] == "binary"
+    assert uc.outcome("m", version=1, status="accepted", report=report, candidate=measured.candidate,
+                      champion=None, training_rows=1, holdout_rows=1, gate_report=tmp_path,
+                      classes=schema.classes).positive == str(values[1])
+
+
+def test_positive_chooses_the_other_class_and_the_auc_mirrors(registry, tmp_path) -> None:
+    frame = _two_valued(("FEMALE", "MALE"))
+    ts = _training_set(frame, "binary")
+    train, holdout = time_holdout(ts.frame, ts.time_column, 0.2)
+    fits = {}
+    for positive in ("MALE", "FEMALE"):
+        model = fit_final(train, features=FEATURES, categorical=["colour"], label="y", task="binary",
+                          params={"num_leaves": 7}, num_boost_round=30, seed=42, n_threads=1, positive=positive)
+        fits[positive] = uc.score_holdout(model, holdout, "y", "binary")
+    assert fits["FEMALE"].y_true.tolist() == (1 - fits["MALE"].y_true).tolist()
+    assert fits["MALE"].metrics["auc"] == pytest.approx(fits["FEMALE"].metrics["auc"], abs=0.02)
+    assert np.corrcoef(fits["MALE"].scores, fits["FEMALE"].scores)[0, 1] < -0.95  # P(FEMALE) ~ 1 - P(MALE)
+    with pytest.raises(Exception, match="positive class 'OTHER' is not one of"):
+        fit_final(train, features=FEATURES, categorical=["colour"], label="y", task="binary",
+                  params={}, num_boost_round=5, seed=42, n_threads=1, positive="OTHER")
+
+
+def test_a_champion_with_the_other_positive_class_is_scored_as_the_candidate_codes_labels(registry,
+                                                                                          tmp_path) -> None:
+    frame = _two_valued(("FEMALE", "MALE"))
+    train, holdout = time_holdout(frame, "day", 0.2)
+    model = fit_final(train, features=FEATURES, categorical=["colour"], label="y", task="binary",
+                      params={"num_leaves": 7}, num_boost_round=30, seed=42, n_threads=1, positive="FEMALE")
+    own = uc.score_holdout(model, holdout, "y", "binary")
+    as_candidate = uc.score_holdout(model, holdout, "y", "binary", classes=("FEMALE", "MALE"))
+    assert as_candidate.y_true.tolist() == (1 - own.y_true).tolist()
+    assert as_candidate.metrics["auc"] == pytest.approx(own.metrics["auc"])  # not 1 - AUC
