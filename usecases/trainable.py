@@ -4,7 +4,7 @@ A run checks its training set here after it is built and before the search start
 opened, no version registered and nothing written when the data cannot make a model. Each refusal
 is an :class:`~driftline.errors.InputError` (CLI exit 2) whose message names the model, the label
 group and the column, and whose hint is the fix: the label missing from the data (no rows, or
-null values), a non-numeric regression label, a binary label not coded 0/1, a constant label (in
+null values), a non-numeric regression label, a binary label of more than two values, a constant label (in
 all rows, or in the rows before the holdout), too few distinct label times for a time holdout and
 its validation split. The same conditions would otherwise fail deep in the search, after the
 study was created, as a LightGBM or Optuna message naming neither the column nor the fix.
@@ -40,10 +40,11 @@ def check_trainable(ts: TrainingSet, *, model: str, label_group: str, task: str,
         raise InputError(f"model {model!r}: regression {where} is {column.dtype}, not a number "
                          f"(e.g. {example!r})",
                          hint=f"use a numeric label column, or set task = \"multiclass\" in {spec_file}")
-    if task == "binary" and not _zero_one(column):
-        found = sorted(map(str, column.unique().to_list()))[:5]
-        raise InputError(f"model {model!r}: binary {where} holds {found}, not 0/1",
-                         hint=f"code the label as 0/1 or true/false, or set task = \"multiclass\" in {spec_file}")
+    # Two values of any kind train (training.schema.binary_classes): 0/1, true/false, FEMALE/MALE, 1/2.
+    if task == "binary" and column.drop_nulls().n_unique() > 2:
+        found = sorted(map(str, column.drop_nulls().unique().to_list()))
+        raise InputError(f"model {model!r}: binary {where} holds {len(found)} values {found[:5]}, not two",
+                         hint=f"set task = \"multiclass\" in {spec_file}, or keep rows of two classes")
     _not_constant(column, model, where, "in all rows", label)
     times = ts.frame.get_column(ts.time_column).n_unique()
     try:
@@ -59,12 +60,6 @@ def check_trainable(ts: TrainingSet, *, model: str, label_group: str, task: str,
                          hint=f"ingest labels of more distinct times, or lower holdout_fraction in {spec_file}")
     if task != "regression":
         _not_constant(train.get_column(label), model, where, "in the rows before the holdout", label)
-
-
-def _zero_one(column: pl.Series) -> bool:
-    if not (column.dtype == pl.Boolean or column.dtype.is_integer()):
-        return False
-    return set(column.cast(pl.Int64).unique().to_list()) <= {0, 1}
 
 
 def _not_constant(column: pl.Series, model: str, where: str, rows: str, label: str) -> None:

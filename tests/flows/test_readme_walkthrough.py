@@ -55,7 +55,8 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
 
     home = work / "home"
     assert "wrote home/contracts/penguins.toml" in out and (home / "contracts" / "penguins.toml").is_file()
-    assert "task: binary (the label 'male' has two values: False, True)" in out
+    assert "task: binary (the label 'sex' has two values: FEMALE, MALE)" in out
+    assert "class 1 (positive) is 'MALE'" in out
     assert "penguins: 1 file(s), 344 rows stored, 0 quarantined" in out
     # Both models declared, registered and judged by the gate (promoted, or rejected with reasons).
     for model in ("sex", "body_mass"):
@@ -64,6 +65,7 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
         assert verdict, out
         assert (home / "registry" / model / "1" / "model.sig").is_file()
     assert re.search(r"^sex v1: accepted and promoted to champion; holdout AUC 0\.9\d+", out, re.MULTILINE), out
+    assert "class 1 (positive): 'MALE'" in out
 
     with open(work / "sex-scores.csv", newline="") as f:
         scores = list(csv.DictReader(f))

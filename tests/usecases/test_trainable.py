@@ -68,9 +68,15 @@ def test_a_non_numeric_regression_label() -> None:
     assert 'task = "multiclass"' in (error.hint or "")
 
 
-def test_a_binary_label_not_coded_zero_one() -> None:
-    error = _refusal(_ts(["yes", "no"] * 12))
-    assert "binary label 'y' of group 'accounts' holds ['no', 'yes'], not 0/1" in error.message
+def test_a_binary_label_of_three_values() -> None:
+    error = _refusal(_ts(["yes", "no", "maybe"] * 8))
+    assert "binary label 'y' of group 'accounts' holds 3 values ['maybe', 'no', 'yes'], not two" in error.message
+
+
+def test_a_binary_label_of_two_strings_is_trainable() -> None:
+    """Issue 14 gap: "yes"/"no" was refused as "not 0/1" before any search."""
+    check_trainable(_ts(["yes", "no"] * 12), model="m", label_group="accounts", task="binary",
+                    holdout_fraction=0.2, spec_file="models/m.toml")
 
 
 @pytest.mark.parametrize("times", [1, 2])
