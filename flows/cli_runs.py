@@ -32,6 +32,9 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
 
     tie_children_to_this_process()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect waits 20 s for its temporary server; on a loaded 2-core machine it took longer and the
+    # command ended in "Failed to reach API" (exit 70). A slow start is not an error.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     # Before LightGBM's OpenMP runtime loads: idle threads sleep instead of spinning. On a busy
     # 2-core machine spinning threads stalled fits 3-11x (measured); passive waiting costs ~nothing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -12,6 +12,9 @@ import pytest
 from hypothesis import settings
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Child processes that start Prefect's temporary server (CLI tests, kill tests) wait for it as the
+# CLI does: on a loaded machine it takes longer than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 settings.register_profile("driftline", deadline=None, print_blob=True)
 settings.load_profile("driftline")
 
