@@ -206,6 +206,7 @@ def attach(home: DataHome) -> Iterator[ServerState | None]:
     if state is None:
         yield None
         return
+    saved = {name: os.environ.get(name) for name in ("PREFECT_API_URL", LOCAL_API)}
     os.environ["PREFECT_API_URL"] = os.environ[LOCAL_API] = state.api_url
     lease = server_dir(home) / "leases" / str(os.getpid())
     lease.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +216,11 @@ def attach(home: DataHome) -> Iterator[ServerState | None]:
     finally:
         lease.unlink(missing_ok=True)
         (server_dir(home) / "leases").touch()  # the idle clock starts when the last command ends
+        for name, value in saved.items():  # as it was: nothing later is pointed at a server gone by then
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _idle_for(home: DataHome) -> float:

@@ -123,8 +123,9 @@ def test_a_command_holds_a_lease_while_attached(home: DataHome, monkeypatch: pyt
         assert os.environ["PREFECT_API_URL"] == os.environ[ls.LOCAL_API] == state.api_url
         assert ls._idle_for(home) == 0.0  # noqa: SLF001 - the supervisor's own idle measure
     assert not lease.exists()
-    monkeypatch.delenv("PREFECT_API_URL")
-    monkeypatch.delenv(ls.LOCAL_API)
+    # The command's environment is as it was: a later command (or test) is not pointed at a server
+    # that may be gone by then (it once was, and every later subprocess got "connection refused").
+    assert "PREFECT_API_URL" not in os.environ and ls.LOCAL_API not in os.environ
 
 
 def test_attach_without_a_server_or_the_switch_uses_the_temporary_server(home: DataHome) -> None:
