@@ -261,7 +261,7 @@ def test_a_drop_announced_by_watch_is_ingested_by_the_serving_process(served):
     assert len(api.known_runs("ingest") - known) == 1
 
 
-def _bulk_drop(served, rows: int = 2_000_000) -> Path:
+def _bulk_drop(served, rows: int = 6_000_000) -> Path:
     """The held-back drop's rows repeated, a day earlier each time, into one large Parquet drop."""
     import polars as pl
 
@@ -279,8 +279,9 @@ def _bulk_drop(served, rows: int = 2_000_000) -> Path:
 def test_sigterm_stops_serve_and_its_flow_run_then_the_server(served):
     api, serve, server = served.api, served.serve, served.server
     assert serve.poll() is None, "the serving process is not running"
-    # A run of its in flight: one with seconds of work (a 2M-row drop waiting in landing/, so that
-    # it cannot finish before the signal lands), and the runner has started its process.
+    # A run of its in flight: one with seconds of work (a 6M-row drop waiting in landing/, so that
+    # it cannot finish before the signal lands: with 2M rows an idle machine once ingested it within
+    # the ~4 s serve takes to stop, and the run ended COMPLETED), and the runner has started its process.
     _bulk_drop(served)
     run_id = api.run_deployment("ingest/ingest")
     deadline = time.monotonic() + 60
