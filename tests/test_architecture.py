@@ -1,6 +1,6 @@
 """The dependency rules of the layout, enforced.
 
-The pure packages (features, monitoring, training, registry, governance, and the driftline
+The pure packages (features, monitoring, training, registry, governance, serving, and the driftline
 foundation) never import Prefect, so they run and test without a server; and the CLI commands
 that run no flow answer without importing Prefect at all.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PURE = ("driftline", "features", "monitoring", "training", "registry", "governance", "usecases")
+PURE = ("driftline", "features", "monitoring", "training", "registry", "governance", "usecases", "serving")
 
 
 def _modules(package: str) -> list[str]:
