@@ -1,6 +1,7 @@
 """A flow command's own overhead: ``python -m flows ingest`` with nothing to ingest, on a small
 data home, timed against Prefect's temporary server (the default: one per command) and against
-the data home's shared local server (``python -m flows server start``, issue 17). The shared
+the data home's shared local server (``python -m flows server start``, issue 17), with and without its
+warm runner (``flows.warm``: Prefect imported once, a fork per command). The shared
 server is started before the timed runs (its start-up, ~10 s, is paid once and printed apart).
 Prints the machine state (cores, load average), the median of ``--repeats`` runs of each, every
 run's time and the ratio. Run: ``.venv/bin/python benchmarks/bench_command_overhead.py
@@ -30,9 +31,9 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _timed(argv: list[str]) -> float:
+def _timed(argv: list[str], **extra: str) -> float:
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=ROOT, env={**_env(), **extra}, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-400:]}")
@@ -42,15 +43,27 @@ def _timed(argv: list[str]) -> float:
 def measure(repeats: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
         cli = [sys.executable, "-m", "flows", "--home", str(Path(tmp) / "home")]
-        times: dict[str, list[float]] = {"temporary": [], "shared": []}
+        times: dict[str, list[float]] = {"temporary": [], "shared": [], "shared + warm": []}
         times["temporary"] = [_timed([*cli, "ingest"]) for _ in range(repeats)]
         start_s = _timed([*cli, "server", "start"])
         try:
-            times["shared"] = [_timed([*cli, "ingest"]) for _ in range(repeats)]
+            _wait_for_runner(Path(tmp) / "home")
+            for _ in range(repeats):  # interleaved, so that a change in the machine's load hits both alike
+                times["shared"].append(_timed([*cli, "ingest"], DRIFTLINE_WARM="0"))
+                times["shared + warm"].append(_timed([*cli, "ingest"]))
         finally:
             _timed([*cli, "server", "stop"])
         times["server start (once)"] = [start_s]
         return times
+
+
+def _wait_for_runner(home: Path, limit_s: float = 120) -> None:
+    log = home / "state" / "server" / "runner.log"
+    deadline = time.monotonic() + limit_s
+    while not (log.exists() and "ready" in log.read_text()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the warm runner did not get ready within {limit_s:.0f} s ({log})")
+        time.sleep(0.2)
 
 
 def report(times: dict[str, list[float]]) -> float:
@@ -60,7 +73,9 @@ def report(times: dict[str, list[float]]) -> float:
     for name, runs in times.items():
         print(f"{name:>20}: median {statistics.median(runs):6.2f} s  runs {' '.join(f'{t:.2f}' for t in runs)}")
     ratio = statistics.median(times["temporary"]) / statistics.median(times["shared"])
-    print(f"ratio temporary/shared: {ratio:.1f}x")
+    warm = statistics.median(times["shared"]) / statistics.median(times["shared + warm"])
+    print(f"ratio temporary/shared: {ratio:.1f}x; shared/shared + warm: {warm:.2f}x; "
+          f"temporary/shared + warm: {ratio * warm:.1f}x")
     return ratio
 
 

@@ -91,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _check_home(args.home)
+        if getattr(args, "warm", False) and (code := _run_warm(args, argv)) is not None:
+            return code
         return int(args.handler(args) or 0)
     except IntegrityError as exc:
         print(f"integrity failure: {exc}", file=sys.stderr)
@@ -109,6 +111,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the edge: never show a traceback as the interface
         return _internal(exc, args.home)
+
+
+def _run_warm(args: argparse.Namespace, argv: Sequence[str] | None) -> int | None:
+    """A flow command's exit status from the shared server's warm runner (:mod:`flows.warm`), or
+    None to run it here: no shared server, a server of the user's own, ``--verbose``, or no runner."""
+    if args.verbose or os.environ.get("PREFECT_API_URL"):
+        return None
+    from flows.local_server import read_state
+    from flows.warm import delegate
+
+    state = read_state(_data_home(args.home))
+    return None if state is None else delegate(list(sys.argv[1:] if argv is None else argv), state.token)
 
 
 def _internal(exc: BaseException, home: str | None) -> int:

@@ -40,12 +40,21 @@ def _prepare_prefect(args: argparse.Namespace) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        _refresh_prefect_settings()
         from flows.console import quiet_console
 
         quiet_console()
     import warnings
 
     warnings.formatwarning = lambda message, category, *_, **__: f"warning: {message}\n"
+
+
+def _refresh_prefect_settings() -> None:
+    """Prefect reads its settings from the environment when first imported; in a warm runner's child
+    (:mod:`flows.warm`) it already was, so the variables set above are read again here."""
+    warm = sys.modules.get("flows.warm")
+    if warm is not None and warm.IN_CHILD and "prefect.context" in sys.modules:
+        sys.modules["prefect.context"].refresh_global_settings_context()
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,6 +75,7 @@ def _run(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
     from flows.local_server import attach
 
     with attach(DataHome(Path(args.home or os.environ.get("DRIFTLINE_HOME") or ".driftline"))) as shared:
+        _refresh_prefect_settings()  # PREFECT_API_URL, set by attach
         if shared is not None and not args.verbose:
             # At exit Prefect's events worker sends the runs' events to the server and warns "Still
             # processing items" meanwhile (a temporary server is stopped before it would): not a fault.
@@ -231,7 +241,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                    help="files, or folders (their data files, not subfolders); default: every drop in landing/")
     p.add_argument("--group", help="the feature group of every named file (its contract validates them); "
                                    "default: the file's folder under landing/")
-    p.set_defaults(handler=_ingest)
+    p.set_defaults(handler=_ingest, warm=True)
     p = commands.add_parser("train", help="train, gate, register and maybe promote a new version")
     p.add_argument("--model", help="declared model to train (default the demo's, churn); made from the "
                                     "flags below on first use and read from <home>/models/NAME.toml after")
@@ -248,18 +258,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--budget", type=positive_float, metavar="SECONDS",
                    help="search wall-time budget (default the spec's, else none)")
     p.add_argument("--reason", default="manual")
-    p.set_defaults(handler=_train)
+    p.set_defaults(handler=_train, warm=True)
     p = commands.add_parser("monitor", help="drift of the current window against the champion")
     p.add_argument("--model")
     p.add_argument("--window-days", type=positive_int, help="days in the current window (default 30)")
     p.add_argument("--since", type=utc_time, help="first moment of the window (ISO date or time, UTC)")
     p.add_argument("--until", type=utc_time, help="end of the window, excluded (default: just after the newest row)")
-    p.set_defaults(handler=_monitor)
+    p.set_defaults(handler=_monitor, warm=True)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")
     p.add_argument("--out", type=table_file, help="also write the batch to this .csv or .parquet file")
-    p.set_defaults(handler=_score)
+    p.set_defaults(handler=_score, warm=True)
     p = commands.add_parser("run", help="run any flow by name in-process (ingest, train, retrain, ...)")
     p.add_argument("flow")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE")
-    p.set_defaults(handler=_run_any)
+    p.set_defaults(handler=_run_any, warm=True)

@@ -41,6 +41,7 @@ from driftline.home import DataHome
 
 SWITCH = "DRIFTLINE_LOCAL_SERVER"  # "1": flow commands start the shared server on first use
 TOKEN = "DRIFTLINE_LOCAL_SERVER_TOKEN"  # carried by the supervisor and every process under it
+WARM_SWITCH = "DRIFTLINE_WARM"  # "0": no warm runner (flows.warm)
 LOCAL_API = "DRIFTLINE_LOCAL_API_URL"  # set by attach(): flows.local keeps heartbeats off against it
 IDLE_S = 1800.0
 START_TIMEOUT_S = 240.0  # a cold Prefect server on a busy 2-core machine took up to ~40 s
@@ -262,6 +263,7 @@ def supervise(home: DataHome, idle_s: float, server_argv: Sequence[str] | None) 
     with open(folder / "server.log", "ab") as log:
         server = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     published = False
+    runner: subprocess.Popen[bytes] | None = None
     try:
         while not stopping and server.poll() is None and not published:
             published = _healthy(state.api_url)
@@ -274,19 +276,36 @@ def supervise(home: DataHome, idle_s: float, server_argv: Sequence[str] | None) 
                      staged="local_server.state_staged")
         (folder / "leases").mkdir(parents=True, exist_ok=True)
         (folder / "leases").touch()
+        if server_argv is None and os.environ.get(WARM_SWITCH, "").strip() != "0":
+            runner = _start_runner(state, folder)
         while not stopping and server.poll() is None and _idle_for(home) < idle_s:
             time.sleep(0.5)
         return 0
     finally:
+        if runner is not None:
+            _end(runner)
         with contextlib.suppress(FileNotFoundError, ValueError, TypeError, OSError):
             if json.loads(state_file(home).read_text())["token"] == state.token:
                 state_file(home).unlink()
-        server.terminate()
-        try:
-            server.wait(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _end(server)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _start_runner(state: ServerState, folder: Path) -> subprocess.Popen[bytes]:
+    """The warm runner (:mod:`flows.warm`): Prefect and the flows imported once, forked per command.
+    It carries the server's token (commands check it) and dies with this supervisor (its lifeline)."""
+    env = {**os.environ, "PREFECT_API_URL": state.api_url, LOCAL_API: state.api_url}
+    with open(folder / "runner.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "flows.warm", state.token], env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The local server shared by a data home's flow commands (issue 17): start, reuse, stop, stale
 state, a killed supervisor or server, the idle timeout, a kill while the state is written, and no
 process left behind. A tiny HTTP server stands in for ``prefect server start`` (it answers the
-health check), except in the one slow test that runs two real ``ingest`` commands against it."""
+health check), except in the one slow test that runs two real ``ingest`` commands against it (in its
+warm runner, flows.warm)."""
 
 from __future__ import annotations
 
@@ -175,8 +176,10 @@ def test_flow_commands_reuse_the_shared_prefect_server(home: DataHome) -> None:
     assert subprocess.run([*cli, "server", "start"], env=env, cwd=ROOT, capture_output=True).returncode == 0
     state = ls.read_state(home)
     assert state is not None
+    runner_log = ls.server_dir(home) / "runner.log"
+    _wait_until(lambda: runner_log.exists() and "ready" in runner_log.read_text(), "the warm runner's start", 120)
     server_pids = set(ls.carriers(state.token))
-    for _ in range(2):
+    for number in range(1, 3):
         command = subprocess.Popen([*cli, "ingest"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
         seen: set[str] = set()
@@ -187,6 +190,9 @@ def test_flow_commands_reuse_the_shared_prefect_server(home: DataHome) -> None:
         assert command.returncode == 0, err
         assert b"ingested 0 file(s)" in out
         assert not any("uvicorn" in c or "server start" in c for c in seen), seen
+        # ... and it ran in the warm runner, a fork of which is gone once the command ended
+        assert runner_log.read_text().count(f"command of pid {command.pid} runs as pid") == 1
+        assert runner_log.read_text().count("runs as pid") == number
         assert ls.read_state(home) == state and set(ls.carriers(state.token)) == server_pids
     assert subprocess.run([*cli, "server", "stop"], env=env, cwd=ROOT, capture_output=True).returncode == 0
     assert ls.carriers(state.token) == [] and ls.read_state(home) is None
