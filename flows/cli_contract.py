@@ -14,7 +14,6 @@ from pathlib import Path
 
 from driftline.atomic import fault_point, write_atomic
 from driftline.errors import InputError
-from driftline.settings import load_settings
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -41,6 +40,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def contracts_folder(home: str | None = None) -> Path:
     """``DRIFTLINE_CONTRACTS_DIR`` if set, else ``<home>/contracts`` (``--home`` wins over ``DRIFTLINE_HOME``)."""
+    from driftline.settings import load_settings  # pydantic-settings: not for every command's parser
+
     settings = load_settings(**({"home": Path(home)} if home else {}))
     return Path(settings.contracts_dir) if settings.contracts_dir is not None else Path(settings.home) / "contracts"
 
