@@ -4,8 +4,9 @@
 folder, through the same guarded readers ingestion uses (no link followed, bounded sizes), and
 proposes a :class:`~features.contracts.FeatureGroupContract` for a person to review: types,
 nullability, ranges widened by :data:`MARGIN` of the observed span (a column never below zero
-stays so), ``allowed`` values and ``categorical`` for strings with few distinct values, ``pii = "mask"``
-for suspects (``features.pii_suspects``; set, so an unreviewed suspect never leaves an export in clear), ``parse`` for numbers written for people when every
+stays so), ``allowed`` values and ``categorical`` for strings with few distinct values,
+``pii = "mask"`` for suspects (``features.pii_suspects``; set, not suggested, so an unreviewed
+suspect never leaves an export in clear), ``parse`` for numbers written for people when every
 sampled value reads so (else the column stays a string, and says why), the task from the label.
 Everything it chose and everything it is unsure of comes back in the :class:`Inference`; nothing
 is written here (the CLI writes). A sample is not the data: every range and list is a guess.

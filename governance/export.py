@@ -13,10 +13,13 @@ canonical archive (:mod:`governance.export_zip`)::
     keys/<key id>.pub  report.html       public keys; the human-readable summary
 
 PII: detail fields named by the policy (at any depth) are dropped, masked or keyed-hashed
-(:mod:`governance.export_pii`); the policy is in the signed manifest. A treated entry can no
-longer be re-hashed, so the verifier checks it by its place in the chain (its stored hash links to
-its neighbours and, through them, to a signed checkpoint) and by the manifest signature, and says
-how many entries were checked each way. ``verify_bundle`` trusts only the keys it is given.
+(:mod:`governance.export_pii`), each by its column's action; the actions are in the signed
+manifest and the verifier checks every shipped entry and analysts' row honours them. A version
+fit on a PII column ships without its model files (they hold the column's values), listed in the
+manifest's ``registry_withheld``; ``model_signing verify`` cannot accept that one folder. A
+treated entry can no longer be re-hashed, so the verifier checks it by its place in the chain (its
+stored hash links to its neighbours and, through them, to a signed checkpoint) and by the manifest
+signature, and says how many entries were checked each way. ``verify_bundle`` trusts only the keys it is given.
 
 One model's export (``model`` and ``select``): a filtered subset cannot be chained on its own, so
 the bundle ships the whole chain of the segment, but only the selected entries whole; every other
@@ -45,7 +48,7 @@ from driftline.errors import AuditChainError, InputError, IntegrityError
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
 from governance.export_checks import BundleVerification, check_bundle
-from governance.export_pii import MASK, PiiPolicy
+from governance.export_pii import MASK, PiiPolicy, personal_features
 from governance.export_tables import FORMATS, render_entries
 from governance.export_zip import ZipRefused, canonical_zip, read_zip
 from governance.export_report import render_report
@@ -138,14 +141,21 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     files: dict[str, bytes] = {
         "audit/entries.jsonl": b"".join(lines),
         "audit/checkpoints.jsonl": b"".join(cp.to_line() for cp in shipped_cps)}
-    versions = []
+    versions, registry_withheld = [], {}
     for owner, number, folder in _version_dirs(Path(registry_root)):
         if model is not None and owner != model:
             continue
         item: dict[str, Any] = {"model": owner, "version": number}
+        names = _signed_names(folder)
+        if personal := personal_features(folder, policy.actions):
+            # Fit on a PII column: its model files hold the column's values and are signed, so
+            # they cannot be treated; only the lineage, the gate report and the signature ship.
+            names = [n for n in names if n in layout.EXPORTED]
+            registry_withheld[f"{owner}/{number}"] = list(personal)
+            item["pii_features"] = list(personal)
         # Exactly the layout's files, by name: a model's own file whose name mentions a gate is
         # neither shipped nor taken for the gate report.
-        for name in [*_signed_names(folder), layout.SIGNATURE]:
+        for name in [*names, layout.SIGNATURE]:
             path = folder / name
             if path.is_file() and not path.is_symlink():
                 files[f"registry/{owner}/{number}/{name}"] = data = path.read_bytes()
@@ -170,6 +180,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         "in_range": list(in_range) if in_range else None,
         # A model's export only: the whole-log export's manifest stays byte for byte as it was.
         **({"model": model, "withheld_seqs": withheld} if model is not None else {}),
+        # Only when a version was fit on a PII column: other manifests keep their bytes.
+        **({"registry_withheld": registry_withheld} if registry_withheld else {}),
         "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
     if out.suffix == ".zip":
         files.update({"manifest.json": manifest, "manifest.sig": signer.sign(manifest)})
