@@ -162,7 +162,7 @@ def _audit_export(args: argparse.Namespace) -> int:
     done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
                         model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())))
     treated = ", ".join(f"{column} {action}" for column, action in done.pii_actions) or "none tagged"
-    print(f"audit export written to {done.path} (PII columns: {treated}); verify offline with "
+    print(f"audit export written to {done.path} (PII columns: {treated}; {done.report_note}); verify offline with "
           f"`python -m flows audit verify-export {done.path} --public-key KEY.pub` "
           "(or `--keys-inside`, after comparing the key ids it prints with yours)")
     return 0

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from governance.audit import AuditEntry
 from governance.export import export_bundle
 from governance.export_pii import DEFAULT_ACTION, HASH_KEY_INFO, HASH_KEY_SALT, PiiPolicy, resolve_actions
+from governance.report_pdf import PdfResult, html_to_pdf
 from usecases.models import ModelSpec, models_folder, resolve_spec
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class ExportResult:
     pii_policy: str = "mask"
     formats: tuple[str, ...] = ()
     pii_actions: tuple[tuple[str, str], ...] = ()
+    report_note: str = ""  # which PDF of the model report was made, or why none
 
 
 GROUP_ACTIONS = frozenset({"ingest", "quarantine", "store.compact"})
@@ -83,9 +85,15 @@ def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None 
     # of the signing key can recompute (or test guesses against) a hashed identifier.
     hash_key = key.derive_secret(HASH_KEY_SALT, HASH_KEY_INFO) if "hash" in actions.values() else None
     policy = PiiPolicy.of(actions, hash_key)
+    made: list[PdfResult] = []
+
+    def pdf(page: bytes) -> PdfResult:
+        made.append(html_to_pdf(page) if ws.settings.report_pdf else
+                    PdfResult(None, None, "No PDF: turned off (DRIFTLINE_REPORT_PDF=false)."))
+        return made[-1]
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
                          signer=key, since=since, until=until, pii=policy, model=model, formats=formats,
-                         select=model_entries(spec) if spec else None)
+                         pdf=pdf, select=model_entries(spec) if spec else None)
     ws.audit.append("audit.export", f"export:{path.name}",
                     {"since": since, "until": until, "masked_fields": list(pii),
                      **({"pii_policy": pii_policy} if pii_policy not in (None, DEFAULT_ACTION) else {}),
@@ -97,4 +105,4 @@ def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None 
     ws.audit.checkpoint(key)
     return ExportResult(path=path, since=since, until=until, masked_fields=pii, model=model,
                         pii_policy=pii_policy or DEFAULT_ACTION, formats=formats,
-                        pii_actions=tuple(actions.items()))
+                        pii_actions=tuple(actions.items()), report_note=made[0].note if made else "")

@@ -36,7 +36,9 @@ def test_declared_policies_reach_the_manifest_and_the_audit_entry(ws: Workspace,
     actions = dict(done.pii_actions)
     assert actions == {"customer_id": "hash", "email": "drop", "person_id": "hash", "phone": "hash"}
     assert verify_bundle(done.path, ws.trust.public_pems()).ok
+    assert "turned off" in done.report_note  # the fixture's DRIFTLINE_REPORT_PDF=false, said in the bundle too
     data = done.path.read_bytes()
+    assert b"turned off (DRIFTLINE_REPORT_PDF=false)" in data
     assert b"P-77" not in data and b"p77@example.org" not in data and b"7946 0001" not in data
     entry = json.loads(ws.audit.log_path.read_bytes().splitlines()[-1])
     assert entry["action"] == "audit.export" and ["email", "drop"] in entry["details"]["pii_actions"]
