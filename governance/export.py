@@ -136,7 +136,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                 lines.append(canonical_json({"seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
                                              "withheld": True}) + b"\n")
                 continue
-            details, hit = policy.apply(dict(entry.details))
+            details, hit = policy.apply(dict(entry.details), entry.action)
             if hit:
                 masked.append(entry.seq)
                 entry = AuditEntry(**{**entry.to_dict(), "details": details})

@@ -96,8 +96,8 @@ def _check_entries(data: bytes, masked: set[int], problems: list[str],
 _MAX_PII_PROBLEMS = 20  # a wholly untreated bundle is named by its first findings, not thousands
 
 
-def _table_details(root: Path, name: str) -> list[tuple[str, Any]]:
-    """(where, details) of each row of an analysts' table; an unreadable row is its own finding."""
+def _table_details(root: Path, name: str) -> list[tuple[str, Any, Any]]:
+    """(where, action, details) of each row of an analysts' table."""
     data = (root / name).read_bytes()
     if name == "entries.jsonl":
         rows = [json.loads(line) for line in data.splitlines() if line.strip()]
@@ -111,31 +111,34 @@ def _table_details(root: Path, name: str) -> list[tuple[str, Any]]:
     for i, row in enumerate(rows, start=1):
         cell = str(row.get("details") or "{}")
         # a CSV cell a spreadsheet could take for a formula was prefixed with ' (export_tables)
-        out.append((f"{name} row {i}", json.loads(cell[1:] if cell.startswith("'") else cell)))
+        out.append((f"{name} row {i}", row.get("action"), json.loads(cell[1:] if cell.startswith("'") else cell)))
     return out
 
 
 def _pii_problems(root: Path, manifest: dict[str, Any], withheld: frozenset[int]) -> list[str]:
     """Whether the bundle honours the PII policy its manifest records (see the module doc)."""
     actions = (manifest.get("pii_policy") or {}).get("fields") or {}
-    if not isinstance(actions, dict) or any(a not in POLICIES for a in actions.values()):
+    quoted = (manifest.get("pii_policy") or {}).get("quoted") or {}
+    if (not isinstance(actions, dict) or any(a not in POLICIES for a in actions.values())
+            or not isinstance(quoted, dict) or not all(isinstance(v, list) for v in quoted.values())):
         return ["the manifest's pii_policy is not a mapping of field to drop, mask or hash"]
-    if not actions:
+    if not actions and not quoted:
         return []
     problems: list[str] = []
     try:
-        found: list[tuple[str, Any]] = []
+        found: list[tuple[str, Any, Any]] = []
         for line in (root / "audit/entries.jsonl").read_bytes().splitlines():
             entry = json.loads(line)
             if entry.get("seq") not in withheld:
-                found.append((f"audit entry {entry.get('seq')}", entry.get("details")))
+                found.append((f"audit entry {entry.get('seq')}", entry.get("action"), entry.get("details")))
         for name in ("entries.jsonl", "entries.csv", "entries.parquet"):
             if (root / name).is_file():
                 found += _table_details(root, name)
     except Exception as exc:  # noqa: BLE001 -- hostile bytes in a signed file: a finding, never a crash
         return [f"the entries cannot be read to check the PII policy ({type(exc).__name__})"]
-    for where, details in found:
-        problems += treatment_problems(details, actions, where)
+    for where, action, details in found:
+        problems += treatment_problems(details, actions, where, quoted.get(action, ()) if isinstance(action, str)
+                                       else ())
     for schema in sorted({p.parent for f in FEATURE_FILES for p in (root / "registry").rglob(f)}):
         if named := personal_features(schema, actions):
             problems.append(f"{schema.relative_to(root).as_posix()} ships model files fit on PII column(s) "

@@ -17,7 +17,8 @@ fall to a million tries). A registry version fit on a tagged column holds its va
 schema and reference profile (:func:`personal_features`): those signed files cannot be treated, so
 such a version ships without its model files. The per-column actions, never the key, are recorded in the signed
 manifest (:meth:`PiiPolicy.record`), and :func:`treatment_problems` checks a shipped entry
-honours them.
+honours them. A field whose free text may quote a drop (:data:`QUOTING_FIELDS`: a quarantine
+entry's reader error) is masked whole whenever any column is tagged, and recorded as ``quoted``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ HASH_KEY_SALT = b"driftline/export"
 HASH_KEY_INFO = b"driftline export pii hash v1"
 HASH_NOTE = ("hmac-sha256 over the value's canonical JSON; key HKDF-SHA256 of the exporter's signing key "
              "(info 'driftline export pii hash v1'), not shipped")
+# Detail fields whose text may quote a drop's content (a reader's error names the line it choked
+# on), by audit action: masked whole whenever a column is tagged, since a tagged value could be in
+# the quote under a name no policy names.
+QUOTING_FIELDS: tuple[tuple[str, str], ...] = (("quarantine", "error"),)
 _TOKEN = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 _DROPPED = object()
 
@@ -81,6 +86,7 @@ class PiiPolicy:
     action: str = DEFAULT_ACTION
     key: bytes | None = None
     per_field: tuple[tuple[str, str], ...] = ()
+    quoted: tuple[tuple[str, str], ...] = ()  # (audit action, top-level field) masked whole when set
 
     def __post_init__(self) -> None:
         _check(self.action)
@@ -92,8 +98,10 @@ class PiiPolicy:
 
     @classmethod
     def of(cls, actions: Mapping[str, str], key: bytes | None = None) -> "PiiPolicy":
-        """A policy of per-column ``actions`` (as :func:`resolve_actions` gives them)."""
-        return cls(tuple(sorted(actions)), DEFAULT_ACTION, key, tuple(sorted(actions.items())))
+        """A policy of per-column ``actions`` (as :func:`resolve_actions` gives them); with any
+        column tagged, the :data:`QUOTING_FIELDS` are masked too."""
+        return cls(tuple(sorted(actions)), DEFAULT_ACTION, key, tuple(sorted(actions.items())),
+                   QUOTING_FIELDS if actions else ())
 
     @property
     def actions(self) -> dict[str, str]:
@@ -105,6 +113,11 @@ class PiiPolicy:
         out: dict[str, Any] = {"fields": dict(sorted(actions.items()))}
         if "hash" in actions.values():
             out["hash"] = HASH_NOTE
+        if self.quoted:
+            quoted: dict[str, list[str]] = {}
+            for action, name in sorted(self.quoted):
+                quoted.setdefault(action, []).append(name)
+            out["quoted"] = quoted
         return out
 
     def _replace(self, value: Any, action: str) -> Any:
@@ -115,9 +128,14 @@ class PiiPolicy:
         assert self.key is not None
         return "hmac-sha256:" + hmac.new(self.key, canonical_json(value), hashlib.sha256).hexdigest()
 
-    def apply(self, value: Any) -> tuple[Any, bool]:
-        """``value`` with every PII field treated; and whether any was found."""
-        return self._apply(value, self.actions)
+    def apply(self, value: Any, action: str | None = None) -> tuple[Any, bool]:
+        """``value`` (an entry's details; ``action`` its audit action) with every PII field and
+        quoting field treated; and whether any was found."""
+        out, hit = self._apply(value, self.actions)
+        for name in (f for a, f in self.quoted if a == action):
+            if isinstance(out, dict) and out.get(name) not in (None, MASK):
+                out[name], hit = MASK, True
+        return out, hit
 
     def _apply(self, value: Any, actions: Mapping[str, str]) -> tuple[Any, bool]:
         if isinstance(value, dict):
@@ -138,10 +156,16 @@ class PiiPolicy:
         return value, False
 
 
-def treatment_problems(value: Any, actions: Mapping[str, str], where: str) -> list[str]:
+def treatment_problems(value: Any, actions: Mapping[str, str], where: str,
+                       quoted: Iterable[str] = ()) -> list[str]:
     """What in ``value`` (an entry's details) breaks the recorded ``actions``: a dropped field that
-    is present, a masked one not ``[masked]``, a hashed one not a token. Values are never quoted."""
+    is present, a masked one not ``[masked]``, a hashed one not a token, a ``quoted`` top-level
+    field not masked. Values are never quoted."""
     problems: list[str] = []
+    for name in quoted:
+        if isinstance(value, dict) and value.get(name) not in (None, MASK):
+            problems.append(f"{where}: field {name!r} may quote a drop's content and is not masked, "
+                            "the manifest says it was")
     if isinstance(value, dict):
         for key, item in value.items():
             action = actions.get(key)

@@ -37,6 +37,10 @@ def _corpus_entries(log) -> None:
                actor=ACTOR)
     log.append("quarantine", "group:people", {"rows": 2, "reasons": {"email: pattern": 1},
                                               "sample": [{"email": EMAILS[1], "phone": PHONES[1]}]}, actor=ACTOR)
+    # a reader's error quotes the line it choked on, under a name no policy names
+    log.append("quarantine", "group:people", {"rows": 0, "reasons": {"file rejected": 1},
+                                              "error": f"people.csv: malformed CSV: line 3: {NAMES[1]},{IDS[1]}"},
+               actor=ACTOR)
     log.append("drift.verdict", "model:churn:v2", {"drifted": True, "categories": {
         "full_name": {NAMES[0]: 3, NAMES[1]: 1}, "customer_id": {IDS[1]: 2}}}, actor=ACTOR)
 
@@ -88,6 +92,7 @@ def test_the_pii_corpus_never_leaves_in_clear_in_any_file_of_any_format(home, ou
     manifest = json.loads(files["manifest.json"])
     assert manifest["pii_policy"]["fields"] == {"customer_id": "mask", "email": "hash", "full_name": "mask",
                                                 "phone": "drop"}
+    assert manifest["pii_policy"]["quoted"] == {"quarantine": ["error"]}
     assert manifest["registry_withheld"] == {"churn/2": ["full_name"]}
     assert "registry/churn/2/model.sig" in files and "registry/churn/2/model_schema.json" not in files
     assert "registry/churn/1/model.txt" in files  # a version fit on no PII column ships whole
@@ -115,7 +120,7 @@ def test_a_bundle_whose_entries_carry_a_pii_column_in_clear_fails(home, monkeypa
     # An exporter that records its policy but forgets to apply it (to the audit file, or to one table).
     real = PiiPolicy.apply
     if fmt is None:
-        monkeypatch.setattr(PiiPolicy, "apply", lambda self, value: (value, False))
+        monkeypatch.setattr(PiiPolicy, "apply", lambda self, value, action=None: (value, False))
     else:
         render = export_module.render_entries
         monkeypatch.setattr(export_module, "render_entries", lambda entries, f: render(_clear(home[1], entries), f))
@@ -125,6 +130,7 @@ def test_a_bundle_whose_entries_carry_a_pii_column_in_clear_fails(home, monkeypa
     where = "audit entry" if fmt is None else f"entries.{fmt} row"
     assert not result.ok and any(where in p and "PII field" in p for p in result.problems), result.problems
     assert not any(v in p for p in result.problems for v in CORPUS)  # findings never quote the value
+    assert any("'error' may quote a drop's content" in p for p in result.problems)
 
 
 def _clear(log, shipped):
