@@ -13,6 +13,10 @@ in driftline goes through this module. Its contracts:
 - :func:`verify_p256` checks a DER ECDSA P-256/SHA-256 signature; any mismatch (or a signature
   that is not bytes) is :class:`SignatureError`. Unknown and revoked keys are the
   :class:`Verifier`'s business and are :class:`UntrustedKeyError`.
+- :func:`derive_secret` is THE derivation of a secret from a signing key (the audit entries' MAC
+  key, the export's PII hash key): HKDF-SHA256 (RFC 5869) over the P-256 private scalar as 32
+  big-endian bytes, with the caller's salt and info, 32 bytes out. One-way: a derived secret
+  reveals nothing of the key, and two (salt, info) pairs give unrelated secrets.
 - :func:`pae` is the DSSE v1 pre-authentication encoding, the bytes a model signature covers.
 - :meth:`Bundle.decode` is THE decoder of a model signature (Sigstore bundle v0.3, one DSSE
   envelope, key mode). It is strict: unknown or duplicate fields, non-canonical base64, another
@@ -30,6 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from driftline.canonical import canonical_b64decode, canonical_json, sha256_hex
 from driftline.errors import KeyMaterialError, SignatureError
@@ -38,7 +43,7 @@ BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-__all__ = ["BUNDLE_MEDIA_TYPE", "IN_TOTO_PAYLOAD_TYPE", "Bundle", "PublicKey", "Verifier", "is_key_id",
+__all__ = ["BUNDLE_MEDIA_TYPE", "IN_TOTO_PAYLOAD_TYPE", "Bundle", "PublicKey", "Verifier", "derive_secret", "is_key_id",
            "key_id_of", "pae", "parse_public_pem", "verify_p256"]
 
 
@@ -102,6 +107,15 @@ def verify_p256(public: PublicKey | ec.EllipticCurvePublicKey, data: bytes, sign
     except InvalidSignature:
         raise SignatureError(f"the signature does not verify with {what}",
                              hint="the signed data or the signature was changed") from None
+
+
+def derive_secret(private: ec.EllipticCurvePrivateKey, salt: bytes, info: bytes) -> bytes:
+    """32 bytes of HKDF-SHA256 over ``private``'s scalar (see the module doc); P-256 keys only."""
+    if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, ec.SECP256R1):
+        raise KeyMaterialError("a secret derives from an ECDSA P-256 private key only",
+                               hint="load the signing key from the KeyRing")
+    scalar = private.private_numbers().private_value.to_bytes(32, "big")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(scalar)
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

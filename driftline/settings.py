@@ -145,6 +145,9 @@ class Settings(BaseSettings):
         None, description="Folder of the witness files that remember each data home's last verified audit "
         "checkpoint, outside the data home; default $XDG_STATE_HOME/driftline/witness, else "
         "~/.local/state/driftline/witness. A folder inside the data home is refused.")
+    report_pdf: bool = Field(
+        True, description="Add a PDF copy of an audit export's model report when LibreOffice or Chromium is "
+        "installed (never fails without one; the bundle says which was made).")
     training: TrainingSettings = TrainingSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()

@@ -4,8 +4,9 @@
 folder, through the same guarded readers ingestion uses (no link followed, bounded sizes), and
 proposes a :class:`~features.contracts.FeatureGroupContract` for a person to review: types,
 nullability, ranges widened by :data:`MARGIN` of the observed span (a column never below zero
-stays so), ``allowed`` values and ``categorical`` for strings with few distinct values, ``pii``
-for suspects (``features.pii_suspects``), ``parse`` for numbers written for people when every
+stays so), ``allowed`` values and ``categorical`` for strings with few distinct values,
+``pii = "mask"`` for suspects (``features.pii_suspects``; set, not suggested, so an unreviewed
+suspect never leaves an export in clear), ``parse`` for numbers written for people when every
 sampled value reads so (else the column stays a string, and says why), the task from the label.
 Everything it chose and everything it is unsure of comes back in the :class:`Inference`; nothing
 is written here (the CLI writes). A sample is not the data: every range and list is a guess.
@@ -285,8 +286,11 @@ def infer_contract(data: Path, *, group: str, entity: list[str], time: str | Non
         found = suspect(name, col.values, textual=name in textual and col.dtype == "string")
         if found is not None:
             pii.append(found)
-            spec["pii"] = True
+            # Set, not merely suggested: an untagged suspect would leave an export in clear. "mask"
+            # hides the value and joins on nothing; the reviewer may choose "hash" (joinable) or "drop".
+            spec["pii"] = "mask"
             col.notes.append(f"pii: {found.why}")
+            col.notes.append('pii = "mask" in exports; "hash" keeps it joinable, "drop" leaves it out')
         distinct = len(set(col.values))
         if (col.dtype == "string" and not key and found is None and 0 < distinct <= MAX_ALLOWED
                 and len(col.values) >= 2 * distinct):

@@ -161,7 +161,8 @@ def _audit_export(args: argparse.Namespace) -> int:
 
     done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
                         model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())))
-    print(f"audit export written to {done.path} (PII columns: {done.pii_policy}); verify offline with "
+    treated = ", ".join(f"{column} {action}" for column, action in done.pii_actions) or "none tagged"
+    print(f"audit export written to {done.path} (PII columns: {treated}; {done.report_note}); verify offline with "
           f"`python -m flows audit verify-export {done.path} --public-key KEY.pub` "
           "(or `--keys-inside`, after comparing the key ids it prints with yours)")
     return 0
@@ -326,9 +327,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                   "(default reports/audit-export-<time>)")
     p.add_argument("--format", action="append", choices=("jsonl", "csv", "parquet"),
                    help="also write the entries as entries.<format> for analysts (repeatable; CSV is formula-safe)")
-    p.add_argument("--pii", choices=("drop", "mask", "hash"), default="mask",
-                   help="what becomes of PII-tagged contract columns in entry details: dropped, masked, or "
-                        "a keyed hash (key derived from the signing key, never shipped); recorded in the manifest")
+    p.add_argument("--pii", choices=("drop", "mask", "hash"), default=None,
+                   help="what becomes of PII-tagged contract columns in entry details: dropped, masked (the "
+                        "default), or a keyed hash (key derived from the signing key, never shipped); a column's "
+                        "own pii = \"...\" policy is kept unless this is stricter (hash < mask < drop); "
+                        "recorded per column in the manifest")
     p.add_argument("--since", help="ISO date or time, inclusive")
     p.add_argument("--until", help="ISO date or time, exclusive")
     p.add_argument("--model", help="only this model's entries and versions (the rest of the chain as links, "

@@ -89,11 +89,13 @@ def _print(result) -> None:  # noqa: ANN001 - features.infer.Inference, imported
         extras = [x for x in ("nullable" if column.nullable else "",
                               f"{column.min:g}..{column.max:g}" if column.min is not None else "",
                               f"allowed {len(column.allowed)}" if column.allowed else "",
-                              f"parse {column.parse}" if column.parse else "", "pii" if column.pii else "",
+                              f"parse {column.parse}" if column.parse else "",
+                              f"pii {column.pii}" if isinstance(column.pii, str) else "pii" if column.pii else "",
                               "generated" if column.generated else "") if x]
         print(f"  {column.name:<24} {column.dtype:<9} {' '.join(extras)}")
     if result.pii:
-        print("PII suspects (tagged pii = true; confirm or remove):")
+        print('PII suspects (tagged pii = "mask": exports mask them; "hash" keeps them joinable, "drop" leaves '
+              "them out; confirm or remove):")
         for found in result.pii:
             print(f"  {found.column}: {found.why}")
     for choice in result.parsed:

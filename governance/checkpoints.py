@@ -22,15 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from driftline.canonical import canonical_b64decode, canonical_json
-from driftline.crypto import PublicKey, Verifier, parse_public_pem, verify_p256
+from driftline.crypto import PublicKey, Verifier, derive_secret, parse_public_pem, verify_p256
 from driftline.errors import AuditChainError, SignatureError, UntrustedKeyError
 
-__all__ = ["Checkpoint", "EntryMacKey", "PemVerifier", "Signer", "Verifier", "checkpoint_payload",
+__all__ = ["Checkpoint", "EntryMacKey", "SecretSource", "entry_mac_key_of",
+           "PemVerifier", "Signer", "Verifier", "checkpoint_payload",
            "derive_entry_mac_key", "is_hex_digest", "sign_checkpoint"]
 
 _HEX = frozenset("0123456789abcdef")
@@ -39,6 +38,15 @@ _MAC_INFO = b"driftline audit entry mac v1 "
 
 
 @runtime_checkable
+class SecretSource(Protocol):
+    """A signing key that derives secrets without handing out its private key (``SigningKey``)."""
+
+    @property
+    def key_id(self) -> str: ...
+
+    def derive_secret(self, salt: bytes, info: bytes) -> bytes: ...
+
+
 class Signer(Protocol):
     """Anything that signs bytes with ECDSA P-256 / SHA-256 (DER signature)."""
 
@@ -168,7 +176,15 @@ def derive_entry_mac_key(private: ec.EllipticCurvePrivateKey, key_id: str) -> En
     """
     if not isinstance(private, ec.EllipticCurvePrivateKey) or not isinstance(private.curve, ec.SECP256R1):
         raise AuditChainError("the audit MAC key derives from an ECDSA P-256 private key only")
-    scalar = private.private_numbers().private_value.to_bytes(32, "big")
-    secret = HKDF(algorithm=hashes.SHA256(), length=32, salt=_MAC_SALT,
-                  info=_MAC_INFO + key_id.encode("ascii")).derive(scalar)
-    return EntryMacKey(key_id=key_id, secret=secret)
+    return EntryMacKey(key_id=key_id, secret=derive_secret(private, *mac_key_salt_info(key_id)))
+
+
+def mac_key_salt_info(key_id: str) -> tuple[bytes, bytes]:
+    """The (salt, info) of :func:`derive_entry_mac_key`, for ``SigningKey.derive_secret``."""
+    return _MAC_SALT, _MAC_INFO + key_id.encode("ascii")
+
+
+def entry_mac_key_of(key: SecretSource) -> EntryMacKey:
+    """The MAC key of an unlocked signing key, derived inside it (the private key stays there);
+    the same bytes as :func:`derive_entry_mac_key`."""
+    return EntryMacKey(key_id=key.key_id, secret=key.derive_secret(*mac_key_salt_info(key.key_id)))

@@ -11,12 +11,17 @@ canonical archive (:mod:`governance.export_zip`)::
     registry/<model>/<version>/          every file the version's model.sig signs, and model.sig,
                                          verbatim, so ``model_signing verify key`` accepts the folder
     keys/<key id>.pub  report.html       public keys; the human-readable summary
+    model_report.html [model_report.pdf] each model's story (:mod:`governance.export_model_report`);
+                                         the PDF when a converter made one (manifest ``report``)
 
 PII: detail fields named by the policy (at any depth) are dropped, masked or keyed-hashed
-(:mod:`governance.export_pii`); the policy is in the signed manifest. A treated entry can no
-longer be re-hashed, so the verifier checks it by its place in the chain (its stored hash links to
-its neighbours and, through them, to a signed checkpoint) and by the manifest signature, and says
-how many entries were checked each way. ``verify_bundle`` trusts only the keys it is given.
+(:mod:`governance.export_pii`), each by its column's action; the actions are in the signed
+manifest and the verifier checks every shipped entry and analysts' row honours them. A version
+fit on a PII column ships without its model files (they hold the column's values), listed in the
+manifest's ``registry_withheld``; ``model_signing verify`` cannot accept that one folder. A
+treated entry can no longer be re-hashed, so the verifier checks it by its place in the chain (its
+stored hash links to its neighbours and, through them, to a signed checkpoint) and by the manifest
+signature, and says how many entries were checked each way. ``verify_bundle`` trusts only the keys it is given.
 
 One model's export (``model`` and ``select``): a filtered subset cannot be chained on its own, so
 the bundle ships the whole chain of the segment, but only the selected entries whole; every other
@@ -45,10 +50,12 @@ from driftline.errors import AuditChainError, InputError, IntegrityError
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
 from governance.export_checks import BundleVerification, check_bundle
-from governance.export_pii import MASK, PiiPolicy
+from governance.export_pii import MASK, PiiPolicy, personal_features
 from governance.export_tables import FORMATS, render_entries
 from governance.export_zip import ZipRefused, canonical_zip, read_zip
+from governance.export_model_report import render_model_report
 from governance.export_report import render_report
+from governance.report_pdf import PdfResult
 from registry import layout
 
 __all__ = ["FORMAT", "MASK", "BundleVerification", "export_bundle", "verify_bundle"]
@@ -84,7 +91,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                   pii_fields: Sequence[str] = (),
                   clock: Callable[[], datetime] | None = None, model: str | None = None,
                   select: Callable[[AuditEntry], bool] | None = None, pii: PiiPolicy | None = None,
-                  formats: Sequence[str] = ()) -> Path:
+                  formats: Sequence[str] = (), pdf: Callable[[bytes], PdfResult] | None = None) -> Path:
     """Write the bundle folder ``out`` (must not exist) and return it.
 
     The log is verified first against ``public_keys`` and a broken log is refused. When the range
@@ -93,7 +100,9 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     golden files can be made reproducibly. With ``model``, only the entries ``select`` keeps are
     shipped whole (the others withheld, see the module doc) and only that model's versions.
     ``pii`` (default: mask ``pii_fields``) treats PII detail fields; ``formats`` adds the analysts'
-    ``entries.<format>`` files. An ``out`` ending in ``.zip`` is written as one canonical archive.
+    ``entries.<format>`` files. ``pdf`` (:func:`governance.report_pdf.html_to_pdf`) adds
+    ``model_report.pdf`` when it can make one; the manifest's ``report`` says which was made.
+    An ``out`` ending in ``.zip`` is written as one canonical archive.
     """
     if (model is None) != (select is None):
         raise InputError("a model export needs both the model's name and its entry filter",
@@ -127,7 +136,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                 lines.append(canonical_json({"seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash,
                                              "withheld": True}) + b"\n")
                 continue
-            details, hit = policy.apply(dict(entry.details))
+            details, hit = policy.apply(dict(entry.details), entry.action)
             if hit:
                 masked.append(entry.seq)
                 entry = AuditEntry(**{**entry.to_dict(), "details": details})
@@ -138,14 +147,21 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     files: dict[str, bytes] = {
         "audit/entries.jsonl": b"".join(lines),
         "audit/checkpoints.jsonl": b"".join(cp.to_line() for cp in shipped_cps)}
-    versions = []
+    versions, registry_withheld = [], {}
     for owner, number, folder in _version_dirs(Path(registry_root)):
         if model is not None and owner != model:
             continue
         item: dict[str, Any] = {"model": owner, "version": number}
+        names = _signed_names(folder)
+        if personal := personal_features(folder, policy.actions):
+            # Fit on a PII column: its model files hold the column's values and are signed, so
+            # they cannot be treated; only the lineage, the gate report and the signature ship.
+            names = [n for n in names if n in layout.EXPORTED]
+            registry_withheld[f"{owner}/{number}"] = list(personal)
+            item["pii_features"] = list(personal)
         # Exactly the layout's files, by name: a model's own file whose name mentions a gate is
         # neither shipped nor taken for the gate report.
-        for name in [*_signed_names(folder), layout.SIGNATURE]:
+        for name in [*names, layout.SIGNATURE]:
             path = folder / name
             if path.is_file() and not path.is_symlink():
                 files[f"registry/{owner}/{number}/{name}"] = data = path.read_bytes()
@@ -163,13 +179,24 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
         created_at=created, since=since, until=until, entries=shipped, in_range=in_range,
         masked=masked, checkpoints=shipped_cps, versions=versions, key_ids=sorted(keys),
         exporter=signer.key_id).encode("utf-8")
+    files["model_report.html"] = page = render_model_report(
+        created_at=created, entries=shipped, versions=versions, model=model,
+        pdf_note="A PDF copy is model_report.pdf when a converter could make one (the manifest's "
+                 "report field says which was made).").encode("utf-8")
+    made = pdf(page) if pdf is not None else PdfResult(None, None, "No PDF: none was asked for.")
+    if made.pdf is not None:
+        files["model_report.pdf"] = made.pdf
     manifest = canonical_json({
         "format": FORMAT, "created_at": created, "since": since, "until": until,
         "exporter_key_id": signer.key_id, "pii_fields": sorted(policy.fields), "masked_seqs": masked,
         "pii_policy": policy.record(),
+        "report": {"html": "model_report.html", "pdf": "model_report.pdf" if made.pdf is not None else None,
+                   "pdf_converter": made.converter, "note": made.note},
         "in_range": list(in_range) if in_range else None,
         # A model's export only: the whole-log export's manifest stays byte for byte as it was.
         **({"model": model, "withheld_seqs": withheld} if model is not None else {}),
+        # Only when a version was fit on a PII column: other manifests keep their bytes.
+        **({"registry_withheld": registry_withheld} if registry_withheld else {}),
         "files": {name: sha256_hex(data) for name, data in sorted(files.items())}})
     if out.suffix == ".zip":
         files.update({"manifest.json": manifest, "manifest.sig": signer.sign(manifest)})

@@ -6,11 +6,16 @@ or missing files reported, the shipped audit segment re-walked (re-hashed where 
 ``prev_hash`` everywhere) and tied to a signed checkpoint, and each model version's ``model.sig``
 checked: decoded by the one strict bundle decoder (:meth:`driftline.crypto.Bundle.decode`, the
 registry's own), its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's.
+The PII policy the manifest records is then checked as honoured (:func:`_pii_problems`): no shipped
+entry, nor any row of the analysts' tables, holds a tagged field other than as its action leaves it,
+and no shipped model schema or reference profile names a tagged column as a feature.
 Every finding is collected into a :class:`BundleVerification`; nothing here raises for bad input.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +26,7 @@ from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
+from governance.export_pii import FEATURE_FILES, POLICIES, personal_features, treatment_problems
 from registry import layout
 
 
@@ -87,6 +93,61 @@ def _check_entries(data: bytes, masked: set[int], problems: list[str],
     return hashes
 
 
+_MAX_PII_PROBLEMS = 20  # a wholly untreated bundle is named by its first findings, not thousands
+
+
+def _table_details(root: Path, name: str) -> list[tuple[str, Any, Any]]:
+    """(where, action, details) of each row of an analysts' table."""
+    data = (root / name).read_bytes()
+    if name == "entries.jsonl":
+        rows = [json.loads(line) for line in data.splitlines() if line.strip()]
+    elif name == "entries.csv":
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+    else:
+        import pyarrow.parquet as pq  # only a bundle with a Parquet table pays for it
+
+        rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    out = []
+    for i, row in enumerate(rows, start=1):
+        cell = str(row.get("details") or "{}")
+        # a CSV cell a spreadsheet could take for a formula was prefixed with ' (export_tables)
+        out.append((f"{name} row {i}", row.get("action"), json.loads(cell[1:] if cell.startswith("'") else cell)))
+    return out
+
+
+def _pii_problems(root: Path, manifest: dict[str, Any], withheld: frozenset[int]) -> list[str]:
+    """Whether the bundle honours the PII policy its manifest records (see the module doc)."""
+    actions = (manifest.get("pii_policy") or {}).get("fields") or {}
+    quoted = (manifest.get("pii_policy") or {}).get("quoted") or {}
+    if (not isinstance(actions, dict) or any(a not in POLICIES for a in actions.values())
+            or not isinstance(quoted, dict) or not all(isinstance(v, list) for v in quoted.values())):
+        return ["the manifest's pii_policy is not a mapping of field to drop, mask or hash"]
+    if not actions and not quoted:
+        return []
+    problems: list[str] = []
+    try:
+        found: list[tuple[str, Any, Any]] = []
+        for line in (root / "audit/entries.jsonl").read_bytes().splitlines():
+            entry = json.loads(line)
+            if entry.get("seq") not in withheld:
+                found.append((f"audit entry {entry.get('seq')}", entry.get("action"), entry.get("details")))
+        for name in ("entries.jsonl", "entries.csv", "entries.parquet"):
+            if (root / name).is_file():
+                found += _table_details(root, name)
+    except Exception as exc:  # noqa: BLE001 -- hostile bytes in a signed file: a finding, never a crash
+        return [f"the entries cannot be read to check the PII policy ({type(exc).__name__})"]
+    for where, action, details in found:
+        problems += treatment_problems(details, actions, where, quoted.get(action, ()) if isinstance(action, str)
+                                       else ())
+    for schema in sorted({p.parent for f in FEATURE_FILES for p in (root / "registry").rglob(f)}):
+        if named := personal_features(schema, actions):
+            problems.append(f"{schema.relative_to(root).as_posix()} ships model files fit on PII column(s) "
+                            f"{', '.join(named)}: they hold the column's values")
+    if len(problems) > _MAX_PII_PROBLEMS:
+        problems[_MAX_PII_PROBLEMS:] = [f"... and {len(problems) - _MAX_PII_PROBLEMS} more PII findings"]
+    return problems
+
+
 def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[str]) -> None:
     meta_path, sig_path = folder / layout.METADATA, folder / layout.SIGNATURE
     if not meta_path.exists() or not sig_path.exists():
@@ -143,6 +204,7 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
     masked = set(manifest.get("masked_seqs", []))
     withheld = frozenset(manifest.get("withheld_seqs", []))
     hashes = _check_entries((root / "audit/entries.jsonl").read_bytes(), masked, problems, withheld)
+    problems += _pii_problems(root, manifest, withheld)
     checkpoints = []
     for line in (root / "audit/checkpoints.jsonl").read_bytes().splitlines():
         try:

@@ -56,7 +56,8 @@ def render_report(*, created_at: str, since: str | None, until: str | None,
         f" exported {html.escape(created_at)}, manifest signed by key <code>{html.escape(exporter)}</code>."
         " Entries marked <em>context</em> lie after the range and link it to the checkpoint that signs"
         " it; <em>masked</em> entries had PII-tagged detail fields replaced and are verified by their"
-        " place in the chain and the manifest signature, not by their own hash.</p>"
+        " place in the chain and the manifest signature, not by their own hash. Each model's story (training,"
+        " gates, approvals, promotions, drift and retraining) is told in <code>model_report.html</code>.</p>"
         "<h2>Audit entries</h2>"
         + _table(("seq", "time", "user", "action", "subject", "masked", "note"), entry_rows)
         + "<h2>Checkpoints</h2>"

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from driftline.atomic import fault_point, write_atomic
-from driftline.crypto import is_key_id, key_id_of
+from driftline.crypto import derive_secret, is_key_id, key_id_of
 from driftline.errors import KeyMaterialError
 from registry.trust import LedgerWitness, TrustStore
 
@@ -55,6 +55,11 @@ class SigningKey:
     def sign(self, data: bytes) -> bytes:
         """ECDSA P-256 over SHA-256 of ``data``; DER-encoded signature."""
         return self._private.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def derive_secret(self, salt: bytes, info: bytes) -> bytes:
+        """A 32-byte secret only this key's holder can compute (:func:`driftline.crypto.derive_secret`):
+        the private key never leaves this object."""
+        return derive_secret(self._private, salt, info)
 
     def __repr__(self) -> str:
         return f"SigningKey(key_id={self.key_id!r})"

@@ -19,5 +19,7 @@ from usecases.export import ExportResult, export_audit
 # No retries: a failed export leaves no bundle behind (or a whole one); the next run writes anew.
 @task(name="export-audit", cache_policy=NO_CACHE)
 def export(ws: Workspace, *, out: Path | None = None, since: str | None = None,
-           until: str | None = None, model: str | None = None) -> ExportResult:
-    return export_audit(ws, out=out, since=since, until=until, flow_run_id=flow_run_id(), model=model)
+           until: str | None = None, model: str | None = None, pii_policy: str | None = None,
+           formats: tuple[str, ...] = ()) -> ExportResult:
+    return export_audit(ws, out=out, since=since, until=until, flow_run_id=flow_run_id(), model=model,
+                        pii_policy=pii_policy, formats=formats)

@@ -129,12 +129,11 @@ class Workspace:
     @cached_property
     def audit(self) -> "AuditLog":
         from governance.audit import AuditLog
-        from governance.checkpoints import EntryMacKey, derive_entry_mac_key
+        from governance.checkpoints import EntryMacKey, entry_mac_key_of
 
         def mac_key() -> EntryMacKey:
-            key = self.signing_key()
-            # registry.keys exposes no derivation of its own; the private key stays in this process.
-            return derive_entry_mac_key(key._private, key.key_id)
+            # Derived inside the key (SigningKey.derive_secret): the private key is never handed out.
+            return entry_mac_key_of(self.signing_key())
 
         return AuditLog(self.home.audit, mac_key=mac_key, trust=lambda: self.trust, witness=self.witness)
 

@@ -1,7 +1,10 @@
 """Compliance export as a use case, behind both the ``audit export`` command and the ``audit-export`` flow.
 
-PII-tagged contract columns are passed to the exporter as fields to mask, so a value of such a
-column never leaves in an audit entry's details. The bundle is written whole or not at all
+PII-tagged contract columns are passed to the exporter with one action each
+(:func:`governance.export_pii.resolve_actions`): a column's declared ``pii = "drop"|"mask"|"hash"``
+is kept, ``pii_policy`` (``--pii``) is the action of columns tagged ``pii = true`` (``mask`` when not
+given) and tightens, never loosens, a declared one; so a value of such a column never leaves in an
+audit entry's details, and the manifest records each column's action. The bundle is written whole or not at all
 (``governance.export.export_bundle`` stages it and renames it into place); then the export is
 audited once (``audit.export``) and closed with a signed checkpoint. An export killed after its
 rename and before its entry leaves a whole bundle that verifies but is not in the trail: the
@@ -24,7 +27,8 @@ from typing import TYPE_CHECKING
 
 from governance.audit import AuditEntry
 from governance.export import export_bundle
-from governance.export_pii import PiiPolicy, derive_hash_key
+from governance.export_pii import DEFAULT_ACTION, HASH_KEY_INFO, HASH_KEY_SALT, PiiPolicy, resolve_actions
+from governance.report_pdf import PdfResult, html_to_pdf
 from usecases.models import ModelSpec, models_folder, resolve_spec
 
 if TYPE_CHECKING:
@@ -33,7 +37,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExportResult:
-    """The bundle written, the range it covers and the fields masked in it."""
+    """The bundle written, the range it covers, the PII fields treated in it and each one's action
+    (``pii_policy`` is the export's default for columns tagged without a policy)."""
 
     path: Path
     since: str | None
@@ -42,6 +47,8 @@ class ExportResult:
     model: str | None = None
     pii_policy: str = "mask"
     formats: tuple[str, ...] = ()
+    pii_actions: tuple[tuple[str, str], ...] = ()
+    report_note: str = ""  # which PDF of the model report was made, or why none
 
 
 GROUP_ACTIONS = frozenset({"ingest", "quarantine", "store.compact"})
@@ -61,7 +68,7 @@ def model_entries(spec: ModelSpec) -> Callable[[AuditEntry], bool]:
 
 def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None = None,
                  until: str | None = None, flow_run_id: str | None = None,
-                 model: str | None = None, pii_policy: str = "mask",
+                 model: str | None = None, pii_policy: str | None = None,
                  formats: tuple[str, ...] = ()) -> ExportResult:
     """Write a signed bundle of the entries of [since, until) (of ``model`` alone when named) to
     ``out`` (default ``reports/audit-export-<time>``, which must not exist), audited and checkpointed."""
@@ -71,19 +78,31 @@ def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None 
     target = Path(out) if out is not None else ws.home.reports / default
     key = ws.signing_key()
     public_keys = ws.trust.public_pems()
-    pii = tuple(sorted({c for contract in ws.contracts.values() for c in contract.pii_columns}))
-    # The keyed hash's key comes from the signing key's private scalar and is never written: only
-    # the holder of the signing key can recompute (or test guesses against) a hashed identifier.
-    scalar = key._private.private_numbers().private_value.to_bytes(32, "big")
-    policy = PiiPolicy(pii, pii_policy, derive_hash_key(scalar) if pii_policy == "hash" else None)
+    actions = resolve_actions(((c, p) for contract in ws.contracts.values()
+                               for c, p in contract.pii_policies.items()), pii_policy)
+    pii = tuple(actions)
+    # The keyed hash's key is derived inside the signing key and never written: only the holder
+    # of the signing key can recompute (or test guesses against) a hashed identifier.
+    hash_key = key.derive_secret(HASH_KEY_SALT, HASH_KEY_INFO) if "hash" in actions.values() else None
+    policy = PiiPolicy.of(actions, hash_key)
+    made: list[PdfResult] = []
+
+    def pdf(page: bytes) -> PdfResult:
+        made.append(html_to_pdf(page) if ws.settings.report_pdf else
+                    PdfResult(None, None, "No PDF: turned off (DRIFTLINE_REPORT_PDF=false)."))
+        return made[-1]
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
                          signer=key, since=since, until=until, pii=policy, model=model, formats=formats,
-                         select=model_entries(spec) if spec else None)
+                         pdf=pdf, select=model_entries(spec) if spec else None)
     ws.audit.append("audit.export", f"export:{path.name}",
                     {"since": since, "until": until, "masked_fields": list(pii),
-                     **({"pii_policy": pii_policy} if pii_policy != "mask" else {}),
+                     **({"pii_policy": pii_policy} if pii_policy not in (None, DEFAULT_ACTION) else {}),
+                     # pairs, not a mapping: a column's name as a key would itself be treated as PII
+                     **({"pii_actions": [[c, a] for c, a in actions.items()]}
+                        if set(actions.values()) - {DEFAULT_ACTION} else {}),
                      **({"formats": list(formats)} if formats else {}),
                      **({"model": model} if model else {})}, actor=ws.actor(flow_run_id))
     ws.audit.checkpoint(key)
     return ExportResult(path=path, since=since, until=until, masked_fields=pii, model=model,
-                        pii_policy=pii_policy, formats=formats)
+                        pii_policy=pii_policy or DEFAULT_ACTION, formats=formats,
+                        pii_actions=tuple(actions.items()), report_note=made[0].note if made else "")

@@ -12,7 +12,9 @@ entity column (see ``features.validation``). ``undeclared = "ignore"`` lets a dr
 the contract does not declare: they are left out of the store and named in the ingest report and
 its audit entry; the default, ``"refuse"``, refuses such a drop whole. ``retention_days`` is how
 long a row is kept after its event time: ``enforce-retention`` (``usecases.retention``) deletes
-older rows and vacuums them off the disk; a contract without it keeps its rows.
+older rows and vacuums them off the disk; a contract without it keeps its rows. ``pii`` tags a
+column as personal data: ``pii = true``, or with the policy a compliance export applies to it,
+``pii = "drop"``, ``"mask"`` or ``"hash"`` (see ``governance.export_pii``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ DTYPES: tuple[str, ...] = ("int64", "float64", "string", "bool", "timestamp", "d
 Task = Literal["binary", "multiclass", "regression"]
 PARSES: tuple[str, ...] = ("currency", "percent", "thousands")
 UNDECLARED: tuple[str, ...] = ("refuse", "ignore")  # what a drop's columns the contract lacks do
+PII_POLICIES: tuple[str, ...] = ("drop", "mask", "hash")  # how a tagged column leaves in an export
 GENERATED: tuple[str, ...] = ("row",)  # the one generated column there is: a row id from the row's content
 PACKAGED_CONTRACTS = Path(__file__).parent
 _TTL = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -68,7 +71,8 @@ class ColumnSpec:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     pattern: str | None = None
-    pii: bool = False
+    # true (personal; an export treats it by its --pii default) or its declared export policy
+    pii: bool | str = False
     categorical: bool = False
     description: str = ""
     parse: str | None = None
@@ -90,6 +94,9 @@ class ColumnSpec:
                 re.compile(self.pattern)
             except re.error as exc:
                 raise ContractError(f"column {self.name!r}: pattern {self.pattern!r} is not a regex: {exc}") from exc
+        if not isinstance(self.pii, bool) and self.pii not in PII_POLICIES:
+            raise ContractError(f"column {self.name!r}: pii = {self.pii!r} is not understood",
+                                hint='write pii = true, or the export policy: pii = "drop", "mask" or "hash"')
         if self.parse is not None and (self.parse not in PARSES or self.dtype not in ("int64", "float64")):
             raise ContractError(f"column {self.name!r}: parse = {self.parse!r} on a {self.dtype} column",
                                 hint=f"parse is one of {', '.join(PARSES)}, on an int64 or float64 column")
@@ -179,6 +186,11 @@ class FeatureGroupContract:
     @property
     def pii_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.pii)
+
+    @property
+    def pii_policies(self) -> dict[str, str | None]:
+        """Each PII-tagged column's declared export policy; None for ``pii = true`` (the export's default)."""
+        return {c.name: (None if c.pii is True else str(c.pii)) for c in self.columns if c.pii}
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}

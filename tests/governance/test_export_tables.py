@@ -13,7 +13,7 @@ import pytest
 from driftline.errors import InputError
 from governance.actor import Actor
 from governance.export import verify_bundle
-from governance.export_pii import PiiPolicy, derive_hash_key
+from governance.export_pii import PiiPolicy
 from governance.export_tables import neutralise
 from tests.governance.test_export import KEYS, export, home  # noqa: F401  (fixture)
 
@@ -67,7 +67,7 @@ def test_an_unknown_format_or_policy_is_refused(home):  # noqa: F811
     assert not (home[0] / "bundle").exists()
 
 
-HASH_KEY = derive_hash_key(b"\x07" * 32)
+HASH_KEY = b"\x07" * 32
 
 
 @pytest.mark.parametrize("action", ["drop", "mask", "hash"])
@@ -90,7 +90,7 @@ def test_pii_policy_leaves_no_value_in_clear_and_is_signed_into_the_manifest(hom
         assert all(t.startswith("hmac-sha256:") for t in tokens) and len(set(tokens)) == len(tokens)
         again = PiiPolicy(("email",), "hash", HASH_KEY).apply({"email": "user0@example.com"})[0]["email"]
         assert again == tokens[0]
-        other = PiiPolicy(("email",), "hash", derive_hash_key(b"\x08" * 32)).apply(
+        other = PiiPolicy(("email",), "hash", b"\x08" * 32).apply(
             {"email": "user0@example.com"})[0]["email"]
         assert other != tokens[0]  # keyed: without the signing key nobody recomputes it
 

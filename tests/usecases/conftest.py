@@ -24,6 +24,8 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DRIFTLINE_KEY_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("DRIFTLINE_KEY_PASSPHRASE_FILE", raising=False)
     monkeypatch.delenv("DRIFTLINE_FAULT", raising=False)
+    # An export's PDF runs a browser for seconds: only the tests of the PDF itself turn it on.
+    monkeypatch.setenv("DRIFTLINE_REPORT_PDF", "false")
     return home
 
 
