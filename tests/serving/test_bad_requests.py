@@ -82,16 +82,33 @@ def test_a_bearer_token_is_required_when_set_but_not_by_health_probes(served_hom
     assert code == 0 and f"on http://127.0.0.1:{server.port}" in out and "stopped" in out
 
 
+BAD_LINES = """
+import contextlib, io, json, sys
+from flows.cli import main
+out = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(args)
+    out.append([code, err.getvalue()])
+print(json.dumps(out))
+"""
+
+
 def test_bad_command_lines_exit_2_with_one_line(served_home, tmp_path) -> None:
+    import json
+    import os
     import subprocess
     import sys
 
     from tests.serving.homes import REPO
 
-    for args, words in ((["--model", "churn@"], "is not NAME"), (["--max-batch-rows", "0"], "must be at least 1"),
-                        (["--token-file", str(tmp_path / "none")], "cannot read the token file"),
-                        (["--model", "nope"], "nope")):
-        result = subprocess.run([sys.executable, "-m", "flows", "--home", str(served_home), "predict-server", *args],
-                                cwd=REPO, capture_output=True, text=True, timeout=120,
-                                env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
-        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    cases = [(["--model", "churn@"], "is not NAME"), (["--max-batch-rows", "0"], "must be at least 1"),
+             (["--token-file", str(tmp_path / "none")], "cannot read the token file"),
+             (["--model", "nope"], "nope"), (["--port", "70000"], "is not a TCP port")]
+    argv = [["--home", str(served_home), "predict-server", *args] for args, _ in cases]
+    result = subprocess.run([sys.executable, "-c", BAD_LINES, json.dumps(argv)], cwd=REPO, capture_output=True,
+                            text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for (code, stderr), (args, words) in zip(json.loads(result.stdout), cases, strict=True):
+        assert code == 2 and words in stderr and "Traceback" not in stderr and stderr.count("\n") == 1, (args, stderr)
