@@ -1,7 +1,7 @@
 """Trust and change over real sockets: a promotion and a rollback swap the served version while a
 client keeps sending requests (zero errors, the version changes and comes back); a version that
 does not verify (one byte of its model file flipped) or an alias file that does not (one byte
-flipped) is refused: the old version keeps serving, the ready endpoints answer 503 naming the
+flipped, in each of its files) is refused: the old version keeps serving, the ready endpoints answer 503 naming the
 refusal, and the audit trail records it (``serve.refused``)."""
 
 from __future__ import annotations
@@ -107,31 +107,42 @@ def _score_version(url: str, row: dict) -> str:
     return answer.headers["x-driftline-model-version"]
 
 
-def test_a_version_whose_model_file_was_tampered_is_refused_and_the_old_one_keeps_serving(
+VERSION_FILES = ("model.txt", "model_schema.json", "model.sig", "metadata.json", "gate_report.json",
+                 "gate_report.html")
+
+
+def test_a_version_with_a_byte_flipped_in_any_file_is_refused_and_the_old_one_keeps_serving(
         moving_home, moving_server) -> None:
     url, row = moving_server.url, sample(moving_home, 1).select(FEATURES).to_dicts()[0]
     assert _score_version(url, row) == "churn/1"
-    model_file = moving_home / "registry" / "churn" / "3" / "model.txt"
-    data = bytearray(model_file.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    model_file.write_bytes(bytes(data))
-    # promote verifies and refuses it; a forger (or a bug) moving the alias file directly does not.
     ws = Workspace.open(moving_home)
-    ws.registry.set_alias("churn", "champion", 3, actor="mallory", reason="tamper test")
-    _until(lambda: _refused(url), "the ready endpoint report the refusal")
-    ready = httpx.get(f"{url}/v2/health/ready").json()
-    assert ready["ready"] is False
-    refused = ready["models"]["churn@champion"]
-    assert refused["serving"] == "churn/1" and refused["refused"]["version"] == 3
-    model_ready = httpx.get(f"{url}/v2/models/churn/ready")
-    assert model_ready.status_code == 503 and model_ready.json()["refused"]["version"] == 3
-    assert _score_version(url, row) == "churn/1"  # the last verified version answers
+    detected = []
+    for name in VERSION_FILES:
+        path = moving_home / "registry" / "churn" / "3" / name
+        original = path.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))
+        try:
+            # promote verifies and refuses it; a forger (or a bug) moving the alias file directly does not.
+            ws.registry.set_alias("churn", "champion", 3, actor="mallory", reason=f"tamper test: {name}")
+            _until(lambda: _refused(url), f"the ready endpoint report the refusal of a flipped {name}")
+            ready = httpx.get(f"{url}/v2/health/ready").json()
+            refused = ready["models"]["churn@champion"]
+            assert ready["ready"] is False and refused["serving"] == "churn/1" and refused["refused"]["version"] == 3
+            model_ready = httpx.get(f"{url}/v2/models/churn/ready")
+            assert model_ready.status_code == 503 and model_ready.json()["refused"]["version"] == 3
+            assert _score_version(url, row) == "churn/1"  # the last verified version answers
+            detected.append(name)
+        finally:
+            path.write_bytes(original)
+            # The alias back on what is served: nothing refused any more.
+            ws.registry.set_alias("churn", "champion", 1, actor="admin", reason="undo the tamper test")
+        _until(lambda: not _refused(url), "the refusal cleared")
+    assert detected == list(VERSION_FILES)
     entries = [e for e in AuditLog(moving_home / "audit").entries() if e.action == "serve.refused"]
-    assert [e.subject for e in entries] == ["model:churn:v3"]
-    # The alias back on what is served: nothing refused any more.
-    ws.registry.set_alias("churn", "champion", 1, actor="admin", reason="undo the tamper test")
-    _until(lambda: not _refused(url), "the refusal cleared")
-    assert _score_version(url, row) == "churn/1"
+    assert [e.subject for e in entries] == ["model:churn:v3"] * len(VERSION_FILES)
+    assert all(e.details["serving"] == 1 for e in entries)
 
 
 def test_an_alias_file_with_a_flipped_byte_is_refused_and_the_old_version_keeps_serving(
