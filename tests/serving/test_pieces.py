@@ -84,3 +84,17 @@ def test_request_frames_unequal_empty_or_too_many_rows() -> None:
     assert raised.value.status == 413
     mixed = request_frame({"a": [1, "x", None]}, max_rows=10)
     assert mixed["a"].to_list() == ["1", "x", None]  # mixed JSON types become text for the type check
+
+
+def test_the_token_comes_from_the_file_or_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.cli_serving import _token
+
+    monkeypatch.delenv("DRIFTLINE_SERVE_TOKEN", raising=False)
+    assert _token(None) is None
+    monkeypatch.setenv("DRIFTLINE_SERVE_TOKEN", "from-env")
+    assert _token(None) == "from-env"
+    (tmp_path / "t").write_text(" from-file \n")
+    assert _token(str(tmp_path / "t")) == "from-file"  # the file wins over the environment
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(InputError, match="is empty"):
+        _token(str(tmp_path / "empty"))

@@ -159,3 +159,17 @@ def test_an_alias_file_with_a_flipped_byte_is_refused_and_the_old_version_keeps_
     finally:
         aliases.write_bytes(original)
     _until(lambda: not _refused(url), "the restored alias file accepted")
+
+
+def test_a_champion_that_does_not_verify_at_start_stops_the_start_with_exit_3(tmp_path, demo_drop, serving_env,
+                                                                               capsys) -> None:
+    from flows.cli import main
+
+    home = make_home(tmp_path / "home", demo_drop, versions=1)
+    model_file = home / "registry" / "churn" / "1" / "model.txt"
+    data = bytearray(model_file.read_bytes())
+    data[-3] ^= 0x01
+    model_file.write_bytes(bytes(data))
+    assert main(["--home", str(home), "predict-server", "--port", "0"]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("integrity failure:") and "Traceback" not in err
