@@ -95,6 +95,7 @@ class ServerProcess:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         self.wait_ready = wait_ready
         self.proc: subprocess.Popen[str] | None = None
+        self.announced = ""
 
     def __enter__(self) -> "ServerProcess":
         self.proc = subprocess.Popen(
@@ -103,6 +104,8 @@ class ServerProcess:
         if self.wait_ready:
             try:
                 self._await_ready()
+                assert self.proc is not None and self.proc.stdout is not None
+                self.announced = self.proc.stdout.readline()  # printed before it listens
             except BaseException:
                 self.stop()  # __exit__ does not run when __enter__ raises: never leave a server behind
                 raise
