@@ -13,7 +13,6 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.app import Limits
-from serving.models import ModelRef
 from serving.server import build
 from tasks.workspace import Workspace
 from tests.serving.homes import PARAMS, latest
