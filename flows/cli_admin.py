@@ -45,10 +45,22 @@ def _registry_list(args: argparse.Namespace) -> int:
         aliases = ws.registry.aliases(name)
         for v in ws.registry.versions(name):
             names = ",".join(sorted(a for a, n in aliases.items() if n == v.version)) or "-"
+            status = _standing(ws, v)
             auc = v.metadata.get("metrics", {}).get("auc")
-            print(f"{name:<12} {v.version:>7}  {v.status:<9} {names:<20} "
+            print(f"{name:<12} {v.version:>7}  {status:<9} {names:<20} "
                   f"{(f'{auc:.4f}' if isinstance(auc, float) else '-'):>7}  {v.created_at}")
     return 0
+
+
+def _standing(ws: Any, v: Any) -> str:
+    """The status to show: the gate's, or ``pending``/``rejected`` by a person where approval is asked;
+    ``unverified`` when the version or its approval record does not verify."""
+    if v.status != "accepted":
+        return str(v.status)
+    try:
+        return str(ws.registry.approval_state(v.model, v.version).status)
+    except IntegrityError:
+        return "unverified"
 
 
 def _plain(value: Any) -> Any:
@@ -280,7 +292,8 @@ def _enforce_retention(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    reg = commands.add_parser("registry", help="list, show, verify, promote or roll back model versions")
+    reg = commands.add_parser("registry", help="list, show, verify, promote, roll back, approve or reject "
+                                                "model versions")
     sub = reg.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = sub.add_parser("list", help="versions with status, aliases and AUC")
     p.add_argument("model", nargs="?")
@@ -310,6 +323,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("version", nargs="?")
     p.add_argument("--all", action="store_true", help="every version not signed by the active key")
     p.set_defaults(handler=_registry_resign)
+    from flows import cli_approval
+
+    cli_approval.add_commands(sub)
 
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)
