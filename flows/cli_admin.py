@@ -93,6 +93,7 @@ def _registry_verify(args: argparse.Namespace) -> int:
         return 0
     version = ws.registry.get(args.model, _ref(args.version)).version
     verified = ws.registry.verify(args.model, version)
+    ws.registry.approval_state(args.model, version)  # and its signed approval record, if it has one
     print(f"{args.model} v{version}: ok ({len(verified.resources)} files, signed by key {verified.key_id[:16]})")
     return 0
 

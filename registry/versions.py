@@ -189,7 +189,9 @@ class ModelRegistry:
         for model in self.models():
             for version in self.versions(model):
                 try:
-                    results.append((version, self.verify(model, version.version)))
+                    verified = self.verify(model, version.version)
+                    self._standing(model, version.version, verified)  # its approval record too, if any
+                    results.append((version, verified))
                 except IntegrityError as exc:
                     results.append((version, exc))
         return results

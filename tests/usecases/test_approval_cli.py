@@ -72,4 +72,6 @@ def test_refusals_are_one_line_with_their_exit_codes(ws: Workspace) -> None:
     path = record_path(ws, 2)
     path.write_bytes(path.read_bytes().replace(b'"rejected"', b'"approved"'))
     one_line_error(flows("registry", "promote", "churn", "2"), 3, "approval record")
+    one_line_error(flows("registry", "verify", "churn", "2"), 3, "approval record")
+    assert flows("registry", "verify", "--all").returncode == 3
     assert "unverified" in flows("registry", "list").stdout
