@@ -12,9 +12,13 @@ says of the pool. Imports no Prefect (``tests/test_architecture.py``).
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.workspace import Workspace
 
 
-def _ws(args: argparse.Namespace):
+def _ws(args: argparse.Namespace) -> "Workspace":
     from tasks.workspace import Workspace
 
     return Workspace.open(args.home)
@@ -60,7 +64,7 @@ def _pending(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
+def add_commands(sub: "argparse._SubParsersAction[Any]") -> None:
     """Add approve, reject and pending to the ``registry`` command's subparsers."""
     for name, handler, text in (("approve", _approve, "approve a version that waits, and promote it"),
                                 ("reject", _reject, "reject a version that waits, with a reason")):

@@ -127,6 +127,7 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
              "; ".join(report.reasons()) or "all checks passed")
     outcome = uc.outcome(name, version=version.version, status=version.status, report=report,
                          candidate=candidate, champion=champion, training_rows=train.height,
-                         holdout_rows=holdout.height, gate_report=ws.home.reports / f"gate-{name}-v{version.version}.html",
+                         holdout_rows=holdout.height,
+                         gate_report=ws.home.reports / f"gate-{name}-v{version.version}.html",
                          classes=measured.model.schema.classes if task == "binary" else ())
     return dataclasses.replace(outcome, promoted=promoted, approval=approval)

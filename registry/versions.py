@@ -225,7 +225,7 @@ class ModelRegistry:
 
     def _standing(self, model: str, version: int, verified: VerifiedModel) -> ApprovalState:
         record = verified.extra["driftline"]
-        status = record.get("status") if record.get("status") in ("accepted", "rejected") else "rejected"
+        status: Status = "accepted" if record.get("status") == "accepted" else "rejected"
         need = requirement(record)
         digest = manifest_digest(verified.resources)
         decision = self._approvals(model).read(version, manifest_sha256=digest) if need.required else None

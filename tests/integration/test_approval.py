@@ -70,13 +70,13 @@ def _train(api, seed: int) -> str:
     return api.post(f"/deployments/{deployment['id']}/create_flow_run", body)["id"]
 
 
-def test_one_promotion_approved_and_one_rejected_through_the_api(pool, monkeypatch):
+def test_one_promotion_approved_and_one_rejected_through_the_api(pool, monkeypatch, tmp_path):
     from flows.demo_data import generate_demo
     from tasks.workspace import Workspace
     from usecases.models import DEMO_SPEC, ModelSpec, save_spec
 
     env, api, home = pool["env"], pool["api"], pool["home"]
-    source = home / "approval-source"
+    source = tmp_path / "approval-source"  # outside the home: a command refuses a home holding strange folders
     drop = generate_demo(source, customers=400, seed=7)  # test_pool.py's data: its drops 1-60 are these
     for path in drop.paths(1, 60):
         target = home / "landing" / path.relative_to(source)
