@@ -75,6 +75,9 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
             answer = pause_flow_run(wait_for_input=ApprovalInput.with_initial_data(description=description),
                                     timeout=remaining, key=f"approval-{name}-{number}-{attempt}")
         except FlowPauseTimeout:
+            earlier = _decided_meanwhile(ws, version)
+            if earlier is not None:
+                return earlier
             log.warning("%s v%d: %s after %g h: rejected", name, number, TIMED_OUT, need.timeout_hours)
             decide(ws, name, number, approve=False, reason=TIMED_OUT, flow_run_id=flow_run_id(), timed_out=True)
             return _decided(name, number, "rejected", ws.actor().user, TIMED_OUT)
@@ -82,11 +85,22 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
             out = decide(ws, name, number, approve=answer.decision == "approve", reason=answer.reason,
                          approver=answer.approver, flow_run_id=flow_run_id())
         except ApprovalRefused as exc:
+            earlier = _decided_meanwhile(ws, version)
+            if earlier is not None:  # `registry approve|reject` decided while the run waited: that stands
+                return earlier
             attempt += 1
             log.warning("%s v%d: %s; waiting again", name, number, exc)
             description = f"**Refused: {exc.message}**\n\n{base}"
             continue
         return _decided(name, number, out.approval.decision, out.approval.approver, out.approval.reason)
+
+
+def _decided_meanwhile(ws: Workspace, version: ModelVersion) -> Waited | None:
+    """The decision someone recorded by other means (the CLI) while this run was paused, if any."""
+    decision = ws.registry.approval_state(version.model, version.version).decision
+    if decision is None:
+        return None
+    return _decided(version.model, version.version, decision.decision, decision.approver, decision.reason)
 
 
 def _decided(name: str, number: int, decision: Literal["approved", "rejected"], approver: str,
