@@ -63,6 +63,18 @@ def _standing(ws: Any, v: Any) -> str:
         return "unverified"
 
 
+def _approval(ws: Any, v: Any) -> dict[str, Any] | str | None:
+    """A version's approval as ``registry show`` prints it: what its signed spec asks and who decided."""
+    try:
+        state = ws.registry.approval_state(v.model, v.version)
+    except IntegrityError as exc:
+        return f"unverified: {exc}"
+    if not state.requirement.required:
+        return None
+    return {"status": state.status, "approvers": list(state.requirement.approvers),
+            "decision": state.decision.to_json() if state.decision else None}
+
+
 def _plain(value: Any) -> Any:
     """Read-only mappings and tuples of a version's metadata as plain JSON values."""
     if isinstance(value, Mapping):
@@ -73,10 +85,11 @@ def _plain(value: Any) -> Any:
 
 
 def _registry_show(args: argparse.Namespace) -> int:
-    v = _ws(args, read_only=True).registry.get(args.model, _ref(args.version))
+    ws = _ws(args, read_only=True)
+    v = ws.registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
-                      "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
-                     indent=2, sort_keys=True, default=str))
+                      "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata),
+                      "approval": _approval(ws, v)}, indent=2, sort_keys=True, default=str))
     return 0
 
 

@@ -4,6 +4,7 @@ unlisted approver or a second decision, 3 for a tampered record); `registry list
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def test_pending_approve_and_reject(ws: Workspace) -> None:
     done = flows("registry", "reject", "churn", "3", "--reason", "bias on region", actor="bo")
     assert done.returncode == 0 and "churn v3: rejected by bo" in done.stdout, done.stderr
     assert "no version waits" in flows("registry", "pending").stdout
+    shown = json.loads(flows("registry", "show", "churn", "3").stdout)["approval"]
+    assert (shown["status"], shown["decision"]["approver"], shown["decision"]["reason"]) == (
+        "rejected", "bo", "bias on region")
 
     ws = Workspace.open()
     assert ws.registry.alias("churn", "champion") == 2
