@@ -45,10 +45,34 @@ def _registry_list(args: argparse.Namespace) -> int:
         aliases = ws.registry.aliases(name)
         for v in ws.registry.versions(name):
             names = ",".join(sorted(a for a, n in aliases.items() if n == v.version)) or "-"
+            status = _standing(ws, v)
             auc = v.metadata.get("metrics", {}).get("auc")
-            print(f"{name:<12} {v.version:>7}  {v.status:<9} {names:<20} "
+            print(f"{name:<12} {v.version:>7}  {status:<9} {names:<20} "
                   f"{(f'{auc:.4f}' if isinstance(auc, float) else '-'):>7}  {v.created_at}")
     return 0
+
+
+def _standing(ws: Any, v: Any) -> str:
+    """The status to show: the gate's, or ``pending``/``rejected`` by a person where approval is asked;
+    ``unverified`` when the version or its approval record does not verify."""
+    if v.status != "accepted":
+        return str(v.status)
+    try:
+        return str(ws.registry.approval_state(v.model, v.version).status)
+    except IntegrityError:
+        return "unverified"
+
+
+def _approval(ws: Any, v: Any) -> dict[str, Any] | str | None:
+    """A version's approval as ``registry show`` prints it: what its signed spec asks and who decided."""
+    try:
+        state = ws.registry.approval_state(v.model, v.version)
+    except IntegrityError as exc:
+        return f"unverified: {exc}"
+    if not state.requirement.required:
+        return None
+    return {"status": state.status, "approvers": list(state.requirement.approvers),
+            "decision": state.decision.to_json() if state.decision else None}
 
 
 def _plain(value: Any) -> Any:
@@ -61,10 +85,11 @@ def _plain(value: Any) -> Any:
 
 
 def _registry_show(args: argparse.Namespace) -> int:
-    v = _ws(args, read_only=True).registry.get(args.model, _ref(args.version))
+    ws = _ws(args, read_only=True)
+    v = ws.registry.get(args.model, _ref(args.version))
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
-                      "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata)},
-                     indent=2, sort_keys=True, default=str))
+                      "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata),
+                      "approval": _approval(ws, v)}, indent=2, sort_keys=True, default=str))
     return 0
 
 
@@ -81,6 +106,7 @@ def _registry_verify(args: argparse.Namespace) -> int:
         return 0
     version = ws.registry.get(args.model, _ref(args.version)).version
     verified = ws.registry.verify(args.model, version)
+    ws.registry.approval_state(args.model, version)  # and its signed approval record, if it has one
     print(f"{args.model} v{version}: ok ({len(verified.resources)} files, signed by key {verified.key_id[:16]})")
     return 0
 
@@ -281,7 +307,8 @@ def _enforce_retention(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    reg = commands.add_parser("registry", help="list, show, verify, promote or roll back model versions")
+    reg = commands.add_parser("registry", help="list, show, verify, promote, roll back, approve or reject "
+                                                "model versions")
     sub = reg.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = sub.add_parser("list", help="versions with status, aliases and AUC")
     p.add_argument("model", nargs="?")
@@ -311,6 +338,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("version", nargs="?")
     p.add_argument("--all", action="store_true", help="every version not signed by the active key")
     p.set_defaults(handler=_registry_resign)
+    from flows import cli_approval
+
+    cli_approval.add_commands(sub)
 
     audit = commands.add_parser("audit", help="verify or export the audit trail")
     sub = audit.add_subparsers(dest="action", metavar="ACTION", required=True)

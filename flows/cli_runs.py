@@ -202,6 +202,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  class 1 (positive): {o.positive!r}; scores are P({o.positive}), decision 1 means {o.positive}")
     for reason in o.reasons:
         print(f"  rejected because {reason}")
+    if o.approval == "pending":
+        print(f"{o.model} v{o.version} waits for approval: python -m flows registry approve {o.model} {o.version} "
+              f"--reason ... (or registry reject; registry pending lists what waits)")
     return 0
 
 

@@ -33,6 +33,11 @@ def state_message(outcome: TrainOutcome | RetrainSkipped | None) -> str:
     against = f" against champion v{outcome.champion_version}" if outcome.champion_version else ""
     if outcome.promoted:
         return f"{outcome.model} v{outcome.version}: promoted{against}"
+    if outcome.approval == "pending":
+        return (f"{outcome.model} v{outcome.version} waits for approval: python -m flows registry approve "
+                f"{outcome.model} {outcome.version} --reason ...")
+    if outcome.approval == "rejected":
+        return f"{outcome.model} v{outcome.version}: passed the gate{against}, rejected by its approver"
     return f"{outcome.model} v{outcome.version}: rejected{against}: " + "; ".join(outcome.reasons)
 
 

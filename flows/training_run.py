@@ -13,9 +13,11 @@ are paid.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from features.snapshot import GroupSnapshot
+from flows.approval_wait import wait_for_approval
 from features.training_set import TrainingSet
 from registry.versions import ModelVersion
 from flows.events import emit, model_resource
@@ -108,17 +110,24 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
         "reasons": list(report.reasons()), "champion_version": champion.version if champion else None})
     emit(MODEL_REGISTERED, model_resource(name, version.version),
          {"model": name, "version": version.version, "status": version.status})
-    if report.passed:
+    # A spec that asks for a person (read from the version's SIGNED spec, not the file): the version
+    # waits (local) or the run pauses for the decision (pool) before anything is promoted.
+    need = ws.registry.approval_state(name, version.version).requirement if report.passed else None
+    approval = wait_for_approval(ws, version, report, need) if need is not None and need.required else None
+    promoted = report.passed and approval in (None, "approved")
+    if promoted:
         promote(ws, version, reason=reason)
         emit(MODEL_PROMOTED, model_resource(name, version.version),
              {"model": name, "version": version.version, "previous": champion.version if champion else None})
     before = champion.version if champion else None
     publish_trials(result, model=name, version=version.version)
-    publish_lineage(name, version.version, lineage, status=version.status, champion_before=before,
-                    champion_after=version.version if report.passed else before, reasons=report.reasons())
+    publish_lineage(name, version.version, lineage, status=approval or version.status, champion_before=before,
+                    champion_after=version.version if promoted else before, reasons=report.reasons())
     log.info("%s v%d: %s (%s)", name, version.version, report.verdict,
              "; ".join(report.reasons()) or "all checks passed")
-    return uc.outcome(name, version=version.version, status=version.status, report=report, candidate=candidate,
-                      champion=champion, training_rows=train.height, holdout_rows=holdout.height,
-                      gate_report=ws.home.reports / f"gate-{name}-v{version.version}.html",
-                      classes=measured.model.schema.classes if task == "binary" else ())
+    outcome = uc.outcome(name, version=version.version, status=version.status, report=report,
+                         candidate=candidate, champion=champion, training_rows=train.height,
+                         holdout_rows=holdout.height,
+                         gate_report=ws.home.reports / f"gate-{name}-v{version.version}.html",
+                         classes=measured.model.schema.classes if task == "binary" else ())
+    return dataclasses.replace(outcome, promoted=promoted, approval=approval)

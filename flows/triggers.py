@@ -22,6 +22,8 @@ MODEL_REGISTERED = "driftline.model.registered"
 MODEL_PROMOTED = "driftline.model.promoted"
 MODEL_RETRAIN_SKIPPED = "driftline.model.retrain_skipped"  # no trigger: a record for the UI and automations
 GATE_DECIDED = "driftline.gate.decided"  # no trigger: the verdict (model, version, reasons) for the UI
+APPROVAL_REQUESTED = "driftline.approval.requested"  # no trigger: a passing version waits for a person
+APPROVAL_DECIDED = "driftline.approval.decided"  # no trigger: approved or rejected, by whom, why
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from driftline.staging import remove_dead_staging, staging_name
 from registry import layout
 from registry._staging import fsync_tree, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias
+from registry.approvals import Approval, ApprovalBook, Requirement, manifest_digest, requirement
 from registry.keys import SigningKey
 from registry.layout import VersionFiles
 from registry.signing import VerifiedModel, sign_model, verify_model
@@ -43,6 +44,7 @@ from registry.trust import LedgerWitness, TrustStore
 
 log = logging.getLogger(__name__)
 Status = Literal["accepted", "rejected"]
+Effective = Literal["accepted", "rejected", "pending"]
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RESERVED_FILES = set(layout.RESERVED)
 _RESERVED_META = {"model", "version", "status", "created_at", "candidate"}
@@ -53,6 +55,27 @@ def check_model_name(model: str) -> str:
         raise InputError(f"{model!r} is not a valid model name",
                          hint="letters, digits, '.', '-' or '_', starting with a letter or digit")
     return model
+
+
+@dataclass(frozen=True)
+class ApprovalState:
+    """A verified version's standing for use: its signed gate status, what its signed spec asks of a
+    person, and the verified decision. ``status`` is ``pending`` while a required decision is missing."""
+
+    model: str
+    version: int
+    gate_status: Status
+    requirement: Requirement
+    decision: Approval | None
+    manifest_sha256: str
+
+    @property
+    def status(self) -> Effective:
+        if self.gate_status != "accepted" or not self.requirement.required:
+            return self.gate_status
+        if self.decision is None:
+            return "pending"
+        return "accepted" if self.decision.approved else "rejected"
 
 
 @dataclass(frozen=True)
@@ -166,7 +189,9 @@ class ModelRegistry:
         for model in self.models():
             for version in self.versions(model):
                 try:
-                    results.append((version, self.verify(model, version.version)))
+                    verified = self.verify(model, version.version)
+                    self._standing(model, version.version, verified)  # its approval record too, if any
+                    results.append((version, verified))
                 except IntegrityError as exc:
                     results.append((version, exc))
         return results
@@ -181,14 +206,65 @@ class ModelRegistry:
         version = self.get(model, ref)
         verified = self.verify(model, version.version)
         status = verified.extra["driftline"].get("status")
+        if status == "accepted" and version.status == "accepted":
+            status = self._standing(model, version.version, verified).status  # a person's approval, if asked
         if status != "accepted" or version.status != "accepted":
             message = f"{model} v{version.version} has status {status!r}, only accepted versions are used"
             if isinstance(ref, str) and ref != "latest":
                 raise IntegrityError(f"alias {ref!r} of {message}",
-                                     hint="promotion refuses rejected versions, so the alias was forged; "
-                                          "restore aliases.json from a backup and run `registry verify`")
-            raise InputError(message, hint="promote an accepted version and load it by alias")
+                                     hint="promotion refuses rejected and unapproved versions, so the alias was "
+                                          "forged or the approval record removed; restore them from a backup and "
+                                          "run `registry verify`")
+            raise InputError(message, hint="promote an accepted (and, where asked, approved) version "
+                                           "and load it by alias")
         return version
+
+    # --------------------------------------------------------------- approval
+    def _approvals(self, model: str) -> ApprovalBook:
+        return ApprovalBook(self.root / check_model_name(model), self.trust)
+
+    def _standing(self, model: str, version: int, verified: VerifiedModel) -> ApprovalState:
+        record = verified.extra["driftline"]
+        status: Status = "accepted" if record.get("status") == "accepted" else "rejected"
+        need = requirement(record)
+        digest = manifest_digest(verified.resources)
+        decision = self._approvals(model).read(version, manifest_sha256=digest) if need.required else None
+        return ApprovalState(model, version, status, need, decision, digest)
+
+    def approval_state(self, model: str, version: int) -> ApprovalState:
+        """Verify the version and read its approval standing (IntegrityError on a bad record)."""
+        return self._standing(model, version, self.verify(model, version))
+
+    def _refuse_unapproved(self, model: str, version: int) -> None:
+        state = self.approval_state(model, version)
+        if state.status == "pending":
+            raise PromotionRefused(f"{model} v{version} waits for approval, it cannot be used yet",
+                                   hint=f"python -m flows registry approve {model} {version} --reason TEXT")
+        if state.gate_status == "accepted" and state.status == "rejected" and state.decision is not None:
+            raise PromotionRefused(f"{model} v{version} was rejected by {state.decision.approver} "
+                                   f"({state.decision.reason})", hint="promote another version")
+
+    def record_decision(self, decision: Approval, *, record: Callable[[Approval], object] | None = None) -> None:
+        """Write the signed decision on a version, once. ``record`` (the audit append) runs first,
+        under the model's lock: a kill between the two leaves an entry and no record (the version
+        stays pending and may be decided again), never a decision the trail does not name."""
+        from registry.approvals import ApprovalRefused
+
+        with self._lock(decision.model):
+            state = self.approval_state(decision.model, decision.version)
+            if state.decision is not None:
+                raise ApprovalRefused(
+                    f"{decision.model} v{decision.version} was {state.decision.decision} already by "
+                    f"{state.decision.approver} at {state.decision.at}",
+                    hint="a version is decided once; train a new version to decide again")
+            if decision.manifest_sha256 != state.manifest_sha256:
+                raise ApprovalRefused(f"the decision names manifest {decision.manifest_sha256[:12]}, "
+                                      f"{decision.model} v{decision.version} is {state.manifest_sha256[:12]}",
+                                      hint="decide on the version as it is now")
+            key = self._signing_key()
+            if record is not None:
+                record(decision)
+            self._approvals(decision.model).write(decision, signer=key)
 
     # ----------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -327,6 +403,7 @@ class ModelRegistry:
         error re-raised: no alias change without its record."""
         check_alias(alias)
         self.get(model, version)
+        self._refuse_unapproved(model, version)  # no alias ever names a pending or person-rejected version
         with self._lock(model):
             book = self._book(model)
             before = book.path.read_bytes() if book.path.exists() else None
@@ -360,7 +437,8 @@ class ModelRegistry:
             if earlier == current or self.get(model, earlier).status != "accepted":
                 continue
             try:
-                self.verify(model, earlier)
+                if self.approval_state(model, earlier).status != "accepted":
+                    continue
             except IntegrityError as exc:
                 log.warning("rollback of %s/%s skips v%s: %s", model, alias, earlier, exc)
                 continue

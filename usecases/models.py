@@ -64,6 +64,8 @@ class ModelSpec:
     as_known: bool = True
     approval: bool = False
     approvers: tuple[str, ...] = ()
+    # how long a run on the pool waits for a person before the wait ends in rejection (None: 72 h)
+    approval_timeout_hours: float | None = None
     # binary: the label value that is class 1; None = booleans/0-1 as they are, else the second of
     # two values in sorted order (training.schema.binary_classes)
     positive: str | int | bool | None = None
@@ -115,6 +117,16 @@ class ModelSpec:
         if self.approvers and not self.approval:
             raise _bad(f"model {self.name!r} names approvers but approval is false",
                        hint="set approval = true, or remove the approvers")
+        if not isinstance(self.approval, bool):
+            raise _bad(f"model {self.name!r}: approval {self.approval!r} is not true or false")
+        if len(set(self.approvers)) != len(self.approvers):
+            raise _bad(f"model {self.name!r}: an approver is listed twice: {list(self.approvers)}")
+        timeout = self.approval_timeout_hours
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout > 0 or not self.approval):
+            raise _bad(f"model {self.name!r}: approval_timeout_hours {timeout!r} is not a positive number "
+                       "of hours of a model that requires approval",
+                       hint="e.g. approval = true and approval_timeout_hours = 72")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML data; ``None`` fields and empty tables are left out."""

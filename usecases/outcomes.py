@@ -32,6 +32,9 @@ class TrainOutcome:
     holdout_rows: int
     gate_report: str
     positive: str | None = None  # a binary model's class 1 when its label is not 0/1 or true/false
+    # a person's decision where the signed spec asks for one: "pending" (local mode: decide with
+    # `registry approve`), "approved" or "rejected"; None when none was asked (or the gate rejected)
+    approval: str | None = None
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,7 @@ def test_every_subcommand_takes_home_and_the_last_one_wins() -> None:
                  *(["x"] if path in ("registry show", "registry promote", "registry rollback",
                                      "audit verify-export") else []),
                  *(["1"] if path == "registry promote" else []), *(["--reason", "r"] if path == "erase" else []),
+                 *(["x", "1", "--reason", "r"] if path in ("registry approve", "registry reject") else []),
                  *(["x", "--group", "g", "--entity", "id"] if path == "contract infer" else [])]
         assert parser.parse_args([*words, "--home", "/after"]).home == "/after", path
         assert parser.parse_args(["--home", "/before", *words]).home == "/before", path

@@ -22,7 +22,7 @@ FULL = ModelSpec(
     name="upsell", task="multiclass", label_group="accounts", label_column="tier", feature_groups=("accounts",),
     exclude=("account_id_copy", 'odd "name"'), metric="macro_f1", gate={"min_accuracy": 0.6, "slice_columns": ["plan"]},
     drift={"window_days": 14}, holdout_fraction=0.25, budget_s=90.5, trials=7, schedule="0 3 * * 1",
-    as_known=False, approval=True, approvers=("ana", "bo"))
+    as_known=False, approval=True, approvers=("ana", "bo"), approval_timeout_hours=48.5)
 
 
 def _contract(name: str, keys: tuple[str, ...], *cols: str) -> FeatureGroupContract:
@@ -74,6 +74,11 @@ def test_canonical_bytes_are_stable_and_differ_per_spec() -> None:
     ({"schedule": "daily"}, "not a cron expression"),
     ({"exclude": ("tier",)}, "label column 'tier' is in exclude"),
     ({"approvers": ("ana",), "approval": False}, "approval is false"),
+    ({"approval": "yes"}, "approval 'yes' is not true or false"),
+    ({"approvers": ("ana", "ana")}, "an approver is listed twice"),
+    ({"approval_timeout_hours": 0}, "approval_timeout_hours 0"),
+    ({"approval_timeout_hours": "72"}, "approval_timeout_hours '72'"),
+    ({"approval": False, "approvers": (), "approval_timeout_hours": 5}, "approval_timeout_hours 5"),
 ])
 def test_a_malformed_spec_is_refused_with_a_hint(change: dict[str, object], found: str) -> None:
     data = {**FULL.to_dict(), **change}

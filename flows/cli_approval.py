@@ -1,0 +1,82 @@
+"""The approval commands: ``registry approve``, ``registry reject`` and ``registry pending``.
+
+They decide on versions whose signed spec asks for a person's approval (see
+:mod:`usecases.approval`): each handler calls one use case and prints its typed result; the
+decision's signed record and audit entry are the use case's. The approver is who acts
+(``DRIFTLINE_ACTOR``, else the OS user), as for every other audited command. ``approve``
+promotes the version to champion as the gate would have, unless ``--no-promote``: a user who
+approves a candidate expects it in production, as the issue's "the flow resumes and promotes"
+says of the pool. Imports no Prefect (``tests/test_architecture.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasks.workspace import Workspace
+
+
+def _ws(args: argparse.Namespace) -> "Workspace":
+    from tasks.workspace import Workspace
+
+    return Workspace.open(args.home)
+
+
+def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+    from usecases.approval import decide
+
+    ws = _ws(args)
+    version = ws.registry.get(args.model, int(args.version) if args.version.isdigit() else args.version).version
+    out = decide(ws, args.model, version, approve=approve, reason=args.reason,
+                 promote=approve and not args.no_promote)
+    a = out.approval
+    print(f"{a.model} v{a.version}: {a.decision} by {a.approver} ({a.reason})")
+    if out.promoted is not None:
+        print(f"{a.model}: champion -> v{a.version} (was {out.promoted.from_version})"
+              + ("" if out.promoted.changed else "; already there, nothing changed"))
+    return 0
+
+
+def _approve(args: argparse.Namespace) -> int:
+    return _decide(args, approve=True)
+
+
+def _reject(args: argparse.Namespace) -> int:
+    return _decide(args, approve=False)
+
+
+def _pending(args: argparse.Namespace) -> int:
+    from usecases.approval import pending
+
+    ws = _ws(args)
+    ws.settings.data_home.require_existing()
+    waiting = pending(ws, args.model)
+    if not waiting:
+        print("no version waits for approval")
+        return 0
+    print(f"{'model':<12} {'version':>7}  {'verdict':<8} {'age':>8}  {'timeout':>7}  approvers")
+    for w in waiting:
+        print(f"{w.model:<12} {w.version:>7}  {w.verdict:<8} {w.age_hours:>7.1f}h  {w.timeout_hours:>6.0f}h  "
+              f"{', '.join(w.approvers) or 'anyone with the signing key'}")
+    print("decide: python -m flows registry approve|reject MODEL VERSION --reason TEXT")
+    return 0
+
+
+def add_commands(sub: "argparse._SubParsersAction[Any]") -> None:
+    """Add approve, reject and pending to the ``registry`` command's subparsers."""
+    for name, handler, text in (("approve", _approve, "approve a version that waits, and promote it"),
+                                ("reject", _reject, "reject a version that waits, with a reason")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("model")
+        p.add_argument("version", help="the version number")
+        p.add_argument("--reason", required=True, help="why: recorded, signed, in the audit trail")
+        if name == "approve":
+            p.add_argument("--no-promote", action="store_true", help="record the approval only")
+        else:
+            p.set_defaults(no_promote=True)
+        p.set_defaults(handler=handler)
+    p = sub.add_parser("pending", help="versions that wait for approval")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(handler=_pending)

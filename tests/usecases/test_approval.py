@@ -1,0 +1,194 @@
+"""Human approval: a version whose signed spec asks for it is pending until a listed person decides.
+
+Every refusal of the threat model: pending and rejected never become champion (promote, set_alias,
+rollback, load); an unlisted approver, a second decision, a tampered, deleted or copied record,
+and a spec file edited after training change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from driftline.errors import InputError, IntegrityError, SignatureError
+from registry.aliases import PromotionRefused
+from registry.approvals import ApprovalRefused
+from tasks.workspace import Workspace
+from tests.usecases.candidates import FILES, gate_report, lineage
+from usecases.approval import TIMED_OUT, decide, pending
+from usecases.models import models_folder
+from usecases.promotion import promote_version, rollback_alias
+from usecases.registration import register_candidate
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = {"name": "churn", "task": "binary", "label_group": "churn_labels", "label_column": "churned",
+        "feature_groups": ["customer_activity"], "approval": True, "approvers": ["ana", "bo"]}
+
+
+def add(ws: Workspace, seed: str, *, spec: dict | None = SPEC, passed: bool = True) -> int:
+    meta = {**lineage(seed), **({"model_spec": spec} if spec else {})}
+    return register_candidate(ws, files={**FILES, "model.txt": seed.encode()}, lineage=meta,
+                              report=gate_report(passed)).version
+
+
+@pytest.fixture
+def ws(home: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """v1 needs no approval and is champion; v2 and v3 need ana's or bo's."""
+    monkeypatch.setenv("DRIFTLINE_ACTOR", "ana")
+    ws = Workspace.open()
+    add(ws, "1", spec=None)
+    promote_version(ws, "churn", 1, reason="first")
+    add(ws, "2")
+    add(ws, "3")
+    return ws
+
+
+def record_path(ws: Workspace, version: int) -> Path:
+    return ws.home.registry / "churn" / "approvals" / f"{version}.json"
+
+
+def test_a_pending_version_never_becomes_champion(ws: Workspace) -> None:
+    assert ws.registry.approval_state("churn", 2).status == "pending"
+    with pytest.raises(PromotionRefused, match="waits for approval"):
+        promote_version(ws, "churn", 2, reason="try")
+    with pytest.raises(PromotionRefused, match="waits for approval"):
+        ws.registry.set_alias("churn", "challenger", 2, actor="ana", reason="shadow")
+    with pytest.raises(InputError, match="'pending'"):
+        ws.registry.load("churn", 2)
+    assert ws.registry.alias("churn", "champion") == 1
+    assert [(w.model, w.version, w.approvers) for w in pending(ws)] == [("churn", 2, ("ana", "bo")),
+                                                                          ("churn", 3, ("ana", "bo"))]
+
+
+def test_approve_then_promote_and_the_trail_names_who(ws: Workspace) -> None:
+    out = decide(ws, "churn", 2, approve=True, reason="looks right", promote=True)
+    assert out.approval.approver == "ana" and out.promoted is not None and out.promoted.to_version == 2
+    assert ws.registry.alias("churn", "champion") == 2
+    assert ws.registry.load("churn", "champion").version == 2
+    entry = [e for e in ws.audit.entries() if e.action == "model.approve"][-1]
+    assert (entry.details["approver"], entry.details["reason"], entry.subject) == ("ana", "looks right",
+                                                                                   "model:churn:v2")
+    assert [w.version for w in pending(ws)] == [3]
+
+
+def test_a_rejected_version_never_becomes_champion(ws: Workspace) -> None:
+    decide(ws, "churn", 3, approve=False, reason="bias on region", approver="bo")
+    assert ws.registry.approval_state("churn", 3).status == "rejected"
+    with pytest.raises(PromotionRefused, match="rejected by bo"):
+        promote_version(ws, "churn", 3, reason="try")
+    assert [e.details["approver"] for e in ws.audit.entries() if e.action == "model.reject"] == ["bo"]
+
+
+def test_rollback_skips_unapproved_versions(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=True, reason="ok", promote=True)
+    rollback_alias(ws, "churn", reason="back")
+    assert ws.registry.alias("churn", "champion") == 1
+
+
+def test_an_unlisted_approver_is_refused(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_ACTOR", "mallory")
+    with pytest.raises(ApprovalRefused, match="'mallory' is not an approver"):
+        decide(Workspace.open(), "churn", 2, approve=True, reason="me")
+    with pytest.raises(ApprovalRefused, match="not an approver"):
+        decide(ws, "churn", 2, approve=True, reason="me", approver="eve")
+    assert not record_path(ws, 2).exists()
+
+
+def test_a_timeout_rejects_without_a_listed_approver(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=False, reason=TIMED_OUT, approver="worker", timed_out=True)
+    assert ws.registry.approval_state("churn", 2).decision.reason == TIMED_OUT  # type: ignore[union-attr]
+
+
+def test_a_version_is_decided_once(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=False, reason="no")
+    with pytest.raises(ApprovalRefused, match="rejected already by ana"):
+        decide(ws, "churn", 2, approve=True, reason="changed my mind")
+    assert ws.registry.approval_state("churn", 2).status == "rejected"
+
+
+def test_nothing_to_approve_without_a_requirement_or_after_a_gate_rejection(ws: Workspace) -> None:
+    with pytest.raises(ApprovalRefused, match="does not require approval"):
+        decide(ws, "churn", 1, approve=True, reason="x")
+    v4 = add(ws, "4", passed=False)
+    with pytest.raises(ApprovalRefused, match="rejected by its evaluation gate"):
+        decide(ws, "churn", v4, approve=True, reason="x")
+
+
+@pytest.mark.parametrize("where", [40, 120, -40])
+def test_a_flipped_byte_in_the_record_is_refused(ws: Workspace, where: int) -> None:
+    decide(ws, "churn", 2, approve=True, reason="ok", promote=True)
+    raw = bytearray(record_path(ws, 2).read_bytes())
+    raw[where] ^= 0x01
+    record_path(ws, 2).write_bytes(bytes(raw))
+    with pytest.raises(IntegrityError):
+        ws.registry.approval_state("churn", 2)
+    with pytest.raises(IntegrityError):
+        ws.registry.load("churn", "champion")
+
+
+def test_a_rejection_edited_into_an_approval_is_refused(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=False, reason="no")
+    path = record_path(ws, 2)
+    path.write_bytes(path.read_bytes().replace(b'"rejected"', b'"approved"'))
+    with pytest.raises(SignatureError):
+        promote_version(ws, "churn", 2, reason="forged")
+    assert ws.registry.alias("churn", "champion") == 1
+
+
+def test_a_deleted_approval_makes_the_version_pending_again(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=True, reason="ok", promote=True)
+    record_path(ws, 2).unlink()
+    assert ws.registry.approval_state("churn", 2).status == "pending"
+    with pytest.raises(IntegrityError, match="alias 'champion'"):
+        ws.registry.load("churn", "champion")
+    with pytest.raises(PromotionRefused, match="waits for approval"):
+        ws.registry.set_alias("churn", "champion", 2, actor="ana", reason="again")
+
+
+def test_an_approval_copied_from_another_version_is_refused(ws: Workspace) -> None:
+    decide(ws, "churn", 2, approve=True, reason="ok")
+    record_path(ws, 3).write_bytes(record_path(ws, 2).read_bytes())
+    with pytest.raises(SignatureError, match="copied from another version"):
+        promote_version(ws, "churn", 3, reason="copied")
+
+
+def test_editing_the_spec_file_after_training_changes_nothing(ws: Workspace) -> None:
+    """The requirement is the signed one: a spec file saying approval = false does not free v2."""
+    models = models_folder(ws.settings)
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "churn.toml").write_text('name = "churn"\ntask = "binary"\nlabel_group = "churn_labels"\n'
+                                       'label_column = "churned"\napproval = false\n')
+    with pytest.raises(PromotionRefused, match="waits for approval"):
+        promote_version(Workspace.open(), "churn", 2, reason="spec edited")
+
+
+def test_the_signed_spec_cannot_be_edited_to_drop_the_requirement(ws: Workspace) -> None:
+    meta = ws.home.registry / "churn" / "2" / "metadata.json"
+    doc = json.loads(meta.read_bytes())
+    doc["model_spec"]["approval"] = False
+    meta.write_text(json.dumps(doc))
+    with pytest.raises(SignatureError):
+        promote_version(ws, "churn", 2, reason="metadata edited")
+
+
+@pytest.mark.parametrize("fault", ["approval.staged", "approval.replaced"])
+def test_kill_while_recording_a_decision(ws: Workspace, home: Path, fault: str) -> None:
+    """The audit entry comes first: a kill before the record is in place leaves the version pending
+    (decidable again), after it an approval the trail already names; never one it does not."""
+    code = ("from tasks.workspace import Workspace; from usecases.approval import decide; "
+            "decide(Workspace.open(), 'churn', 2, approve=True, reason='kill')")
+    env = {**os.environ, "DRIFTLINE_FAULT": fault, "PYTHONPATH": str(ROOT)}
+    assert subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode == -signal.SIGKILL
+    ws = Workspace.open()
+    assert [e.details["reason"] for e in ws.audit.entries() if e.action == "model.approve"] == ["kill"]
+    if fault == "approval.staged":
+        assert ws.registry.approval_state("churn", 2).status == "pending"
+        decide(ws, "churn", 2, approve=True, reason="again")
+    assert ws.registry.approval_state("churn", 2).status == "accepted"
+    assert ws.audit.verify(ws.trust).ok

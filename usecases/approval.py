@@ -1,0 +1,109 @@
+"""Approve or reject a version that waits for a person, and list what waits: Prefect-free use cases.
+
+``registry approve|reject`` (the CLI) and the training flow resumed on the pool both end here, so
+a decision is the same signed record (:mod:`registry.approvals`) plus the same audit entry
+(``model.approve`` / ``model.reject``: approver, reason, the manifest digest, the requirement)
+whoever makes it. The approver is :class:`governance.actor.Actor`'s user (``DRIFTLINE_ACTOR`` or
+the OS user, as for every audited action) unless the adapter names one (the pool's form carries
+an ``approver`` field); it must be on the version's signed ``approvers`` list when the list is
+not empty. An approver not on the list is refused as a user error (exit 2): the name is declared,
+not authenticated (the signing key's passphrase is the authority), so a refusal says "not this
+name", it is not tampering. A timeout on the pool is a rejection recorded by the worker itself,
+reason ``approval timed out``, and needs no listed approver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from driftline.clock import now_text, parse_time
+from registry.approvals import Approval, ApprovalRefused
+from usecases.promotion import AliasMove, probe_audit, promote_version
+
+if TYPE_CHECKING:
+    from tasks.workspace import Workspace
+
+TIMED_OUT = "approval timed out"
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    """A recorded decision, and the champion move it led to (None when not promoted)."""
+
+    approval: Approval
+    promoted: AliasMove | None = None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """One version that waits for a person: what ``registry pending`` prints."""
+
+    model: str
+    version: int
+    verdict: str
+    created_at: str
+    age_hours: float
+    approvers: tuple[str, ...]
+    timeout_hours: float
+
+
+def approve_command(model: str, version: int) -> str:
+    return f"python -m flows registry approve {model} {version} --reason TEXT"
+
+
+def decide(ws: "Workspace", model: str, version: int, *, approve: bool, reason: str,
+           approver: str | None = None, flow_run_id: str | None = None, timed_out: bool = False,
+           promote: bool = False) -> DecisionOutcome:
+    """Record ``approve`` or reject on ``model`` v``version`` (once), audited and checkpointed; with
+    ``promote`` an approval then moves the champion to it, as the gate would have."""
+    key = ws.signing_key()  # KeyMaterialError here: nothing has changed yet
+    probe_audit(ws.audit)
+    actor = ws.actor(flow_run_id)
+    who = (approver or actor.user).strip()
+    state = ws.registry.approval_state(model, version)
+    if not state.requirement.required:
+        raise ApprovalRefused(f"{model} v{version} does not require approval (its signed spec says so)",
+                              hint=f"promote it: python -m flows registry promote {model} {version} --reason TEXT")
+    if state.gate_status != "accepted":
+        raise ApprovalRefused(f"{model} v{version} was rejected by its evaluation gate; there is nothing to approve",
+                              hint="train a new version")
+    listed = state.requirement.approvers
+    if listed and not timed_out and who not in listed:
+        raise ApprovalRefused(f"{who!r} is not an approver of {model} v{version} (approvers: {', '.join(listed)})",
+                              hint="one of the listed approvers decides (DRIFTLINE_ACTOR names who acts); "
+                                   "the list is the one signed into the version at training")
+    decision = Approval(model=model, version=version, manifest_sha256=state.manifest_sha256,
+                        decision="approved" if approve else "rejected", approver=who or actor.user,
+                        reason=reason, at=now_text(), host=actor.host, flow_run_id=actor.flow_run_id)
+
+    def record(d: Approval) -> None:
+        ws.audit.append("model.approve" if d.approved else "model.reject", f"model:{model}:v{version}", {
+            "approver": d.approver, "decision": d.decision, "reason": d.reason, "at": d.at,
+            "manifest_sha256": d.manifest_sha256, "approvers": list(listed), "timed_out": timed_out}, actor=actor)
+
+    ws.registry.record_decision(decision, record=record)
+    ws.audit.checkpoint(key)
+    moved = None
+    if approve and promote:
+        moved = promote_version(ws, model, version, reason=f"approved by {decision.approver}: {reason}",
+                                flow_run_id=flow_run_id)
+    return DecisionOutcome(decision, moved)
+
+
+def pending(ws: "Workspace", model: str | None = None, *, now: datetime | None = None) -> list[Waiting]:
+    """Every version that waits for a person (gate passed, approval required, no decision), oldest first."""
+    at = now or datetime.now(timezone.utc)
+    out: list[Waiting] = []
+    for name in [model] if model else ws.registry.models():
+        for v in ws.registry.versions(name):
+            if v.status != "accepted":
+                continue
+            state = ws.registry.approval_state(name, v.version)
+            if state.status != "pending":
+                continue
+            age = (at - parse_time(v.created_at)).total_seconds() / 3600 if v.created_at else 0.0
+            out.append(Waiting(name, v.version, "promote", v.created_at, round(age, 2),
+                               state.requirement.approvers, state.requirement.timeout_hours))
+    return out
