@@ -41,7 +41,10 @@ def figure_svg(draw: Callable[[Figure], None], *, size: tuple[float, float] = (6
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
-    return text[text.index("<svg"):].strip()
+    text = text[text.index("<svg"):].strip()
+    # The RDF metadata block (creator, namespaces) says nothing to a reader of the page.
+    start, end = text.find("<metadata>"), text.find("</metadata>")
+    return text[:start] + text[end + len("</metadata>"):] if 0 <= start < end else text
 
 
 def empty_svg(message: str, *, size: tuple[float, float] = (6.4, 1.2)) -> str:
