@@ -189,7 +189,7 @@ def _scores(report: GateReport, p: PlotEvidence) -> str:
         if p.evidence.threshold is not None:
             ax.axvline(p.evidence.threshold, color=BAD, ls=":", label=f"threshold {p.evidence.threshold:.4f}")
         ax.set(xlabel="P(true class)" if multi else "score P(class 1)", ylabel="density")
-        ax.legend(loc="upper center", fontsize=8)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, fontsize=7, frameon=False)
     return figure_svg(draw)
 
 

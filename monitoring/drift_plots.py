@@ -59,7 +59,7 @@ def distribution_svg(labels: Sequence[str], reference: np.ndarray, current: np.n
                       ha="right" if long else "center")
         ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
         ax.set(xlabel=f"{label(what, 40)} (bins of the drift statistics)", ylabel="share of rows")
-        ax.legend(loc="upper right")
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, frameon=False)  # above the bars
     return figure_svg(draw, size=(6.4, 3.4))
 
 
