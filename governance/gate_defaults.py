@@ -9,7 +9,8 @@ floor under every class's recall and holds log loss to the champion's. Regressio
 MAE against the naive baseline (and absolutely, when set), checks the residual by slice and holds
 RMSE to the champion's. Significance is DeLong for binary AUC, the paired bootstrap otherwise. The
 whole holdout's absolute bounds (AUC and log loss; multiclass log loss and accuracy; regression RMSE
-and MAE when set) apply again in every segment of ``slice_columns``, champion or not. The
+and MAE when set) apply again in every segment of ``slice_columns``, champion or not, once the
+segment has ``min_slice_rows`` rows (binary: of its rarer class). The
 build fails closed: an unknown task, or a regression gate with no RMSE or MAE bound at all, is a
 :class:`ConfigError`, never a gate that promotes anything.
 """
@@ -34,7 +35,7 @@ def _facts(gate: GateSettings) -> list[Policy]:
 
 def _slices(gate: GateSettings, task: str, bounds: list[MetricBound]) -> list[Policy]:
     """The whole holdout's absolute bounds again in every segment of every slice column."""
-    return [SliceBound(b.metric, column, min=b.min, max=b.max, task=task)
+    return [SliceBound(b.metric, column, min=b.min, max=b.max, task=task, min_rows=gate.min_slice_rows)
             for column in gate.slice_columns for b in bounds]
 
 

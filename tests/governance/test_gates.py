@@ -186,7 +186,7 @@ def test_default_gates_hold_every_segment_to_the_absolute_bounds():
     region = np.repeat(["a", "b"], 40)
     good = np.where(y == 1, 0.8, 0.2)
     binary = np.where(region == "a", good, 0.5 + 0.1 * (1 - 2 * y))  # region b ranked backwards
-    settings = GateSettings(slice_columns=("region",), min_training_rows=0)
+    settings = GateSettings(slice_columns=("region",), min_training_rows=0, min_slice_rows=10)
     e = Evidence(candidate={"auc": 0.75, "logloss": 0.5}, y_true=y, candidate_scores=binary,
                  segments={"region": region}, training_rows=100, quarantine_share=0.0, model_size_bytes=10,
                  latency_ms_per_1k=1.0, threshold=0.5)
@@ -200,7 +200,8 @@ def test_default_gates_hold_every_segment_to_the_absolute_bounds():
                   segments={"region": region}, training_rows=100, quarantine_share=0.0, model_size_bytes=10,
                   latency_ms_per_1k=1.0, baseline=5.0)
     failed = _failed(evaluate_gate(default_policy("regression", GateSettings(
-        slice_columns=("region",), max_rmse=2.5, max_slice_residual_bias=10.0), has_champion=False), er,
+        slice_columns=("region",), max_rmse=2.5, max_slice_residual_bias=10.0, min_slice_rows=10),
+        has_champion=False), er,
         candidate="m", champion=None))
     assert "rmse by region=b" in failed and "rmse by region=a" not in failed
     # Multiclass: accuracy's floor in each segment.
@@ -212,7 +213,8 @@ def test_default_gates_hold_every_segment_to_the_absolute_bounds():
                   candidate_scores=proba, segments={"region": region}, training_rows=100, quarantine_share=0.0,
                   model_size_bytes=10, latency_ms_per_1k=1.0)
     failed = _failed(evaluate_gate(default_policy("multiclass", GateSettings(
-        slice_columns=("region",), max_multi_logloss=5.0), has_champion=False), ek, candidate="m", champion=None))
+        slice_columns=("region",), max_multi_logloss=5.0, min_slice_rows=10), has_champion=False), ek,
+        candidate="m", champion=None))
     assert "accuracy by region=b" in failed and "accuracy by region=a" not in failed
 
 
@@ -221,3 +223,17 @@ def test_slice_bound_names_its_task():
         SliceBound("rmse", "region", max=1.0)  # a regression metric on the binary default
     (check,) = SliceBound("rmse", "region", max=1.0, task="regression").evaluate(ev())
     assert not check.passed and "missing evidence" in check.detail
+
+
+def test_a_segment_too_small_to_judge_is_reported_not_judged():
+    y = np.tile([0, 1], 40)
+    region = np.repeat(["a", "b"], 40)
+    scores = np.where(region == "a", np.where(y == 1, 0.8, 0.2), np.where(y == 1, 0.4, 0.6))
+    e = Evidence(candidate={"auc": 0.75}, y_true=y, candidate_scores=scores, segments={"region": region})
+    judged = {c.name: c for c in SliceBound("auc", "region", min=0.65, min_rows=20).evaluate(e)}
+    assert not judged["auc by region=b"].passed  # 20 rows of each class: judged, and below the floor
+    small = {c.name: c for c in SliceBound("auc", "region", min=0.65, min_rows=21).evaluate(e)}
+    assert small["auc by region=b"].passed and "not judged: 20 rows" in small["auc by region=b"].detail
+    assert small["auc by region=b"].observed == judged["auc by region=b"].observed  # the value is still shown
+    with pytest.raises(ConfigError):
+        SliceBound("auc", "region", min=0.65, min_rows=-1)
