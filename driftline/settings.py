@@ -61,6 +61,9 @@ class GateSettings(BaseModel):
     slice_columns: tuple[str, ...] = Field(
         (), description="Segment columns where no segment may lose more than max_slice_auc_drop AUC to the champion.")
     max_slice_auc_drop: float = Field(0.05, ge=0, description="AUC a segment may lose against the champion.")
+    min_slice_rows: int = Field(
+        30, ge=0, description="Rows (binary: of the rarer class) a segment needs before it is held to the whole "
+                              "holdout's absolute bounds; smaller segments are reported, not judged (0: judge all).")
     require_significant_improvement: bool = Field(
         False, description="Promote over a champion only when DeLong finds the AUC gain significant.")
     significance_alpha: float = Field(0.05, gt=0, lt=1, description="Level of the significance test.")
@@ -106,6 +109,8 @@ class DriftSettings(BaseModel):
     label_horizon_days: int = Field(
         7, ge=1, description="A batch score is matched with the entity's first label within this many days.")
     max_auc_drop: float = Field(0.05, ge=0, description="AUC lost on labelled batch scores that counts as drift.")
+    chart_stable_features: bool = Field(
+        False, description="Chart every feature's distribution in the drift report, not only the drifted ones.")
 
 
 class IngestSettings(BaseModel):

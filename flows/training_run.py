@@ -102,7 +102,7 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
     lineage = uc.lineage(ts, result, training_rows=train.height, holdout_rows=holdout.height,
                          candidate=candidate, champion=champion, report=report, reason=reason,
                          evidence=evidence, spec=ws.spec.to_dict() if ws.spec else None)
-    version = register(ws, files=files, lineage=lineage, report=report)
+    version = register(ws, files=files, lineage=lineage, report=report, plots=measured.plots)
     # The verdict as an event of its own: a rejected candidate shows in the event feed (and can
     # drive an automation) without anyone opening the gate report.
     emit(GATE_DECIDED, model_resource(name, version.version), {

@@ -8,6 +8,9 @@ decide only once a bound is set. Multiclass bounds multi log loss, accuracy and 
 floor under every class's recall and holds log loss to the champion's. Regression bounds RMSE and
 MAE against the naive baseline (and absolutely, when set), checks the residual by slice and holds
 RMSE to the champion's. Significance is DeLong for binary AUC, the paired bootstrap otherwise. The
+whole holdout's absolute bounds (AUC and log loss; multiclass log loss and accuracy; regression RMSE
+and MAE when set) apply again in every segment of ``slice_columns``, champion or not, once the
+segment has ``min_slice_rows`` rows (binary: of its rarer class). The
 build fails closed: an unknown task, or a regression gate with no RMSE or MAE bound at all, is a
 :class:`ConfigError`, never a gate that promotes anything.
 """
@@ -17,7 +20,7 @@ from __future__ import annotations
 from driftline.errors import ConfigError
 from driftline.settings import GateSettings
 from governance.evidence import Policy
-from governance.gate_metrics import Calibration, SignificantImprovement, SliceNoWorse
+from governance.gate_metrics import Calibration, SignificantImprovement, SliceBound, SliceNoWorse
 from governance.gate_tasks import (BaselineBound, ClassRecallFloor, ResidualBySlice, SignificantGain,
                                    ThresholdChecks)
 from governance.gates import (AllOf, LatencyBudget, MaxQuarantineShare, MetricBound, MinTrainingRows,
@@ -30,9 +33,16 @@ def _facts(gate: GateSettings) -> list[Policy]:
             MinTrainingRows(gate.min_training_rows), MaxQuarantineShare(gate.max_quarantine_share)]
 
 
+def _slices(gate: GateSettings, task: str, bounds: list[MetricBound]) -> list[Policy]:
+    """The whole holdout's absolute bounds again in every segment of every slice column."""
+    return [SliceBound(b.metric, column, min=b.min, max=b.max, task=task, min_rows=gate.min_slice_rows)
+            for column in gate.slice_columns for b in bounds]
+
+
 def _binary(gate: GateSettings, has_champion: bool) -> list[Policy]:
+    absolute = [MetricBound("auc", min=gate.min_auc), MetricBound("logloss", max=gate.max_logloss)]
     policies: list[Policy] = [
-        MetricBound("auc", min=gate.min_auc), MetricBound("logloss", max=gate.max_logloss),
+        *absolute, *_slices(gate, "binary", absolute),
         Calibration(max_ece=gate.max_ece), *_facts(gate),
         ThresholdChecks(min_precision=gate.min_precision, min_recall=gate.min_recall, min_f1=gate.min_f1,
                         min_positive_rate=gate.min_positive_rate, max_positive_rate=gate.max_positive_rate)]
@@ -45,9 +55,11 @@ def _binary(gate: GateSettings, has_champion: bool) -> list[Policy]:
 
 
 def _multiclass(gate: GateSettings, has_champion: bool) -> list[Policy]:
+    absolute = [MetricBound("logloss", max=gate.max_multi_logloss), MetricBound("accuracy", min=gate.min_accuracy)]
+    # macro-F1 is left out per segment: a segment lacking a class has no defined macro-F1.
     policies: list[Policy] = [
-        MetricBound("logloss", max=gate.max_multi_logloss), MetricBound("accuracy", min=gate.min_accuracy),
-        MetricBound("macro_f1", min=gate.min_macro_f1), ClassRecallFloor(gate.min_class_recall), *_facts(gate)]
+        *absolute, MetricBound("macro_f1", min=gate.min_macro_f1), *_slices(gate, "multiclass", absolute),
+        ClassRecallFloor(gate.min_class_recall), *_facts(gate)]
     if has_champion:
         policies.append(NoWorseThanChampion("logloss", higher_is_better=False, max_abs_drop=gate.max_logloss_increase))
         if gate.require_significant_improvement:
@@ -57,16 +69,18 @@ def _multiclass(gate: GateSettings, has_champion: bool) -> list[Policy]:
 
 
 def _regression(gate: GateSettings, has_champion: bool) -> list[Policy]:
+    absolute = [*([MetricBound("rmse", max=gate.max_rmse)] if gate.max_rmse is not None else []),
+                *([MetricBound("mae", max=gate.max_mae)] if gate.max_mae is not None else [])]
     bounds: list[Policy] = [
-        *([MetricBound("rmse", max=gate.max_rmse)] if gate.max_rmse is not None else []),
-        *([MetricBound("mae", max=gate.max_mae)] if gate.max_mae is not None else []),
+        *absolute,
         *([BaselineBound("rmse", gate.max_rmse_to_baseline)] if gate.max_rmse_to_baseline is not None else []),
         *([BaselineBound("mae", gate.max_mae_to_baseline)] if gate.max_mae_to_baseline is not None else [])]
     if not bounds:
         raise ConfigError("the regression gate has no RMSE or MAE bound (absolute or relative to the naive "
                           "baseline): it would promote any model",
                           hint="set max_rmse_to_baseline (default 1.0), max_mae_to_baseline, max_rmse or max_mae")
-    policies = [*bounds, *(ResidualBySlice(c, gate.max_slice_residual_bias) for c in gate.slice_columns),
+    policies = [*bounds, *_slices(gate, "regression", absolute),
+                *(ResidualBySlice(c, gate.max_slice_residual_bias) for c in gate.slice_columns),
                 *_facts(gate)]
     if has_champion:
         policies.append(NoWorseThanChampion("rmse", higher_is_better=False, max_rel_drop=gate.max_rmse_increase))

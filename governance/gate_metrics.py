@@ -64,12 +64,12 @@ class SignificantImprovement:
 
 
 def _by_segment(evidence: Evidence, column: str, metric: str,
-                scores: np.ndarray | None) -> Iterator[tuple[Any, float | None]]:
+                scores: np.ndarray | None, task: str = "binary") -> Iterator[tuple[Any, float | None]]:
     """Yield (segment label, metric value or None when undefined on that slice)."""
     if evidence.segments is None or scores is None:  # callers ask _slice_inputs first; fail closed anyway
         raise InputError(f"slice check on {column!r} without segments or scores in the evidence",
                          hint="check the evidence with _slice_inputs before slicing it")
-    fn, _ = metric_fn(metric)
+    fn, _ = metric_fn(metric, task)
     labels = np.asarray(evidence.segments[column])
     y = np.asarray(evidence.y_true)
     for value in np.unique(labels):
@@ -90,15 +90,30 @@ def _slice_inputs(evidence: Evidence, column: str, *, champion: bool) -> str | N
 
 @dataclass(frozen=True)
 class SliceBound:
+    """An absolute bound on ``metric`` in every segment of ``column``: the default gates give each
+    segment the whole holdout's bounds, so a segment far below the floor fails even when there is
+    no champion, or when the champion was as bad there. A segment with fewer than ``min_rows`` rows
+    (binary: rows of its rarer class) is reported with its value but not judged: an AUC on a handful
+    of positives is noise, and rejecting on it would reject at random. ``min_rows=0`` judges all."""
+
     metric: str
     column: str
     min: float | None = None
     max: float | None = None
+    task: str = "binary"
+    min_rows: int = 0
 
     def __post_init__(self) -> None:
-        metric_fn(self.metric)
+        metric_fn(self.metric, self.task)
         if self.min is None and self.max is None:
             raise ConfigError(f"SliceBound({self.metric!r}, {self.column!r}) has neither min nor max")
+        if self.min_rows < 0:
+            raise ConfigError(f"SliceBound min_rows {self.min_rows} must be >= 0")
+
+    def _rows(self, evidence: Evidence, label: Any) -> int:
+        assert evidence.segments is not None and evidence.y_true is not None  # checked by _slice_inputs
+        y = np.asarray(evidence.y_true)[np.asarray(evidence.segments[self.column]) == label]
+        return int(min(np.sum(y == 1), np.sum(y != 1))) if self.task == "binary" else len(y)
 
     @property
     def name(self) -> str:
@@ -106,10 +121,19 @@ class SliceBound:
 
     def evaluate(self, evidence: Evidence) -> tuple[CheckResult, ...]:
         expected = bounds_text(self.min, self.max)
+        if evidence.task != self.task:
+            return missing_evidence(self.name, expected, f"{self.task} evidence, not {evidence.task}")
         if (what := _slice_inputs(evidence, self.column, champion=False)) is not None:
             return missing_evidence(self.name, expected, what)
         out = []
-        for label, value in _by_segment(evidence, self.column, self.metric, evidence.candidate_scores):
+        for label, value in _by_segment(evidence, self.column, self.metric, evidence.candidate_scores,
+                                        self.task):
+            if (rows := self._rows(evidence, label)) < self.min_rows:
+                what = "rows of its rarer class" if self.task == "binary" else "rows"
+                out.append(CheckResult(f"{self.name}={label}", True, value, expected,
+                                       f"not judged: {rows} {what} < min_slice_rows {self.min_rows}, too few "
+                                       "to hold to the bound"))
+                continue
             ok = value is not None and (self.min is None or value >= self.min) and (
                 self.max is None or value <= self.max)
             detail = "undefined on this slice (one class only)" if value is None else (

@@ -15,6 +15,7 @@ import html
 import json
 import math
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from driftline.canonical import canonical_json, sha256_hex
@@ -60,6 +61,38 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "passed": self.passed, "observed": self.observed,
                 "expected": self.expected, "detail": self.detail}
+
+
+# Units by check name: what each fact means to a reader (the JSON keeps the raw value).
+_UNITS: dict[str, str] = {"model size": "bytes", "scoring latency": "ms", "training rows": "rows",
+                          "quarantine share": "share"}
+
+
+def _bytes(n: float) -> str:
+    size, unit = float(n), "bytes"
+    for bigger in ("KB", "MB", "GB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, bigger
+    return f"{int(n):,} bytes" if unit == "bytes" else f"{int(n):,} bytes ({size:.1f} {unit})"
+
+
+def display(check: CheckResult) -> str:
+    """A check's observed value for people: units (bytes, ms per 1,000 rows, rows), rates and
+    shares as percentages, other numbers to 4 decimals. The value is the check's, only formatted."""
+    value, unit = check.observed, _UNITS.get(check.name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return _show(value)
+    if unit == "bytes":
+        return _bytes(value)
+    if unit == "ms":
+        return f"{value:,.2f} ms per 1,000 rows"
+    if unit == "rows":
+        return f"{int(value):,} rows"
+    if unit == "share" or check.name.split(" ", 1)[0] in ("precision", "recall", "positive_rate", "accuracy") \
+            or check.name.startswith(("class recall=", "accuracy by ")):
+        return f"{value:.2%}"
+    return f"{value:.4f}" if abs(value) >= 1e-4 or value == 0 else f"{value:.3g}"
 
 
 def _show(value: Any) -> str:
@@ -144,28 +177,50 @@ class GateReport:
                  f"- digest: `{self.digest}`", "", "| check | result | observed | expected | detail |",
                  "|---|---|---|---|---|"]
         for check in self.checks:
-            cells = [check.name, "pass" if check.passed else "**FAIL**", _show(check.observed),
+            cells = [check.name, "pass" if check.passed else "**FAIL**", display(check),
                      check.expected, check.detail]
             lines.append("| " + " | ".join(c.replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         if not self.passed:
             lines += ["", "## Why rejected", *(f"- {reason}" for reason in self.reasons())]
         return "\n".join(lines) + "\n"
 
-    def to_html(self) -> str:
-        """A self-contained page (inline style, no scripts, every value escaped)."""
+    def heading(self, version: int | None = None) -> str:
+        """The page's title: the verdict, the version number when known, the champion, the task."""
+        if version is None:
+            return self._title()
+        model = self.candidate.split(" ", 1)[0]
+        against = f" against champion {self.champion}" if self.champion else " (no champion)"
+        task = f" [{self.task}, decided on {self.decision_metric}]" if self.task else ""
+        return f"Gate {self.verdict.upper()}: {model} v{version}{against}{task}"
+
+    def to_html(self, *, version: int | None = None, figures: Mapping[str, tuple[str, str]] | None = None,
+                links: Mapping[str, str] | None = None) -> str:
+        """A self-contained page (inline style and SVG, no scripts, every value escaped): the
+        heading names ``version`` when known; ``figures`` are plot id -> (title, trusted ``<svg>``
+        from :func:`governance.gate_plots.gate_plots`); ``links`` text -> relative href."""
         esc = html.escape
         rows = "".join(
             f"<tr class=\"{'pass' if c.passed else 'fail'}\"><td>{esc(c.name)}</td>"
-            f"<td>{'pass' if c.passed else 'FAIL'}</td><td>{esc(_show(c.observed))}</td>"
+            f"<td>{'pass' if c.passed else 'FAIL'}</td><td class=\"num\">{esc(display(c))}</td>"
             f"<td>{esc(c.expected)}</td><td>{esc(c.detail)}</td></tr>" for c in self.checks)
         reasons = "".join(f"<li>{esc(r)}</li>" for r in self.reasons()) if not self.passed else ""
+        nav = " · ".join(f'<a href="{esc(href, quote=True)}">{esc(text)}</a>'
+                         for text, href in (links or {}).items())
+        plots = "".join(f'<figure id="plot-{esc(name, quote=True)}" class="plot"><figcaption>{esc(title)}'
+                        f"</figcaption>{svg}</figure>" for name, (title, svg) in (figures or {}).items())
+        title = esc(self.heading(version))
         return (
-            "<!doctype html><html><head><meta charset=\"utf-8\">"
-            f"<title>{esc(self._title())}</title><style>body{{font-family:sans-serif;margin:2em}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}"
-            ".fail{background:#fdd}.pass{background:#dfd}</style></head><body>"
-            f"<h1>{esc(self._title())}</h1><p>policy <code>{esc(self.policy)}</code>, created "
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{title}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1240px}}"
+            "table{border-collapse:collapse}td,th{border:1px solid #999;padding:4px 8px}td.num{text-align:right}"
+            ".fail{background:#fdd}.pass{background:#dfd}figure{margin:1.5em 0}svg{max-width:100%;height:auto}"
+            "figcaption{font-weight:bold;margin-bottom:.3em}.plots{display:grid;grid-template-columns:1fr 1fr;gap:1em}"
+            "</style></head><body>"
+            f"<h1>{title}</h1><p>policy <code>{esc(self.policy)}</code>, created "
             f"{esc(self.created_at)}, digest <code>{self.digest}</code></p>"
-            "<table><tr><th>check</th><th>result</th><th>observed</th><th>expected</th><th>detail</th></tr>"
+            + (f"<p class=\"links\">{nav}</p>" if nav else "")
+            + "<table><tr><th>check</th><th>result</th><th>observed</th><th>expected</th><th>detail</th></tr>"
             f"{rows}</table>" + (f"<h2>Why rejected</h2><ul>{reasons}</ul>" if reasons else "")
+            + (f"<h2>Candidate against champion on the holdout</h2><div class=\"plots\">{plots}</div>"
+               if plots else "")
             + "</body></html>\n")

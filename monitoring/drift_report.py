@@ -1,25 +1,34 @@
-"""The drift report as one self-contained HTML page, written to ``reports/`` next to its JSON.
+"""The drift report as one self-contained HTML page, written to ``reports/``.
 
 :func:`render_drift_html` turns a :class:`~monitoring.drift.DriftReport` into a page a person can
-read offline: the verdict and the rule that produced it, performance when labels arrived, a summary
-table of every feature's statistics and reason, and for each drifted feature (and drifted
-predictions) an inline SVG bar chart of reference against current shares over the same bins the
-statistics used. There are no scripts, fonts or external assets, so the file opens anywhere and can
-be archived with an audit bundle; every string that came from data (feature names, categories,
-reasons) is HTML-escaped, because feature names and categories are user input.
+read offline: a header (model, version, window, when it was made), the verdict and the rule that
+produced it, performance when labels arrived, a chart of every feature's PSI and Jensen–Shannon
+distance against the thresholds, a summary table of every feature's statistics and reason, the
+predictions' distribution, for each drifted feature (every feature on request) a chart of reference
+against current shares over the same bins the statistics used, and the model's past monitor runs
+over time (plots: :mod:`monitoring.drift_plots`). There are no scripts, fonts or external assets, so
+the file opens anywhere and can be archived with an audit bundle; every string that came from data
+(feature names, categories, reasons) is HTML-escaped, because feature names and categories are user
+input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from monitoring.drift import DriftReport, FeatureDrift
+from monitoring.drift import DriftPolicy, DriftReport, FeatureDrift
 from monitoring.profile import CategoricalProfile, NumericProfile, ReferenceProfile, category_counts, finite_values
 from monitoring.statistics import bin_counts
+
+if TYPE_CHECKING:
+    from monitoring.drift_plots import DriftPoint
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -27,7 +36,6 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f3f3f3}.drifted{background:#fde2e1}.verdict{font-size:1.3em;font-weight:bold}
 .bad{color:#b3261e}.good{color:#1e7b34}figure{margin:1.5em 0}figcaption{font-size:13px;color:#555}
 """
-_WIDTH, _HEIGHT, _MARGIN = 720, 260, 40
 
 
 def histogram(spec: NumericProfile | CategoricalProfile, values: pl.Series | np.ndarray,
@@ -52,30 +60,6 @@ def histogram(spec: NumericProfile | CategoricalProfile, values: pl.Series | np.
     return labels, reference / ref_total, current / cur_total
 
 
-def _svg_bars(labels: list[str], reference: np.ndarray, current: np.ndarray) -> str:
-    """Grouped bars, reference grey and current red; shares on a 0..max scale."""
-    top = max(float(reference.max(initial=0)), float(current.max(initial=0)), 1e-9)
-    plot_w, plot_h = _WIDTH - 2 * _MARGIN, _HEIGHT - 2 * _MARGIN
-    slot = plot_w / len(labels)
-    bar = slot * 0.4
-    parts = [f'<svg width="{_WIDTH}" height="{_HEIGHT}" role="img">',
-             f'<line x1="{_MARGIN}" y1="{_MARGIN + plot_h}" x2="{_WIDTH - _MARGIN}" y2="{_MARGIN + plot_h}" '
-             'stroke="#888"/>',
-             f'<text x="{_MARGIN}" y="{_MARGIN - 8}" font-size="11">max share {top:.1%}</text>']
-    for i, (label, ref, cur) in enumerate(zip(labels, reference, current, strict=True)):
-        x = _MARGIN + i * slot + slot * 0.1
-        for offset, share, colour, who in ((0.0, ref, "#9e9e9e", "reference"), (bar, cur, "#d9534f", "current")):
-            height = plot_h * float(share) / top
-            parts.append(f'<rect x="{x + offset:.1f}" y="{_MARGIN + plot_h - height:.1f}" width="{bar:.1f}" '
-                         f'height="{height:.1f}" fill="{colour}"><title>{escape(label)}: {who} '
-                         f'{float(share):.2%}</title></rect>')
-        parts.append(f'<text x="{x + bar:.1f}" y="{_MARGIN + plot_h + 14}" font-size="9" text-anchor="middle">'
-                     f'{escape(label[:14])}</text>')
-    parts.append(f'<text x="{_WIDTH - _MARGIN - 150}" y="{_MARGIN - 8}" font-size="11">'
-                 '<tspan fill="#9e9e9e">■ reference</tspan> <tspan fill="#d9534f">■ current</tspan></text>')
-    return "".join(parts) + "</svg>"
-
-
 def _number(value: float | None, spec: str = ".3g") -> str:
     return "—" if value is None else format(value, spec)
 
@@ -88,37 +72,75 @@ def _row(f: FeatureDrift) -> str:
     return f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+@dataclass(frozen=True)
+class DriftHeader:
+    """What the page is about: the model and version judged, the window ``[start, end)`` and when
+    the report was made (UTC text, as :func:`driftline.clock.format_time` writes it)."""
+
+    model: str
+    version: int
+    window_start: str
+    window_end: str
+    made_at: str
+
+
+def _figure(name: str, kind: str, svg: str, caption: str, *, feature: str | None = None) -> str:
+    data = f' data-feature="{escape(feature)}"' if feature is not None else ""
+    return (f'<figure id="plot-{escape(name)}" class="{kind}"{data}>{svg}'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
 def render_drift_html(report: DriftReport, profile: ReferenceProfile, current: pl.DataFrame, *,
-                      current_predictions: np.ndarray | None = None, title: str = "Drift report") -> str:
-    """Self-contained HTML: verdict, rule, summary table and one plot per drifted feature."""
+                      current_predictions: np.ndarray | None = None, title: str = "Drift report",
+                      header: DriftHeader | None = None, policy: DriftPolicy | None = None,
+                      history: Sequence[DriftPoint] = (), stable_charts: bool = False) -> str:
+    """Self-contained HTML: header, verdict, rule, the summary chart of every feature's statistics
+    against the ``policy`` thresholds, the summary table, the predictions' distribution (given
+    the scores), one distribution per drifted feature (every feature with ``stable_charts``), and
+    the ``history`` of past runs."""
+    from monitoring.drift_plots import distribution_svg, history_svg, summary_svg  # matplotlib on use
+
     verdict = ('<span class="bad">drift detected</span>' if report.drifted
                else '<span class="good">no drift</span>')
     rows = [*report.features, *([report.prediction] if report.prediction is not None else [])]
     head = ("feature", "kind", "drifted", "critical", "PSI", "KS D / χ²", "p (BH)", "JS distance",
             "Wasserstein", "reason")
+    if header is not None:
+        title = f"Drift report: {header.model} v{header.version}"
     html = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>",
-            f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>",
-            f'<p class="verdict">{verdict}: {len(report.drifted_features())} of {len(report.features)} '
-            f"features drifted ({report.share_drifted:.0%})</p>",
-            f"<p>Rule: {escape(report.rule)}.</p>",
-            f"<p>Reference rows: {report.reference_rows:,}; current rows: {report.current_rows:,}.</p>"]
+            f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>"]
+    if header is not None:
+        html.append(f'<p class="header">Model <b>{escape(header.model)}</b>, version {header.version}; window '
+                    f"{escape(header.window_start)} to {escape(header.window_end)} (end excluded); made "
+                    f"{escape(header.made_at)}.</p>")
+    html += [f'<p class="verdict">{verdict}: {len(report.drifted_features())} of {len(report.features)} '
+             f"features drifted ({report.share_drifted:.0%})</p>",
+             f"<p>Rule: {escape(report.rule)}.</p>",
+             f"<p>Reference rows: {report.reference_rows:,}; current rows: {report.current_rows:,}.</p>"]
     if report.performance is not None:
         html.append("<h2>Performance</h2><table>" + "".join(
             f"<tr><th>{escape(k)}</th><td>{v:.4g}</td></tr>" for k, v in sorted(report.performance.items()))
             + "</table>")
+    if policy is not None:
+        html.append("<h2>Statistics against their thresholds</h2>" + _figure(
+            "summary", "summary", summary_svg(report, policy), "PSI and Jensen–Shannon distance per feature; "
+            "a feature drifts when its test is significant and one of them reaches its threshold"))
     html.append("<h2>Features</h2><table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"
                 + "".join(_row(f) for f in rows) + "</table>")
-    plots = [f for f in rows if f.drifted]
-    if plots:
-        html.append("<h2>Drifted distributions</h2>")
-    for f in plots:
-        if f.kind == "prediction":
-            if current_predictions is None or profile.prediction is None:
-                continue  # the caller kept the scores; the table row still reports the drift
-            labels, ref, cur = histogram(profile.prediction, current_predictions, name="prediction")
-        else:
-            labels, ref, cur = histogram(profile.features[f.name], current[f.name], name=f.name)
-        html.append(f'<figure class="drift-plot" data-feature="{escape(f.name)}">{_svg_bars(labels, ref, cur)}'
-                    f"<figcaption>{escape(f.name)}: {escape(f.reason)}</figcaption></figure>")
+    if current_predictions is not None and profile.prediction is not None and report.prediction is not None:
+        labels, ref, cur = histogram(profile.prediction, current_predictions, name="prediction")
+        html.append("<h2>Predictions</h2>" + _figure(
+            "prediction", "drift-plot", distribution_svg(labels, ref, cur, what="model score"),
+            f"prediction: {report.prediction.reason}", feature="prediction"))
+    charted = [f for f in report.features if f.drifted or stable_charts]
+    if charted:
+        html.append("<h2>Feature distributions</h2>" if stable_charts else "<h2>Drifted distributions</h2>")
+    for i, f in enumerate(charted):
+        labels, ref, cur = histogram(profile.features[f.name], current[f.name], name=f.name)
+        html.append(_figure(f"feature-{i}", "drift-plot", distribution_svg(labels, ref, cur, what=f.name),
+                            f"{f.name}: {f.reason}", feature=f.name))
+    if header is not None:
+        html.append("<h2>Drift over time</h2>" + _figure(
+            "history", "history", history_svg(history), "past monitor runs of this model, from the audit trail"))
     html.append("</body></html>")
     return "\n".join(html)

@@ -44,8 +44,10 @@ def drift(ws: Workspace, champion: ModelVersion, window: Window) -> MonitorResul
         ws.store, ws.contracts[ws.settings.label_group], champion, window,
         policy=DriftPolicy.from_settings(ws.settings.drift),
         label_horizon=timedelta(days=ws.settings.drift.label_horizon_days), reports=ws.home.reports,
-        audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None)
+        audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None,
+        stable_charts=ws.settings.drift.chart_stable_features)
     create_markdown_artifact(key="drift-report", description=f"Drift of {champion.model} v{champion.version}",
-                             markdown=use_case.drift_markdown(result.drift, champion))
+                             markdown=use_case.drift_markdown(result.drift, champion)
+                             + f"\nCharts: `{result.report}`\n")
     run_logger().info("%s; report %s", verdict_line(result), result.report)
     return result

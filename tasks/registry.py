@@ -16,6 +16,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from governance.gate_plots import PlotEvidence
 from governance.gate_report import GateReport
 from registry.versions import ModelVersion
 from tasks.runtime import flow_run_id
@@ -28,8 +29,9 @@ from usecases.registration import register_candidate
 # registering the same candidate again returns its existing version.
 @task(name="register-version", cache_policy=NO_CACHE)
 def register(ws: Workspace, *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
-             report: GateReport) -> ModelVersion:
-    return register_candidate(ws, files=files, lineage=lineage, report=report, flow_run_id=flow_run_id())
+             report: GateReport, plots: PlotEvidence | None = None) -> ModelVersion:
+    return register_candidate(ws, files=files, lineage=lineage, report=report, flow_run_id=flow_run_id(),
+                              plots=plots)
 
 
 @task(name="promote-version", cache_policy=NO_CACHE)

@@ -12,6 +12,7 @@ is its text); the flow emits ``driftline.drift.detected`` from the result.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +23,8 @@ import numpy as np
 import polars as pl
 
 from driftline.atomic import write_atomic
-from driftline.errors import ContractError, NotFoundError
+from driftline.clock import format_time, utc_now
+from driftline.errors import AuditChainError, ContractError, NotFoundError
 from features.contracts import FeatureGroupContract
 from features.arrivals import arrived_rows
 from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTIONS_GROUP
@@ -31,7 +33,8 @@ from features.store import FeatureStore
 from governance.actor import Actor
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy, DriftReport, detect_drift
-from monitoring.drift_report import render_drift_html
+from monitoring.drift_plots import DriftPoint
+from monitoring.drift_report import DriftHeader, render_drift_html
 from monitoring.labels import LabelledScores, match_labels
 from monitoring.performance import performance_line
 from monitoring.profile import ReferenceProfile
@@ -162,13 +165,38 @@ def verdict_lines(result: MonitorResult) -> list[str]:
     return lines
 
 
+HISTORY_RUNS = 50  # past runs charted in a drift report: enough to see a trend, a bounded page
+
+
+def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS) -> tuple[DriftPoint, ...]:
+    """The last ``limit`` monitor runs of ``model`` (any version), oldest first, from its
+    ``drift.verdict`` entries. Read through the audit log's reader, which checks each entry's hash;
+    the links between entries are checked here too, so an edited or removed entry is an
+    :class:`AuditChainError`, never a quietly different chart."""
+    prefix, points, previous = f"model:{model}:v", [], None
+    for entry in audit.entries():
+        if previous is not None and entry.prev_hash != previous:
+            raise AuditChainError(f"audit entry {entry.seq} does not follow the entry before it",
+                                  hint="run `python -m flows audit verify` to find the damage")
+        previous = entry.hash
+        version = entry.subject[len(prefix):]
+        if entry.action != "drift.verdict" or not entry.subject.startswith(prefix) or not version.isdigit():
+            continue
+        d = entry.details
+        points.append(DriftPoint(entry.time, int(version), str(d.get("window", "")), bool(d.get("drifted")),
+                                 float(d.get("share_drifted", 0.0)), d.get("psi") or {}))
+    return tuple(points[-limit:]) if limit > 0 else ()
+
+
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
-                     audit: AuditLog, actor: Actor, label: str | None = None) -> MonitorResult:
+                     audit: AuditLog, actor: Actor, label: str | None = None,
+                     stable_charts: bool = False) -> MonitorResult:
     """Judge ``window`` against ``champion`` (loaded verified by the caller): features, its scores
     on the window and, where labels arrived, its performance on the stored batch scores. The HTML
     report is written before the ``drift.verdict`` entry that names it, so an entry never points at
-    a report that is not there."""
+    a report that is not there; it charts this run after the model's past runs (the entry records
+    each feature's PSI for the charts of later runs), and every feature with ``stable_charts``."""
     profile = reference_of(champion)
     model = TrainedModel.load(champion.path)
     # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
@@ -179,9 +207,17 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions, labelled=labelled,
                           reference_performance=champion.metadata.get("metrics"), current_target=target)
     html = report_path(reports, champion, window)
-    write_atomic(html, render_drift_html(report, profile, window.frame).encode())
+    made_at = format_time(utc_now())
+    psi = {f.name: f.psi for f in report.features if math.isfinite(f.psi)}  # canonical JSON has no NaN
+    now = DriftPoint(made_at, champion.version, window.key, report.drifted, report.share_drifted, psi)
+    header = DriftHeader(champion.model, champion.version, format_time(window.start), format_time(window.end),
+                         made_at)
+    write_atomic(html, render_drift_html(
+        report, profile, window.frame, current_predictions=predictions, header=header, policy=policy,
+        history=(*drift_history(audit, champion.model, limit=HISTORY_RUNS - 1), now),
+        stable_charts=stable_charts).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {
-        "drifted": report.drifted, "share_drifted": report.share_drifted,
+        "drifted": report.drifted, "share_drifted": report.share_drifted, "psi": psi,
         "performance": dict(report.performance) if report.performance else None,
         "drifted_features": list(report.drifted_features()), "window": window.key,
         "current_rows": report.current_rows, "report": html.name}, actor=actor)

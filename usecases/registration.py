@@ -17,6 +17,8 @@ shared (:mod:`usecases.reconcile_lock`), so a reconcile never takes the entry on
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +34,7 @@ from usecases.reconcile import reconcile
 from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 
 if TYPE_CHECKING:
+    from governance.gate_plots import PlotEvidence
     from governance.gate_report import GateReport
     from registry.versions import ModelVersion, Status
     from tasks.workspace import Workspace
@@ -55,18 +58,48 @@ def candidate_identity(files: Mapping[str, Path | bytes], lineage: Mapping[str, 
                                       "training_set_sha256": training_set, "params": dict(params)}))
 
 
+def latest_drift_report(reports: Path, model: str) -> Path | None:
+    """The newest drift report of ``model`` under ``reports/`` (by window end, then version)."""
+    pattern = re.compile(rf"drift-{re.escape(model)}-v(\d+)-(\d{{8}}T\d{{6}})\.html")
+    found = [(m.group(2), int(m.group(1)), p) for p in (reports.iterdir() if reports.is_dir() else ())
+             if (m := pattern.fullmatch(p.name))]
+    return max(found)[2] if found else None
+
+
+def report_links(ws: "Workspace", model: str, version: int, page: Path) -> dict[str, str]:
+    """The gate page's links, relative to where ``page`` is: lineage, search, drift report."""
+    folder = ws.registry.root / model / str(version)
+    links = {"lineage (metadata.json)": folder / layout.METADATA, "search (trials.json)": folder / layout.TRIALS}
+    drift = latest_drift_report(ws.home.reports, model)
+    if drift is not None:
+        links[f"latest drift report ({drift.name})"] = drift
+    return {text: os.path.relpath(target, page.parent) for text, target in links.items()}
+
+
+def gate_html(ws: "Workspace", report: "GateReport", plots: "PlotEvidence | None", model: str, version: int,
+              page: Path) -> bytes:
+    from governance.gate_plots import gate_page  # matplotlib only when a report is rendered
+
+    return gate_page(report, plots, version=version, links=report_links(ws, model, version, page)).encode()
+
+
 def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
                        report: "GateReport", flow_run_id: str | None = None,
-                       lock_timeout: float = DEFAULT_TIMEOUT) -> "ModelVersion":
-    """The candidate's version (new, or the one another or a crashed run already published), audited once."""
+                       lock_timeout: float = DEFAULT_TIMEOUT, plots: "PlotEvidence | None" = None) -> "ModelVersion":
+    """The candidate's version (new, or the one another or a crashed run already published), audited
+    once. Its gate page (with ``plots``) is signed with it and copied under ``reports/``; the
+    version's copy names the number the registry is about to allocate (registrations of a model are
+    serialised by its candidate lock), the ``reports/`` copy the number it did allocate."""
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
-    html = report.to_html().encode()
     status: Status = "accepted" if report.passed else "rejected"
     with writer_lock(ws.home.state, timeout=lock_timeout), _candidate_lock(ws, model, lock_timeout):
         version = ws.registry.find_candidate(model, identity)
         existing = version is not None
         if version is None:
+            number = max((v.version for v in ws.registry.versions(model)), default=0) + 1
+            html = gate_html(ws, report, plots, model, number,
+                             ws.registry.root / model / str(number) / layout.GATE_REPORT_HTML)
             version = ws.registry.register(model, files={**files, layout.GATE_REPORT: report.to_json(),
                                                          layout.GATE_REPORT_HTML: html},
                                            metadata=lineage, status=status, key=ws.signing_key(),
@@ -79,7 +112,8 @@ def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], li
         # Its model.register entry, if a crash lost it. Outside the shared lock: reconcile takes it
         # exclusive, and would wait for this very process.
         reconcile(ws, lock_timeout=lock_timeout)
-    write_atomic(ws.home.reports / f"gate-{model}-v{version.version}.html", html)
+    page = ws.home.reports / f"gate-{model}-v{version.version}.html"
+    write_atomic(page, gate_html(ws, report, plots, model, version.version, page))
     return version
 
 

@@ -32,6 +32,7 @@ from driftline.errors import InputError
 from driftline.settings import GateSettings, TrainingSettings
 from features.training_set import TrainingSet
 from governance.evidence import DECISION_METRICS
+from governance.gate_plots import PlotEvidence
 from governance.gate_report import GateReport
 from governance.gates import AllOf, Evidence, NoWorseThanChampion, default_policy, evaluate_gate
 from monitoring.profile import ReferenceProfile, build_profile
@@ -202,6 +203,15 @@ class MeasuredCandidate:
     champion: ChampionScores | None
     files: dict[str, Path | bytes]
     evidence: Evidence
+    plots: PlotEvidence | None = None
+
+
+def plot_evidence(model: TrainedModel, evidence: Evidence) -> PlotEvidence:
+    """The gate report's plot data: the gate's own ``evidence`` object (not a copy, not rescored)
+    and the candidate's total gain per feature, with its class values for the axes."""
+    gains = model.booster.feature_importance(importance_type="gain")
+    importance = {name: float(g) for name, g in zip(model.schema.features, gains, strict=True)}
+    return PlotEvidence(evidence, importance, tuple(model.schema.classes or ()))
 
 
 def measure_candidate(fitted: TrainedModel, *, task: str, train: pl.DataFrame, holdout: pl.DataFrame,
@@ -223,7 +233,8 @@ def measure_candidate(fitted: TrainedModel, *, task: str, train: pl.DataFrame, h
         quarantine_share=quarantine_share, files=files, latency_ms_per_1k=latency, task=task,
         threshold=candidate_model.schema.threshold,
         baseline=regression_baseline(candidate_model, train, ts.label_column))
-    return MeasuredCandidate(candidate_model, candidate, champion, files, evidence)
+    return MeasuredCandidate(candidate_model, candidate, champion, files, evidence,
+                             plot_evidence(candidate_model, evidence))
 
 
 def candidate_name(model: str, ts: TrainingSet) -> str:

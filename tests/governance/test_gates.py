@@ -174,3 +174,66 @@ def test_evidence_refuses_misaligned_arrays():
         Evidence(candidate={}, candidate_scores=CAND)
     with pytest.raises(InputError):
         Evidence(candidate={}, quarantine_share=2.0)
+
+
+def _failed(report) -> set[str]:
+    return {c.name for c in report.checks if not c.passed}
+
+
+def test_default_gates_hold_every_segment_to_the_absolute_bounds():
+    """A segment far below the whole holdout's floor fails, with no champion to compare against."""
+    y = np.tile([0, 1], 40)
+    region = np.repeat(["a", "b"], 40)
+    good = np.where(y == 1, 0.8, 0.2)
+    binary = np.where(region == "a", good, 0.5 + 0.1 * (1 - 2 * y))  # region b ranked backwards
+    settings = GateSettings(slice_columns=("region",), min_training_rows=0, min_slice_rows=10)
+    e = Evidence(candidate={"auc": 0.75, "logloss": 0.5}, y_true=y, candidate_scores=binary,
+                 segments={"region": region}, training_rows=100, quarantine_share=0.0, model_size_bytes=10,
+                 latency_ms_per_1k=1.0, threshold=0.5)
+    failed = _failed(evaluate_gate(default_policy("binary", settings, has_champion=False), e,
+                                   candidate="m", champion=None))
+    assert "auc by region=b" in failed and "auc by region=a" not in failed
+    # Regression: an absolute RMSE ceiling applies in each segment too.
+    yr = np.linspace(0.0, 10.0, 80)
+    pred = np.where(region == "a", yr, yr + 3.0)
+    er = Evidence(task="regression", candidate={"rmse": 2.1, "mae": 1.5}, y_true=yr, candidate_scores=pred,
+                  segments={"region": region}, training_rows=100, quarantine_share=0.0, model_size_bytes=10,
+                  latency_ms_per_1k=1.0, baseline=5.0)
+    failed = _failed(evaluate_gate(default_policy("regression", GateSettings(
+        slice_columns=("region",), max_rmse=2.5, max_slice_residual_bias=10.0, min_slice_rows=10),
+        has_champion=False), er,
+        candidate="m", champion=None))
+    assert "rmse by region=b" in failed and "rmse by region=a" not in failed
+    # Multiclass: accuracy's floor in each segment.
+    yk = np.tile([0, 1, 2, 0], 20)
+    right = np.eye(3)[yk] * 0.8 + 0.2 / 3
+    wrong = np.eye(3)[(yk + 1) % 3] * 0.8 + 0.2 / 3
+    proba = np.where((region == "a")[:, None], right, wrong)
+    ek = Evidence(task="multiclass", candidate={"logloss": 0.5, "accuracy": 0.5, "macro_f1": 0.5}, y_true=yk,
+                  candidate_scores=proba, segments={"region": region}, training_rows=100, quarantine_share=0.0,
+                  model_size_bytes=10, latency_ms_per_1k=1.0)
+    failed = _failed(evaluate_gate(default_policy("multiclass", GateSettings(
+        slice_columns=("region",), max_multi_logloss=5.0, min_slice_rows=10), has_champion=False), ek,
+        candidate="m", champion=None))
+    assert "accuracy by region=b" in failed and "accuracy by region=a" not in failed
+
+
+def test_slice_bound_names_its_task():
+    with pytest.raises(ConfigError):
+        SliceBound("rmse", "region", max=1.0)  # a regression metric on the binary default
+    (check,) = SliceBound("rmse", "region", max=1.0, task="regression").evaluate(ev())
+    assert not check.passed and "missing evidence" in check.detail
+
+
+def test_a_segment_too_small_to_judge_is_reported_not_judged():
+    y = np.tile([0, 1], 40)
+    region = np.repeat(["a", "b"], 40)
+    scores = np.where(region == "a", np.where(y == 1, 0.8, 0.2), np.where(y == 1, 0.4, 0.6))
+    e = Evidence(candidate={"auc": 0.75}, y_true=y, candidate_scores=scores, segments={"region": region})
+    judged = {c.name: c for c in SliceBound("auc", "region", min=0.65, min_rows=20).evaluate(e)}
+    assert not judged["auc by region=b"].passed  # 20 rows of each class: judged, and below the floor
+    small = {c.name: c for c in SliceBound("auc", "region", min=0.65, min_rows=21).evaluate(e)}
+    assert small["auc by region=b"].passed and "not judged: 20 rows" in small["auc by region=b"].detail
+    assert small["auc by region=b"].observed == judged["auc by region=b"].observed  # the value is still shown
+    with pytest.raises(ConfigError):
+        SliceBound("auc", "region", min=0.65, min_rows=-1)

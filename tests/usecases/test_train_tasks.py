@@ -257,3 +257,15 @@ def test_a_champion_with_the_other_positive_class_is_scored_as_the_candidate_cod
     as_candidate = uc.score_holdout(model, holdout, "y", "binary", classes=("FEMALE", "MALE"))
     assert as_candidate.y_true.tolist() == (1 - own.y_true).tolist()
     assert as_candidate.metrics["auc"] == pytest.approx(own.metrics["auc"])  # not 1 - AUC
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_plots_draw_the_evidence_the_gate_decided_on(task, registry, tmp_path) -> None:
+    from governance.gate_plots import PLOTS, gate_page
+
+    frame = _frame(task, labels=("bronze", "<b>gold</b>", "silver") if task == "multiclass" else ())
+    ts, train, holdout, result, measured, report = _train_and_gate(frame, task, registry, tmp_path)
+    assert measured.plots is not None and measured.plots.evidence is measured.evidence  # made once, not rescored
+    assert set(measured.plots.importance) == set(FEATURES)
+    page = gate_page(report, measured.plots, version=1)
+    assert all(f'id="plot-{name}"' in page for name in PLOTS[task])
