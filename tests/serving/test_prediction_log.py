@@ -149,3 +149,46 @@ def test_reconcile_recovers_no_entry_per_served_commit(home: Path) -> None:
     assert ws.store.read(SERVED_GROUP).height == 2
     reconcile(ws)
     assert [e.action for e in ws.audit.entries() if e.details.get("recovered")] == []
+
+
+def _files_holding(folder: Path, value: str) -> list[str]:
+    return [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_erasure_removes_an_entitys_served_rows_from_disk(home: Path, inline: bool) -> None:
+    from tasks.workspace import Workspace
+    from tests.usecases.small import put
+    from usecases.erase import erase_entities
+
+    ws = Workspace.open()
+    put(ws.store, "activity", [{"customer_id": "C000001", "event_time": 1, "sessions": 1}])
+    ws.signing_key()
+    log = PredictionLog.for_workspace(ws, audited=False)
+    log.submit(batch("r1", 2, customers=["C000001", "C000002"], inline=inline))
+    log.submit(batch("r2", 1, customers=["C000001"], inline=inline))
+    log.submit(batch("r3", 1))  # no entity: kept
+    log.close()
+    served = ws.home.store / SERVED_GROUP
+    assert _files_holding(served, "C000001")
+    result = erase_entities(ws, ["C000001"], reason="request 7")
+    assert result.rows_by_group[SERVED_GROUP] == 2
+    assert _files_holding(served, "C000001") == []
+    rows = ws.store.read(SERVED_GROUP)
+    assert sorted(rows["request_id"].to_list()) == ["r1", "r3"] and "C000002" in rows["customer_id"].to_list()
+
+
+def test_erasure_passes_a_served_table_that_never_held_an_entity_key(home: Path) -> None:
+    from tasks.workspace import Workspace
+    from tests.usecases.small import put
+    from usecases.erase import erase_entities
+
+    ws = Workspace.open()
+    put(ws.store, "activity", [{"customer_id": "C000001", "event_time": 1, "sessions": 1}])
+    ws.signing_key()
+    log = PredictionLog(ws.store)  # no entity keys known: features sent inline only
+    log.submit(batch("r1", 2))
+    log.close()
+    result = erase_entities(ws, ["C000001"], reason="request 8")
+    assert result.rows_by_group == {"activity": 1, SERVED_GROUP: 0}
+    assert ws.store.read(SERVED_GROUP).height == 2
