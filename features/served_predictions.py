@@ -79,6 +79,14 @@ def batch_source(request_ids: Sequence[str], logged_at: datetime) -> str:
     return digest.hexdigest()
 
 
+def _key_column(key: str, entities: pl.DataFrame | None, inputs: pl.DataFrame) -> pl.Series | pl.Expr:
+    """An entity key's values: looked up (``entities``), else sent inline as an input, else unknown."""
+    for frame in (entities, inputs):
+        if frame is not None and key in frame.columns:
+            return frame[key]
+    return pl.lit(None, dtype=pl.String).alias(key)
+
+
 def served_frame(inputs: pl.DataFrame, outputs: pl.DataFrame, entities: pl.DataFrame | None, *,
                  entity_keys: Sequence[str], model: str, version: int, alias: str | None, role: str,
                  returned: bool, request_id: str, received_at: datetime, protocol: str, logged_at: datetime,
@@ -94,19 +102,17 @@ def served_frame(inputs: pl.DataFrame, outputs: pl.DataFrame, entities: pl.DataF
         raise InputError(f"a served batch of {request_id!r} has {inputs.height} input rows, {n} output rows"
                          + ("" if entities is None else f" and {entities.height} entity rows"),
                          hint="hand the prediction log one output row per input row")
-    keys = [pl.lit(None, dtype=pl.String).alias(k) for k in entity_keys]
-    if entities is not None:
-        keys = [entities[k] if k in entities.columns else pl.lit(None, dtype=pl.String).alias(k) for k in entity_keys]
-    keys = [inputs[k] if k in inputs.columns and (entities is None or k not in entities.columns) else key
-            for k, key in zip(entity_keys, keys)]
+    keys = [_key_column(k, entities, inputs) for k in entity_keys]
     taken = set(entity_keys)
     features = [inputs[c].alias(input_column(c)) for c in inputs.columns if c not in taken]
-    columns = [c for c in outputs.columns if c not in (SCORE,)]
+    # multiclass classes as text, whatever the label's type, as batch predictions hold them
+    predicted = [outputs[c].cast(pl.String) if c == PREDICTED_CLASS else outputs[c]
+                 for c in outputs.columns if c != SCORE]
     return pl.DataFrame({REQUEST_ID: [request_id] * n}).with_columns(
         pl.int_range(0, n, dtype=pl.Int64).alias(ROW),
         pl.lit(received_at).cast(_UTC_US).alias(RECEIVED_AT),
         pl.lit(model).alias(MODEL), pl.lit(version, dtype=pl.Int64).alias(MODEL_VERSION),
         pl.lit(alias, dtype=pl.String).alias(ALIAS), pl.lit(role).alias(ROLE),
         pl.lit(returned).alias(RETURNED), pl.lit(protocol).alias(PROTOCOL),
-        *keys, row_score(outputs).alias(SCORE), *(outputs[c].cast(pl.String) if c == PREDICTED_CLASS else outputs[c] for c in columns), *features,
+        *keys, row_score(outputs).alias(SCORE), *predicted, *features,
         pl.lit(logged_at).cast(_UTC_US).alias(INGESTED_AT), pl.lit(source).alias(SOURCE))
