@@ -63,6 +63,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "server stop": ("python -m flows server stop",),
     "server status": ("python -m flows server status --home ./.driftline",),
     "deployments render": ("python -m flows deployments render --write",),
+    "serving": ("python -m flows serving compare --model churn",),
+    "serving compare": ("python -m flows serving compare --model churn --since 2026-03-01 --until 2026-03-08",),
 }
 
 

@@ -108,12 +108,20 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
             (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
     if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
         scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
+    return match_labels(scores, label_events(store, c, label, classes), keys=c.entity_keys, horizon=horizon)
+
+
+def label_events(store: FeatureStore, label_contract: FeatureGroupContract, label: str,
+                 classes: tuple[Any, ...] = ()) -> pl.DataFrame:
+    """The labels group as label matching takes it: ``*keys``, ``label_time``, ``label`` (a binary
+    label mapped to 0/1 by ``classes``, a value the model never learnt left unknown)."""
+    c = label_contract
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(label).alias("label"))
     if classes:
         labels = labels.with_columns(pl.col("label").replace_strict(
             list(classes), [0.0, 1.0], default=None, return_dtype=pl.Float64))
-    return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
+    return labels
 
 
 def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window, *,
