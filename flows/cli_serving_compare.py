@@ -60,9 +60,17 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_command(args: argparse.Namespace) -> int:
+    from driftline.errors import InputError
+
+    raise InputError("serving needs a command", hint="python -m flows serving compare --model NAME")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     group = commands.add_parser("serving", help="online serving's reports over the served-predictions table")
-    sub = group.add_subparsers(dest="serving_command", required=True, metavar="COMMAND")
+    # Not required by argparse (every command parses with --home alone); the group's handler says what is missing.
+    sub = group.add_subparsers(dest="serving_command", metavar="COMMAND")
+    group.set_defaults(handler=_no_command)
     p = sub.add_parser("compare", help="champion against its shadow or canary challenger on served traffic")
     # Checked by the handler, not argparse: every command must parse with --home alone (tests/flows/test_cli_help).
     p.add_argument("--model", help="the served model (required)")

@@ -90,7 +90,7 @@ COMPARE = ["serving", "compare", "--model"]
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["serving"], "COMMAND"), (["serving", "compare"], "--model"), ([*COMPARE, "nope"], "nope"),
+    (["serving"], "serving compare"), (["serving", "compare"], "--model"), ([*COMPARE, "nope"], "nope"),
     ([*COMPARE, "churn", "--since", "soon"], "date"), ([*COMPARE, "churn", "--tolerance", "-1"], "0 or more"),
     ([*COMPARE, "churn", "--since", "2030-01-01"], "empty")])
 def test_bad_command_lines_exit_2_in_one_line(home: Path, args: list[str], needle: str) -> None:
