@@ -139,3 +139,41 @@ def test_the_command_refuses_an_unknown_source_before_prefect_starts(tmp_path: P
     done = subprocess.run([sys.executable, "-m", "flows", "monitor", "--model", "churn", "--source", "kafka"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--source" in done.stderr and "served" in done.stderr
+
+
+def test_the_monitor_command_judges_served_traffic_through_the_flow(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m flows monitor --source served`` end to end (Prefect's temporary server: slow, ~30 s)."""
+    from monitoring.profile import build_profile
+    from registry.layout import REFERENCE_PROFILE
+    from tasks.workspace import Workspace
+    from tests.usecases.candidates import PASSPHRASE, gate_report, lineage
+    from tests.usecases.small import tiny_frame
+    from usecases.promotion import promote_version
+    from usecases.registration import register_candidate
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("DRIFTLINE_HOME", str(home))
+    monkeypatch.setenv("DRIFTLINE_KEY_PASSPHRASE", PASSPHRASE)
+    monkeypatch.delenv("DRIFTLINE_KEY_PASSPHRASE_FILE", raising=False)
+    monkeypatch.delenv("DRIFTLINE_FAULT", raising=False)
+    ws = Workspace.open()
+    model, folder = tiny_fit(), tmp_path / "model"
+    model.save(folder)
+    train = tiny_frame()
+    (folder / REFERENCE_PROFILE).write_bytes(build_profile(train, numeric=["sessions"], categorical=[],
+                                                           predictions=predict(model, train)).to_json())
+    register_candidate(ws, files={p.name: p.read_bytes() for p in folder.iterdir()}, lineage=lineage("1"),
+                       report=gate_report())
+    promote_version(ws, "churn", 1, reason="first")
+    serve(ws.store, *(batch(b.request_id, 1, customers=[f"c{i}"], sessions=b.inputs["sessions"].to_list(),
+                            scores=b.outputs["score"].to_list(), version=1, minutes=i)
+                      for i, b in enumerate(champion_traffic())))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "flows", "monitor", "--model", "churn", "--source", "served"],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no drift" in done.stdout and "12 rows in the window" in done.stdout and "-served-" in done.stdout
+    (entry,) = [e for e in AuditLog(home / "audit").entries() if e.action == "drift.verdict"]
+    assert entry.details["source"] == "served" and entry.details["current_rows"] == 12
+    assert [e.action for e in AuditLog(home / "audit").entries() if e.details.get("recovered")] == []
