@@ -122,6 +122,14 @@ class Router:
                                  hint="name the challenger's alias, e.g. challenger")
             self._challengers[spec.model] = spec
 
+    @classmethod
+    def from_flags(cls, champions: Mapping[str, str], *, shadow: Sequence[str] = (),
+                   canary: Sequence[str] = ()) -> "Router":
+        """The router of ``predict-server``'s flags: ``champions`` from ``--model NAME[@REF]`` (REF
+        ``champion`` when not pinned), the texts of every ``--shadow`` and ``--canary``."""
+        specs = [parse_route_flag(t, "shadow") for t in shadow] + [parse_route_flag(t, "canary") for t in canary]
+        return cls(champions, specs)
+
     def challenger(self, model: str) -> RouteSpec | None:
         return self._challengers.get(model)
 

@@ -96,3 +96,12 @@ def test_a_bad_configuration_or_request_is_refused() -> None:
     with pytest.raises(InputError, match="without an id"):
         router.plan("churn", "")
     assert router.challenger("churn") == shadow
+
+
+def test_the_server_flags_build_the_router_in_one_call() -> None:
+    router = Router.from_flags({"churn": "champion", "billing": "champion"}, shadow=["churn@challenger"],
+                               canary=["billing@next=100"])
+    assert router.challenger("churn") == RouteSpec("churn", "challenger", "shadow")
+    assert router.plan("billing", "any") == (Route("billing", "next", "challenger", True),)
+    with pytest.raises(InputError, match="gives a share"):
+        Router.from_flags({"churn": "champion"}, shadow=["churn@challenger=5"])
