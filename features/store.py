@@ -155,6 +155,12 @@ class FeatureStore:
             return None
         return self._table(group).version()
 
+    def arrow_schema(self, group: str) -> pa.Schema | None:
+        """The table's current columns and types (None when the group has no table yet)."""
+        if self.version(group) is None:
+            return None
+        return pa.schema(self._table(group).schema().to_arrow())
+
     def key_columns(self, group: str) -> tuple[str, ...]:
         """Entity keys then event time, as recorded when the table was created (empty if none)."""
         description = self._table(group).metadata().description or ""

@@ -10,6 +10,8 @@ returns, the rows are durable, ``stats.committed_rows`` counts them and ``on_com
 **When the queue is full** (``max_pending_rows`` rows submitted and not yet committed, by default four
 times ``batch_rows``) a new batch is dropped, not waited for: a slow disk must never slow the answers.
 Dropped rows are counted (``stats.dropped_rows``), logged, and written in the next audit entry.
+Rows the table cannot hold as sent (a column it stores as another type: Delta would cast 1.5 into
+an integer column as 1) are refused and counted as failed (``stats.failed_rows``), never stored altered.
 
 **What a crash loses.** A SIGKILL (or power cut) loses what was submitted and not yet committed:
 at most ``max_pending_rows`` rows (default 4 x ``batch_rows`` = 4,000); in steady traffic below the
@@ -41,6 +43,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 
 from driftline.atomic import fault_point
 from driftline.clock import utc_now
@@ -53,6 +56,16 @@ from serving.served import ServedBatch
 
 if TYPE_CHECKING:
     from tasks.workspace import Workspace
+
+
+def _widens(given: pa.DataType, stored: pa.DataType) -> bool:
+    """A cast from ``given`` to ``stored`` keeps every value: same kind, no narrower (ints into floats too)."""
+    if pa.types.is_integer(given) and (pa.types.is_integer(stored) or pa.types.is_floating(stored)):
+        return bool(pa.types.is_floating(stored) or stored.bit_width >= given.bit_width)
+    if pa.types.is_floating(given) and pa.types.is_floating(stored):
+        return bool(stored.bit_width >= given.bit_width)
+    string = (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    return any(f(given) for f in string) and any(f(stored) for f in string)
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +128,7 @@ class PredictionLog:
         self._since_audit: Counter[str] = Counter()
         self._audit_versions: list[int] = []
         self._audit_dropped = self._audit_failed = self._audit_commits = 0
+        self._schema: pa.Schema | None = None  # the table's, read once; a merge only adds columns
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -199,8 +213,9 @@ class PredictionLog:
         committed: LogCommit | None = None
         try:
             committed = self._commit(batches, rows)
-        except (DriftlineError, pl.exceptions.PolarsError, OSError, ValueError) as exc:
-            # The writer must outlive a bad batch or a full disk: count the rows and carry on.
+        except Exception as exc:  # noqa: BLE001 - the thread's edge: nothing may end the writer
+            # The writer must outlive a bad batch, a full disk or a bug: a dead writer would drop
+            # every later answer unseen. Count the rows, say why, carry on.
             log.error("prediction log: %d served rows could not be stored: %s", rows, exc)
         with self._cond:
             self._pending_rows -= rows
@@ -232,14 +247,31 @@ class PredictionLog:
                                version=b.version, alias=b.alias, role=b.role, returned=b.returned,
                                request_id=b.request_id, received_at=b.received_at, protocol=b.protocol,
                                logged_at=logged_at, source=source) for b in batches]
-        table = pl.concat(frames, how="diagonal_relaxed")
+        table = pl.concat(frames, how="diagonal_relaxed").to_arrow()
+        self._check_types(table)
         fault_point("prediction_log.before_commit")
         # Only the bookkeeping columns may get min/max statistics in the Delta log (it outlives erasure).
-        private = [c for c in table.columns if c not in KEY_COLUMNS]
-        version = self.store.append(SERVED_GROUP, table.to_arrow(), sources=[source], key_columns=KEY_COLUMNS,
+        private = [c for c in table.column_names if c not in KEY_COLUMNS]
+        version = self.store.append(SERVED_GROUP, table, sources=[source], key_columns=KEY_COLUMNS,
                                     pii_columns=private)
+        if self._schema is None or not set(table.column_names) <= set(self._schema.names):
+            self._schema = None  # the commit created the table or merged in columns: read it again
         fault_point("prediction_log.committed")
         return LogCommit(delta_version=version, rows=rows, request_ids=ids)
+
+    def _check_types(self, table: pa.Table) -> None:
+        """Refuse rows whose column the table holds as another type: Delta would cast them on append
+        (1.5 into an integer column is stored as 1), and a monitor must never read a value nobody sent."""
+        stored = self._schema if self._schema is not None else self.store.arrow_schema(SERVED_GROUP)
+        if stored is None:
+            return
+        self._schema = stored
+        for field in table.schema:
+            if field.name in stored.names and not pa.types.is_null(field.type):
+                kept = stored.field(field.name).type
+                if kept != field.type and not _widens(field.type, kept):
+                    raise InputError(f"served column {field.name!r} is {field.type} in this batch but {kept} in "
+                                     f"store/{SERVED_GROUP}", hint="serve the feature with one type in every model")
 
     def _write_audit(self, *, final: bool) -> None:
         with self._cond:

@@ -192,3 +192,17 @@ def test_erasure_passes_a_served_table_that_never_held_an_entity_key(home: Path)
     result = erase_entities(ws, ["C000001"], reason="request 8")
     assert result.rows_by_group == {"activity": 1, SERVED_GROUP: 0}
     assert ws.store.read(SERVED_GROUP).height == 2
+
+
+def test_rows_whose_type_the_table_would_cast_are_refused_and_counted(store: FeatureStore) -> None:
+    log = PredictionLog(store)
+    log.submit(batch("ints", 2))  # sessions stored as integers
+    assert log.flush(timeout=60)
+    log.submit(batch("floats", 1, sessions=[1.5]))  # Delta would store 1.5 as 1
+    assert log.flush(timeout=60)
+    log.submit(batch("ints-again", 1, sessions=[4]))
+    log.close()
+    assert (log.stats.failed_rows, log.stats.committed_rows) == (1, 3)
+    rows = store.read(SERVED_GROUP)
+    assert sorted(rows["request_id"].to_list()) == ["ints", "ints", "ints-again"]
+    assert sorted(rows["sessions"].to_list()) == [0, 1, 4]
