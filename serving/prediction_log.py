@@ -247,7 +247,10 @@ class PredictionLog:
                                version=b.version, alias=b.alias, role=b.role, returned=b.returned,
                                request_id=b.request_id, received_at=b.received_at, protocol=b.protocol,
                                logged_at=logged_at, source=source) for b in batches]
-        table = pl.concat(frames, how="diagonal_relaxed").to_arrow()
+        # Categories are stored as their text: Delta keeps a dictionary column as a string column anyway,
+        # and the next batch's dictionary type would otherwise look like a change of type.
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        table = frame.with_columns(pl.col(pl.Categorical, pl.Enum).cast(pl.String)).to_arrow()
         self._check_types(table)
         fault_point("prediction_log.before_commit")
         # Only the bookkeeping columns may get min/max statistics in the Delta log (it outlives erasure).

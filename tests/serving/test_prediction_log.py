@@ -206,3 +206,15 @@ def test_rows_whose_type_the_table_would_cast_are_refused_and_counted(store: Fea
     rows = store.read(SERVED_GROUP)
     assert sorted(rows["request_id"].to_list()) == ["ints", "ints", "ints-again"]
     assert sorted(rows["sessions"].to_list()) == [0, 1, 4]
+
+
+def test_categorical_inputs_are_stored_as_text_batch_after_batch(store: FeatureStore) -> None:
+    log = PredictionLog(store)
+    for rid, plan in (("a", ["basic", "pro"]), ("b", ["pro", "basic"])):
+        b = batch(rid, 2)
+        log.submit(ServedBatch(**{**b.__dict__, "inputs": b.inputs.with_columns(
+            pl.Series("plan", plan, dtype=pl.Categorical))}))
+        assert log.flush(timeout=60)
+    log.close()
+    assert log.stats.failed_rows == 0
+    assert store.read(SERVED_GROUP).sort("request_id", "row")["plan"].to_list() == ["basic", "pro", "pro", "basic"]
