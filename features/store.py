@@ -155,6 +155,12 @@ class FeatureStore:
             return None
         return self._table(group).version()
 
+    def arrow_schema(self, group: str) -> pa.Schema | None:
+        """The table's current columns and types (None when the group has no table yet)."""
+        if self.version(group) is None:
+            return None
+        return pa.schema(self._table(group).schema().to_arrow())
+
     def key_columns(self, group: str) -> tuple[str, ...]:
         """Entity keys then event time, as recorded when the table was created (empty if none)."""
         description = self._table(group).metadata().description or ""
@@ -304,13 +310,17 @@ class FeatureStore:
             raise StoreError(f"vacuum of Delta table {self._path(group)} failed: {exc}") from exc
         return len(present)
 
-    def delete_entities(self, group: str, key_column: str, keys: Sequence[str], *, vacuum: bool = True) -> int:
+    def delete_entities(self, group: str, key_column: str, keys: Sequence[str], *, vacuum: bool = True,
+                        missing_ok: bool = False) -> int:
         """Erase every row whose ``key_column`` is in ``keys``; with ``vacuum`` the old files go too,
-        so the erased values are gone from disk (and versions before the erasure can no longer be read)."""
+        so the erased values are gone from disk (and versions before the erasure can no longer be read).
+        ``missing_ok``: a table without the column holds no entity (0 rows), rather than an error."""
         if not keys:
             return 0
         table = self._table(group)
         if key_column not in table.schema().to_arrow().names:
+            if missing_ok:
+                return 0
             raise NotFoundError(f"feature group {group!r} has no column {key_column!r}")
         # A merge against a table of the keys, not a DELETE with the keys in its predicate: Delta
         # records a DELETE's predicate in the commit, and the log would keep the erased ids.

@@ -34,7 +34,8 @@ EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows import cli_admin, cli_contract, cli_ops, cli_predict, cli_runs, cli_server, cli_serving
+    from flows import (cli_admin, cli_contract, cli_ops, cli_predict, cli_runs, cli_server, cli_serving,
+                       cli_serving_compare)
     from flows.cli_args import OneLineParser
     from flows.cli_help import HOME_HELP, finish
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_predict.add_commands(commands)
     cli_serving.add_commands(commands)
     cli_server.add_commands(commands)
+    cli_serving_compare.add_commands(commands)
     return finish(parser)
 
 

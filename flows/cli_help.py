@@ -28,7 +28,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                "python -m flows ingest ~/exports/march/ --group customers"),
     "train": ("python -m flows train --model churn --trials 20 --reason 'new features'",),
     "monitor": ("python -m flows monitor --model churn --window-days 14",
-                "python -m flows monitor --model churn --since 2026-03-01 --until 2026-04-01"),
+                "python -m flows monitor --model churn --since 2026-03-01 --until 2026-04-01",
+                "python -m flows monitor --model churn --source served --window-days 7"),
     "score": ("python -m flows score --model churn", "python -m flows score --model churn --out scores.parquet"),
     "predict": ("python -m flows predict --model churn --input rows.csv --out scored.parquet",),
     "predict-server": ("python -m flows predict-server --port 8080",
@@ -68,6 +69,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "server stop": ("python -m flows server stop",),
     "server status": ("python -m flows server status --home ./.driftline",),
     "deployments render": ("python -m flows deployments render --write",),
+    "serving": ("python -m flows serving compare --model churn",),
+    "serving compare": ("python -m flows serving compare --model churn --since 2026-03-01 --until 2026-03-08",),
 }
 
 

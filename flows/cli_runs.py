@@ -210,7 +210,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _monitor(args: argparse.Namespace) -> int:
     run = _run(args, "monitor", model=_declared(args), window_days=args.window_days, since=args.since,
-               until=args.until)
+               until=args.until, source=args.source)
     from usecases.monitor import MonitorResult, verdict_lines
 
     print("\n".join(verdict_lines(run.result_as(MonitorResult))))
@@ -267,6 +267,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--window-days", type=positive_int, help="days in the current window (default 30)")
     p.add_argument("--since", type=utc_time, help="first moment of the window (ISO date or time, UTC)")
     p.add_argument("--until", type=utc_time, help="end of the window, excluded (default: just after the newest row)")
+    p.add_argument("--source", choices=("store", "served"), default="store",
+                   help="the current window: rows that arrived in the store (default), or what the "
+                        "prediction server answered as champion")
     p.set_defaults(handler=_monitor, warm=True)
     p = commands.add_parser("score", help="score every entity's latest features with the champion")
     p.add_argument("--model")

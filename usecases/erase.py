@@ -1,8 +1,9 @@
 """Erasure of entities (a data subject's right to be forgotten), the use case behind ``erase``.
 
 Prefect-free, like the other admin use cases; ``tasks.erasure`` wraps it for flows. Every row
-of the given entities is deleted from every group of the store (feature groups, labels and
-predictions) and from the quarantine, then the
+of the given entities is deleted from every group of the store (feature groups, labels, batch
+predictions and the online server's ``served_predictions``, whose rows hold the entity when the
+request looked it up or sent its key column) and from the quarantine, then the
 tables are vacuumed so the Parquet files that held the rows are gone from disk; ingested drops
 still in ``landing/`` that hold them are removed too. A drop in ``landing/`` that holds them and
 is not ingested yet stops the erasure before anything is deleted: the next ingestion would bring
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 from driftline.atomic import fault_point
 from driftline.errors import InputError
 from features.landing import Handled, drops, mentioning
+from features.served_predictions import SERVED_GROUP
 
 if TYPE_CHECKING:
     from tasks.workspace import Workspace
@@ -75,7 +77,10 @@ def erase_entities(ws: "Workspace", keys: Sequence[str], *, reason: str,
             raise InputError(f"{len(waiting)} drop(s) in landing/ hold rows of these entities and are not "
                              f"ingested yet ({names}); nothing was erased",
                              hint="run `python -m flows ingest` (or remove those drops), then erase again")
-    rows = {group: ws.store.delete_entities(group, key_column, keys) for group in ws.store.groups()}
+    # The served table holds the key column only once a request carried it (an entity lookup, or the
+    # key sent inline); until then it holds no entity to erase.
+    rows = {group: ws.store.delete_entities(group, key_column, keys, missing_ok=group == SERVED_GROUP)
+            for group in ws.store.groups()}
     quarantined = ws.quarantine.delete_entities(key_column, keys)
     for path in in_landing:
         path.unlink(missing_ok=True)

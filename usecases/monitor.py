@@ -5,7 +5,8 @@ end at the data's time), joined per entity as the training set joins them (:mod:
 :mod:`features.arrivals`); :func:`labelled_scores` matches the champion's stored
 batch scores with the labels that arrived since (:mod:`monitoring.labels`); :func:`monitor_champion`
 runs :func:`monitoring.drift.detect_drift` under a :class:`DriftPolicy`, writes the HTML report
-under ``reports/``, audits the ``drift.verdict`` and returns a typed :class:`MonitorResult`.
+under ``reports/``, audits the ``drift.verdict`` and returns a typed :class:`MonitorResult`. The
+window may instead be served traffic (``source="served"``, :mod:`usecases.served_window`).
 Drift is a result, not an exception. The tasks add the Prefect artifact (:func:`drift_markdown`
 is its text); the flow emits ``driftline.drift.detected`` from the result.
 """
@@ -24,7 +25,7 @@ import polars as pl
 
 from driftline.atomic import write_atomic
 from driftline.clock import format_time, utc_now
-from driftline.errors import AuditChainError, ContractError, NotFoundError
+from driftline.errors import AuditChainError, ContractError, InputError, NotFoundError
 from features.contracts import FeatureGroupContract
 from features.arrivals import arrived_rows
 from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTIONS_GROUP
@@ -43,6 +44,7 @@ from registry.layout import VersionFiles
 from registry.versions import ModelVersion
 from training.model import TrainedModel
 from usecases.score import predict, row_scores
+from usecases.served_window import SOURCES, served_scores
 
 
 
@@ -80,29 +82,49 @@ def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupCont
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
                     horizon: timedelta, label: str | None = None,
-                    classes: tuple[Any, ...] = ()) -> LabelledScores | None:
+                    classes: tuple[Any, ...] = (), source: str = "store") -> LabelledScores | None:
     """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
     none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label.
     ``label`` is the model's label column (its spec's), by default the contract's; ``classes`` the
     champion schema's binary (negative, positive), by which labels become 0/1 as in training (a value
-    it never learnt is left unknown, NaN, rather than read as either class)."""
+    it never learnt is left unknown, NaN, rather than read as either class). ``source="served"``
+    matches the rows the server returned instead (:func:`usecases.served_window.served_scores`),
+    by the same rule, from the time each request was received."""
     c = label_contract
     label = label or c.label
     if label is None:  # a misconfigured label_group: say so rather than crash inside polars
         raise ContractError(f"group {c.name!r} is not a labels group (no label in its contract)",
                             hint="set label_group to the group whose contract names a label and a task")
-    if PREDICTIONS_GROUP not in store.groups() or c.name not in store.groups():
+    if source not in SOURCES:
+        raise InputError(f"unknown monitor source {source!r}", hint=f"use one of {', '.join(SOURCES)}")
+    if c.name not in store.groups():
         return None
-    scores = store.read(PREDICTIONS_GROUP).filter(
-        (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
+    if source == "served":
+        served = served_scores(store, champion.model, champion.version, c.entity_keys)
+        if served is None:
+            return None
+        scores = served
+    elif PREDICTIONS_GROUP not in store.groups():
+        return None
+    else:
+        scores = store.read(PREDICTIONS_GROUP).filter(
+            (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
     if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
         scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
+    return match_labels(scores, label_events(store, c, label, classes), keys=c.entity_keys, horizon=horizon)
+
+
+def label_events(store: FeatureStore, label_contract: FeatureGroupContract, label: str,
+                 classes: tuple[Any, ...] = ()) -> pl.DataFrame:
+    """The labels group as label matching takes it: ``*keys``, ``label_time``, ``label`` (a binary
+    label mapped to 0/1 by ``classes``, a value the model never learnt left unknown)."""
+    c = label_contract
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(label).alias("label"))
     if classes:
         labels = labels.with_columns(pl.col("label").replace_strict(
             list(classes), [0.0, 1.0], default=None, return_dtype=pl.Float64))
-    return match_labels(scores, labels, keys=c.entity_keys, horizon=horizon)
+    return labels
 
 
 def window_labels(store: FeatureStore, label_contract: FeatureGroupContract, window: Window, *,
@@ -131,10 +153,11 @@ def reference_of(champion: ModelVersion) -> ReferenceProfile:
     return ReferenceProfile.from_json(data)
 
 
-def report_path(reports: Path, champion: ModelVersion, window: Window) -> Path:
-    """Where the drift report of ``champion`` over ``window`` is written: one file per model version
-    and window end, so a rerun over the same data replaces its own report and no other."""
-    return reports / f"drift-{champion.model}-v{champion.version}-{window.end:%Y%m%dT%H%M%S}.html"
+def report_path(reports: Path, champion: ModelVersion, window: Window, source: str = "store") -> Path:
+    """Where the drift report of ``champion`` over ``window`` is written: one file per model version,
+    source and window end, so a rerun over the same data replaces its own report and no other."""
+    served = "-served" if source == "served" else ""
+    return reports / f"drift-{champion.model}-v{champion.version}{served}-{window.end:%Y%m%dT%H%M%S}.html"
 
 
 def drift_markdown(report: DriftReport, champion: ModelVersion) -> str:
@@ -168,8 +191,10 @@ def verdict_lines(result: MonitorResult) -> list[str]:
 HISTORY_RUNS = 50  # past runs charted in a drift report: enough to see a trend, a bounded page
 
 
-def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS) -> tuple[DriftPoint, ...]:
-    """The last ``limit`` monitor runs of ``model`` (any version), oldest first, from its
+def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS,
+                  source: str = "store") -> tuple[DriftPoint, ...]:
+    """The last ``limit`` monitor runs of ``model`` (any version) over ``source`` (the store's rows,
+    or served traffic: two different windows, never one line), oldest first, from its
     ``drift.verdict`` entries. Read through the audit log's reader, which checks each entry's hash;
     the links between entries are checked here too, so an edited or removed entry is an
     :class:`AuditChainError`, never a quietly different chart."""
@@ -183,6 +208,8 @@ def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS) -> 
         if entry.action != "drift.verdict" or not entry.subject.startswith(prefix) or not version.isdigit():
             continue
         d = entry.details
+        if d.get("source", "store") != source:  # entries before served monitoring are the store's
+            continue
         points.append(DriftPoint(entry.time, int(version), str(d.get("window", "")), bool(d.get("drifted")),
                                  float(d.get("share_drifted", 0.0)), d.get("psi") or {}))
     return tuple(points[-limit:]) if limit > 0 else ()
@@ -190,23 +217,29 @@ def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS) -> 
 
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
-                     audit: AuditLog, actor: Actor, label: str | None = None,
-                     stable_charts: bool = False) -> MonitorResult:
+                     audit: AuditLog, actor: Actor, label: str | None = None, source: str = "store",
+                     returned_scores: np.ndarray | None = None, stable_charts: bool = False) -> MonitorResult:
     """Judge ``window`` against ``champion`` (loaded verified by the caller): features, its scores
     on the window and, where labels arrived, its performance on the stored batch scores. The HTML
     report is written before the ``drift.verdict`` entry that names it, so an entry never points at
     a report that is not there; it charts this run after the model's past runs (the entry records
-    each feature's PSI for the charts of later runs), and every feature with ``stable_charts``."""
+    each feature's PSI for the charts of later runs), and every feature with ``stable_charts``.
+    With ``source="served"`` the window is served traffic
+    (:func:`usecases.served_window.served_window`), ``returned_scores`` the scores the server returned
+    on it (judged as they were answered), and performance is measured on labelled served rows."""
+    if source not in SOURCES or (source == "served") != (returned_scores is not None):
+        raise InputError(f"monitor source {source!r} with{'' if returned_scores is not None else 'out'} served scores",
+                         hint="pass returned_scores exactly when the source is 'served'")
     profile = reference_of(champion)
     model = TrainedModel.load(champion.path)
     # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
-    predictions = row_scores(model, predict(model, window.frame))
+    predictions = returned_scores if returned_scores is not None else row_scores(model, predict(model, window.frame))
     labelled = labelled_scores(store, label_contract, champion, horizon=label_horizon, label=label,
-                               classes=model.schema.classes if model.task == "binary" else ())
+                               classes=model.schema.classes if model.task == "binary" else (), source=source)
     target = window_labels(store, label_contract, window, label=label) if profile.target else None
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions, labelled=labelled,
                           reference_performance=champion.metadata.get("metrics"), current_target=target)
-    html = report_path(reports, champion, window)
+    html = report_path(reports, champion, window, source)
     made_at = format_time(utc_now())
     psi = {f.name: f.psi for f in report.features if math.isfinite(f.psi)}  # canonical JSON has no NaN
     now = DriftPoint(made_at, champion.version, window.key, report.drifted, report.share_drifted, psi)
@@ -214,13 +247,13 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
                          made_at)
     write_atomic(html, render_drift_html(
         report, profile, window.frame, current_predictions=predictions, header=header, policy=policy,
-        history=(*drift_history(audit, champion.model, limit=HISTORY_RUNS - 1), now),
+        history=(*drift_history(audit, champion.model, limit=HISTORY_RUNS - 1, source=source), now),
         stable_charts=stable_charts).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {
         "drifted": report.drifted, "share_drifted": report.share_drifted, "psi": psi,
         "performance": dict(report.performance) if report.performance else None,
         "drifted_features": list(report.drifted_features()), "window": window.key,
-        "current_rows": report.current_rows, "report": html.name}, actor=actor)
+        "current_rows": report.current_rows, "report": html.name, "source": source}, actor=actor)
     return MonitorResult(model=champion.model, version=champion.version, drifted=report.drifted,
                          drifted_features=report.drifted_features(), share_drifted=report.share_drifted,
                          window=f"{champion.model}:v{champion.version}:{window.key}", report=html,

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SOURCES_KEY = "driftline.sources"  # features.store.SOURCES_KEY, not imported: that loads deltalake
 PREDICTIONS_GROUP = "predictions"  # tasks.scoring's group; its commits are audited as model.score
+# features.served_predictions.SERVED_GROUP: the prediction log audits its commits by counts per N rows
+# (serving.prediction_log), so a commit without an entry of its own is not lost and is not recovered.
+SERVED_GROUP = "served_predictions"
 ALIAS_ACTIONS = {"promote": "model.promote", "rollback": "model.rollback", "set": "model.alias"}
 WATERMARK_FILE = "reconcile.json"
 
@@ -111,7 +114,7 @@ def _drops(ws: "Workspace", scan: AuditScan, mark: Watermark, lost: list[_Lost])
         table = DeltaTable(str(store_root / group))
         current, done = table.version(), mark.groups.get(group, -1)
         reached[group] = current
-        if current <= done:
+        if current <= done or group == SERVED_GROUP:
             continue
         for commit in sorted(table.history(limit=current - done), key=lambda c: int(c["version"])):
             version = int(commit["version"])
