@@ -9,6 +9,10 @@ Every scoring request reads its slot's served version once (:attr:`serving.model
 so a promotion swapping it mid-request changes nothing for that request; the response names the
 version (OIP ``model_version``; the :data:`serving.mlflow_api.VERSION_HEADER` header on both), and
 the request's :class:`serving.served.ServedBatch` goes to the sink after the response is sent.
+With a :class:`serving.routing.Router`, a request to a model (not to a version) is scored by the
+routes it plans: a canary's share is answered by the challenger, and a shadow challenger scores
+every request after the response is sent (no added latency), its batch logged with ``returned``
+false, for ``python -m flows serving compare``.
 Health probes (``/v2/health/*``, ``/ping``, ``/health``) need no token; everything else does when
 the server has one. No part of a request ever names a file: models come from the served set, rows
 from the body or the in-memory entity index.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hmac
 import sys
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,6 +40,8 @@ from driftline.clock import utc_now
 from driftline.errors import DriftlineError, NotFoundError
 from serving import mlflow_api, oip
 from serving.models import CHAMPION, ServedSet, Slot
+from serving.routing import Route as Planned
+from serving.routing import Router
 from serving.scoring import RequestRefused, Scored, request_frame, score
 from serving.served import DiscardSink, PredictionSink, Role, ServedBatch
 
@@ -95,13 +102,14 @@ class ServingApp:
 
     def __init__(self, served: ServedSet, *, limits: Limits = Limits(), sink: PredictionSink | None = None,
                  entities: EntityIndex | None = None, required: Mapping[str, Sequence[str]] | None = None,
-                 version: str = "0") -> None:
+                 version: str = "0", router: Router | None = None) -> None:
         self.served = served
         self.limits = limits
         self.sink: PredictionSink = sink if sink is not None else DiscardSink()
         self.entities = entities
         self.required = dict(required or {})
         self.version = version
+        self.router = router
 
     # ------------------------------------------------------------------ plumbing
     def _authorized(self, request: Request) -> bool:
@@ -147,15 +155,42 @@ class ServingApp:
         required = self.required.get(slot.ref.name, ()) if entities is None else ()
         return score(served, frame, required=required), entities
 
-    def _handoff(self, slot: Slot, scored: Scored, entities: pl.DataFrame | None, request_id: str,
-                 received: Any, protocol: str) -> BackgroundTask:
+    def _routes(self, slot: Slot, request_id: str, by_version: bool) -> tuple[Slot, Role, list[Slot]]:
+        """The slot that answers, its role, and the shadow slots scored after the answer."""
+        default: Role = "champion" if slot.ref.ref == CHAMPION else "pinned"
+        if self.router is None or by_version or self.router.challenger(slot.ref.name) is None:
+            return slot, default, []
+        planned: tuple[Planned, ...] = self.router.plan(slot.ref.name, request_id)
+        answer = next(r for r in planned if r.returned)
+        shadows = [self.served.by_ref(r.model, r.ref) for r in planned if not r.returned]
+        return self.served.by_ref(answer.model, answer.ref), answer.role, shadows
+
+    def _handoff(self, scored: Scored, entities: pl.DataFrame | None, request_id: str, received: Any,
+                 protocol: str, role: Role, shadows: Sequence[Slot], columns: Mapping[str, Any]) -> BackgroundTask:
+        return BackgroundTask(self._after, self._batch(scored, entities, request_id, received, protocol, role, True),
+                              shadows, columns, request_id, received, protocol)
+
+    @staticmethod
+    def _batch(scored: Scored, entities: pl.DataFrame | None, request_id: str, received: Any, protocol: str,
+               role: Role, returned: bool) -> ServedBatch:
         served = scored.served
-        role: Role = "champion" if served.alias == CHAMPION else "pinned"
-        batch = ServedBatch(model=served.name, version=served.version, alias=served.alias, role=role,
-                            returned=True, request_id=request_id, received_at=received,
-                            protocol=protocol,  # type: ignore[arg-type]
-                            inputs=scored.inputs, outputs=scored.outputs, entities=entities)
-        return BackgroundTask(self._submit, batch)
+        return ServedBatch(model=served.name, version=served.version, alias=served.alias, role=role,
+                           returned=returned, request_id=request_id, received_at=received,
+                           protocol=protocol,  # type: ignore[arg-type]
+                           inputs=scored.inputs, outputs=scored.outputs, entities=entities)
+
+    def _after(self, answered: ServedBatch, shadows: Sequence[Slot], columns: Mapping[str, Any], request_id: str,
+               received: Any, protocol: str) -> None:
+        """After the response: log the answer, then score and log each shadow on the same rows."""
+        self._submit(answered)
+        for shadow in shadows:
+            try:
+                scored, entities = self._score(shadow, columns)
+            except Exception as exc:  # noqa: BLE001 - a shadow never fails what was answered
+                print(f"serve: shadow {shadow.ref} could not score request {request_id}: {type(exc).__name__}: "
+                      f"{exc}", file=sys.stderr, flush=True)
+                continue
+            self._submit(self._batch(scored, entities, request_id, received, protocol, "challenger", False))
 
     def _submit(self, batch: ServedBatch) -> None:
         try:
@@ -205,10 +240,13 @@ class ServingApp:
         except orjson.JSONDecodeError as exc:
             raise RequestRefused(f"the body is not valid JSON: {exc}", status=400,
                                  hint="send an infer request as a JSON object") from None
-        request_id, columns, wanted = oip.infer_columns(body)
+        given_id, columns, wanted = oip.infer_columns(body)
+        request_id = given_id if given_id is not None else str(uuid.uuid4())
+        slot, role, shadows = self._routes(slot, request_id, "version" in request.path_params)
         scored, entities = await run_in_threadpool(self._score, slot, columns)
         answer = oip.infer_response(scored, request_id, wanted)
-        response = JSON(answer, background=self._handoff(slot, scored, entities, answer["id"], received, "v2"))
+        response = JSON(answer, background=self._handoff(scored, entities, request_id, received, "v2", role,
+                                                         shadows, columns))
         response.headers[mlflow_api.VERSION_HEADER] = scored.served.label
         return response
 
@@ -225,10 +263,12 @@ class ServingApp:
         columns = mlflow_api.csv_columns(raw) if mime == mlflow_api.CSV else mlflow_api.json_columns(raw)
         if isinstance(columns, list):
             columns = mlflow_api.positional_columns(columns, slot.current.model.schema.features)
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        slot, role, shadows = self._routes(slot, request_id, False)
         scored, entities = await run_in_threadpool(self._score, slot, columns)
-        request_id = request.headers.get("x-request-id") or f"mlflow-{id(request):x}-{received.timestamp():.6f}"
         response = Response(mlflow_api.predictions_body(scored), media_type="application/json",
-                            background=self._handoff(slot, scored, entities, request_id, received, "mlflow"))
+                            background=self._handoff(scored, entities, request_id, received, "mlflow", role,
+                                                     shadows, columns))
         response.headers[mlflow_api.VERSION_HEADER] = scored.served.label
         return response
 

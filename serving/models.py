@@ -147,6 +147,13 @@ class ServedSet:
                             f"(served: {', '.join(str(s.current.version) for s in candidates)})",
                             hint=f"ask /v2/models/{name} for the version it serves")
 
+    def by_ref(self, name: str, ref: str) -> Slot:
+        """The slot serving ``name@ref`` (a route's target: an alias, or a version number as text)."""
+        for slot in self.slots:
+            if slot.ref.name == name and str(slot.ref.ref) == ref:
+                return slot
+        raise NotFoundError(f"{name}@{ref} is not served here", hint=f"serve it too: --model {name}@{ref}")
+
     def refresh(self, name: str | None = None) -> list[tuple[Slot, ServedModel | Refusal]]:
         """Re-resolve the aliases (of ``name``, or all); swap each slot whose alias moved to a
         version that verifies, record a refusal for one that does not. Returns what changed."""

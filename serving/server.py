@@ -7,7 +7,9 @@ contracts declare not nullable, and the watcher over the alias files and Delta l
 version is audited (``serve.refused``) the way use cases audit, under the writers' lock. :func:`run`
 serves with uvicorn in this process; uvicorn turns SIGTERM and SIGINT into a graceful stop (requests
 in flight finish), after which the watcher stops and the sink is closed, so it flushes what it
-holds. The ``sink=`` parameter is where the prediction log plugs in (default: :class:`DiscardSink`).
+holds. The ``sink=`` parameter takes the prediction log (``predict-server`` passes
+:class:`serving.prediction_log.PredictionLog`; default here: :class:`DiscardSink`), ``challengers=`` the
+shadow and canary challengers the app routes to (:class:`serving.routing.Router`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from driftline.errors import DriftlineError, InputError, NotFoundError
 from serving.app import Limits, ServingApp
 from serving.entities import StoredEntities
 from serving.models import CHAMPION, ModelRef, ServedSet, Slot
+from serving.routing import Router, RouteSpec
 from serving.served import DiscardSink, PredictionSink
 from serving.watch import Watched, Watcher
 
@@ -95,14 +98,19 @@ def _model_groups(ws: "Workspace", names: Sequence[str]) -> tuple[Columns, Colum
 
 
 def build(ws: "Workspace", refs: Sequence[ModelRef], *, limits: Limits, sink: PredictionSink | None = None,
-          interval: float = 0.5) -> Serving:
-    """The served set, entity index, app and watcher of one server (nothing listens yet)."""
+          interval: float = 0.5, challengers: Sequence[RouteSpec] = ()) -> Serving:
+    """The served set, entity index, app and watcher of one server (nothing listens yet). Each
+    challenger (``--shadow``/``--canary``) is served too, verified and watched like its champion."""
     refs = list(refs) or default_refs(ws)
+    champions = {name: str(next(r.ref for r in refs if r.name == name)) for name in dict.fromkeys(r.name for r in refs)}
+    router = Router(champions, challengers) if challengers else None
+    refs += [ModelRef(c.model, c.alias) for c in challengers if ModelRef(c.model, c.alias) not in refs]
     served = ServedSet(ws, refs, on_refusal=audit_refusal(ws))
     groups, required = _model_groups(ws, served.names())
     entities = StoredEntities(ws.store, ws.contracts, groups)
     sink = sink if sink is not None else DiscardSink()
-    app = ServingApp(served, limits=limits, sink=sink, entities=entities, required=required, version=__version__)
+    app = ServingApp(served, limits=limits, sink=sink, entities=entities, required=required, version=__version__,
+                     router=router)
     alias_files = {ws.registry.root / r.name / "aliases.json": r.name for r in refs if not r.pinned}
     watched = [Watched(path, functools.partial(served.refresh, name)) for path, name in alias_files.items()]
     watched += [Watched(log, functools.partial(entities.reload_group, log.parent.name)) for log in entities.logs()]
