@@ -115,7 +115,12 @@ def _serving(name: str, argv: list[str], port: int, ready_path: str, log: Path,
             time.sleep(0.2)  # polling a start-up, not timing anything
         yield server
     finally:
+        died = process.poll()
         _stop(process)
+        if died is not None:  # it should have been running until now: say how it ended, not only "refused"
+            how = f"signal {-died}" if died < 0 else f"exit code {died}"
+            print(f"{name} ended on its own ({how}) before the benchmark stopped it; its log {log} ends:\n"
+                  f"{log.read_text(errors='replace')[-1500:]}", file=sys.stderr)
 
 
 def mlflow_server(model_dir: Path, logs: Path) -> contextlib.AbstractContextManager[Server]:
@@ -143,8 +148,9 @@ def run_wrk(url: str, body: Path, connections: int, seconds: float) -> dict:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
             "-s", str(LUA), url]
     try:
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True,
-                              timeout=seconds + 120)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 120)
     except FileNotFoundError as exc:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (see benchmarks/README.md)") from exc
+    if done.returncode != 0:
+        raise SystemExit(f"wrk {url} failed ({done.returncode}): {(done.stdout + done.stderr).strip()[-800:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
