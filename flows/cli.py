@@ -34,7 +34,7 @@ EXIT_USER, EXIT_INTEGRITY, EXIT_INTERNAL = 2, 3, 70
 
 
 def _parser() -> argparse.ArgumentParser:
-    from flows import cli_admin, cli_contract, cli_ops, cli_predict, cli_runs, cli_server
+    from flows import cli_admin, cli_contract, cli_ops, cli_predict, cli_runs, cli_server, cli_serving
     from flows.cli_args import OneLineParser
     from flows.cli_help import HOME_HELP, finish
 
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_ops.add_commands(commands)
     cli_contract.add_commands(commands)
     cli_predict.add_commands(commands)
+    cli_serving.add_commands(commands)
     cli_server.add_commands(commands)
     return finish(parser)
 

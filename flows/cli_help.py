@@ -31,6 +31,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
                 "python -m flows monitor --model churn --since 2026-03-01 --until 2026-04-01"),
     "score": ("python -m flows score --model churn", "python -m flows score --model churn --out scores.parquet"),
     "predict": ("python -m flows predict --model churn --input rows.csv --out scored.parquet",),
+    "predict-server": ("python -m flows predict-server --port 8080",
+                       "python -m flows predict-server --model churn@champion --model churn@challenger "
+                       "--token-file serve.token"),
     "run": ("python -m flows run retrain -p model=churn -p idempotency_key=manual-1",),
     "registry": ("python -m flows registry list", "python -m flows registry verify --all"),
     "registry list": ("python -m flows registry list churn",),

@@ -55,7 +55,8 @@ def test_the_demo_data_generator_loads_no_prefect() -> None:
 @pytest.mark.parametrize("argv", [["--help"], ["registry", "list"], ["audit", "verify"], ["keys", "list"],
                                   ["contract", "infer", "missing.csv", "--group", "g", "--entity", "id",
                                    "--time", "t"],
-                                  ["predict", "--input", "missing.csv", "--out", "x.csv"]])
+                                  ["predict", "--input", "missing.csv", "--out", "x.csv"],
+                                  ["predict-server", "--port", "0"]])
 def test_commands_that_run_no_flow_import_no_prefect(argv: list[str], tmp_path: Path) -> None:
     code = ("import sys\nfrom flows.cli import main\n"
             f"rc = 0\ntry:\n    rc = main({argv!r})\nexcept SystemExit as e:\n    rc = e.code\n"
