@@ -29,6 +29,7 @@ count and the load average, since a shared machine moves every number.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -159,58 +160,53 @@ def check_equal(server: Server, path: str, body: Path, expected: np.ndarray) -> 
                          f"(shape {got.shape} vs {expected.shape}, first differing row {bad})")
 
 
-def measure(server: Server, cases: list[tuple[str, str, Path, int]], clients: list[int], duration: float,
-            warmup: float) -> list[dict]:
+def measure(cases: list[tuple[Server, str, str, Path, int, int]], duration: float, warmup: float) -> list[dict]:
+    """wrk on each case (server, protocol, path, body, rows, clients): ``warmup`` untimed, then ``duration``."""
     results = []
-    for protocol, path, body, size in cases:
-        for c in clients:
-            run_wrk(server.url(path), body, c, warmup)
-            r = run_wrk(server.url(path), body, c, duration)
-            errors = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
-            seconds = r["duration_us"] / 1e6
-            results.append({"server": server.name, "protocol": protocol, "rows": size, "clients": c,
-                            "requests": r["requests"], "rps": r["requests"] / seconds,
-                            "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "errors": errors})
+    for server, protocol, path, body, size, c in cases:
+        run_wrk(server.url(path), body, c, warmup)
+        r = run_wrk(server.url(path), body, c, duration)
+        errors = r["non2xx"] + r["connect"] + r["read"] + r["write"] + r["timeout"]
+        seconds = r["duration_us"] / 1e6
+        results.append({"server": server.name, "protocol": protocol, "rows": size, "clients": c,
+                        "requests": r["requests"], "rps": r["requests"] / seconds,
+                        "p50_ms": r["p50_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "errors": errors})
     return results
 
 
 def run(folder: Path, customers: int, clients: list[int], duration: float, warmup: float,
         server_args: list[str], servers: tuple[str, ...] = ("mlflow", "driftline")) -> list[dict]:
+    """Both servers started (one after the other) and checked, then the cases interleaved: for each
+    size and concurrency MLflow, then driftline's two protocols, so that a change in the shared
+    machine's load between cases touches both servers alike (an idle server takes no CPU)."""
     prepare(folder, customers)
     expected = np.load(folder / "expected.npy")
     split = {n: folder / f"body-split-{n}.json" for n in (1, BATCH)}
-    results: list[dict] = []
-    if "mlflow" in servers:
-        results += run_mlflow(folder, expected, split, clients, duration, warmup)
-    if "driftline" in servers:
-        results += run_driftline(folder, expected, split, clients, duration, warmup, server_args)
-    return results
+    v2 = {n: folder / f"body-v2-{n}.json" for n in (1, BATCH)}
+    with contextlib.ExitStack() as stack:
+        routes: list[tuple[Server, str, str, dict[int, Path]]] = []
+        if "mlflow" in servers:
+            server = stack.enter_context(mlflow_server(folder / "mlflow-model", folder / "logs"))
+            check_equal(server, "/invocations", split[BATCH], expected)
+            routes.append((server, "mlflow", "/invocations", split))
+        if "driftline" in servers:
+            server = stack.enter_context(driftline_server(folder / "home", MODEL, folder / "logs",
+                                                          home_env(folder), server_args))
+            write_v2_bodies(folder, server.get(f"/v2/models/{MODEL}"))
+            check_equal(server, "/invocations", split[BATCH], expected)
+            check_equal(server, f"/v2/models/{MODEL}/infer", v2[BATCH], expected)
+            routes += [(server, "mlflow", "/invocations", split), (server, "v2", f"/v2/models/{MODEL}/infer", v2)]
+        cases = [(server, protocol, path, bodies[n], n, c) for n in (1, BATCH) for c in clients
+                 for server, protocol, path, bodies in routes]
+        results = measure(cases, duration, warmup)
+    order = {"mlflow": 0, "driftline": 1}
+    return sorted(results, key=lambda r: (order[r["server"]], r["protocol"], r["rows"], r["clients"]))
 
 
-def run_mlflow(folder: Path, expected: np.ndarray, split: dict[int, Path], clients: list[int], duration: float,
-               warmup: float) -> list[dict]:
-    with mlflow_server(folder / "mlflow-model", folder / "logs") as server:
-        check_equal(server, "/invocations", split[BATCH], expected)
-        cases = [("mlflow", "/invocations", split[n], n) for n in (1, BATCH)]
-        return measure(server, cases, clients, duration, warmup)
-
-
-def run_driftline(folder: Path, expected: np.ndarray, split: dict[int, Path], clients: list[int], duration: float,
-                  warmup: float, server_args: list[str]) -> list[dict]:
-    with driftline_server(folder / "home", MODEL, folder / "logs", home_env(folder), server_args) as server:
-        write_v2_bodies(folder, server.get(f"/v2/models/{MODEL}"))
-        v2 = {n: folder / f"body-v2-{n}.json" for n in (1, BATCH)}
-        check_equal(server, "/invocations", split[BATCH], expected)
-        check_equal(server, f"/v2/models/{MODEL}/infer", v2[BATCH], expected)
-        cases = [("mlflow", "/invocations", split[n], n) for n in (1, BATCH)]
-        cases += [("v2", f"/v2/models/{MODEL}/infer", v2[n], n) for n in (1, BATCH)]
-        return measure(server, cases, clients, duration, warmup)
-
-
-def report(results: list[dict]) -> list[dict]:
+def report(results: list[dict], load_before: tuple[float, float, float]) -> list[dict]:
     """Print the table and the ratios; return the ratio rows (driftline over MLflow)."""
-    load = os.getloadavg()
-    print(f"os.cpu_count()={os.cpu_count()} load average={load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+    before, after = (" ".join(f"{x:.2f}" for x in load) for load in (load_before, os.getloadavg()))
+    print(f"os.cpu_count()={os.cpu_count()} load average (1/5/15 min) before {before}, after {after}; "
           f"python={sys.version.split()[0]}")
     print(f"{'server':>9} {'protocol':>8} {'rows':>5} {'clients':>7} {'requests':>8} {'req/s':>8} "
           f"{'rows/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}")
@@ -238,8 +234,9 @@ def report(results: list[dict]) -> list[dict]:
 
 @pytest.mark.benchmark
 def test_driftline_serves_the_same_numbers_without_errors() -> None:
+    load = os.getloadavg()
     results = run(OUT, 1500, [1, 4], duration=3.0, warmup=1.0, server_args=[])
-    report(results)
+    report(results, load)
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in results)
 
 
@@ -259,7 +256,8 @@ def main() -> None:
         return build(args.build, args.customers)
     clients = [int(c) for c in args.clients.split(",")]
     servers = tuple(args.servers.split(","))
-    report(run(args.folder, args.customers, clients, args.duration, args.warmup, args.server_arg, servers))
+    load = os.getloadavg()
+    report(run(args.folder, args.customers, clients, args.duration, args.warmup, args.server_arg, servers), load)
 
 
 if __name__ == "__main__":
