@@ -85,28 +85,44 @@ def records_columns(records: Sequence[Any], what: str) -> dict[str, list[Any]]:
     return {n: [r.get(n) for r in records] for n in names}
 
 
+def _first_flagged(typed: pl.DataFrame, flags: Mapping[str, pl.Expr]) -> str | None:
+    """The first column (in ``flags``' order) whose flag holds in some row, in one polars query for
+    all of them: every polars call costs tens of microseconds whatever the row count, and a check per
+    column took about a quarter of a single-row request (benchmarks/bench_serving.py, py-spy)."""
+    if not flags:
+        return None
+    hits = typed.select([flag.any().alias(name) for name, flag in flags.items()]).row(0)
+    return next((name for name, hit in zip(flags, hits, strict=True) if hit), None)
+
+
 def _check_categories(typed: pl.DataFrame, served: ServedModel, what: str) -> None:
-    for name, known in served.model.schema.categories.items():
-        column = typed[name]
-        unknown = column.is_not_null() & ~column.is_in(list(known))
-        if unknown.any():
-            i = int(unknown.arg_max() or 0)
-            shown = ", ".join(repr(v) for v in known[:8]) + (" ..." if len(known) > 8 else "")
-            raise InputError(f"column {name!r} row {i + 1}: {str(column[i])[:40]!r} is a category {what} never "
-                             f"saw in training (known: {shown})",
-                             hint=f"send one of the known values of {name}; the model cannot score a new one")
+    categories = served.model.schema.categories
+    name = _first_flagged(typed, {n: pl.col(n).is_not_null() & ~pl.col(n).is_in(list(known))
+                                  for n, known in categories.items()})
+    if name is None:
+        return
+    known = categories[name]
+    column = typed[name]
+    i = int((column.is_not_null() & ~column.is_in(list(known))).arg_max() or 0)
+    shown = ", ".join(repr(v) for v in known[:8]) + (" ..." if len(known) > 8 else "")
+    raise InputError(f"column {name!r} row {i + 1}: {str(column[i])[:40]!r} is a category {what} never "
+                     f"saw in training (known: {shown})",
+                     hint=f"send one of the known values of {name}; the model cannot score a new one")
+
+
+def _missing(typed: pl.DataFrame, name: str) -> pl.Expr:
+    if typed.schema[name].is_float():
+        return pl.col(name).is_null() | pl.col(name).is_nan().fill_null(False)
+    return pl.col(name).is_null()
 
 
 def _check_nulls(typed: pl.DataFrame, required: Sequence[str], what: str) -> None:
-    for name in required:
-        column = typed[name]
-        missing = column.is_null()
-        if column.dtype.is_float():
-            missing = missing | column.is_nan().fill_null(False)
-        if missing.any():
-            i = int(missing.arg_max() or 0)
-            raise InputError(f"column {name!r} row {i + 1} is null or NaN; its contract does not allow missing "
-                             f"values for {what}", hint=f"send a value of {name} in every row")
+    name = _first_flagged(typed, {n: _missing(typed, n) for n in required})
+    if name is None:
+        return
+    i = int(typed.select(_missing(typed, name).arg_max()).item() or 0)
+    raise InputError(f"column {name!r} row {i + 1} is null or NaN; its contract does not allow missing "
+                     f"values for {what}", hint=f"send a value of {name} in every row")
 
 
 def score(served: ServedModel, frame: pl.DataFrame, *, required: Sequence[str] = ()) -> Scored:
