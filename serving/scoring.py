@@ -85,44 +85,39 @@ def records_columns(records: Sequence[Any], what: str) -> dict[str, list[Any]]:
     return {n: [r.get(n) for r in records] for n in names}
 
 
-def _first_flagged(typed: pl.DataFrame, flags: Mapping[str, pl.Expr]) -> str | None:
-    """The first column (in ``flags``' order) whose flag holds in some row, in one polars query for
-    all of them: every polars call costs tens of microseconds whatever the row count, and a check per
-    column took about a quarter of a single-row request (benchmarks/bench_serving.py, py-spy)."""
+def _first_hit(typed: pl.DataFrame, flags: Mapping[str, pl.Expr]) -> tuple[str, int] | None:
+    """The first column (in ``flags`` order) whose flag is set in some row, and that row's index.
+    One query for every column: on the request path each polars call costs tens of microseconds."""
     if not flags:
         return None
     hits = typed.select([flag.any().alias(name) for name, flag in flags.items()]).row(0)
-    return next((name for name, hit in zip(flags, hits, strict=True) if hit), None)
+    for name, hit in zip(flags, hits, strict=True):
+        if hit:
+            return name, int(typed.select(flags[name].arg_max()).item() or 0)
+    return None
 
 
 def _check_categories(typed: pl.DataFrame, served: ServedModel, what: str) -> None:
     categories = served.model.schema.categories
-    name = _first_flagged(typed, {n: pl.col(n).is_not_null() & ~pl.col(n).is_in(list(known))
-                                  for n, known in categories.items()})
-    if name is None:
-        return
-    known = categories[name]
-    column = typed[name]
-    i = int((column.is_not_null() & ~column.is_in(list(known))).arg_max() or 0)
-    shown = ", ".join(repr(v) for v in known[:8]) + (" ..." if len(known) > 8 else "")
-    raise InputError(f"column {name!r} row {i + 1}: {str(column[i])[:40]!r} is a category {what} never "
-                     f"saw in training (known: {shown})",
-                     hint=f"send one of the known values of {name}; the model cannot score a new one")
-
-
-def _missing(typed: pl.DataFrame, name: str) -> pl.Expr:
-    if typed.schema[name].is_float():
-        return pl.col(name).is_null() | pl.col(name).is_nan().fill_null(False)
-    return pl.col(name).is_null()
+    flags = {name: pl.col(name).is_not_null() & ~pl.col(name).is_in(list(known)) for name, known in categories.items()}
+    hit = _first_hit(typed, flags)
+    if hit is not None:
+        name, i = hit
+        known = categories[name]
+        shown = ", ".join(repr(v) for v in known[:8]) + (" ..." if len(known) > 8 else "")
+        raise InputError(f"column {name!r} row {i + 1}: {str(typed[name][i])[:40]!r} is a category {what} never "
+                         f"saw in training (known: {shown})",
+                         hint=f"send one of the known values of {name}; the model cannot score a new one")
 
 
 def _check_nulls(typed: pl.DataFrame, required: Sequence[str], what: str) -> None:
-    name = _first_flagged(typed, {n: _missing(typed, n) for n in required})
-    if name is None:
-        return
-    i = int(typed.select(_missing(typed, name).arg_max()).item() or 0)
-    raise InputError(f"column {name!r} row {i + 1} is null or NaN; its contract does not allow missing "
-                     f"values for {what}", hint=f"send a value of {name} in every row")
+    flags = {name: (pl.col(name).is_null() | pl.col(name).is_nan().fill_null(False)) if typed[name].dtype.is_float()
+             else pl.col(name).is_null() for name in required}
+    hit = _first_hit(typed, flags)
+    if hit is not None:
+        name, i = hit
+        raise InputError(f"column {name!r} row {i + 1} is null or NaN; its contract does not allow missing "
+                         f"values for {what}", hint=f"send a value of {name} in every row")
 
 
 def score(served: ServedModel, frame: pl.DataFrame, *, required: Sequence[str] = ()) -> Scored:

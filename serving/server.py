@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from driftline import __version__
-from driftline.errors import DriftlineError, InputError
+from driftline.errors import DriftlineError, InputError, NotFoundError
 from serving.app import Limits, ServingApp
 from serving.entities import StoredEntities
-from serving.models import ModelRef, ServedSet, Slot
+from serving.models import CHAMPION, ModelRef, ServedSet, Slot
 from serving.served import DiscardSink, PredictionSink
 from serving.watch import Watched, Watcher
 
@@ -62,10 +62,19 @@ def audit_refusal(ws: "Workspace") -> Callable[[Slot, int | None, DriftlineError
 
 
 def default_refs(ws: "Workspace") -> list[ModelRef]:
-    """Every declared model's champion (the demo's ``churn`` when none is declared)."""
+    """Every declared model that has a champion (the demo's ``churn`` when none is declared); a
+    declared model without one yet is skipped with a line, and none at all is an error."""
     from usecases.models import declared_models, models_folder
 
-    return [ModelRef(spec.name) for spec in declared_models(models_folder(ws.settings))]
+    names = [spec.name for spec in declared_models(models_folder(ws.settings))]
+    with_champion = [n for n in names if n in ws.registry.models() and ws.registry.alias(n, CHAMPION) is not None]
+    for name in names:
+        if name not in with_champion:
+            print(f"predict-server: {name} has no champion yet; not served", file=sys.stderr, flush=True)
+    if not with_champion:
+        raise NotFoundError(f"no declared model has a champion to serve (declared: {', '.join(names)})",
+                            hint="train and promote a model first, or pass --model NAME@VERSION")
+    return [ModelRef(n) for n in with_champion]
 
 
 Columns = dict[str, tuple[str, ...]]

@@ -95,21 +95,29 @@ class ServerProcess:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         self.wait_ready = wait_ready
         self.proc: subprocess.Popen[str] | None = None
+        self.announced = ""
 
     def __enter__(self) -> "ServerProcess":
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows", "--home", str(self.home), "predict-server", "--port", str(self.port),
              *self.args], cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if self.wait_ready:
-            self._await_ready()
+            try:
+                self._await_ready()
+                assert self.proc is not None and self.proc.stdout is not None
+                self.announced = self.proc.stdout.readline()  # printed before it listens
+            except BaseException:
+                self.stop()  # __exit__ does not run when __enter__ raises: never leave a server behind
+                raise
         return self
 
-    def _await_ready(self, limit_s: float = 60.0) -> None:
+    def _await_ready(self, limit_s: float = 180.0) -> None:
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+                stderr = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"the server exited {self.proc.returncode}: {stderr[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
                     return

@@ -7,7 +7,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.serving.homes import ServerProcess, sample
+from tests.serving.homes import sample
 from tests.serving.test_oip import FEATURES, TYPES
 
 
@@ -64,34 +64,57 @@ def test_the_row_and_byte_limits_answer_413(server, served_home) -> None:
     assert v2.status_code == 413 and "bytes" in v2.json()["error"]
 
 
-def test_a_bearer_token_is_required_when_set_but_not_by_health_probes(served_home, tmp_path) -> None:
-    token_file = tmp_path / "serve.token"
-    token_file.write_text("s3cret\n")
-    with ServerProcess(served_home, "--token-file", str(token_file)) as server:
-        body = {"dataframe_records": [_row(served_home)]}
-        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
-            answer = httpx.post(f"{server.url}/invocations", json=body, headers=headers)
-            assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
-        assert httpx.get(f"{server.url}/v2/models/churn").status_code == 401
-        good = httpx.post(f"{server.url}/invocations", json=body, headers={"Authorization": "Bearer s3cret"})
-        assert good.status_code == 200
-        assert httpx.get(f"{server.url}/v2/health/ready").status_code == 200
-        assert httpx.get(f"{server.url}/ping").status_code == 200
-        # Bound to 127.0.0.1 by default: the announced address says so.
-    code, out, _ = server.stop()
-    assert code == 0 and f"on http://127.0.0.1:{server.port}" in out and "stopped" in out
+def test_a_bearer_token_is_required_when_set_but_not_by_health_probes(served_home) -> None:
+    from starlette.testclient import TestClient
+
+    from serving.app import Limits
+    from serving.server import build
+    from tasks.workspace import Workspace
+
+    client = TestClient(build(Workspace.open(served_home), [], limits=Limits(token="s3cret")).app.starlette())
+    body = {"dataframe_records": [_row(served_home)]}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+        answer = client.post("/invocations", json=body, headers=headers)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+        assert answer.json()["error_code"] == "UNAUTHENTICATED"
+    assert client.get("/v2/models/churn").status_code == 401
+    assert client.post("/v2/models/churn/infer", json={"inputs": []}).status_code == 401
+    assert client.post("/invocations", json=body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+    for probe in ("/v2/health/ready", "/v2/health/live", "/ping", "/health"):
+        assert client.get(probe).status_code == 200, probe
+
+
+def test_it_binds_127_0_0_1_unless_told_otherwise(server) -> None:
+    assert f"on http://127.0.0.1:{server.port} " in server.announced
+
+
+BAD_LINES = """
+import contextlib, io, json, sys
+from flows.cli import main
+out = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(args)
+    out.append([code, err.getvalue()])
+print(json.dumps(out))
+"""
 
 
 def test_bad_command_lines_exit_2_with_one_line(served_home, tmp_path) -> None:
+    import json
+    import os
     import subprocess
     import sys
 
     from tests.serving.homes import REPO
 
-    for args, words in ((["--model", "churn@"], "is not NAME"), (["--max-batch-rows", "0"], "must be at least 1"),
-                        (["--token-file", str(tmp_path / "none")], "cannot read the token file"),
-                        (["--model", "nope"], "nope")):
-        result = subprocess.run([sys.executable, "-m", "flows", "--home", str(served_home), "predict-server", *args],
-                                cwd=REPO, capture_output=True, text=True, timeout=120,
-                                env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
-        assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    cases = [(["--model", "churn@"], "is not NAME"), (["--max-batch-rows", "0"], "must be at least 1"),
+             (["--token-file", str(tmp_path / "none")], "cannot read the token file"),
+             (["--model", "nope"], "nope"), (["--port", "70000"], "is not a TCP port")]
+    argv = [["--home", str(served_home), "predict-server", *args] for args, _ in cases]
+    result = subprocess.run([sys.executable, "-c", BAD_LINES, json.dumps(argv)], cwd=REPO, capture_output=True,
+                            text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    for (code, stderr), (args, words) in zip(json.loads(result.stdout), cases, strict=True):
+        assert code == 2 and words in stderr and "Traceback" not in stderr and stderr.count("\n") == 1, (args, stderr)

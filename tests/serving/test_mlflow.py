@@ -57,3 +57,24 @@ def test_content_types_and_bodies_mlflow_refuses_are_refused_as_mlflow_does(serv
         answer = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
         assert answer.status_code == 400, body
         assert answer.json()["error_code"] == "BAD_REQUEST" and message in answer.json()["message"], answer.text
+
+
+def test_the_readme_curl_examples_answer_as_shown(server) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Serving"):readme.index("## Python API")]
+    calls = re.findall(r"curl -s localhost:8080(\S+) -H '([^']+)' -d '([^']+)'", section)
+    assert [path for path, _, _ in calls] == ["/v2/models/churn/infer", "/invocations", "/invocations"]
+    for path, header, body in calls:
+        name, _, value = header.partition(": ")
+        answer = httpx.post(server.url + path, content=body.encode(), headers={name: value})
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.headers["x-driftline-model-version"] == "churn/1"
+        got = answer.json()
+        if path.startswith("/v2"):
+            assert (got["id"], got["model_version"]) == ("42", "1") and json.loads(body)["id"] == "42"
+        else:
+            assert len(got["predictions"]) == 1
