@@ -144,6 +144,10 @@ def run(serving: Serving, *, host: str, port: int) -> None:
 
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port} is not a TCP port", hint="use 1-65535 (0: any free port)")
+    # The CLI gives SIGPIPE its default action (a `| head` reader going away ends a command quietly);
+    # a server must not die when one client hangs up mid-answer: ignored, the write is an EPIPE on
+    # that connection alone (wrk's closing connections killed the process, tests/serving/test_client_gone.py).
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     config = uvicorn.Config(serving.app.starlette(), host=host, port=port, log_level="warning", access_log=False,
                             lifespan="off", timeout_graceful_shutdown=10)
     server = _uvicorn_server(config)
