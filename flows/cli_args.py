@@ -106,6 +106,13 @@ def _coerce(flow: str, name: str, value: str, annotation: str) -> Any:
             return {"true": True, "false": False}[value.lower()]
         if any(k.startswith("list") for k in kinds):
             return [item for item in value.split(",") if item]
+        literal = next((k for k in kinds if k.startswith("Literal[")), None)
+        if literal is not None:  # one of the values the annotation names, e.g. Literal['store', 'served']
+            choices = [str(c) for c in ast.literal_eval(f"[{literal[len('Literal['):-1]}]")]
+            wanted = "one of " + ", ".join(choices)
+            if value not in choices:
+                raise ValueError(value)
+            return value
         if any(k.startswith("dict") for k in kinds):
             wanted = "a JSON object"
             parsed = json.loads(value)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from driftline.errors import InputError
 from flows.cli import main
 from flows.cli_args import flow_parameters, parse_flow_params
 
@@ -82,7 +83,11 @@ def test_bad_arguments_answer_before_prefect_is_imported(tmp_path: Path) -> None
 
 def test_flow_parameters_are_read_from_the_source_and_typed() -> None:
     assert flow_parameters("monitor") == {"model": "str | None", "window_days": "int | None",
-                                          "since": "str | None", "until": "str | None"}
+                                          "since": "str | None", "until": "str | None",
+                                          "source": "Literal['store', 'served']"}
+    assert parse_flow_params("monitor", ["source=served"]) == {"source": "served"}
+    with pytest.raises(InputError, match="one of store, served"):
+        parse_flow_params("monitor", ["source=bogus"])
     assert parse_flow_params("monitor", ["window-days=7", "model=churn"]) == {"window_days": 7, "model": "churn"}
     assert parse_flow_params("monitor", ["window_days=none"]) == {"window_days": None}
     assert parse_flow_params("search-worker", ['versions={"a": 3}', "worker=2"]) == {"versions": {"a": 3}, "worker": 2}
