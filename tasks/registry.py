@@ -1,10 +1,11 @@
 """Registry tasks: register a signed version (accepted or rejected), promote it, audit, emit.
 
 Registration writes every artifact of the version into one signed directory: the model, its
-schema, the reference profile for drift monitoring, the search trials, and the gate report (JSON
-and HTML). Promotion moves the ``champion`` alias; the registry refuses rejected versions. Both
-are thin wrappers over the Prefect-free use cases in ``usecases/`` (registration is idempotent on
-the candidate's identity; a promotion is checked for key and audit before the swap).
+schema, the reference profile for drift monitoring, the search trials, the gate report (JSON
+and HTML) and the model card (Markdown and HTML; ``plots``, name -> SVG, drawn in it when given).
+Promotion moves the ``champion`` alias; the registry refuses rejected versions. Both are thin
+wrappers over the Prefect-free use cases in ``usecases/`` (registration is idempotent on the
+candidate's identity; a promotion is checked for key and audit before the swap).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from usecases.registration import register_candidate
 # registering the same candidate again returns its existing version.
 @task(name="register-version", cache_policy=NO_CACHE)
 def register(ws: Workspace, *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
-             report: GateReport) -> ModelVersion:
-    return register_candidate(ws, files=files, lineage=lineage, report=report, flow_run_id=flow_run_id())
+             report: GateReport, plots: Mapping[str, str] | None = None) -> ModelVersion:
+    return register_candidate(ws, files=files, lineage=lineage, report=report, flow_run_id=flow_run_id(),
+                              plots=plots or {})
 
 
 @task(name="promote-version", cache_policy=NO_CACHE)

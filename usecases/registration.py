@@ -1,7 +1,9 @@
 """Register a gated candidate as a signed version, once, and audit it.
 
 A candidate is known by its identity: sha256 over the model file's digest, the training set's
-fingerprint and the search parameters (the same data, the same parameters, the same bytes). The
+fingerprint and the search parameters (the same data, the same parameters, the same bytes). Its
+model card (:mod:`governance.model_card`) is rendered by the registry under its lock, once the
+version's number and signing key are known, and signed with the version's other files. The
 identity is signed into the version's metadata, and the registry returns the existing version
 for a known identity instead of allocating a new one, so a rerun after a crash between a
 version's rename and its ``model.register`` entry registers nothing twice; the lost entry is
@@ -20,6 +22,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
@@ -33,7 +36,7 @@ from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 
 if TYPE_CHECKING:
     from governance.gate_report import GateReport
-    from registry.versions import ModelVersion, Status
+    from registry.versions import Derived, ModelVersion, Status
     from tasks.workspace import Workspace
 
 MODEL_FILE = layout.MODEL
@@ -55,10 +58,23 @@ def candidate_identity(files: Mapping[str, Path | bytes], lineage: Mapping[str, 
                                       "training_set_sha256": training_set, "params": dict(params)}))
 
 
+def card_of(report: "GateReport", plots: Mapping[str, str] = MappingProxyType({})) -> "Derived":
+    """The registry's ``derived`` files of a version: its model card, rendered from the version's
+    signed record (the lineage the run built), the gate's report and the signing key's id."""
+    from governance.model_card import ModelCard
+    from governance.model_card_render import card_files
+
+    def derive(record: Mapping[str, Any], key_id: str) -> Mapping[str, bytes]:
+        return card_files(ModelCard(record, report, key_id, plots))
+    return derive
+
+
 def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
                        report: "GateReport", flow_run_id: str | None = None,
-                       lock_timeout: float = DEFAULT_TIMEOUT) -> "ModelVersion":
-    """The candidate's version (new, or the one another or a crashed run already published), audited once."""
+                       lock_timeout: float = DEFAULT_TIMEOUT,
+                       plots: Mapping[str, str] = MappingProxyType({})) -> "ModelVersion":
+    """The candidate's version (new, or the one another or a crashed run already published), audited
+    once; its model card (with ``plots``, name -> SVG, when given) signed among its files."""
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
     html = report.to_html().encode()
@@ -70,7 +86,7 @@ def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], li
             version = ws.registry.register(model, files={**files, layout.GATE_REPORT: report.to_json(),
                                                          layout.GATE_REPORT_HTML: html},
                                            metadata=lineage, status=status, key=ws.signing_key(),
-                                           identity=identity)
+                                           identity=identity, derived=card_of(report, plots))
             ws.audit.append("model.register", f"model:{model}:v{version.version}", {
                 "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
                 "delta_versions": dict(lineage["data"]["delta_versions"]),
