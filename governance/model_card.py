@@ -160,8 +160,10 @@ def _lineage(card: ModelCard) -> Section:
              f"{code.get('package_version', 'n/a')}",
              f"- search: study {search.get('study', 'n/a')}, {search.get('trials', 'n/a')} trials, best iteration "
              f"{search.get('best_iteration', 'n/a')}, refit rounds {search.get('refit_rounds', 'n/a')}")
-    params = Table(("parameter", "value"), tuple((k, _number(v)) for k, v in sorted((search.get("params") or {}).items())))
-    libraries = Table(("library", "version"), tuple((k, str(v)) for k, v in sorted((rec.get("libraries") or {}).items())))
+    params = Table(("parameter", "value"),
+                   tuple((k, _number(v)) for k, v in sorted((search.get("params") or {}).items())))
+    libraries = Table(("library", "version"),
+                      tuple((k, str(v)) for k, v in sorted((rec.get("libraries") or {}).items())))
     return Section("Lineage", lines, (params, libraries))
 
 

@@ -1,9 +1,10 @@
 """The files of one registry version, named in one place. A version folder
 ``registry/<model>/<n>/`` holds what training wrote (the model, its schema, the reference profile,
 the trials, the gate report as JSON and HTML), the model card (Markdown and HTML, rendered at
-registration) and what the registry itself adds when it signs (``metadata.json`` and ``model.sig``). Every writer and reader (registration, training, the
-monitor, the compliance export and its checks) names these files through this module, so none
-finds a file by guessing from names and a rename is one edit.
+registration) and what the registry itself adds when it signs (``metadata.json`` and
+``model.sig``). Every writer and reader (registration, training, the monitor, the compliance
+export and its checks) names these files through this module, so none finds a file by guessing
+from names and a rename is one edit.
 
 This module imports nothing from the project: ``training`` and ``governance`` use it without
 depending on the rest of the registry's behaviour.
