@@ -181,10 +181,14 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
+    from flows.progress_bar import bar_if_terminal
     from usecases.export import export_audit
 
-    done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
-                        model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())))
+    ws = _ws(args)
+    with bar_if_terminal("audit export") as progress:
+        done = export_audit(ws, out=Path(args.out) if args.out else None, since=args.since, until=args.until,
+                            model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())),
+                            progress=progress)
     print(f"audit export written to {done.path} (PII columns: {done.pii_policy}); verify offline with "
           f"`python -m flows audit verify-export {done.path} --public-key KEY.pub` "
           "(or `--keys-inside`, after comparing the key ids it prints with yours)")
