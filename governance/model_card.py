@@ -173,8 +173,8 @@ def card_sections(card: ModelCard) -> tuple[Section, ...]:
     head = Section(card.title, (
         f"- status: {rec['status']}", f"- registered: {rec['created_at']}", f"- task: {card.report.task or 'n/a'}",
         f"- signed by key: {card.key_id}",
-        "- check it: python -m flows registry verify, or model_signing verify key <version folder> "
-        "--signature model.sig --public_key <key.pub>"))
+        f"- check it: python -m flows registry verify {rec['model']} {rec['version']}, or model_signing verify key "
+        "VERSION_FOLDER --signature VERSION_FOLDER/model.sig --public_key KEY.pub"))
     return (head,
             Section("Intended use", (_spec_text(card, "intended_use"),)),
             Section("Limitations", (_spec_text(card, "limitations"),)),
