@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 import numpy as np
 import polars as pl
 
 from driftline.atomic import fault_point
 from driftline.errors import DriftlineError, IngestError, NotFoundError
+from driftline.progress import Progress
+from driftline.progress import report as report_progress
 from driftline.staging import STAGING_PREFIX, remove_dead_staging
 from features.background import WriteBehind, read_ahead
 from features.contracts import FeatureGroupContract
@@ -118,8 +120,11 @@ def group_of(path: Path, landing_root: Path, contracts: Mapping[str, FeatureGrou
 def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing_root: Path, now: datetime | None = None,
                  limits: Limits = DEFAULT_LIMITS, read_limits: ReadLimits = DEFAULT_READ_LIMITS,
-                 batch_rows: int = 100_000, group: str | None = None) -> list[IngestReport]:
+                 batch_rows: int = 100_000, group: str | None = None,
+                 progress: Progress | None = None) -> list[IngestReport]:
     """Ingest drops; all drops of one group are committed together. Reports come in input order.
+    ``progress(done, total, drop name)`` is called once per drop after it is read (stored, refused,
+    quarantined or known), before its group's commit.
 
     ``group`` names the group of every drop (``ingest FILE --group NAME``: files anywhere, read as
     data just the same); without it a drop's group is its folder under ``landing_root``. A named
@@ -130,6 +135,13 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
     remove_dead_staging(store.root)
     reports: dict[int, IngestReport] = {}
     by_group: dict[str, list[tuple[int, Path]]] = {}
+    handled = 0
+
+    def tick(path: Path) -> None:
+        nonlocal handled
+        handled += 1
+        report_progress(progress, handled, len(paths), path.name)
+
     for index, path in enumerate(paths):
         path = Path(path)
         if group is not None:
@@ -139,13 +151,26 @@ def ingest_files(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
             by_group.setdefault(group_of(path, landing_root, contracts).name, []).append((index, path))
         except DriftlineError as exc:
             reports[index] = _reject_ungrouped(quarantine, path, landing_root, exc)
+            tick(path)
     ledger = ContractLedger(store.root / "_contracts")
     for group in by_group:  # a breaking contract change stops here, before anything is written
         ledger.admit(contracts[group])
     for group, files in by_group.items():
         reports.update(_ingest_group(contracts[group], files, store, quarantine, now, limits, batch_rows,
-                                     landing_root=landing_root, read_limits=read_limits))
+                                     landing_root=landing_root, read_limits=read_limits, tick=tick))
     return [reports[i] for i in range(len(paths))]
+
+
+_D = TypeVar("_D")
+
+
+def _ticking(items: Iterable[tuple[tuple[int, Path], _D]],
+             tick: Callable[[Path], None]) -> Iterator[tuple[tuple[int, Path], _D]]:
+    """``items`` ((index, path), drop), calling ``tick(path)`` when the loop asks for the next one:
+    after the loop's body for that drop ran, whichever way it ended (``continue`` included)."""
+    for item in items:
+        yield item
+        tick(item[0][1])
 
 
 def _reject_ungrouped(quarantine: Quarantine, path: Path, landing_root: Path, exc: DriftlineError) -> IngestReport:
@@ -208,7 +233,7 @@ class _Taken:
 
 def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]], store: FeatureStore,
                   quarantine: Quarantine, now: datetime, limits: Limits, batch_rows: int, *, landing_root: Path,
-                  read_limits: ReadLimits) -> dict[int, IngestReport]:
+                  read_limits: ReadLimits, tick: Callable[[Path], None]) -> dict[int, IngestReport]:
     group = contract.name
     start = store.version(group)
     done = store.ingested_sources(group)
@@ -257,8 +282,8 @@ def _ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]],
 
         # Each drop is opened once, as data, and hashed (one drop ahead, in a thread); it is read
         # from that handle only, so what is read is what was checked and hashed.
-        for order, ((index, path), drop) in enumerate(zip(files, read_ahead(_open_all(files, landing_root,
-                                                                                      read_limits)), strict=True)):
+        drops = _ticking(zip(files, read_ahead(_open_all(files, landing_root, read_limits)), strict=True), tick)
+        for order, ((index, path), drop) in enumerate(drops):
             digest = drop.digest
             if drop.handle is None:
                 reports[index] = _refused(quarantine, path, group, str(drop.refused))

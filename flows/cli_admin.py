@@ -87,10 +87,33 @@ def _plain(value: Any) -> Any:
 def _registry_show(args: argparse.Namespace) -> int:
     ws = _ws(args, read_only=True)
     v = ws.registry.get(args.model, _ref(args.version))
+    if args.card:
+        print(_verified_card(ws, v), end="")
+        return 0
     print(json.dumps({"model": v.model, "version": v.version, "status": v.status, "path": str(v.path),
                       "key_id": v.key_id, "created_at": v.created_at, "metadata": _plain(v.metadata),
                       "approval": _approval(ws, v)}, indent=2, sort_keys=True, default=str))
     return 0
+
+
+def _verified_card(ws: Any, v: Any) -> str:
+    """The version's Markdown card, printed only once the version verifies and the bytes read are
+    the bytes signed (read once, then checked: no window to swap the file in between)."""
+    from driftline.canonical import sha256_hex
+    from registry import layout
+
+    verified = ws.registry.verify(v.model, v.version)
+    signed = verified.resources.get(layout.MODEL_CARD)
+    if signed is None:
+        raise NotFoundError(f"{v.model} v{v.version} has no model card: it was registered before versions "
+                            f"carried one (no {layout.MODEL_CARD} among its signed files)",
+                            hint=f"python -m flows registry show {v.model} {v.version} prints its metadata; "
+                                 "versions trained from now on carry a card")
+    data = (v.path / layout.MODEL_CARD).read_bytes()
+    if sha256_hex(data) != signed:
+        raise IntegrityError(f"{v.path / layout.MODEL_CARD} changed after it was verified",
+                             hint="run `registry verify` and restore the version from a trusted copy")
+    return data.decode("utf-8")
 
 
 def _registry_verify(args: argparse.Namespace) -> int:
@@ -183,10 +206,14 @@ def _audit_repair_tail(args: argparse.Namespace) -> int:
 
 
 def _audit_export(args: argparse.Namespace) -> int:
+    from flows.progress_bar import bar_if_terminal
     from usecases.export import export_audit
 
-    done = export_audit(_ws(args), out=Path(args.out) if args.out else None, since=args.since, until=args.until,
-                        model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())))
+    ws = _ws(args)
+    with bar_if_terminal("audit export") as progress:
+        done = export_audit(ws, out=Path(args.out) if args.out else None, since=args.since, until=args.until,
+                            model=args.model, pii_policy=args.pii, formats=tuple(dict.fromkeys(args.format or ())),
+                            progress=progress)
     treated = ", ".join(f"{column} {action}" for column, action in done.pii_actions) or "none tagged"
     print(f"audit export written to {done.path} (PII columns: {treated}; {done.report_note}); verify offline with "
           f"`python -m flows audit verify-export {done.path} --public-key KEY.pub` "
@@ -313,9 +340,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="versions with status, aliases and AUC")
     p.add_argument("model", nargs="?")
     p.set_defaults(handler=_registry_list)
-    p = sub.add_parser("show", help="one version's metadata and lineage")
+    p = sub.add_parser("show", help="one version's metadata and lineage, or its model card")
     p.add_argument("model")
     p.add_argument("version", nargs="?", help="number, alias or 'latest' (default)")
+    p.add_argument("--card", action="store_true",
+                   help="print the version's signed model card (Markdown), after verifying the version")
     p.set_defaults(handler=_registry_show)
     p = sub.add_parser("verify", help="check digests, signature and key of versions")
     p.add_argument("model", nargs="?")

@@ -93,8 +93,11 @@ def _run_flows(args: argparse.Namespace, name: str, **params: Any) -> LocalRun:
 
     from prefect.exceptions import ParameterTypeError, SignatureMismatchError
 
+    from flows.progress_bar import terminal_bars
+
     try:
-        return run_local(name, home=args.home, overrides=overrides(args), on_dispatch=announce, **params)
+        with terminal_bars():  # bars for long loops (drops, trials, export steps) on a terminal only
+            return run_local(name, home=args.home, overrides=overrides(args), on_dispatch=announce, **params)
     except (ParameterTypeError, SignatureMismatchError) as exc:
         raise InputError(f"flow {name!r} got invalid parameters: {' '.join(str(exc).split())}") from exc
 
@@ -104,9 +107,12 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
     _prepare_prefect(args)
     from flows.demo import demo_overrides, print_summary, run_demo
+    from flows.progress_bar import terminal_bars
 
-    print_summary(run_demo(customers=args.customers, seed=args.seed, home=args.home,
-                           overrides=demo_overrides(overrides(args), os.environ)))
+    with terminal_bars():
+        summary = run_demo(customers=args.customers, seed=args.seed, home=args.home,
+                           overrides=demo_overrides(overrides(args), os.environ))
+    print_summary(summary)
     return 0
 
 

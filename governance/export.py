@@ -47,6 +47,8 @@ from driftline.canonical import canonical_json, sha256_hex
 from driftline.clock import utc_now
 from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, InputError, IntegrityError
+from driftline.progress import Progress
+from driftline.progress import report as report_progress
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
 from governance.export_checks import BundleVerification, check_bundle
@@ -91,7 +93,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                   pii_fields: Sequence[str] = (),
                   clock: Callable[[], datetime] | None = None, model: str | None = None,
                   select: Callable[[AuditEntry], bool] | None = None, pii: PiiPolicy | None = None,
-                  formats: Sequence[str] = (), pdf: Callable[[bytes], PdfResult] | None = None) -> Path:
+                  formats: Sequence[str] = (), pdf: Callable[[bytes], PdfResult] | None = None,
+                  progress: Progress | None = None) -> Path:
     """Write the bundle folder ``out`` (must not exist) and return it.
 
     The log is verified first against ``public_keys`` and a broken log is refused. When the range
@@ -103,6 +106,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     ``entries.<format>`` files. ``pdf`` (:func:`governance.report_pdf.html_to_pdf`) adds
     ``model_report.pdf`` when it can make one; the manifest's ``report`` says which was made.
     An ``out`` ending in ``.zip`` is written as one canonical archive.
+    ``progress(done, total, step)`` is told of each step: the chain verified, the entries taken,
+    each registry version read, the bundle written.
     """
     if (model is None) != (select is None):
         raise InputError("a model export needs both the model's name and its entry filter",
@@ -119,9 +124,12 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     if signer.key_id not in keys:
         raise InputError("the exporter's public key is not among public_keys",
                          hint="pass the signer's public PEM so auditors can check the manifest")
+    version_dirs = [d for d in _version_dirs(Path(registry_root)) if model is None or d[0] == model]
+    steps, step = 3 + len(version_dirs), iter(range(1, 4 + len(version_dirs)))
     check = audit.verify(PemVerifier(keys))
     if not check.ok:
         raise AuditChainError(f"refusing to export a broken audit log: {check.problem}")
+    report_progress(progress, next(step), steps, f"audit chain verified ({check.entries} entries)")
     wanted = [e.seq for e in audit.entries(since=since, until=until) if select is None or select(e)]
     checkpoints = list(audit.checkpoints())
     in_range = (wanted[0], wanted[-1]) if wanted else None
@@ -143,14 +151,13 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
             shipped.append(entry)
             lines.append(entry.to_line())
     shipped_cps = [cp for cp in checkpoints if in_range and in_range[0] <= cp.size <= cover]
+    report_progress(progress, next(step), steps, f"{len(shipped)} entries taken")
 
     files: dict[str, bytes] = {
         "audit/entries.jsonl": b"".join(lines),
         "audit/checkpoints.jsonl": b"".join(cp.to_line() for cp in shipped_cps)}
     versions, registry_withheld = [], {}
-    for owner, number, folder in _version_dirs(Path(registry_root)):
-        if model is not None and owner != model:
-            continue
+    for owner, number, folder in version_dirs:
         item: dict[str, Any] = {"model": owner, "version": number}
         names = _signed_names(folder)
         if personal := personal_features(folder, policy.actions):
@@ -170,6 +177,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                 elif name == layout.GATE_REPORT:
                     item["gate"] = json.loads(data)
         versions.append(item)
+        report_progress(progress, next(step), steps, f"{owner} v{number}")
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
     for fmt in formats:
@@ -206,6 +214,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
             stale.unlink(missing_ok=True)
         write_atomic(out, canonical_zip(files), prefix=f".{out.name}.partial-", staged="export.staged",
                      replaced="export.renamed")
+        report_progress(progress, next(step), steps, f"{out.name} written")
         return out
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -217,6 +226,7 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     staging.rename(out)  # the bundle appears whole or not at all
     fsync_dir(out.parent)
     fault_point("export.renamed")
+    report_progress(progress, next(step), steps, f"{out.name} written")
     return out
 
 

@@ -24,14 +24,21 @@ def write_file(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
-def write_files(staging: Path, files: Mapping[str, Path | bytes], *, reserved: set[str]) -> None:
-    """Write a new version's files into a fresh staging folder, each fsynced."""
-    staging.mkdir()
+def write_files(staging: Path, files: Mapping[str, Path | bytes], *, reserved: set[str] | frozenset[str],
+                fresh: bool = True) -> None:
+    """Write a new version's files into a fresh staging folder (or, ``fresh=False``, add them to
+    one already made: files derived from the version's record), each fsynced; a name already
+    written is refused, never overwritten."""
+    if fresh:
+        staging.mkdir()
     for name, source in files.items():
         check_resource_name(name)
         if name in reserved or any(part.startswith(".") for part in name.split("/")):
             raise InputError(f"file name {name!r} is reserved or hidden", hint="rename the file")
         target = staging / name
+        if target.exists():
+            raise InputError(f"file name {name!r} is given twice for one version",
+                             hint="the registry derives this file itself; do not pass it among the files")
         if isinstance(source, (bytes, bytearray)):
             write_file(target, bytes(source))
         else:

@@ -1,9 +1,10 @@
 """The files of one registry version, named in one place. A version folder
 ``registry/<model>/<n>/`` holds what training wrote (the model, its schema, the reference profile,
-the trials, the gate report as JSON and HTML) and what the registry itself adds when it signs
-(``metadata.json`` and ``model.sig``). Every writer and reader (registration, training, the
-monitor, the compliance export and its checks) names these files through this module, so none
-finds a file by guessing from names and a rename is one edit.
+the trials, the gate report as JSON and HTML), the model card (Markdown and HTML, rendered at
+registration) and what the registry itself adds when it signs (``metadata.json`` and
+``model.sig``). Every writer and reader (registration, training, the monitor, the compliance
+export and its checks) names these files through this module, so none finds a file by guessing
+from names and a rename is one edit.
 
 This module imports nothing from the project: ``training`` and ``governance`` use it without
 depending on the rest of the registry's behaviour.
@@ -20,6 +21,10 @@ REFERENCE_PROFILE = "reference_profile.json"  # what the monitor compares window
 TRIALS = "trials.json"  # the search's trials
 GATE_REPORT = "gate_report.json"  # the evaluation gate's decision; metadata.json holds its sha256
 GATE_REPORT_HTML = "gate_report.html"
+# The model card (governance.model_card), rendered by registration once the version's number and
+# signing key are known, and signed with the rest; versions made before cards have none.
+MODEL_CARD = "model_card.md"
+MODEL_CARD_HTML = "model_card.html"
 METADATA = "metadata.json"  # written by the registry: lineage, status, created_at
 SIGNATURE = "model.sig"  # written by the registry: the model-signing bundle over every other file
 
@@ -59,6 +64,14 @@ class VersionFiles:
     @property
     def gate_report_html(self) -> Path:
         return self.folder / GATE_REPORT_HTML
+
+    @property
+    def model_card(self) -> Path:
+        return self.folder / MODEL_CARD
+
+    @property
+    def model_card_html(self) -> Path:
+        return self.folder / MODEL_CARD_HTML
 
     @property
     def metadata(self) -> Path:

@@ -46,13 +46,15 @@ def build_lineage(*, data_versions: Mapping[str, int], training_set_sha256: str,
                   trials: int, metrics: Mapping[str, float], champion_metrics: Mapping[str, float] | None,
                   gate_report_sha256: str, reason: str,
                   model_spec: Mapping[str, Any] | None = None, newest_label_time: str | None = None,
-                  as_known: bool | None = None) -> dict[str, Any]:
+                  as_known: bool | None = None, oldest_label_time: str | None = None) -> dict[str, Any]:
     # The declared model spec (usecases.models) rides in the signed metadata, so a version says
     # what it was declared to learn and how it was to be judged; absent for versions made before specs.
     spec = {"model_spec": dict(model_spec)} if model_spec is not None else {}
     # newest_label_time and as_known are recorded when known: a retrain compares the former with its
-    # own newest label (usecases.retrain), the latter says which point-in-time mode built the rows.
-    extra = {k: v for k, v in (("newest_label_time", newest_label_time), ("as_known", as_known)) if v is not None}
+    # own newest label (usecases.retrain), the latter says which point-in-time mode built the rows;
+    # oldest_label_time opens the training data's time range the model card shows.
+    extra = {k: v for k, v in (("oldest_label_time", oldest_label_time), ("newest_label_time", newest_label_time),
+                               ("as_known", as_known)) if v is not None}
     return {
         "reason": reason,
         "data": {"delta_versions": dict(sorted(data_versions.items())),

@@ -48,6 +48,8 @@ Effective = Literal["accepted", "rejected", "pending"]
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RESERVED_FILES = set(layout.RESERVED)
 _RESERVED_META = {"model", "version", "status", "created_at", "candidate"}
+# (the version's record, the signing key's id) -> files derived from them, e.g. the model card
+Derived = Callable[[Mapping[str, Any], str], Mapping[str, bytes]]
 
 
 def check_model_name(model: str) -> str:
@@ -290,8 +292,14 @@ class ModelRegistry:
         return None
 
     def register(self, model: str, *, files: Mapping[str, Path | bytes], metadata: Mapping[str, Any],
-                 status: Status, key: SigningKey, identity: str | None = None) -> ModelVersion:
+                 status: Status, key: SigningKey, identity: str | None = None,
+                 derived: Derived | None = None) -> ModelVersion:
         """Store, sign and publish a new immutable version; returns it (version number allocated here).
+
+        ``derived(record, key_id)`` gives files that depend on what is only known here, under the
+        lock: the signed record (metadata plus model, version, status, created_at) and the id of the
+        signing key. The model card is one (``usecases.registration``). They are written beside
+        ``files`` and signed with them.
 
         ``identity`` names the candidate (the caller's digest of what makes it the same model):
         it is signed into the metadata, and when a version with the same identity already exists
@@ -328,6 +336,10 @@ class ModelRegistry:
                           "created_at": now_text()}
                 if identity is not None:
                     record["candidate"] = identity
+                if derived is not None:
+                    write_files(staging, derived(MappingProxyType(dict(record)), key.key_id),
+                                reserved=_RESERVED_FILES, fresh=False)
+                    fault_point("register.derived")
                 write_file(VersionFiles(staging).metadata, canonical_json(record) + b"\n")
                 fault_point("register.metadata")
                 sign_model(staging, key, extra={"driftline": record}, model_name=model)

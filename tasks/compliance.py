@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.progress import terminal_bar
 from tasks.runtime import flow_run_id
 from tasks.workspace import Workspace
 from usecases.export import ExportResult, export_audit
@@ -21,5 +22,6 @@ from usecases.export import ExportResult, export_audit
 def export(ws: Workspace, *, out: Path | None = None, since: str | None = None,
            until: str | None = None, model: str | None = None, pii_policy: str | None = None,
            formats: tuple[str, ...] = ()) -> ExportResult:
-    return export_audit(ws, out=out, since=since, until=until, flow_run_id=flow_run_id(), model=model,
-                        pii_policy=pii_policy, formats=formats)
+    with terminal_bar("audit export") as progress:
+        return export_audit(ws, out=out, since=since, until=until, flow_run_id=flow_run_id(), model=model,
+                            pii_policy=pii_policy, formats=formats, progress=progress)

@@ -16,6 +16,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from features.drop_guard import ReadLimits
+from tasks.progress import terminal_bar
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
 from usecases.ingest import IngestRun, ingest_landing
@@ -29,11 +30,13 @@ def landing_files(ws: Workspace, paths: Sequence[str] | None = None) -> list[Pat
 
 @task(name="ingest-drops", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)
 def ingest_drops(ws: Workspace, paths: Sequence[Path], group: str | None = None) -> IngestRun:
-    run = ingest_landing(paths, ws.contracts, ws.store, ws.quarantine, landing=ws.home.landing,
-                         state=ws.home.state, audit=ws.audit, actor=ws.actor(flow_run_id()),
-                         read_limits=ReadLimits(**ws.settings.ingest.model_dump()),
-                         compact_min_files=ws.settings.compact_min_files,
-                         retention_days=ws.settings.landing_retention_days, group=group)
+    # A bar when a person runs the command at a terminal (tasks.progress): many drops take minutes.
+    with terminal_bar("ingest") as progress:
+        run = ingest_landing(paths, ws.contracts, ws.store, ws.quarantine, landing=ws.home.landing,
+                             state=ws.home.state, audit=ws.audit, actor=ws.actor(flow_run_id()),
+                             read_limits=ReadLimits(**ws.settings.ingest.model_dump()),
+                             compact_min_files=ws.settings.compact_min_files,
+                             retention_days=ws.settings.landing_retention_days, group=group, progress=progress)
     log = run_logger()
     for r in run.reports:
         if r.rows_quarantined or r.status == "rejected":

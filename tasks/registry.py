@@ -1,10 +1,11 @@
 """Registry tasks: register a signed version (accepted or rejected), promote it, audit, emit.
 
 Registration writes every artifact of the version into one signed directory: the model, its
-schema, the reference profile for drift monitoring, the search trials, and the gate report (JSON
-and HTML). Promotion moves the ``champion`` alias; the registry refuses rejected versions. Both
-are thin wrappers over the Prefect-free use cases in ``usecases/`` (registration is idempotent on
-the candidate's identity; a promotion is checked for key and audit before the swap).
+schema, the reference profile for drift monitoring, the search trials, the gate report (JSON
+and HTML) and the model card (Markdown and HTML; ``plots``, name -> SVG, drawn in it when given).
+Promotion moves the ``champion`` alias; the registry refuses rejected versions. Both are thin
+wrappers over the Prefect-free use cases in ``usecases/`` (registration is idempotent on the
+candidate's identity; a promotion is checked for key and audit before the swap).
 """
 
 from __future__ import annotations

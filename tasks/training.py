@@ -6,7 +6,6 @@ Prefect table artifact, so every trial is visible in the UI as well as in the mo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 
 import polars as pl
@@ -19,6 +18,7 @@ from features.training_set import TrainingSet, build_training_set
 from training.model import TrainedModel, fit_final
 from training.metrics import resolve_metric
 from training.search import SearchConfig, SearchResult, run_search
+from tasks.progress import terminal_bar
 from tasks.run_artifacts import SearchProgress
 from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
@@ -69,11 +69,12 @@ def search(ws: Workspace, ts: TrainingSet, train: pl.DataFrame, *, worker: int =
     # trials table is published once the version is known: tasks.run_artifacts.publish_trials.)
     progress = SearchProgress(model=ws.settings.model_name, study=config.study_name, budget=config.n_trials,
                               direction=metric.direction, metric=metric.name)
-    # A progress bar when a person watches a local run; workers and CI write to no terminal.
-    result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
-                        label=ts.label_column, time_column=ts.time_column, config=config,
-                        progress=sys.stderr.isatty(), on_trial=progress,
-                        positive=ws.spec.positive if ws.spec else None)
+    # A bar (trials against the budget, best so far) when a person runs the command at a terminal
+    # (tasks.progress); workers, CI and pipes get none.
+    with terminal_bar(f"search {ws.settings.model_name}") as bar:
+        result = run_search(train, features=ts.feature_columns, categorical=ts.categorical_columns,
+                            label=ts.label_column, time_column=ts.time_column, config=config,
+                            progress=bar, on_trial=progress, positive=ws.spec.positive if ws.spec else None)
     run_logger().info("search: best %s %.4f after %d trials (%d pruned) on %s", result.metric,
                       result.best_value, len(result.trials), result.n_pruned, result.device)
     ws.audit.append("model.train", f"study:{result.study_name}", {

@@ -28,9 +28,10 @@ import optuna
 import polars as pl
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
-from tqdm.auto import tqdm
 
 from driftline.errors import ConfigError, TrainingError
+from driftline.progress import Progress
+from driftline.progress import report as report_progress
 from driftline.settings import TrainingSettings
 from training.device import choose_device
 from training.metrics import resolve_metric
@@ -149,7 +150,7 @@ class _Patience:
 
 @contextlib.contextmanager
 def _optuna_quiet() -> Iterator[None]:
-    # Optuna logs one INFO line per trial; the progress bar and on_trial are our channels.
+    # Optuna logs one INFO line per trial; progress and on_trial are our channels.
     saved = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -215,9 +216,11 @@ def _enqueue_starting_points(study: optuna.Study, space: Mapping[str, Any], conf
 
 
 def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Sequence[str], label: str,
-               time_column: str, config: SearchConfig, progress: bool = False,
+               time_column: str, config: SearchConfig, progress: Progress | None = None,
                on_trial: Callable[[TrialRecord], None] | None = None, positive: Any = None) -> SearchResult:
-    """Search LightGBM parameters on ``frame`` with time-respecting validation; see the module doc."""
+    """Search LightGBM parameters on ``frame`` with time-respecting validation; see the module doc.
+    After each trial ``progress(finished, budget, "best <metric> <value>")`` gets the study's
+    finished trials (every process's) against the trial budget, and ``on_trial`` the trial."""
     metric = resolve_metric(config.task, config.metric)
     device = choose_device(config.device).device
     data = prepare_validation(frame, features=features, categorical=categorical, label=label,
@@ -234,13 +237,14 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
     objective = Objective(data, space, base, metric.name, config.max_rounds, config.early_stopping_rounds,
                           config.report_every, deadline, opened.holding_reports)
     remaining = config.n_trials - len(study.get_trials(deepcopy=False, states=FINISHED))
-    bar = tqdm(total=max(remaining, 0), desc=f"search {config.study_name}", disable=not progress,
-               unit="trial")
 
     def record(study: optuna.Study, trial: FrozenTrial) -> None:
-        bar.update(1)
-        if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-            bar.set_postfix({metric.name: f"{study.best_value:.5g}"}, refresh=False)
+        if progress is not None:
+            trials = study.get_trials(deepcopy=False)
+            finished = sum(t.state in FINISHED for t in trials)
+            best = (f"best {metric.name} {study.best_value:.5g}"
+                    if any(t.state == TrialState.COMPLETE for t in trials) else "no completed trial yet")
+            report_progress(progress, min(finished, config.n_trials), config.n_trials, best)
         if on_trial is not None:
             on_trial(TrialRecord.of(trial))
 
@@ -248,14 +252,11 @@ def run_search(frame: pl.DataFrame, *, features: Sequence[str], categorical: Seq
         MaxTrialsCallback(config.n_trials, states=FINISHED), record]
     if config.patience is not None:
         callbacks.append(_Patience(config.patience))
-    try:
-        if remaining > 0:
-            with _optuna_quiet():
-                # Optuna's clock starts here; the deadline the trials see started before the set-up.
-                timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
-                study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=callbacks)
-    finally:
-        bar.close()
+    if remaining > 0:
+        with _optuna_quiet():
+            # Optuna's clock starts here; the deadline the trials see started before the set-up.
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
+            study.optimize(objective, n_trials=remaining, timeout=timeout, callbacks=callbacks)
     return _result(study, space, metric.name, metric.direction, opened.description, device,
                    data.refit_scale)
 

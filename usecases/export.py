@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from driftline.progress import Progress
 from governance.audit import AuditEntry
 from governance.export import export_bundle
 from governance.export_pii import DEFAULT_ACTION, HASH_KEY_INFO, HASH_KEY_SALT, PiiPolicy, resolve_actions
@@ -69,9 +70,10 @@ def model_entries(spec: ModelSpec) -> Callable[[AuditEntry], bool]:
 def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None = None,
                  until: str | None = None, flow_run_id: str | None = None,
                  model: str | None = None, pii_policy: str | None = None,
-                 formats: tuple[str, ...] = ()) -> ExportResult:
+                 formats: tuple[str, ...] = (), progress: Progress | None = None) -> ExportResult:
     """Write a signed bundle of the entries of [since, until) (of ``model`` alone when named) to
-    ``out`` (default ``reports/audit-export-<time>``, which must not exist), audited and checkpointed."""
+    ``out`` (default ``reports/audit-export-<time>``, which must not exist), audited and checkpointed;
+    ``progress(done, total, step)`` follows the bundle's steps (a bar on a terminal)."""
     spec = resolve_spec(models_folder(ws.settings), model) if model is not None else None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     default = f"audit-export-{model}-{stamp}" if model else f"audit-export-{stamp}"
@@ -93,7 +95,7 @@ def export_audit(ws: "Workspace", *, out: Path | None = None, since: str | None 
         return made[-1]
     path = export_bundle(target, audit=ws.audit, registry_root=ws.home.registry, public_keys=public_keys,
                          signer=key, since=since, until=until, pii=policy, model=model, formats=formats,
-                         pdf=pdf, select=model_entries(spec) if spec else None)
+                         pdf=pdf, select=model_entries(spec) if spec else None, progress=progress)
     ws.audit.append("audit.export", f"export:{path.name}",
                     {"since": since, "until": until, "masked_fields": list(pii),
                      **({"pii_policy": pii_policy} if pii_policy not in (None, DEFAULT_ACTION) else {}),

@@ -23,6 +23,7 @@ from pathlib import Path
 from driftline.atomic import fault_point
 from driftline.errors import DriftlineError, InputError
 from driftline.home import WRITING_SUFFIXES
+from driftline.progress import Progress
 from features.contracts import FeatureGroupContract
 from features.drop_guard import DEFAULT_READ_LIMITS, ReadLimits
 from features.ingest import IngestReport, ingest_files, named_contract
@@ -123,7 +124,7 @@ def folder_files(folder: Path) -> list[Path]:
 def ingest_drops(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupContract], store: FeatureStore,
                  quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
                  read_limits: ReadLimits = DEFAULT_READ_LIMITS, now: datetime | None = None,
-                 group: str | None = None) -> tuple[IngestReport, ...]:
+                 group: str | None = None, progress: Progress | None = None) -> tuple[IngestReport, ...]:
     """Ingest ``paths`` (into ``group`` when named, else each into its landing folder's group) and
     audit every drop that was not a duplicate: ``ingest`` (naming the undeclared columns a contract
     ignored), plus ``quarantine`` when rows or the whole file were set aside. The commits and their
@@ -133,7 +134,7 @@ def ingest_drops(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
         named_contract(group, contracts)
     with writer_lock(state):
         reports = ingest_files(paths, contracts, store, quarantine, landing_root=landing, now=now,
-                               read_limits=read_limits, group=group)
+                               read_limits=read_limits, group=group, progress=progress)
         for r in reports:
             if r.status == "duplicate":
                 continue
@@ -193,14 +194,15 @@ def ingest_landing(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCo
                    quarantine: Quarantine, *, landing: Path, state: Path, audit: AuditLog, actor: Actor,
                    read_limits: ReadLimits = DEFAULT_READ_LIMITS, compact_min_files: int = 64,
                    retention_days: float = 7.0, clock: Callable[[], datetime] = _utc_now,
-                   group: str | None = None) -> IngestRun:
+                   group: str | None = None, progress: Progress | None = None) -> IngestRun:
     """One ingestion run: the drops, then compaction of the groups that received rows, then expiry.
+    ``progress(done, total, drop name)`` is called after each drop is read (a bar on a terminal).
     ``group`` names the group of every drop (files from anywhere); a group without a contract is
     refused (NotFoundError) before anything is written. Safe to repeat after a failure anywhere:
     stored drops come back as duplicates."""
     now = clock()
     reports = ingest_drops(paths, contracts, store, quarantine, landing=landing, state=state, audit=audit,
-                           actor=actor, read_limits=read_limits, now=now, group=group)
+                           actor=actor, read_limits=read_limits, now=now, group=group, progress=progress)
     compactions = []
     for totals in group_totals(reports):
         result = compact_if_fragmented(store, totals.group, min_files=compact_min_files, audit=audit, actor=actor)

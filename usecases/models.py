@@ -2,7 +2,8 @@
 
 A :class:`ModelSpec` names what one registry model learns from (its label group and column, its
 feature groups, the columns never used as features), how it is judged (task, metric, gate and drift
-overrides), how hard it searches (holdout, budget, trials) and when it retrains (a cron). The
+overrides), how hard it searches (holdout, budget, trials), when it retrains (a cron) and what its model card
+says it is for (``intended_use``, ``limitations``: free text, optional). The
 constructor validates what a spec can know alone; :func:`check_against_contracts` what needs the
 data home's contracts. ``train --model NAME --group G --label COL`` makes the spec on first use
 (:func:`spec_from_flags`, :func:`save_spec`) and every flow reads it after (:func:`resolve_spec`,
@@ -41,6 +42,25 @@ def _bad(message: str, hint: str = _EDIT) -> ConfigError:
     return ConfigError(message, hint=hint)
 
 
+TEXT_LIMIT = 4000  # characters of a card's free text: a paragraph or a few, not a document
+
+
+def _check_text(name: str, attr: str, value: object) -> None:
+    """A card text is None or a non-blank string of printable text (newlines and tabs allowed)."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise _bad(f"model {name!r}: {attr} must be non-blank text, found {value!r}",
+                   hint=f"write {attr} as a TOML string, or leave it out")
+    if len(value) > TEXT_LIMIT:
+        raise _bad(f"model {name!r}: {attr} is {len(value)} characters long, over {TEXT_LIMIT}",
+                   hint=f"shorten {attr}; the model card links to longer documents better than it holds them")
+    bad = sorted({f"U+{ord(c):04X}" for c in value if (ord(c) < 0x20 and c not in "\n\t") or ord(c) == 0x7F})
+    if bad:
+        raise _bad(f"model {name!r}: {attr} holds control character(s) {', '.join(bad)}",
+                   hint=f"remove them from {attr}; only newlines and tabs are kept")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """One declared model. Built only well formed: every field is checked by the constructor.
@@ -69,6 +89,10 @@ class ModelSpec:
     # binary: the label value that is class 1; None = booleans/0-1 as they are, else the second of
     # two values in sorted order (training.schema.binary_classes)
     positive: str | int | bool | None = None
+    # Free text for the model card (governance.model_card): what the model is for and what it must
+    # not be used for. Optional, so specs written before them keep their canonical bytes.
+    intended_use: str | None = None
+    limitations: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -114,6 +138,8 @@ class ModelSpec:
                                           or self.positive == ""):
             raise _bad(f"model {self.name!r}: positive {self.positive!r} does not fit a {self.task} model",
                        hint="only a binary model names its positive class: one of the label's two values")
+        for attr in ("intended_use", "limitations"):
+            _check_text(self.name, attr, getattr(self, attr))
         if self.approvers and not self.approval:
             raise _bad(f"model {self.name!r} names approvers but approval is false",
                        hint="set approval = true, or remove the approvers")

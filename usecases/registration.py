@@ -1,7 +1,9 @@
 """Register a gated candidate as a signed version, once, and audit it.
 
 A candidate is known by its identity: sha256 over the model file's digest, the training set's
-fingerprint and the search parameters (the same data, the same parameters, the same bytes). The
+fingerprint and the search parameters (the same data, the same parameters, the same bytes). Its
+model card (:mod:`governance.model_card`) is rendered by the registry under its lock, once the
+version's number and signing key are known, and signed with the version's other files. The
 identity is signed into the version's metadata, and the registry returns the existing version
 for a known identity instead of allocating a new one, so a rerun after a crash between a
 version's rename and its ``model.register`` entry registers nothing twice; the lost entry is
@@ -22,6 +24,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
@@ -36,7 +39,7 @@ from usecases.reconcile_lock import DEFAULT_TIMEOUT, writer_lock
 if TYPE_CHECKING:
     from governance.gate_plots import PlotEvidence
     from governance.gate_report import GateReport
-    from registry.versions import ModelVersion, Status
+    from registry.versions import Derived, ModelVersion, Status
     from tasks.workspace import Workspace
 
 MODEL_FILE = layout.MODEL
@@ -76,34 +79,58 @@ def report_links(ws: "Workspace", model: str, version: int, page: Path) -> dict[
     return {text: os.path.relpath(target, page.parent) for text, target in links.items()}
 
 
-def gate_html(ws: "Workspace", report: "GateReport", plots: "PlotEvidence | None", model: str, version: int,
+def gate_html(ws: "Workspace", report: "GateReport", figures: Mapping[str, str], model: str, version: int,
               page: Path) -> bytes:
-    from governance.gate_plots import gate_page  # matplotlib only when a report is rendered
+    """The gate page with its plots (``figures``: name -> SVG, from :func:`gate_figures`)."""
+    from governance.gate_plots import TITLES
 
-    return gate_page(report, plots, version=version, links=report_links(ws, model, version, page)).encode()
+    titled = {name: (TITLES[name], svg) for name, svg in figures.items()}
+    return report.to_html(version=version, figures=titled, links=report_links(ws, model, version, page)).encode()
+
+
+def gate_figures(report: "GateReport", plots: "PlotEvidence | None") -> Mapping[str, str]:
+    """The gate's plots, drawn once for the gate page and the model card (none without evidence)."""
+    if plots is None:
+        return {}
+    from governance.gate_plots import gate_plots  # matplotlib only when a report is rendered
+
+    return gate_plots(report, plots)
+
+
+def card_of(report: "GateReport", plots: Mapping[str, str] = MappingProxyType({})) -> "Derived":
+    """The registry's ``derived`` files of a version: its model card, rendered from the version's
+    signed record (the lineage the run built), the gate's report and the signing key's id."""
+    from governance.model_card import ModelCard
+    from governance.model_card_render import card_files
+
+    def derive(record: Mapping[str, Any], key_id: str) -> Mapping[str, bytes]:
+        return card_files(ModelCard(record, report, key_id, plots))
+    return derive
 
 
 def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
                        report: "GateReport", flow_run_id: str | None = None,
                        lock_timeout: float = DEFAULT_TIMEOUT, plots: "PlotEvidence | None" = None) -> "ModelVersion":
     """The candidate's version (new, or the one another or a crashed run already published), audited
-    once. Its gate page (with ``plots``) is signed with it and copied under ``reports/``; the
-    version's copy names the number the registry is about to allocate (registrations of a model are
-    serialised by its candidate lock), the ``reports/`` copy the number it did allocate."""
+    once. Its gate page and its model card (both with the plots of ``plots``, drawn once) are signed
+    with it and the page copied under ``reports/``; the version's copy names the number the registry
+    is about to allocate (registrations of a model are serialised by its candidate lock), the
+    ``reports/`` copy the number it did allocate."""
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
     status: Status = "accepted" if report.passed else "rejected"
+    figures = gate_figures(report, plots)
     with writer_lock(ws.home.state, timeout=lock_timeout), _candidate_lock(ws, model, lock_timeout):
         version = ws.registry.find_candidate(model, identity)
         existing = version is not None
         if version is None:
             number = max((v.version for v in ws.registry.versions(model)), default=0) + 1
-            html = gate_html(ws, report, plots, model, number,
+            html = gate_html(ws, report, figures, model, number,
                              ws.registry.root / model / str(number) / layout.GATE_REPORT_HTML)
             version = ws.registry.register(model, files={**files, layout.GATE_REPORT: report.to_json(),
                                                          layout.GATE_REPORT_HTML: html},
                                            metadata=lineage, status=status, key=ws.signing_key(),
-                                           identity=identity)
+                                           identity=identity, derived=card_of(report, figures))
             ws.audit.append("model.register", f"model:{model}:v{version.version}", {
                 "status": status, "key_id": version.key_id, "metrics": dict(lineage.get("metrics", {})),
                 "delta_versions": dict(lineage["data"]["delta_versions"]),
@@ -113,7 +140,7 @@ def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], li
         # exclusive, and would wait for this very process.
         reconcile(ws, lock_timeout=lock_timeout)
     page = ws.home.reports / f"gate-{model}-v{version.version}.html"
-    write_atomic(page, gate_html(ws, report, plots, model, version.version, page))
+    write_atomic(page, gate_html(ws, report, figures, model, version.version, page))
     return version
 
 

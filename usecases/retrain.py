@@ -92,11 +92,17 @@ def newest_label_time(frame: pl.DataFrame, time_column: str) -> datetime | None:
     return latest.replace(tzinfo=timezone.utc) if latest.tzinfo is None else latest.astimezone(timezone.utc)
 
 
-def lineage_label_time(frame: pl.DataFrame, time_column: str) -> str | None:
-    """The newest label time as the lineage records it (ISO 8601, UTC); None when there is none to
-    record (no rows, or a time column that is not timestamps: then a retrain cannot compare labels)."""
+def lineage_label_time(frame: pl.DataFrame, time_column: str, *, oldest: bool = False) -> str | None:
+    """The newest (or, ``oldest``, the oldest) label time as the lineage records it (ISO 8601, UTC);
+    None when there is none to record (no rows, or a time column that is not timestamps: then a
+    retrain cannot compare labels)."""
     if frame.height == 0 or not isinstance(frame.schema[time_column], pl.Datetime):
         return None
+    if oldest:
+        first = frame[time_column].min()
+        assert isinstance(first, datetime)  # a Datetime column's minimum
+        return (first.replace(tzinfo=timezone.utc) if first.tzinfo is None
+                else first.astimezone(timezone.utc)).isoformat()
     newest = newest_label_time(frame, time_column)
     return newest.isoformat() if newest else None
 

@@ -283,7 +283,8 @@ def lineage(ts: TrainingSet, result: SearchResult, *, training_rows: int, holdou
         refit_rounds=result.refit_rounds, study=result.study_name, trials=len(result.trials),
         metrics=candidate.metrics, champion_metrics=champion.holdout.metrics if champion else None,
         gate_report_sha256=report.digest, reason=reason, model_spec=spec, as_known=ts.as_known,
-        newest_label_time=lineage_label_time(ts.frame, ts.time_column))
+        newest_label_time=lineage_label_time(ts.frame, ts.time_column),
+        oldest_label_time=lineage_label_time(ts.frame, ts.time_column, oldest=True))
     if evidence is not None:
         out["decision"] = {"task": evidence.task, "metric": report.decision_metric or DECISION_METRICS[evidence.task],
                            "threshold": evidence.threshold, "baseline": evidence.baseline}

@@ -50,9 +50,13 @@ def test_registry_list_show_and_verify(home: Path) -> None:
     shown = json.loads(cli(home, "registry", "show", "churn", "champion").stdout)
     assert shown["version"] in (1, 2) and shown["metadata"]["data"]["delta_versions"]
     assert cli(home, "registry", "verify", "--all").returncode == 0
+    card = cli(home, "registry", "show", "churn", "champion", "--card")
+    assert card.returncode == 0, card.stderr
+    assert card.stdout.startswith(f"# Model card: churn v{shown['version']}\n") and "## Segment results" in card.stdout
 
 
-@pytest.mark.parametrize("name", ["model.txt", "metadata.json", "reference_profile.json", "gate_report.json"])
+@pytest.mark.parametrize("name", ["model.txt", "metadata.json", "reference_profile.json", "gate_report.json",
+                                  "model_card.md", "model_card.html"])
 def test_registry_verify_names_a_flipped_byte_in_a_model_file(home: Path, name: str) -> None:
     flip(home / "registry" / "churn" / "1" / name, 17)
     assert_one_line_error(cli(home, "registry", "verify", "churn", "1"), 3, name)

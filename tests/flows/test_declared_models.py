@@ -60,7 +60,9 @@ def test_two_declared_models_train_side_by_side(tmp_path: Path, prefect_harness)
                "max_latency_ms_per_1k": 1e9, "max_quarantine_share": 1.0}
     save_spec(ModelSpec.from_dict({**DEMO_SPEC.to_dict(), "trials": 2, "gate": lenient}), home / "models")
     billing = ModelSpec(name="billing", task="binary", label_group="churn_labels", label_column="churned",
-                        feature_groups=("customer_billing",), trials=3, gate=lenient, drift={"window_days": 9})
+                        feature_groups=("customer_billing",), trials=3, gate=lenient, drift={"window_days": 9},
+                        intended_use="Flag <script>x</script> accounts | for the billing team.",
+                        limitations="Demo data only.")
     save_spec(billing, home / "models")
     run_local("ingest", home=str(home))
 
@@ -74,6 +76,20 @@ def test_two_declared_models_train_side_by_side(tmp_path: Path, prefect_harness)
         recorded = ws.registry.get(name, outcome.version).metadata["model_spec"]
         assert ModelSpec.from_dict(recorded) == load_spec(home / "models" / f"{name}.toml")
         ws.registry.load(name, outcome.version)  # verified as it is
+
+    # The model card: signed with the version, its facts from the run (spec texts, data, gate).
+    billing_version = ws.registry.get("billing", outcomes["billing"].version)
+    assert {"model_card.md", "model_card.html"} <= set(ws.registry.verify("billing", billing_version.version).resources)
+    card = (billing_version.path / "model_card.md").read_text()
+    data = billing_version.metadata["data"]
+    for fact in (f"# Model card: billing v{billing_version.version}", "Flag &lt;script>x&lt;/script> accounts | for",
+                 "Demo data only.", f"| customer_billing | {data['delta_versions']['customer_billing']} |",
+                 f"training rows: {data['training_rows']}",
+                 f"label times: {data['oldest_label_time']} to {data['newest_label_time']}",
+                 f"verdict: {'promote' if outcomes['billing'].promoted else 'reject'}",
+                 f"signed by key: {billing_version.key_id}"):
+        assert fact in card, fact
+    assert "<script" not in (billing_version.path / "model_card.html").read_text()
 
     # Tamper: the recorded spec is under the signature; one changed value and the version is refused.
     path = ws.registry.get("billing", outcomes["billing"].version).path / "metadata.json"

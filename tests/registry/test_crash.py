@@ -24,7 +24,8 @@ ring = KeyRing(home / "keys")
 registry = ModelRegistry(home / "registry", ring.trust, signer=lambda: ring.load(sys.argv[3].encode()))
 if action == "register":
     registry.register("churn", files={"model.txt": b"m" * 5000, "sub/ref.csv": b"a\\n"},
-                      metadata={"run": "crash"}, status="accepted", key=ring.load(sys.argv[3].encode()))
+                      metadata={"run": "crash"}, status="accepted", key=ring.load(sys.argv[3].encode()),
+                      derived=lambda record, key_id: {"model_card.md": b"# card\\n"})
 else:
     registry.promote("churn", 2, actor="ci", reason="crash test")
 """
@@ -45,8 +46,8 @@ def home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("fault", ["register.staged", "register.metadata", "register.signed",
-                                   "register.renamed"])
+@pytest.mark.parametrize("fault", ["register.staged", "register.derived", "register.metadata",
+                                   "register.signed", "register.renamed"])
 def test_kill_during_register(home: Path, fault: str) -> None:
     assert run_child(home, "register", fault) == -signal.SIGKILL
     ring = KeyRing(home / "keys")
@@ -54,6 +55,8 @@ def test_kill_during_register(home: Path, fault: str) -> None:
     visible = [v.version for v in registry.versions("churn")]
     # Before the rename nothing new is visible; after it the version is whole and signed.
     assert visible == ([1, 2] if fault == "register.renamed" else [1])
+    if fault == "register.renamed":  # the derived file (the model card) came whole and signed
+        assert "model_card.md" in registry.verify("churn", 2).resources
     assert all(not isinstance(result, Exception) for _, result in registry.verify_all())
     again = registry.register("churn", files={"model.txt": b"next"}, metadata={}, status="accepted",
                               key=ring.load(PASSPHRASE.encode()))

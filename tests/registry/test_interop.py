@@ -54,3 +54,35 @@ def test_we_accept_what_the_cli_signs_with_our_key(tmp_path: Path, key: SigningK
     signed = cli("sign", "key", str(model), "--private_key", str(private), "--signature", str(model / "model.sig"))
     assert signed.returncode == 0, signed.stdout + signed.stderr
     assert verify_model(model, public_key_pem=key.public_pem).key_id == key.key_id
+
+
+def test_cli_covers_the_model_card_and_refuses_a_flipped_byte_in_it(
+        tmp_path: Path, registry: ModelRegistry, key: SigningKey) -> None:
+    from governance.gate_report import CheckResult, GateReport
+    from usecases.registration import card_of
+
+    report = GateReport(passed=True, verdict="promote", checks=(CheckResult("min_auc", True, 0.8, ">= 0.6", "ok"),),
+                        policy="min_auc", candidate="churn candidate", champion=None,
+                        created_at="2026-11-30T06:00:00.000000Z")
+    version = registry.register("churn", files={"model.txt": b"tree 1\n"}, metadata={"metrics": {"auc": 0.8}},
+                                status="accepted", key=key, derived=card_of(report, {"roc": "<svg/>"}))
+    card = version.path / "model_card.md"
+    assert "# Model card: churn v1" in card.read_text() and (version.path / "model_card.html").is_file()
+    assert {"model_card.md", "model_card.html"} <= set(verify_model(version.path, public_key_pem=key.public_pem)
+                                                       .resources)
+    public = tmp_path / "key.pub"
+    public.write_bytes(key.public_pem)
+    command = ("verify", "key", str(version.path), "--signature", str(version.path / "model.sig"),
+               "--public_key", str(public))
+    accepted = cli(*command)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    for name in ("model_card.md", "model_card.html"):
+        target = version.path / name
+        original = target.read_bytes()
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0x01
+        target.write_bytes(bytes(data))
+        refused = cli(*command)
+        assert refused.returncode != 0
+        assert name in refused.stdout + refused.stderr
+        target.write_bytes(original)

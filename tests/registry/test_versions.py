@@ -103,6 +103,33 @@ def test_register_refuses_bad_input(registry: ModelRegistry, key: SigningKey, fi
     assert not list((registry.root / "churn").glob(".staging-*"))
 
 
+def test_derived_files_see_the_signed_record_and_are_signed(registry: ModelRegistry, key: SigningKey) -> None:
+    seen = []
+
+    def card(record, key_id):
+        seen.append((dict(record), key_id))
+        return {"model_card.md": f"# churn v{record['version']} by {key_id}\n".encode()}
+
+    version = registry.register("churn", files={"model.txt": b"m"}, metadata={"auc": 0.8}, status="accepted",
+                                key=key, derived=card)
+    record, key_id = seen[0]
+    assert record == json.loads((version.path / "metadata.json").read_bytes()) and key_id == key.key_id
+    assert (version.path / "model_card.md").read_text() == f"# churn v1 by {key.key_id}\n"
+    assert "model_card.md" in registry.verify("churn", 1).resources
+    (version.path / "model_card.md").write_bytes(b"# churn v1 by someone else\n")
+    with pytest.raises(SignatureError):
+        registry.verify("churn", 1)
+
+
+@pytest.mark.parametrize("derived", [{"model.txt": b"again"}, {"model.sig": b"x"}, {"../up": b"x"}])
+def test_derived_files_may_not_replace_or_escape(registry: ModelRegistry, key: SigningKey, derived) -> None:
+    with pytest.raises((InputError, SignatureError)):
+        registry.register("churn", files={"model.txt": b"m"}, metadata={}, status="accepted", key=key,
+                          derived=lambda record, key_id: derived)
+    assert registry.versions("churn") == []
+    assert not list((registry.root / "churn").glob(".staging-*"))
+
+
 def _register_in_child(args: tuple[str, str, int]) -> int:
     root, keys, i = args
     ring = KeyRing(Path(keys))

@@ -139,3 +139,14 @@ def test_group_totals_sum_the_drops_that_stored_rows_per_group() -> None:
                _report("a", "rejected", 0, 9, None, "a2"), _report("c", "stored", 0, 2, None, "c1")]
     assert group_totals(reports) == (GroupTotals("a", ("a1",), 1, 0, 7), GroupTotals("b", ("b1", "b2"), 5, 1, 5))
     assert group_totals([]) == ()
+
+
+def test_progress_is_told_of_every_drop_whatever_became_of_it(world: World) -> None:
+    good = world.drop("a.csv", [("c1", 1, "3")])
+    twin = world.drop("b.csv", [("c1", 1, "3")])  # the same bytes: a duplicate within the run
+    stray = world.drop("c.csv", [("c2", 2, "4")], group="no_such_group")  # no contract: rejected
+    calls: list[tuple[int, int, str]] = []
+    run = world.run([good, twin, stray], progress=lambda *c: calls.append(c))
+    assert [r.status for r in run.reports] == ["stored", "duplicate", "rejected"]
+    assert sorted(calls) == [(1, 3, "c.csv"), (2, 3, "a.csv"), (3, 3, "b.csv")]
+    assert world.run([good], progress=None).reports[0].status == "duplicate"  # no callback: nothing needed

@@ -22,7 +22,9 @@ FULL = ModelSpec(
     name="upsell", task="multiclass", label_group="accounts", label_column="tier", feature_groups=("accounts",),
     exclude=("account_id_copy", 'odd "name"'), metric="macro_f1", gate={"min_accuracy": 0.6, "slice_columns": ["plan"]},
     drift={"window_days": 14}, holdout_fraction=0.25, budget_s=90.5, trials=7, schedule="0 3 * * 1",
-    as_known=False, approval=True, approvers=("ana", "bo"), approval_timeout_hours=48.5)
+    as_known=False, approval=True, approvers=("ana", "bo"), approval_timeout_hours=48.5,
+    intended_use='Rank accounts for "upsell" calls.\nNot <script>alert(1)</script> | a credit decision.',
+    limitations="Trained on EU accounts only;\tsmall plans are rare.")
 
 
 def _contract(name: str, keys: tuple[str, ...], *cols: str) -> FeatureGroupContract:
@@ -59,6 +61,28 @@ def test_canonical_bytes_are_stable_and_differ_per_spec() -> None:
     assert FULL.canonical() == ModelSpec.from_dict(FULL.to_dict()).canonical()
     assert FULL.canonical() != DEMO_SPEC.canonical()
     assert FULL.canonical().startswith(b'{"approval":true')
+
+
+def test_card_texts_leave_older_specs_canonical_bytes_unchanged() -> None:
+    # Every version signs its spec's canonical bytes: a spec without card texts keeps the bytes
+    # it had before the fields existed (this literal is the demo spec's as v0.2 wrote it).
+    assert DEMO_SPEC.canonical() == (
+        b'{"approval":false,"approvers":[],"as_known":false,"exclude":[],"feature_groups":'
+        b'["customer_activity","customer_billing"],"label_column":"churned","label_group":"churn_labels",'
+        b'"name":"churn","task":"binary"}')
+    assert b'"intended_use":"Rank accounts' in FULL.canonical()
+
+
+@pytest.mark.parametrize("change, found", [
+    ({"intended_use": "   "}, "intended_use must be non-blank text"),
+    ({"limitations": 3}, "limitations must be non-blank text"),
+    ({"intended_use": "x" * 4001}, "intended_use is 4001 characters long, over 4000"),
+    ({"limitations": "bell\x07 and nul\x00"}, "control character(s) U+0000, U+0007"),
+])
+def test_bad_card_texts_are_refused_with_a_hint(change: dict[str, object], found: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        ModelSpec.from_dict({**FULL.to_dict(), **change})
+    assert found in str(err.value) and err.value.hint
 
 
 @pytest.mark.parametrize("change, found", [
