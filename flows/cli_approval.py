@@ -32,7 +32,8 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     out = decide(ws, args.model, version, approve=approve, reason=args.reason,
                  promote=approve and not args.no_promote)
     a = out.approval
-    print(f"{a.model} v{a.version}: {a.decision} by {a.approver} ({a.reason})")
+    print(f"{a.model} v{a.version}: {a.decision} by {a.approver} ({a.reason})"
+          + (f"; its deleted record restored from audit entry {out.restored_from}" if out.restored_from else ""))
     if out.promoted is not None:
         print(f"{a.model}: champion -> v{a.version} (was {out.promoted.from_version})"
               + ("" if out.promoted.changed else "; already there, nothing changed"))

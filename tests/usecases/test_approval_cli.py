@@ -79,3 +79,14 @@ def test_refusals_are_one_line_with_their_exit_codes(ws: Workspace) -> None:
     one_line_error(flows("registry", "verify", "churn", "2"), 3, "approval record")
     assert flows("registry", "verify", "--all").returncode == 3
     assert "unverified" in flows("registry", "list").stdout
+
+
+def test_approving_after_a_deleted_rejection_is_exit_3(ws: Workspace) -> None:
+    assert flows("registry", "reject", "churn", "2", "--reason", "no", actor="bo").returncode == 0
+    record_path(ws, 2).unlink()
+    one_line_error(flows("registry", "approve", "churn", "2", "--reason", "yes"), 3, "decision record deleted")
+    one_line_error(flows("registry", "verify", "churn", "2"), 3, "decision record deleted")
+    assert "unverified" in flows("registry", "list").stdout
+    restored = flows("registry", "reject", "churn", "2", "--reason", "again", actor="bo")
+    assert restored.returncode == 0 and "restored from audit entry" in restored.stdout, restored.stderr
+    assert flows("registry", "verify", "churn", "2").returncode == 0
