@@ -57,11 +57,14 @@ def _pending(args: argparse.Namespace) -> int:
     if not waiting:
         print("no version waits for approval")
         return 0
-    print(f"{'model':<12} {'version':>7}  {'verdict':<8} {'age':>8}  {'timeout':>7}  approvers")
+    print(f"{'model':<12} {'version':>7}  {'verdict':<8} {'age':>8}  {'timeout':>7}  {'state':<8} approvers")
     for w in waiting:
         print(f"{w.model:<12} {w.version:>7}  {w.verdict:<8} {w.age_hours:>7.1f}h  {w.timeout_hours:>6.0f}h  "
-              f"{', '.join(w.approvers) or 'anyone with the signing key'}")
+              f"{'expired' if w.expired else 'waits':<8} {', '.join(w.approvers) or 'anyone with the signing key'}")
     print("decide: python -m flows registry approve|reject MODEL VERSION --reason TEXT")
+    if any(w.expired for w in waiting):
+        print("expired: past the signed approval_timeout_hours, rejected (approval timed out); approving is "
+              "refused; `registry expire` records the rejections")
     return 0
 
 

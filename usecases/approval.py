@@ -24,7 +24,7 @@ records the rejection, and :func:`expire` records the timed-out ones so the trai
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from driftline.clock import format_time, now_text, parse_time

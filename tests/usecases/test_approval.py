@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -273,3 +274,50 @@ def test_kill_while_restoring_a_deleted_record(ws: Workspace, fault: str) -> Non
 def kill(code: str, fault: str) -> int:
     env = {**os.environ, "DRIFTLINE_FAULT": fault, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT).returncode
+
+
+def later(monkeypatch: pytest.MonkeyPatch, hours: float) -> None:
+    """The injected clock: every reader's "now" moves ``hours`` past the real one."""
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    monkeypatch.setattr(driftline.clock, "utc_now", lambda: real + timedelta(hours=hours))
+
+
+def test_a_pending_version_times_out_in_local_mode(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """72 h (the default) after its signed created_at a pending version reads as rejected everywhere,
+    with nothing written; it can no longer be approved, and a rejection is still recorded."""
+    later(monkeypatch, 71)
+    assert ws.registry.approval_state("churn", 2).status == "pending"
+    assert [(w.version, w.expired) for w in pending(ws)] == [(2, False), (3, False)]
+    later(monkeypatch, 73)
+    state = ws.registry.approval_state("churn", 2)
+    assert (state.status, state.timed_out, state.decision) == ("rejected", True, None)
+    assert not (ws.home.registry / "churn" / "approvals").exists()
+    with pytest.raises(PromotionRefused, match="approval timed out"):
+        promote_version(ws, "churn", 2, reason="late")
+    with pytest.raises(InputError, match="'rejected'"):
+        ws.registry.load("churn", 2)
+    with pytest.raises(ApprovalRefused, match="cannot be approved: approval timed out.*72 h"):
+        decide(ws, "churn", 2, approve=True, reason="late")
+    assert [(w.version, w.expired) for w in pending(ws)] == [(2, True), (3, True)]
+    decide(ws, "churn", 3, approve=False, reason="too late anyway")
+    assert ws.registry.approval_state("churn", 3).decision.reason == "too late anyway"  # type: ignore[union-attr]
+    assert [w.version for w in pending(ws)] == [2]
+
+
+def test_the_timeout_is_the_signed_specs(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = add(ws, "5", spec={**SPEC, "approval_timeout_hours": 2})
+    later(monkeypatch, 3)
+    assert ws.registry.approval_state("churn", v).timed_out
+    assert not ws.registry.approval_state("churn", 2).timed_out
+    meta = ws.home.registry / "churn" / str(v) / "metadata.json"
+    meta.write_bytes(meta.read_bytes().replace(b'"approval_timeout_hours":2', b'"approval_timeout_hours":200'))
+    with pytest.raises(SignatureError):
+        ws.registry.approval_state("churn", v)
+
+
+def test_a_decision_before_the_timeout_stands_after_it(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    decide(ws, "churn", 2, approve=True, reason="in time", promote=True)
+    later(monkeypatch, 1000)
+    assert ws.registry.load("churn", "champion").version == 2
