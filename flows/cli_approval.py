@@ -1,4 +1,4 @@
-"""The approval commands: ``registry approve``, ``registry reject`` and ``registry pending``.
+"""The approval commands: ``registry approve``, ``registry reject``, ``registry pending`` and ``registry expire``.
 
 They decide on versions whose signed spec asks for a person's approval (see
 :mod:`usecases.approval`): each handler calls one use case and prints its typed result; the
@@ -6,7 +6,8 @@ decision's signed record and audit entry are the use case's. The approver is who
 (``DRIFTLINE_ACTOR``, else the OS user), as for every other audited command. ``approve``
 promotes the version to champion as the gate would have, unless ``--no-promote``: a user who
 approves a candidate expects it in production, as the issue's "the flow resumes and promotes"
-says of the pool. Imports no Prefect (``tests/test_architecture.py``).
+says of the pool. ``expire`` records the timed-out rejections readers already derive, so the trail
+shows them. Imports no Prefect (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,19 @@ def _pending(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expire(args: argparse.Namespace) -> int:
+    from usecases.approval import expire
+
+    ws = _ws(args)
+    ws.settings.data_home.require_existing()
+    done = expire(ws, args.model)
+    for a in done.rejected:
+        print(f"{a.model} v{a.version}: {a.decision} ({a.reason}), recorded by {a.approver}")
+    print(f"{len(done.rejected)} timed-out version(s) recorded as rejected" if done.rejected
+          else "no version is past its approval timeout undecided")
+    return 0
+
+
 def add_commands(sub: "argparse._SubParsersAction[Any]") -> None:
     """Add approve, reject and pending to the ``registry`` command's subparsers."""
     for name, handler, text in (("approve", _approve, "approve a version that waits, and promote it"),
@@ -84,3 +98,6 @@ def add_commands(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser("pending", help="versions that wait for approval")
     p.add_argument("model", nargs="?")
     p.set_defaults(handler=_pending)
+    p = sub.add_parser("expire", help="record the rejection of versions past their approval timeout")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(handler=_expire)

@@ -66,6 +66,13 @@ class Waiting:
     expired: bool = False  # past its signed timeout: rejected, can no longer be approved
 
 
+@dataclass(frozen=True)
+class Expired:
+    """What ``registry expire`` recorded: one timed-out rejection per version (empty: none was due)."""
+
+    rejected: tuple[Approval, ...]
+
+
 def approve_command(model: str, version: int) -> str:
     return f"python -m flows registry approve {model} {version} --reason TEXT"
 
@@ -164,3 +171,24 @@ def pending(ws: "Workspace", model: str | None = None, *, now: datetime | None =
                                state.requirement.approvers, state.requirement.timeout_hours, expires,
                                state.timed_out))
     return out
+
+
+def expire(ws: "Workspace", model: str | None = None) -> Expired:
+    """Record a signed rejection (reason ``approval timed out``) and its ``model.reject`` entry for
+    every version past its signed timeout with no decision, so the trail shows what readers already
+    derive. Versions decided already are left alone: running it twice writes nothing. A timed-out
+    rejection cut off before its record (a kill) is completed from the trail; any other missing
+    record is the tampering it is (:class:`DecisionRecordMissing`)."""
+    done: list[Approval] = []
+    for name in [model] if model else ws.registry.models():
+        for v in ws.registry.versions(name):
+            if v.status != "accepted":
+                continue
+            try:
+                if not ws.registry.approval_state(name, v.version).timed_out:
+                    continue
+            except DecisionRecordMissing as exc:
+                if exc.decision.approved or exc.decision.reason != TIMED_OUT:
+                    raise
+            done.append(decide(ws, name, v.version, approve=False, reason=TIMED_OUT, timed_out=True).approval)
+    return Expired(tuple(done))

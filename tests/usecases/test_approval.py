@@ -23,7 +23,7 @@ from registry.aliases import PromotionRefused
 from registry.approvals import ApprovalRefused, DecisionRecordMissing
 from tasks.workspace import Workspace
 from tests.usecases.candidates import FILES, gate_report, lineage
-from usecases.approval import TIMED_OUT, decide, pending
+from usecases.approval import TIMED_OUT, decide, expire, pending
 from usecases.models import models_folder
 from usecases.promotion import promote_version, rollback_alias
 from usecases.registration import register_candidate
@@ -321,3 +321,38 @@ def test_a_decision_before_the_timeout_stands_after_it(ws: Workspace, monkeypatc
     decide(ws, "churn", 2, approve=True, reason="in time", promote=True)
     later(monkeypatch, 1000)
     assert ws.registry.load("churn", "champion").version == 2
+
+
+def test_expire_records_the_timed_out_rejections_once(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    decide(ws, "churn", 3, approve=True, reason="in time")
+    assert expire(ws).rejected == ()  # nothing is due yet: nothing written
+    later(monkeypatch, 73)
+    done = expire(ws)
+    assert [(a.version, a.decision, a.reason) for a in done.rejected] == [(2, "rejected", TIMED_OUT)]
+    state = ws.registry.approval_state("churn", 2)
+    assert state.decision is not None and state.decision.reason == TIMED_OUT
+    rejects = [e for e in ws.audit.entries() if e.action == "model.reject"]
+    assert [(e.subject, e.details["timed_out"]) for e in rejects] == [("model:churn:v2", True)]
+    assert expire(ws).rejected == ()
+    assert ws.audit.verify(ws.trust).ok
+
+
+@pytest.mark.parametrize("fault", ["approval.staged", "approval.replaced"])
+def test_kill_while_expiring(ws: Workspace, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """A kill between the timed-out rejection's entry and its record: the run again completes it."""
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    with monkeypatch.context() as m:
+        m.setattr(driftline.clock, "utc_now", lambda: real - timedelta(hours=100))
+        old = add(ws, "4")
+    code = "from tasks.workspace import Workspace; from usecases.approval import expire; expire(Workspace.open())"
+    assert kill(code, fault) == -signal.SIGKILL
+    ws = Workspace.open()
+    if fault == "approval.staged":
+        with pytest.raises(DecisionRecordMissing):
+            ws.registry.approval_state("churn", old)
+        assert [a.version for a in expire(ws).rejected] == [old]
+    assert ws.registry.approval_state("churn", old).decision.reason == TIMED_OUT  # type: ignore[union-attr]
+    assert expire(ws).rejected == ()
+    assert ws.audit.verify(ws.trust).ok

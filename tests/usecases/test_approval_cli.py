@@ -110,3 +110,18 @@ def test_an_expired_version_is_listed_as_such_and_cannot_be_approved(ws: Workspa
     assert done.returncode == 0 and f"churn v{old}: rejected by bo (stale)" in done.stdout, done.stderr
     assert str(old) not in [line.split()[1] for line in flows("registry", "pending").stdout.splitlines()
                             if line.startswith("churn")]
+
+
+def test_expire_command(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    with monkeypatch.context() as m:
+        m.setattr(driftline.clock, "utc_now", lambda: real - timedelta(hours=100))
+        old = add(ws, "4")
+    done = flows("registry", "expire", actor="ops")
+    assert done.returncode == 0 and f"churn v{old}: rejected (approval timed out), recorded by ops" in done.stdout
+    assert "1 timed-out version(s)" in done.stdout, done.stdout + done.stderr
+    assert "no version is past" in flows("registry", "expire", "churn").stdout
+    shown = json.loads(flows("registry", "show", "churn", str(old)).stdout)["approval"]
+    assert (shown["status"], shown["decision"]["reason"]) == ("rejected", "approval timed out")
