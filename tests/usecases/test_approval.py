@@ -356,3 +356,21 @@ def test_kill_while_expiring(ws: Workspace, monkeypatch: pytest.MonkeyPatch, fau
     assert ws.registry.approval_state("churn", old).decision.reason == TIMED_OUT  # type: ignore[union-attr]
     assert expire(ws).rejected == ()
     assert ws.audit.verify(ws.trust).ok
+
+
+def test_the_trail_is_walked_only_for_missing_records_and_once_per_log_state(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a decided version reads its record, not the trail; listing many pending versions
+    walks the trail once while the log stays as it is."""
+    import usecases.approval_trail as trail
+
+    decide(ws, "churn", 2, approve=True, reason="ok", promote=True)
+    add(ws, "4")
+    walks: list[int] = []
+    real = trail._walk
+    monkeypatch.setattr(trail, "_walk", lambda audit, mark: walks.append(1) or real(audit, mark))
+    for _ in range(3):
+        assert ws.registry.load("churn", "champion").version == 2
+    assert walks == []
+    assert [w.version for w in pending(ws)] == [3, 4] and [w.version for w in pending(ws)] == [3, 4]
+    assert walks == [1]
