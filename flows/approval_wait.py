@@ -11,8 +11,9 @@ audit entry as the CLI's are written, with the form's ``approver`` checked again
 ``approval timed out``. Pause, not suspend: a suspended run is rerun from its start on resume,
 which would search and fit again (or need every task's result persisted to be skipped); a pause
 keeps the process and its state and resumes on the next line. Its cost is a worker slot held for
-the wait (bounded by the spec's ``approval_timeout_hours``, 72 h by default); a version left pending
-by a worker that died can still be decided with ``registry approve``.
+the wait (bounded by the spec's ``approval_timeout_hours``, 72 h by default, counted from the
+version's signed ``created_at`` as every reader counts it); a version left pending by a worker that
+died can still be decided with ``registry approve`` until then, and reads as rejected after.
 """
 
 from __future__ import annotations
@@ -62,7 +63,11 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
     if not on_pool():
         log.info("%s v%d waits for approval: %s", name, number, approve_command(name, number))
         return "pending"
-    deadline = time.monotonic() + need.timeout_hours * 3600
+    # The wait ends where every reader's does: the signed created_at plus the signed timeout (a
+    # run that reaches here late, a retry, waits only what is left of it).
+    expires = ws.registry.approval_state(name, number).expires_at
+    left = (expires - ws.registry.now()).total_seconds() if expires is not None else need.timeout_hours * 3600
+    deadline = time.monotonic() + left
     who = ", ".join(need.approvers) or "anyone the signing key serves"
     description = (f"## Approve {name} v{number}?\n\nApprovers: {who}. Without a decision within "
                    f"{need.timeout_hours:g} h the version is rejected.\n\n{report.to_markdown()}")

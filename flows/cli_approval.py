@@ -1,4 +1,4 @@
-"""The approval commands: ``registry approve``, ``registry reject`` and ``registry pending``.
+"""The approval commands: ``registry approve``, ``registry reject``, ``registry pending`` and ``registry expire``.
 
 They decide on versions whose signed spec asks for a person's approval (see
 :mod:`usecases.approval`): each handler calls one use case and prints its typed result; the
@@ -6,7 +6,8 @@ decision's signed record and audit entry are the use case's. The approver is who
 (``DRIFTLINE_ACTOR``, else the OS user), as for every other audited command. ``approve``
 promotes the version to champion as the gate would have, unless ``--no-promote``: a user who
 approves a candidate expects it in production, as the issue's "the flow resumes and promotes"
-says of the pool. Imports no Prefect (``tests/test_architecture.py``).
+says of the pool. ``expire`` records the timed-out rejections readers already derive, so the trail
+shows them. Imports no Prefect (``tests/test_architecture.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     out = decide(ws, args.model, version, approve=approve, reason=args.reason,
                  promote=approve and not args.no_promote)
     a = out.approval
-    print(f"{a.model} v{a.version}: {a.decision} by {a.approver} ({a.reason})")
+    print(f"{a.model} v{a.version}: {a.decision} by {a.approver} ({a.reason})"
+          + (f"; its deleted record restored from audit entry {out.restored_from}" if out.restored_from else ""))
     if out.promoted is not None:
         print(f"{a.model}: champion -> v{a.version} (was {out.promoted.from_version})"
               + ("" if out.promoted.changed else "; already there, nothing changed"))
@@ -56,11 +58,27 @@ def _pending(args: argparse.Namespace) -> int:
     if not waiting:
         print("no version waits for approval")
         return 0
-    print(f"{'model':<12} {'version':>7}  {'verdict':<8} {'age':>8}  {'timeout':>7}  approvers")
+    print(f"{'model':<12} {'version':>7}  {'verdict':<8} {'age':>8}  {'timeout':>7}  {'state':<8} approvers")
     for w in waiting:
         print(f"{w.model:<12} {w.version:>7}  {w.verdict:<8} {w.age_hours:>7.1f}h  {w.timeout_hours:>6.0f}h  "
-              f"{', '.join(w.approvers) or 'anyone with the signing key'}")
+              f"{'expired' if w.expired else 'waits':<8} {', '.join(w.approvers) or 'anyone with the signing key'}")
     print("decide: python -m flows registry approve|reject MODEL VERSION --reason TEXT")
+    if any(w.expired for w in waiting):
+        print("expired: past the signed approval_timeout_hours, rejected (approval timed out); approving is "
+              "refused; `registry expire` records the rejections")
+    return 0
+
+
+def _expire(args: argparse.Namespace) -> int:
+    from usecases.approval import expire
+
+    ws = _ws(args)
+    ws.settings.data_home.require_existing()
+    done = expire(ws, args.model)
+    for a in done.rejected:
+        print(f"{a.model} v{a.version}: {a.decision} ({a.reason}), recorded by {a.approver}")
+    print(f"{len(done.rejected)} timed-out version(s) recorded as rejected" if done.rejected
+          else "no version is past its approval timeout undecided")
     return 0
 
 
@@ -80,3 +98,6 @@ def add_commands(sub: "argparse._SubParsersAction[Any]") -> None:
     p = sub.add_parser("pending", help="versions that wait for approval")
     p.add_argument("model", nargs="?")
     p.set_defaults(handler=_pending)
+    p = sub.add_parser("expire", help="record the rejection of versions past their approval timeout")
+    p.add_argument("model", nargs="?")
+    p.set_defaults(handler=_expire)

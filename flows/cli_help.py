@@ -47,6 +47,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "registry approve": ("python -m flows registry approve churn 3 --reason 'reviewed the gate'",),
     "registry reject": ("python -m flows registry reject churn 3 --reason 'bias on region'",),
     "registry pending": ("python -m flows registry pending", "python -m flows registry pending churn"),
+    "registry expire": ("python -m flows registry expire", "python -m flows registry expire churn"),
     "audit": ("python -m flows audit verify", "python -m flows audit export --since 2026-01-01"),
     "audit verify": ("python -m flows audit verify --home ./.driftline",),
     "audit checkpoint": ("python -m flows audit checkpoint",),

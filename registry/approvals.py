@@ -10,8 +10,11 @@ model, version, the digest of the version's signed manifest, the decision, appro
 time, signed with the active key like the alias file, verified through the trust store on every
 read. Binding the manifest digest refuses a record copied from another version or kept after a
 version folder was replaced. Round-trip law: ``Approval.from_bytes(a.to_bytes(s), ...) == a``.
-A missing record leaves the version ``pending``; a damaged one is an :class:`IntegrityError`,
-never an approval.
+A missing record leaves the version ``pending`` unless the audit trail names a decision on it
+(:class:`DecisionRecordMissing`: the record was deleted), or the signed timeout has passed: a
+version pending for longer than its spec's ``approval_timeout_hours`` after its signed
+``created_at`` is rejected (:func:`deadline`), by every reader, with nothing written. A damaged
+record is an :class:`IntegrityError`, never an approval.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +42,26 @@ DEFAULT_TIMEOUT_HOURS = 72.0
 
 
 class ApprovalRefused(InputError):
-    """An approval the rules forbid: not required, decided already, an approver not on the list."""
+    """An approval the rules forbid: not required, decided already, an approver not on the list,
+    or the approval timed out."""
+
+
+class DecisionRecordMissing(IntegrityError):
+    """The audit trail records a decision on a version whose signed record is gone: it was deleted
+    (or a decision was cut off between its entry and its record). Never read as pending."""
+
+    def __init__(self, message: str, *, decision: "Approval", seq: int, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.decision = decision
+        self.seq = seq
+
+
+@dataclass(frozen=True)
+class TrailDecision:
+    """A decision as the audit trail holds it: the record it stands for, and the entry's seq."""
+
+    approval: "Approval"
+    seq: int
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,17 @@ def requirement(signed_record: Mapping[str, Any]) -> Requirement:
     timeout = spec.get("approval_timeout_hours")
     return Requirement(required=True, approvers=tuple(str(a) for a in approvers),
                        timeout_hours=float(timeout) if isinstance(timeout, (int, float)) else DEFAULT_TIMEOUT_HOURS)
+
+
+def deadline(signed_record: Mapping[str, Any], need: Requirement) -> datetime | None:
+    """When a pending version's wait ends: its SIGNED ``created_at`` plus the signed spec's timeout
+    (None when no approval is asked, or the record has no readable time: never guessed)."""
+    if not need.required:
+        return None
+    try:
+        return parse_time(str(signed_record["created_at"])) + timedelta(hours=need.timeout_hours)
+    except (KeyError, InputError):
+        return None
 
 
 def manifest_digest(resources: Mapping[str, str]) -> str:

@@ -20,6 +20,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -28,7 +29,8 @@ from filelock import FileLock, Timeout
 
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
-from driftline.clock import now_text
+from driftline import clock as _clock
+from driftline.clock import format_time, now_text
 from driftline.crypto import Bundle
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
@@ -36,7 +38,8 @@ from driftline.staging import remove_dead_staging, staging_name
 from registry import layout
 from registry._staging import fsync_tree, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias
-from registry.approvals import Approval, ApprovalBook, Requirement, manifest_digest, requirement
+from registry.approvals import (Approval, ApprovalBook, ApprovalRefused, DecisionRecordMissing, Requirement,
+                                TrailDecision, deadline, manifest_digest, requirement)
 from registry.keys import SigningKey
 from registry.layout import VersionFiles
 from registry.signing import VerifiedModel, sign_model, verify_model
@@ -62,7 +65,9 @@ def check_model_name(model: str) -> str:
 @dataclass(frozen=True)
 class ApprovalState:
     """A verified version's standing for use: its signed gate status, what its signed spec asks of a
-    person, and the verified decision. ``status`` is ``pending`` while a required decision is missing."""
+    person, and the verified decision. ``status`` is ``pending`` while a required decision is missing
+    and ``expires_at`` (signed ``created_at`` + signed timeout) is later than ``now``; past it, with no
+    decision, ``rejected`` (``timed_out``), derived, nothing written."""
 
     model: str
     version: int
@@ -70,13 +75,21 @@ class ApprovalState:
     requirement: Requirement
     decision: Approval | None
     manifest_sha256: str
+    expires_at: datetime | None = None
+    now: datetime | None = None
+
+    @property
+    def timed_out(self) -> bool:
+        """Required, undecided, and past its deadline: rejected as ``approval timed out``."""
+        return (self.gate_status == "accepted" and self.requirement.required and self.decision is None
+                and self.expires_at is not None and self.now is not None and self.now >= self.expires_at)
 
     @property
     def status(self) -> Effective:
         if self.gate_status != "accepted" or not self.requirement.required:
             return self.gate_status
         if self.decision is None:
-            return "pending"
+            return "rejected" if self.timed_out else "pending"
         return "accepted" if self.decision.approved else "rejected"
 
 
@@ -111,16 +124,26 @@ class ModelRegistry:
 
     def __init__(self, root: Path, trust: TrustStore, *, lock_timeout: float = 60.0,
                  signer: Callable[[], SigningKey] | None = None,
-                 alias_witness: Callable[[str], LedgerWitness] | None = None) -> None:
+                 alias_witness: Callable[[str], LedgerWitness] | None = None,
+                 trail: Callable[[str, int, str], TrailDecision | None] | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         """``signer`` gives the active key when an alias changes (called only then, so that reading
         needs no passphrase); without one the registry can read and register but not move aliases.
         ``alias_witness(model)`` gives the mark of that model's alias history kept outside the data
-        home, which catches an older signed alias file put back."""
+        home, which catches an older signed alias file put back. ``trail(model, version, manifest)``
+        gives the decision the audit trail holds on a version (asked only when its record is
+        missing). ``clock`` is "now" for approval timeouts (default ``driftline.clock.utc_now``)."""
         self.root = Path(root)
         self.trust = trust
         self.lock_timeout = lock_timeout
         self._signer = signer
         self._alias_witness = alias_witness
+        self._trail = trail
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The registry's "now" (read through the module, so a test's clock takes effect)."""
+        return self._clock() if self._clock is not None else _clock.utc_now()
 
     # ----------------------------------------------------------------- reading
     def models(self) -> list[str]:
@@ -225,16 +248,36 @@ class ModelRegistry:
     def _approvals(self, model: str) -> ApprovalBook:
         return ApprovalBook(self.root / check_model_name(model), self.trust)
 
-    def _standing(self, model: str, version: int, verified: VerifiedModel) -> ApprovalState:
+    def _standing(self, model: str, version: int, verified: VerifiedModel, *,
+                  missing_ok: bool = False) -> ApprovalState:
         record = verified.extra["driftline"]
         status: Status = "accepted" if record.get("status") == "accepted" else "rejected"
         need = requirement(record)
         digest = manifest_digest(verified.resources)
         decision = self._approvals(model).read(version, manifest_sha256=digest) if need.required else None
-        return ApprovalState(model, version, status, need, decision, digest)
+        state = ApprovalState(model, version, status, need, decision, digest, deadline(record, need), self.now())
+        if need.required and status == "accepted" and decision is None and not missing_ok:
+            # Only here, where the record is missing, is the trail read: a load of a decided
+            # version costs one record, not a walk of the trail.
+            earlier = self._trail(model, version, digest) if self._trail is not None else None
+            if earlier is not None:
+                raise self._missing(state, earlier)
+        return state
+
+    def _missing(self, state: ApprovalState, earlier: TrailDecision) -> DecisionRecordMissing:
+        d = earlier.approval
+        verb = "approve" if d.approved else "reject"
+        return DecisionRecordMissing(
+            f"decision record deleted: {self._approvals(state.model).path(state.version)} is missing, but audit "
+            f"entry {earlier.seq} records that {d.approver} {d.decision} {state.model} v{state.version} at {d.at} "
+            f"({d.reason})", decision=d, seq=earlier.seq,
+            hint=f"restore the file from a backup, or rewrite it from the trail with `python -m flows registry "
+                 f"{verb} {state.model} {state.version} --reason TEXT` (the trail's decision is kept); "
+                 "the opposite decision is refused")
 
     def approval_state(self, model: str, version: int) -> ApprovalState:
-        """Verify the version and read its approval standing (IntegrityError on a bad record)."""
+        """Verify the version and read its approval standing: :class:`IntegrityError` on a bad record,
+        :class:`DecisionRecordMissing` when the record is gone but the audit trail holds a decision."""
         return self._standing(model, version, self.verify(model, version))
 
     def _refuse_unapproved(self, model: str, version: int) -> None:
@@ -242,23 +285,29 @@ class ModelRegistry:
         if state.status == "pending":
             raise PromotionRefused(f"{model} v{version} waits for approval, it cannot be used yet",
                                    hint=f"python -m flows registry approve {model} {version} --reason TEXT")
+        if state.timed_out:
+            raise PromotionRefused(f"{model} v{version}: {timeout_text(state)}",
+                                   hint="promote another version, or train a new one")
         if state.gate_status == "accepted" and state.status == "rejected" and state.decision is not None:
             raise PromotionRefused(f"{model} v{version} was rejected by {state.decision.approver} "
                                    f"({state.decision.reason})", hint="promote another version")
 
     def record_decision(self, decision: Approval, *, record: Callable[[Approval], object] | None = None) -> None:
         """Write the signed decision on a version, once. ``record`` (the audit append) runs first,
-        under the model's lock: a kill between the two leaves an entry and no record (the version
-        stays pending and may be decided again), never a decision the trail does not name."""
-        from registry.approvals import ApprovalRefused
-
+        under the model's lock: a kill between the two leaves an entry and no record (readers then
+        report :class:`DecisionRecordMissing`; :meth:`restore_decision` completes it), never a
+        decision the trail does not name. A version whose trail names a decision is never decided
+        again, its record there or not; an approval past the timeout is refused."""
         with self._lock(decision.model):
-            state = self.approval_state(decision.model, decision.version)
+            state = self.approval_state(decision.model, decision.version)  # DecisionRecordMissing
             if state.decision is not None:
                 raise ApprovalRefused(
                     f"{decision.model} v{decision.version} was {state.decision.decision} already by "
                     f"{state.decision.approver} at {state.decision.at}",
                     hint="a version is decided once; train a new version to decide again")
+            if decision.approved and state.timed_out:
+                raise ApprovalRefused(f"{decision.model} v{decision.version} cannot be approved: {timeout_text(state)}",
+                                      hint="train a new version; `registry reject` still records the rejection")
             if decision.manifest_sha256 != state.manifest_sha256:
                 raise ApprovalRefused(f"the decision names manifest {decision.manifest_sha256[:12]}, "
                                       f"{decision.model} v{decision.version} is {state.manifest_sha256[:12]}",
@@ -267,6 +316,26 @@ class ModelRegistry:
             if record is not None:
                 record(decision)
             self._approvals(decision.model).write(decision, signer=key)
+
+    def restore_decision(self, model: str, version: int, *,
+                         check: Callable[[TrailDecision], object] | None = None) -> TrailDecision | None:
+        """Rewrite a missing record from the decision the audit trail holds (the trail's approver,
+        reason and time, signed with the active key); None when there is nothing to restore (a
+        record is there, or the trail names no decision). ``check`` (the caller's MAC check of the
+        entry, then its audit entry) runs first, under the model's lock."""
+        with self._lock(model):
+            verified = self.verify(model, version)
+            state = self._standing(model, version, verified, missing_ok=True)
+            if state.decision is not None or not state.requirement.required or self._trail is None:
+                return None
+            earlier = self._trail(model, version, state.manifest_sha256)
+            if earlier is None:
+                return None
+            key = self._signing_key()
+            if check is not None:
+                check(earlier)
+            self._approvals(model).write(earlier.approval, signer=key)
+            return earlier
 
     # ----------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -458,6 +527,13 @@ class ModelRegistry:
                                   record=record)
         raise NotFoundError(f"{model}/{alias} has no earlier accepted version to roll back to",
                             hint="promote a version explicitly")
+
+
+def timeout_text(state: ApprovalState) -> str:
+    """Why a timed-out version is rejected, with the signed times it is derived from."""
+    expires = format_time(state.expires_at) if state.expires_at else "?"
+    return (f"approval timed out: no decision within {state.requirement.timeout_hours:g} h of its registration "
+            f"(the wait ended at {expires})")
 
 
 def _restore(path: Path, before: bytes | None) -> None:

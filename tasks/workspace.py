@@ -114,10 +114,13 @@ class Workspace:
     @cached_property
     def registry(self) -> "ModelRegistry":
         from registry.versions import ModelRegistry
+        from usecases.approval_trail import trail_decision
 
-        # Alias changes are signed with the active key, unlocked only when an alias moves.
+        # Alias changes are signed with the active key, unlocked only when an alias moves. The
+        # trail is read only for a version whose approval record is missing (a decision outlives it).
         return ModelRegistry(self.home.registry, self.trust, signer=self.signing_key,
-                             alias_witness=lambda model: _WitnessLog(self, f"aliases:{model}"))
+                             alias_witness=lambda model: _WitnessLog(self, f"aliases:{model}"),
+                             trail=lambda model, version, digest: trail_decision(self.audit, model, version, digest))
 
     @cached_property
     def witness(self) -> "Witness":

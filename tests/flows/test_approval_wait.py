@@ -5,6 +5,7 @@ unlisted approver is asked again, and a decision made with `registry approve` me
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,31 @@ def test_local_mode_leaves_it_pending(ws: Workspace, events: list, monkeypatch: 
     assert wait(ws) == "pending"
     assert ws.registry.approval_state("churn", 1).status == "pending"
     assert events[0][1]["command"] == "python -m flows registry approve churn 1 --reason TEXT"
+
+
+def test_the_pool_waits_only_until_the_signed_deadline(ws: Workspace, events: list,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pause's timeout is what is left of created_at + 72 h, as every reader counts it; past it
+    the run records the timed-out rejection without pausing."""
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    timeouts: list[int] = []
+
+    def pause(*, wait_for_input: Any, timeout: int, key: str) -> Any:
+        timeouts.append(timeout)
+        raise FlowPauseTimeout("timed out")
+
+    monkeypatch.setattr(approval_wait, "pause_flow_run", pause)
+    monkeypatch.setattr(driftline.clock, "utc_now", lambda: real + timedelta(hours=71.5))
+    assert wait(ws) == "rejected"
+    assert len(timeouts) == 1 and 0 < timeouts[0] <= 1800
+    with monkeypatch.context() as m:
+        m.setattr(driftline.clock, "utc_now", lambda: real)
+        add(ws, "3")
+    monkeypatch.setattr(driftline.clock, "utc_now", lambda: real + timedelta(hours=80))
+    version = ws.registry.get("churn", 2)
+    need = ws.registry.approval_state("churn", 2).requirement
+    assert approval_wait.wait_for_approval(ws, version, gate_report(), need) == "rejected"
+    assert len(timeouts) == 1  # no second pause
+    assert ws.registry.approval_state("churn", 2).decision.reason == TIMED_OUT  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,48 @@ def test_refusals_are_one_line_with_their_exit_codes(ws: Workspace) -> None:
     one_line_error(flows("registry", "verify", "churn", "2"), 3, "approval record")
     assert flows("registry", "verify", "--all").returncode == 3
     assert "unverified" in flows("registry", "list").stdout
+
+
+def test_approving_after_a_deleted_rejection_is_exit_3(ws: Workspace) -> None:
+    assert flows("registry", "reject", "churn", "2", "--reason", "no", actor="bo").returncode == 0
+    record_path(ws, 2).unlink()
+    one_line_error(flows("registry", "approve", "churn", "2", "--reason", "yes"), 3, "decision record deleted")
+    one_line_error(flows("registry", "verify", "churn", "2"), 3, "decision record deleted")
+    assert "unverified" in flows("registry", "list").stdout
+    restored = flows("registry", "reject", "churn", "2", "--reason", "again", actor="bo")
+    assert restored.returncode == 0 and "restored from audit entry" in restored.stdout, restored.stderr
+    assert flows("registry", "verify", "churn", "2").returncode == 0
+
+
+def test_an_expired_version_is_listed_as_such_and_cannot_be_approved(ws: Workspace,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    with monkeypatch.context() as m:
+        m.setattr(driftline.clock, "utc_now", lambda: real - timedelta(hours=100))
+        old = add(ws, "4")  # signed created_at 100 h ago: past the default 72 h
+    waiting = flows("registry", "pending")
+    rows = {line.split()[1]: line.split() for line in waiting.stdout.splitlines() if line.startswith("churn")}
+    assert rows[str(old)][5] == "expired" and rows["2"][5] == "waits", waiting.stdout
+    one_line_error(flows("registry", "approve", "churn", str(old), "--reason", "late"), 2, "approval timed out")
+    assert "rejected" in flows("registry", "list").stdout
+    done = flows("registry", "reject", "churn", str(old), "--reason", "stale", actor="bo")
+    assert done.returncode == 0 and f"churn v{old}: rejected by bo (stale)" in done.stdout, done.stderr
+    assert str(old) not in [line.split()[1] for line in flows("registry", "pending").stdout.splitlines()
+                            if line.startswith("churn")]
+
+
+def test_expire_command(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import driftline.clock
+
+    real = driftline.clock.utc_now()
+    with monkeypatch.context() as m:
+        m.setattr(driftline.clock, "utc_now", lambda: real - timedelta(hours=100))
+        old = add(ws, "4")
+    done = flows("registry", "expire", actor="ops")
+    assert done.returncode == 0 and f"churn v{old}: rejected (approval timed out), recorded by ops" in done.stdout
+    assert "1 timed-out version(s)" in done.stdout, done.stdout + done.stderr
+    assert "no version is past" in flows("registry", "expire", "churn").stdout
+    shown = json.loads(flows("registry", "show", "churn", str(old)).stdout)["approval"]
+    assert (shown["status"], shown["decision"]["reason"]) == ("rejected", "approval timed out")
