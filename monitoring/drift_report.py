@@ -11,8 +11,8 @@ the file opens anywhere and can be archived with an audit bundle; every string t
 (feature names, categories, reasons) is HTML-escaped, because feature names and categories are user
 input. A PII-tagged categorical column's categories are shown as :class:`governance.report_pii.ReportPii`
 says (a keyed token or a mask; a hashed column's chart shows the tokens' first hex digits and a table
-under it the whole tokens, to match with an export's), and a tagged numeric column's bins are numbered (their edges are its values), and a dropped column gets
-no chart, only its row of statistics.
+under it the whole tokens, to match with an export's); a tagged numeric column's bins are numbered
+(their edges are its values), and a dropped column gets no chart, only its row of statistics.
 """
 
 from __future__ import annotations
