@@ -10,6 +10,8 @@ canonical archive (:mod:`governance.export_zip`)::
     entries.<jsonl|csv|parquet>          on request: the analysts' table (formula-safe CSV)
     registry/<model>/<version>/          every file the version's model.sig signs, and model.sig,
                                          verbatim, so ``model_signing verify key`` accepts the folder
+    registry/<model>/approvals/<v>.json  a person's signed decision on the version, when there is one
+                                         (:mod:`governance.export_approvals`), verified offline too
     keys/<key id>.pub  report.html       public keys; the human-readable summary
     model_report.html [model_report.pdf] each model's story (:mod:`governance.export_model_report`);
                                          the PDF when a converter made one (manifest ``report``)
@@ -49,6 +51,7 @@ from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, InputError, IntegrityError
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
+from governance.export_approvals import approval_name, approval_state, read_approval, record_of
 from governance.export_checks import BundleVerification, check_bundle
 from governance.export_pii import MASK, PiiPolicy, personal_features
 from governance.export_tables import FORMATS, render_entries
@@ -119,7 +122,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
     if signer.key_id not in keys:
         raise InputError("the exporter's public key is not among public_keys",
                          hint="pass the signer's public PEM so auditors can check the manifest")
-    check = audit.verify(PemVerifier(keys))
+    checker = PemVerifier(keys)
+    check = audit.verify(checker)
     if not check.ok:
         raise AuditChainError(f"refusing to export a broken audit log: {check.problem}")
     wanted = [e.seq for e in audit.entries(since=since, until=until) if select is None or select(e)]
@@ -169,6 +173,12 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                     item["metadata"] = json.loads(data)
                 elif name == layout.GATE_REPORT:
                     item["gate"] = json.loads(data)
+        # A person's decision, shipped beside the version (verified first: see export_approvals).
+        approval = read_approval(Path(registry_root), owner, number, checker)
+        if approval is not None:
+            files[approval_name(owner, number)] = approval[0]
+        item["approval"] = approval_state(item.get("metadata") or {},
+                                          record_of(approval[0]) if approval is not None else None)
         versions.append(item)
     for key_id, pem in sorted(keys.items()):
         files[f"keys/{key_id}.pub"] = pem
