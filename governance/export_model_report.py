@@ -10,8 +10,9 @@ registration or skipped retrain of the model after a drifted verdict), and every
 model with its details. Each version's approval state is the signed record shipped beside it
 (:func:`governance.export_approvals.approval_state`): approved or rejected, by whom, when and why;
 pending when its signed spec asks for a decision and none was recorded; not required otherwise.
-It is rendered from the entries the bundle ships, already PII-treated, so it can hold nothing the audit file does not; every value is escaped and the page forbids
-scripts and fetching anything (its Content-Security-Policy). Rendering only; no I/O.
+It is rendered from the entries the bundle ships, already PII-treated, so it can hold nothing the
+audit file does not; every value is escaped and the page forbids scripts and fetching anything
+(its Content-Security-Policy). Rendering only; no I/O.
 """
 
 from __future__ import annotations
