@@ -105,11 +105,14 @@ class ReportPii:
                 "drop: no values, only statistics.")
 
 
-def report_pii(declared: Iterable[tuple[str, str | None]], key_of: Any = None) -> ReportPii:
+def report_pii(declared: Iterable[tuple[str, str | None]], key_of: Any = None,
+               columns: Iterable[str] | None = None) -> ReportPii:
     """The report treatment from the contracts' ``(column, declared policy)`` pairs (as
-    ``contract.pii_policies.items()`` gives them); ``key_of()`` returns the signing key, asked only
-    when some column is tagged (a data home without PII needs no key for its reports)."""
-    actions = resolve_actions(declared)
+    ``contract.pii_policies.items()`` gives them), of ``columns`` alone when given (those the
+    report can show); ``key_of()`` returns the signing key, asked only when some column is tagged
+    (a report without PII needs no key)."""
+    shown = None if columns is None else set(columns)
+    actions = resolve_actions(pair for pair in declared if shown is None or pair[0] in shown)
     if not actions:
         return ReportPii()
     if key_of is None:
@@ -118,6 +121,7 @@ def report_pii(declared: Iterable[tuple[str, str | None]], key_of: Any = None) -
     return ReportPii(actions, key_of().derive_secret(HASH_KEY_SALT, HASH_KEY_INFO))
 
 
-def contracts_pii(contracts: Mapping[str, Any], key_of: Any = None) -> ReportPii:
+def contracts_pii(contracts: Mapping[str, Any], key_of: Any = None,
+                  columns: Iterable[str] | None = None) -> ReportPii:
     """:func:`report_pii` over every contract of the data home (a column tagged in any group)."""
-    return report_pii([pair for c in contracts.values() for pair in c.pii_policies.items()], key_of)
+    return report_pii([pair for c in contracts.values() for pair in c.pii_policies.items()], key_of, columns)

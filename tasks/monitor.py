@@ -57,7 +57,7 @@ def drift(ws: Workspace, champion: ModelVersion, window: Window, served: ServedW
         audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None,
         stable_charts=ws.settings.drift.chart_stable_features,
         source="served" if served else "store", returned_scores=served.scores if served else None,
-        pii=ws.report_pii())
+        pii=ws.report_pii(window.frame.columns))
     create_markdown_artifact(key="drift-report", description=f"Drift of {champion.model} v{champion.version}",
                              markdown=use_case.drift_markdown(result.drift, champion)
                              + f"\nCharts: `{result.report}`\n")

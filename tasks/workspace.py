@@ -182,11 +182,12 @@ class Workspace:
             return resolve_passphrase(env_value=None, file=local, interactive=False)
         return resolve_passphrase(env_value=None, file=None, interactive=sys.stdin.isatty())
 
-    def report_pii(self) -> "ReportPii":
-        """How reports show the contracts' PII-tagged columns (the signing key asked only if any)."""
+    def report_pii(self, columns: Sequence[str] | None = None) -> "ReportPii":
+        """How reports show the contracts' PII-tagged columns (of ``columns`` when given: those a
+        report can show); the signing key is unlocked only when one of them is tagged."""
         from governance.report_pii import contracts_pii
 
-        return contracts_pii(self.contracts, self.signing_key)
+        return contracts_pii(self.contracts, self.signing_key, columns)
 
     def signing_key(self) -> SigningKey:
         """The active signing key, creating the data home's first key in local mode."""

@@ -90,3 +90,13 @@ def test_reports_and_registry_never_show_tagged_values(home, action: str | bool)
     assert leaks(report.to_markdown()) == leaks(drift_markdown(result.drift, version)) == []
     # the scan can fail: the model's own files hold the categories (withheld from exports)
     assert set(leaks((version.path / layout.SCHEMA).read_text(), CORPUS)) == set(VALUES)
+
+
+def test_the_workspace_builds_the_policy_from_its_contracts(home, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flows' wiring: the demo's contracts tag customer_id (pii = true: mask); the key is
+    unlocked only when a column the report can show is tagged."""
+    ws = Workspace.open()
+    pii = ws.report_pii(["customer_id", "plan"])
+    assert pii.actions == {"customer_id": "mask"} and pii.key
+    monkeypatch.setattr(Workspace, "signing_key", lambda self: pytest.fail("key asked for no PII"))
+    assert ws.report_pii(["plan", "sessions"]).actions == {}
