@@ -265,7 +265,8 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
                              + (f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""))
     withheld = f", {result.entries_withheld} withheld" if result.entries_withheld else ""
     print(f"export ok: {result.entries} entries ({result.entries_masked} masked{withheld}), "
-          f"{result.checkpoints} checkpoints, {result.versions} model versions")
+          f"{result.checkpoints} checkpoints, {result.versions} model versions"
+          + (f", {result.approvals} approval records" if result.approvals else ""))
     return 0
 
 

@@ -89,7 +89,7 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
     measured = uc.measure_candidate(
         fit(ws, ts, train, result), task=task, train=train, holdout=holdout, ts=ts, result=result,
         registry=ws.registry, model=name, training=s.training, slice_columns=s.gate.slice_columns,
-        quarantine_share=ws.quarantine_share(list(snapshots.values())))
+        quarantine_share=ws.quarantine_share(list(snapshots.values())), pii=ws.report_pii(s.gate.slice_columns))
     candidate, champion, files, evidence = (measured.candidate, measured.champion, measured.files,
                                             measured.evidence)
     if unless_same_as is not None and rt.same_model_bytes(files, unless_same_as.path):

@@ -10,6 +10,8 @@ canonical archive (:mod:`governance.export_zip`)::
     entries.<jsonl|csv|parquet>          on request: the analysts' table (formula-safe CSV)
     registry/<model>/<version>/          every file the version's model.sig signs, and model.sig,
                                          verbatim, so ``model_signing verify key`` accepts the folder
+    registry/<model>/approvals/<v>.json  a person's signed decision on the version, when there is one
+                                         (:mod:`governance.export_approvals`), verified offline too
     keys/<key id>.pub  report.html       public keys; the human-readable summary
     model_report.html [model_report.pdf] each model's story (:mod:`governance.export_model_report`);
                                          the PDF when a converter made one (manifest ``report``)
@@ -51,6 +53,7 @@ from driftline.progress import Progress
 from driftline.progress import report as report_progress
 from governance.audit import AuditEntry, AuditLog, format_time
 from governance.checkpoints import PemVerifier, Signer
+from governance.export_approvals import approval_name, approval_state, read_approval, record_of
 from governance.export_checks import BundleVerification, check_bundle
 from governance.export_pii import MASK, PiiPolicy, personal_features
 from governance.export_tables import FORMATS, render_entries
@@ -126,7 +129,8 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                          hint="pass the signer's public PEM so auditors can check the manifest")
     version_dirs = [d for d in _version_dirs(Path(registry_root)) if model is None or d[0] == model]
     steps, step = 3 + len(version_dirs), iter(range(1, 4 + len(version_dirs)))
-    check = audit.verify(PemVerifier(keys))
+    checker = PemVerifier(keys)
+    check = audit.verify(checker)
     if not check.ok:
         raise AuditChainError(f"refusing to export a broken audit log: {check.problem}")
     report_progress(progress, next(step), steps, f"audit chain verified ({check.entries} entries)")
@@ -176,6 +180,12 @@ def export_bundle(out: Path, *, audit: AuditLog, registry_root: Path, public_key
                     item["metadata"] = json.loads(data)
                 elif name == layout.GATE_REPORT:
                     item["gate"] = json.loads(data)
+        # A person's decision, shipped beside the version (verified first: see export_approvals).
+        approval = read_approval(Path(registry_root), owner, number, checker)
+        if approval is not None:
+            files[approval_name(owner, number)] = approval[0]
+        item["approval"] = approval_state(item.get("metadata") or {},
+                                          record_of(approval[0]) if approval is not None else None)
         versions.append(item)
         report_progress(progress, next(step), steps, f"{owner} v{number}")
     for key_id, pem in sorted(keys.items()):

@@ -5,7 +5,8 @@ keys shipped in the bundle); only then are the files it lists compared with thei
 or missing files reported, the shipped audit segment re-walked (re-hashed where unmasked, linked by
 ``prev_hash`` everywhere) and tied to a signed checkpoint, and each model version's ``model.sig``
 checked: decoded by the one strict bundle decoder (:meth:`driftline.crypto.Bundle.decode`, the
-registry's own), its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's.
+registry's own), its DSSE signature, and that the ``metadata.json`` digest it signs is the shipped file's;
+then each approval record beside a version (:func:`governance.export_approvals.check_approvals`).
 The PII policy the manifest records is then checked as honoured (:func:`_pii_problems`): no shipped
 entry, nor any row of the analysts' tables, holds a tagged field other than as its action leaves it,
 and no shipped model schema or reference profile names a tagged column as a feature.
@@ -26,6 +27,7 @@ from driftline.crypto import Bundle
 from driftline.errors import AuditChainError, IntegrityError
 from governance.audit_verify import line_digest
 from governance.checkpoints import Checkpoint, Verifier
+from governance.export_approvals import check_approvals
 from governance.export_pii import FEATURE_FILES, POLICIES, personal_features, treatment_problems
 from registry import layout
 
@@ -42,6 +44,7 @@ class BundleVerification:
     checkpoints: int = 0
     versions: int = 0
     entries_withheld: int = 0  # a model's export: entries of the chain shipped as their links alone
+    approvals: int = 0  # approval records checked (signature, version at their path, manifest digest)
 
     def __post_init__(self) -> None:
         if self.ok == bool(self.problems):
@@ -148,11 +151,12 @@ def _pii_problems(root: Path, manifest: dict[str, Any], withheld: frozenset[int]
     return problems
 
 
-def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[str]) -> None:
+def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[str]) -> dict[str, str] | None:
+    """Check one shipped version; returns the file digests its model.sig signs when it verified."""
     meta_path, sig_path = folder / layout.METADATA, folder / layout.SIGNATURE
     if not meta_path.exists() or not sig_path.exists():
         problems.append(f"{name}: metadata.json or model.sig is missing")
-        return
+        return None
     meta_bytes = meta_path.read_bytes()
     try:
         # The registry's strict decoder, not a walk of its own: a second, lenient reading of a
@@ -163,17 +167,19 @@ def _check_version(folder: Path, name: str, verifier: Verifier, problems: list[s
         signed = {item["name"]: item["digest"] for item in resources}
     except IntegrityError as exc:
         problems.append(f"{name}/model.sig: {exc}")
-        return
+        return None
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         problems.append(f"{name}/model.sig is not a readable model signature ({exc})")
-        return
+        return None
     if signed.get(layout.METADATA) != sha256_hex(meta_bytes):
         problems.append(f"{name}/metadata.json is not the file model.sig signed")
+        return None
     gate_digest = _find(json.loads(meta_bytes), "gate_report_sha256")
     for gate in [g for g in (folder / layout.GATE_REPORT,) if g.is_file()]:
         raw = gate.read_bytes()
         if gate_digest and gate_digest not in (sha256_hex(raw), sha256_hex(raw.rstrip(b"\n"))):
             problems.append(f"{name}/{gate.name} is not the gate report metadata.json names")
+    return signed
 
 
 def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVerification:
@@ -220,9 +226,14 @@ def check_bundle(root: Path, verifier: Verifier, format_name: str) -> BundleVeri
         problems.append(f"no valid checkpoint signs the last shipped entry {max(hashes)}")
     versions = sorted({p.parent for p in (root / "registry").rglob(layout.METADATA)} |
                       {p.parent for p in (root / "registry").rglob(layout.SIGNATURE)})
+    signed = {}
     for folder in versions:
-        _check_version(folder, folder.relative_to(root).as_posix(), verifier, problems)
+        name = folder.relative_to(root).as_posix()
+        if (resources := _check_version(folder, name, verifier, problems)) is not None:
+            signed[name] = resources
+    approvals = check_approvals(root, verifier, signed, problems)
     return BundleVerification(
         ok=not problems, problems=tuple(problems), entries=len(hashes),
         entries_hashed=len(set(hashes) - masked - withheld), entries_masked=len(set(hashes) & masked),
-        checkpoints=len(checkpoints), versions=len(versions), entries_withheld=len(set(hashes) & withheld))
+        checkpoints=len(checkpoints), versions=len(versions), entries_withheld=len(set(hashes) & withheld),
+        approvals=approvals)

@@ -7,9 +7,12 @@ version's signed lineage), what each gate decided and why (``gate.decision``), w
 rejected (the actions in :data:`APPROVAL_ACTIONS`, the one place their names are kept), every
 promotion and rollback, every drift verdict and the retraining it caused (the first training,
 registration or skipped retrain of the model after a drifted verdict), and every entry of the
-model with its details. It is rendered from the entries the bundle ships, already PII-treated,
-so it can hold nothing the audit file does not; every value is escaped and the page forbids
-scripts and fetching anything (its Content-Security-Policy). Rendering only; no I/O.
+model with its details. Each version's approval state is the signed record shipped beside it
+(:func:`governance.export_approvals.approval_state`): approved or rejected, by whom, when and why;
+pending when its signed spec asks for a decision and none was recorded; not required otherwise.
+It is rendered from the entries the bundle ships, already PII-treated, so it can hold nothing the
+audit file does not; every value is escaped and the page forbids scripts and fetching anything
+(its Content-Security-Policy). Rendering only; no I/O.
 """
 
 from __future__ import annotations
@@ -89,6 +92,18 @@ def _drift_rows(entries: Sequence[AuditEntry]) -> list[tuple[Any, ...]]:
     return rows
 
 
+def _approval(state: Mapping[str, Any] | None) -> str:
+    """A version's approval as its signed record (shipped beside it) and its signed spec say."""
+    if not state:
+        return "?"
+    text = str(state.get("state"))
+    if state.get("approver"):
+        text += f" by {state['approver']} at {state.get('at')}: {state.get('reason')}"
+    if state.get("approvers"):
+        text += f" (approvers: {', '.join(map(str, state['approvers']))})"
+    return text
+
+
 def _section(name: str, entries: Sequence[AuditEntry], versions: Sequence[Mapping[str, Any]]) -> str:
     counts = Counter(e.action for e in entries)
     training = [(e.seq, e.time, _who(e), e.action, e.subject,
@@ -102,7 +117,7 @@ def _section(name: str, entries: Sequence[AuditEntry], versions: Sequence[Mappin
         version_rows.append((item["version"], meta.get("status", "?"), meta.get("created_at", "?"),
                              meta.get("reason", ""), _data_versions(data.get("delta_versions")),
                              data.get("training_set_sha256", "?"), (item.get("gate") or {}).get("verdict", "?"),
-                             ", ".join(item.get("pii_features") or ())))
+                             _approval(item.get("approval")), ", ".join(item.get("pii_features") or ())))
     gates = [(e.seq, e.time, _who(e), e.subject, e.details.get("verdict"), e.details.get("champion"),
               "; ".join(map(str, e.details.get("reasons") or ()))) for e in entries if e.action == "gate.decision"]
     approvals = [(e.seq, e.time, APPROVAL_ACTIONS[e.action], e.details.get("approver") or e.actor.get("user"),
@@ -117,7 +132,7 @@ def _section(name: str, entries: Sequence[AuditEntry], versions: Sequence[Mappin
         + _table(("seq", "time", "who", "action", "subject", "data versions", "training set / reason"), training)
         + "<h3>Versions</h3>"
         + _table(("version", "status", "created", "reason", "data versions", "training set sha256", "gate",
-                  "fit on PII columns (model files not shipped)"), version_rows)
+                  "approval (signed record)", "fit on PII columns (model files not shipped)"), version_rows)
         + "<h3>Gate decisions</h3>"
         + _table(("seq", "time", "who", "candidate", "verdict", "champion", "why"), gates)
         + "<h3>Approvals</h3>"

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from driftline.atomic import write_atomic
 from driftline.canonical import canonical_b64decode, canonical_json
@@ -39,6 +39,13 @@ Decision = Literal["approved", "rejected"]
 DECISIONS: tuple[str, ...] = ("approved", "rejected")
 FOLDER = "approvals"  # registry/<model>/approvals/<version>.json
 DEFAULT_TIMEOUT_HOURS = 72.0
+
+
+class SignatureChecker(Protocol):
+    """What checks a record's signature: the trust store (revocation aware) in the data home, a
+    bundle's :class:`governance.checkpoints.PemVerifier` over the keys an auditor trusts offline."""
+
+    def verify(self, key_id: str, data: bytes, signature: bytes) -> None: ...
 
 
 class ApprovalRefused(InputError):
@@ -142,8 +149,9 @@ class Approval:
                                "signature": {"key_id": signer.key_id, "value": signature}}) + b"\n"
 
     @classmethod
-    def from_bytes(cls, raw: bytes, *, where: Path, trust: TrustStore) -> Approval:
-        """Parse and authenticate a record: its signature by a trusted, unrevoked key."""
+    def from_bytes(cls, raw: bytes, *, where: Path | str, trust: SignatureChecker) -> Approval:
+        """Parse and authenticate a record: its signature by a trusted, unrevoked key (``trust``:
+        the data home's trust store, or an export's offline verifier; one parser for both)."""
         try:
             doc = json.loads(raw)
             body = doc["approval"]

@@ -56,7 +56,8 @@ def drift(ws: Workspace, champion: ModelVersion, window: Window, served: ServedW
         label_horizon=timedelta(days=ws.settings.drift.label_horizon_days), reports=ws.home.reports,
         audit=ws.audit, actor=ws.actor(flow_run_id()), label=ws.spec.label_column if ws.spec else None,
         stable_charts=ws.settings.drift.chart_stable_features,
-        source="served" if served else "store", returned_scores=served.scores if served else None)
+        source="served" if served else "store", returned_scores=served.scores if served else None,
+        pii=ws.report_pii(window.frame.columns))
     create_markdown_artifact(key="drift-report", description=f"Drift of {champion.model} v{champion.version}",
                              markdown=use_case.drift_markdown(result.drift, champion)
                              + f"\nCharts: `{result.report}`\n")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the stores import pyarrow, deltalake and DuckDB: opened (an
     from features.quarantine import Quarantine
     from features.store import FeatureStore
     from governance.audit import AuditLog
+    from governance.report_pii import ReportPii
     from governance.witness import Witness
     from registry.versions import ModelRegistry
     from usecases.models import ModelSpec
@@ -183,6 +184,13 @@ class Workspace:
                   file=sys.stderr)
             return resolve_passphrase(env_value=None, file=local, interactive=False)
         return resolve_passphrase(env_value=None, file=None, interactive=sys.stdin.isatty())
+
+    def report_pii(self, columns: Sequence[str] | None = None) -> "ReportPii":
+        """How reports show the contracts' PII-tagged columns (of ``columns`` when given: those a
+        report can show); the signing key is unlocked only when one of them is tagged."""
+        from governance.report_pii import contracts_pii
+
+        return contracts_pii(self.contracts, self.signing_key, columns)
 
     def signing_key(self) -> SigningKey:
         """The active signing key, creating the data home's first key in local mode."""

@@ -35,6 +35,7 @@ from governance.actor import Actor
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy, DriftReport, detect_drift
 from monitoring.drift_plots import DriftPoint
+from governance.report_pii import ReportPii
 from monitoring.drift_report import DriftHeader, render_drift_html
 from monitoring.labels import LabelledScores, match_labels
 from monitoring.performance import performance_line
@@ -218,7 +219,8 @@ def drift_history(audit: AuditLog, model: str, *, limit: int = HISTORY_RUNS,
 def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion,
                      window: Window, *, policy: DriftPolicy, label_horizon: timedelta, reports: Path,
                      audit: AuditLog, actor: Actor, label: str | None = None, source: str = "store",
-                     returned_scores: np.ndarray | None = None, stable_charts: bool = False) -> MonitorResult:
+                     returned_scores: np.ndarray | None = None, stable_charts: bool = False,
+                     pii: ReportPii | None = None) -> MonitorResult:
     """Judge ``window`` against ``champion`` (loaded verified by the caller): features, its scores
     on the window and, where labels arrived, its performance on the stored batch scores. The HTML
     report is written before the ``drift.verdict`` entry that names it, so an entry never points at
@@ -226,7 +228,8 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     each feature's PSI for the charts of later runs), and every feature with ``stable_charts``.
     With ``source="served"`` the window is served traffic
     (:func:`usecases.served_window.served_window`), ``returned_scores`` the scores the server returned
-    on it (judged as they were answered), and performance is measured on labelled served rows."""
+    on it (judged as they were answered), and performance is measured on labelled served rows.
+    ``pii`` (from the contracts) says how the report shows PII-tagged columns' values."""
     if source not in SOURCES or (source == "served") != (returned_scores is not None):
         raise InputError(f"monitor source {source!r} with{'' if returned_scores is not None else 'out'} served scores",
                          hint="pass returned_scores exactly when the source is 'served'")
@@ -248,7 +251,7 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     write_atomic(html, render_drift_html(
         report, profile, window.frame, current_predictions=predictions, header=header, policy=policy,
         history=(*drift_history(audit, champion.model, limit=HISTORY_RUNS - 1, source=source), now),
-        stable_charts=stable_charts).encode())
+        stable_charts=stable_charts, pii=pii).encode())
     audit.append("drift.verdict", f"model:{champion.model}:v{champion.version}", {
         "drifted": report.drifted, "share_drifted": report.share_drifted, "psi": psi,
         "performance": dict(report.performance) if report.performance else None,

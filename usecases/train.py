@@ -34,6 +34,7 @@ from features.training_set import TrainingSet
 from governance.evidence import DECISION_METRICS
 from governance.gate_plots import PlotEvidence
 from governance.gate_report import GateReport
+from governance.report_pii import ReportPii
 from governance.gates import AllOf, Evidence, NoWorseThanChampion, default_policy, evaluate_gate
 from monitoring.profile import ReferenceProfile, build_profile
 from registry import layout
@@ -179,18 +180,28 @@ def version_files(model: TrainedModel, profile: ReferenceProfile,
 def build_evidence(candidate: HoldoutScores, champion: ChampionScores | None, *, holdout: pl.DataFrame,
                    training_rows: int, slice_columns: tuple[str, ...], quarantine_share: float,
                    files: Mapping[str, Path | bytes], latency_ms_per_1k: float, task: str = "binary",
-                   threshold: float | None = None, baseline: float | None = None) -> Evidence:
+                   threshold: float | None = None, baseline: float | None = None,
+                   pii: ReportPii | None = None) -> Evidence:
     """What the gate sees: both models' holdout scores in ``task``'s shape, segments, the data and
-    cost facts, a binary model's decision threshold and a regression model's naive baseline."""
+    cost facts, a binary model's decision threshold and a regression model's naive baseline. A
+    PII-tagged slice column's segments are named by ``pii`` (one name per value, so each segment
+    keeps its rows): its values then never reach the check names, the gate report's JSON, pages,
+    plots or artifacts."""
     model_file = files[MODEL_FILE]
     size = len(model_file) if isinstance(model_file, bytes) else model_file.stat().st_size
     return Evidence(
         candidate=candidate.metrics, champion=champion.holdout.metrics if champion else None,
         y_true=candidate.y_true, candidate_scores=candidate.scores,
         champion_scores=champion.holdout.scores if champion else None, training_rows=training_rows,
-        segments={c: holdout[c].cast(str).to_numpy() for c in slice_columns} or None,
+        segments={c: _segments(holdout[c], pii) for c in slice_columns} or None,
         quarantine_share=quarantine_share, model_size_bytes=size, latency_ms_per_1k=latency_ms_per_1k,
         task=task, threshold=threshold, baseline=baseline)
+
+
+def _segments(column: pl.Series, pii: ReportPii | None) -> np.ndarray:
+    if pii is None or not pii.tagged(column.name):
+        return column.cast(str).to_numpy()
+    return np.asarray(pii.segment_names(column.name, column.to_list()), dtype=str)
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,7 +228,7 @@ def plot_evidence(model: TrainedModel, evidence: Evidence) -> PlotEvidence:
 def measure_candidate(fitted: TrainedModel, *, task: str, train: pl.DataFrame, holdout: pl.DataFrame,
                       ts: TrainingSet, result: SearchResult, registry: ModelRegistry, model: str,
                       training: TrainingSettings, slice_columns: tuple[str, ...],
-                      quarantine_share: float) -> MeasuredCandidate:
+                      quarantine_share: float, pii: ReportPii | None = None) -> MeasuredCandidate:
     """Everything between the final fit and the gate, per ``task``: the binary threshold chosen on
     validation data, both models on the same holdout (labels coded as the candidate codes them),
     latency, the version's files, the regression baseline from the training labels, the evidence."""
@@ -232,7 +243,7 @@ def measure_candidate(fitted: TrainedModel, *, task: str, train: pl.DataFrame, h
         candidate, champion, holdout=holdout, training_rows=train.height, slice_columns=slice_columns,
         quarantine_share=quarantine_share, files=files, latency_ms_per_1k=latency, task=task,
         threshold=candidate_model.schema.threshold,
-        baseline=regression_baseline(candidate_model, train, ts.label_column))
+        baseline=regression_baseline(candidate_model, train, ts.label_column), pii=pii)
     return MeasuredCandidate(candidate_model, candidate, champion, files, evidence,
                              plot_evidence(candidate_model, evidence))
 
