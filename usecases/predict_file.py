@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,18 @@ def prediction_columns(model: TrainedModel, frame: pl.DataFrame, threshold: floa
                 columns.append(pl.Series("predicted_class", schema.class_values(decided)))
         return columns
     return [pl.Series("prediction", raw)]
+
+
+def decision_threshold(model: TrainedModel, metadata: Mapping[str, Any]) -> float | None:
+    """The threshold ``predict`` and the server decide a binary model at: the one its signed schema
+    holds (chosen on validation data at training), else a ``metrics.threshold`` in its metadata
+    (versions registered by hand), else None (no ``decision``). Versions trained by the ``train``
+    flow hold theirs in the schema and never in ``metrics``: reading only ``metrics`` left their
+    ``predict`` without a decision."""
+    if model.schema.threshold is not None:
+        return model.schema.threshold
+    value = (metadata.get("metrics") or {}).get("threshold")
+    return float(value) if value is not None else None
 
 
 def table_bytes(frame: pl.DataFrame, out: Path) -> bytes:
