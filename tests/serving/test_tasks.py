@@ -105,7 +105,7 @@ def test_a_yes_no_binary_model_answers_its_decision_as_yes_or_no(tasks_home: Pat
     assert [o["name"] for o in v2["outputs"]] == ["score", "decision", "predicted_class"]
     for output, series in zip(v2["outputs"], expected, strict=True):
         assert output["data"] == series.to_list(), output["name"]
-    named = dict(zip(v2["outputs"][1]["data"], v2["outputs"][2]["data"]))
+    named = dict(zip(v2["outputs"][1]["data"], v2["outputs"][2]["data"], strict=True))
     assert set(v2["outputs"][2]["data"]) == {"yes", "no"} and named == {1: "yes", 0: "no"}
     assert v2["outputs"][2]["datatype"] == "BYTES"
     meta = client.get("/v2/models/big").json()

@@ -22,7 +22,7 @@ from registry.layout import REFERENCE_PROFILE as PROFILE_FILE
 from registry.versions import ModelVersion
 from tests.usecases.small import ACTOR, CONTRACTS, LABELS, PARAMS, put, tiny_frame
 from training.model import TrainedModel, fit_final
-from usecases.monitor import current_window, labelled_scores, monitor_champion
+from usecases.monitor import current_window, monitor_champion
 from usecases.score import predict, row_scores, score_latest
 
 HORIZON = timedelta(days=7)
