@@ -8,8 +8,9 @@ the store's latest rows: every feature is first checked against the model's sche
 (:func:`usecases.predict_file.typed_features`, a one-line ``InputError`` naming the column and row),
 then :func:`usecases.score.predict`, :func:`usecases.score.row_scores` and
 :func:`usecases.score.decisions` give the ``score`` column (P(class 1), the predicted class's
-probability, or the value) and the task's decision column (``decision`` at a binary model's stored
-threshold, ``predicted_class`` for a multiclass one; none for regression). Same functions, same
+probability, or the value) and the task's decision columns (``decision`` at a binary model's stored
+threshold, with ``predicted_class`` when its label is two values other than 0/1 such as yes/no;
+``predicted_class`` for a multiclass one; none for regression). Same functions, same
 rows: the same numbers, bit for bit (``tests/api/test_train_and_predict.py``).
 """
 
@@ -53,6 +54,8 @@ class Champion:
     @property
     def decision_columns(self) -> tuple[str, ...]:
         """The columns :meth:`predict` appends after ``score``, by task."""
+        if self.task == "binary" and self.trained.schema.names_decisions:
+            return ("decision", "predicted_class")  # a yes/no label: the decision in its values too
         return {"binary": ("decision",), "multiclass": ("predicted_class",)}.get(self.task, ())
 
     def predict(self, frame: Any) -> Any:

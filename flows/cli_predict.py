@@ -18,7 +18,7 @@ def _predict(args: argparse.Namespace) -> int:
     from features.drop_guard import ReadLimits
     from tasks.workspace import Workspace
     from training.model import TrainedModel
-    from usecases.predict_file import predict_file
+    from usecases.predict_file import decision_threshold, predict_file
 
     if not args.input or not args.out:
         raise InputError("predict needs --input FILE and --out FILE",
@@ -30,10 +30,10 @@ def _predict(args: argparse.Namespace) -> int:
     name = ws.settings.model_name
     ref = args.version or "champion"
     version = ws.registry.load(name, int(ref) if ref.isdigit() else ref)
-    threshold = (version.metadata.get("metrics") or {}).get("threshold")
+    model = TrainedModel.load(version.path)
     limits = ReadLimits(**ws.settings.ingest.model_dump())
-    result = predict_file(TrainedModel.load(version.path), Path(args.input), Path(args.out), name=name,
-                          version=version.version, threshold=threshold, limits=limits)
+    result = predict_file(model, Path(args.input), Path(args.out), name=name, version=version.version,
+                          threshold=decision_threshold(model, version.metadata), limits=limits)
     print(f"{result.model} v{result.version} scored {result.rows} rows of {args.input} into {result.out} "
           f"(added {', '.join(result.added)})")
     return 0

@@ -147,7 +147,9 @@ def detect_drift(profile: ReferenceProfile, current: pl.DataFrame, policy: Drift
     target (a regression model's label distribution) when the profile has one.
 
     ``labelled`` are scores whose labels have arrived: usually the stored batch scores matched by
-    :func:`monitoring.labels.match_labels`; ``reference_performance`` holds the holdout ``auc``.
+    :func:`monitoring.labels.match_labels`; ``reference_performance`` holds the holdout's metrics
+    (``auc``; a regression model's ``rmse``/``mae``, a multiclass model's ``accuracy``), measured per
+    task by :func:`monitoring.performance.measure_performance`; only the binary AUC drop can drift.
     """
     critical = policy.critical
     if current.height == 0:

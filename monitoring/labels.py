@@ -22,23 +22,36 @@ import polars as pl
 from driftline.errors import InputError
 
 
+TASKS = ("binary", "multiclass", "regression")
+
+
 @dataclass(frozen=True, eq=False)
 class LabelledScores:
-    """Binary labels (NaN where not yet known) and the scores they belong to, row by row."""
+    """Labels (NaN where not yet known) and the predictions they judge, row by row, per ``task``:
+    binary labels 0/1 against P(class 1); multiclass label class codes 0..k-1 against the predicted
+    class's code (the batch keeps the predicted class, not the matrix); regression values against
+    predicted values."""
 
     labels: np.ndarray
     scores: np.ndarray
+    task: str = "binary"
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"unknown task {self.task!r} for labelled scores", hint=f"use one of {', '.join(TASKS)}")
         labels = np.asarray(self.labels, dtype=np.float64).ravel()
         scores = np.asarray(self.scores, dtype=np.float64).ravel()
         if labels.size != scores.size:
             raise InputError(f"{labels.size} labels for {scores.size} predictions",
                              hint="pass one label per scored row (NaN where it has not arrived)")
         known = np.isfinite(labels) & np.isfinite(scores)
-        if not np.isin(labels[known], (0.0, 1.0)).all():
+        if self.task == "binary" and not np.isin(labels[known], (0.0, 1.0)).all():
             raise InputError("labels must be 0 or 1 (or NaN where not yet known)",
                              hint="performance drift is measured as ROC AUC of a binary task")
+        codes = np.concatenate([labels[known], scores[known]])
+        if self.task == "multiclass" and not ((codes >= 0) & (codes == np.round(codes))).all():
+            raise InputError("multiclass labels and predictions must be class codes 0..k-1 (or NaN)",
+                             hint="map both through the model's classes (FeatureSchema.classes)")
         # Frozen, so the normalised arrays are set the one way a frozen dataclass allows.
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "scores", scores)
@@ -49,9 +62,10 @@ class LabelledScores:
 
 
 def match_labels(scores: pl.DataFrame, labels: pl.DataFrame, *, keys: Sequence[str],
-                 horizon: timedelta) -> LabelledScores | None:
+                 horizon: timedelta, task: str = "binary") -> LabelledScores | None:
     """Match ``scores`` (``*keys``, ``event_time``, ``score``) with ``labels`` (``*keys``,
-    ``label_time``, ``label``); None while no score has a label within the horizon."""
+    ``label_time``, ``label``); None while no score has a label within the horizon. ``task`` says
+    what the numbers are (:class:`LabelledScores`)."""
     need = {"scores": (scores, [*keys, "event_time", "score"]), "labels": (labels, [*keys, "label_time", "label"])}
     for what, (frame, columns) in need.items():
         if missing := [c for c in columns if c not in frame.columns]:
@@ -72,4 +86,5 @@ def match_labels(scores: pl.DataFrame, labels: pl.DataFrame, *, keys: Sequence[s
                        & (pl.col("label_time") < pl.col("event_time") + horizon)))
     if matched.is_empty():
         return None
-    return LabelledScores(matched["label"].to_numpy().astype(float), matched["score"].to_numpy().astype(float))
+    return LabelledScores(matched["label"].cast(pl.Float64).to_numpy(), matched["score"].cast(pl.Float64).to_numpy(),
+                          task=task)

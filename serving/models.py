@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from driftline.clock import utc_now
 from driftline.errors import DriftlineError, InputError, NotFoundError
 from training.model import TrainedModel
+from usecases.predict_file import decision_threshold
 
 if TYPE_CHECKING:
     from tasks.workspace import Workspace
@@ -111,9 +112,9 @@ class Slot:
 def load_verified(ws: "Workspace", name: str, ref: int | str) -> ServedModel:
     """The version ``ref`` names, verified through the registry and loaded as ``predict`` loads it."""
     version = ws.registry.load(name, ref)
-    threshold = (version.metadata.get("metrics") or {}).get("threshold")
+    model = TrainedModel.load(version.path)
     return ServedModel(name=name, version=version.version, alias=ref if isinstance(ref, str) else None,
-                       model=TrainedModel.load(version.path), threshold=threshold, loaded_at=utc_now())
+                       model=model, threshold=decision_threshold(model, version.metadata), loaded_at=utc_now())
 
 
 class ServedSet:

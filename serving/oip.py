@@ -106,7 +106,13 @@ def output_names(served: ServedModel) -> list[tuple[str, str]]:
         kind = "BYTES" if not all(isinstance(c, int) for c in classes) else "INT64"
         return [("predicted_class", kind), *((f"proba_{c}", "FP64") for c in classes)]
     if schema.task == "binary":
-        return [("score", "FP64"), *((("decision", "INT64"),) if served.threshold is not None else ())]
+        if served.threshold is None:
+            return [("score", "FP64")]
+        if not schema.names_decisions:
+            return [("score", "FP64"), ("decision", "INT64")]
+        kind = ("BOOL" if all(isinstance(c, bool) for c in schema.classes)
+                else "INT64" if all(isinstance(c, int) for c in schema.classes) else "BYTES")
+        return [("score", "FP64"), ("decision", "INT64"), ("predicted_class", kind)]
     return [("prediction", "FP64")]
 
 

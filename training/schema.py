@@ -182,11 +182,21 @@ class FeatureSchema:
         return column.cast(pl.Float64).to_numpy()
 
     def class_values(self, codes: np.ndarray) -> list[Any]:
-        """The multiclass label values of class codes 0..k-1 (the inverse of :meth:`labels`)."""
-        if self.task != "multiclass":
+        """The label values of class codes (the inverse of :meth:`labels`): 0..k-1 of a multiclass
+        model, or a binary model's 0/1 decisions when it has classes (:attr:`names_decisions`)."""
+        if self.task != "multiclass" and not self.names_decisions:
             raise TrainingError(f"a {self.task} model has no classes to decode",
-                                hint="decode class codes of a multiclass model only")
+                                hint="decode class codes of a multiclass model, or of a binary model trained "
+                                     "on two label values other than 0/1 (train --positive VALUE)")
         return [self.classes[int(c)] for c in np.asarray(codes)]
+
+    @property
+    def names_decisions(self) -> bool:
+        """Whether a binary model's 0/1 decision has label values to be told in (a ``predicted_class``):
+        true when its label was not 0/1 or true/false as it is (two strings, two other integers, or 0
+        named positive). A 0/1 label's decision is already its label value, and its outputs stay as
+        they were."""
+        return self.task == "binary" and len(self.classes) == 2
 
     @property
     def n_classes(self) -> int:

@@ -28,7 +28,7 @@ from driftline.canonical import canonical_json
 from driftline.errors import ConfigError, InputError, NotFoundError
 from driftline.settings import DriftSettings, GateSettings, Settings
 from features.contract_toml import toml_string, toml_value
-from features.contracts import FeatureGroupContract
+from features.contracts import ColumnSpec, FeatureGroupContract
 from registry.versions import check_model_name
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -196,6 +196,28 @@ DEMO_SPEC = ModelSpec(name="churn", task="binary", label_group="churn_labels", l
                       feature_groups=("customer_activity", "customer_billing"), as_known=False)
 
 
+def _check_positive(spec: ModelSpec, column: ColumnSpec) -> None:
+    """A positive class the label's contract rules out, refused before the spec is saved or a flow
+    starts (training would refuse it too, after the study's setup, with the spec already written).
+    Only what the contract knows: its allowed values, or a bool's two; other labels are checked
+    against the data when training reads them (``training.schema.binary_classes``)."""
+    if column.allowed is not None:
+        values: tuple[str, ...] = tuple(column.allowed)
+    elif column.dtype == "bool":
+        values = ("false", "true")
+    else:
+        return
+    given = str(spec.positive)
+    if given in values or (column.dtype == "bool" and given.lower() in values):
+        return
+    shown = ", ".join(repr(v) for v in values)
+    # yes/no, y/n... are read as a bool column at ingestion: the label's values are then true/false.
+    kind = " (a bool column: yes/no are stored as true/false)" if column.dtype == "bool" else ""
+    raise _bad(f"model {spec.name!r}: positive class {spec.positive!r} is not one of the label "
+               f"{spec.label_column!r}'s values {shown} (the contract of {spec.label_group!r}{kind})",
+               hint=f"name one of them: --positive {values[-1]} (or positive = ... in the model spec)")
+
+
 def check_against_contracts(spec: ModelSpec, contracts: Mapping[str, FeatureGroupContract]) -> ModelSpec:
     """Refuse a spec its data cannot serve: groups without a contract, an unknown label or excluded
     column, feature groups keyed unlike the label group (they could not be joined to its rows)."""
@@ -207,6 +229,8 @@ def check_against_contracts(spec: ModelSpec, contracts: Mapping[str, FeatureGrou
     if spec.label_column not in names:
         raise _bad(f"model {spec.name!r}: label column {spec.label_column!r} is not in the contract of "
                    f"{spec.label_group!r} (columns: {', '.join(sorted(names))})", hint="name one of its columns")
+    if spec.positive is not None:
+        _check_positive(spec, next(c for c in label.columns if c.name == spec.label_column))
     for group in spec.feature_groups:
         contract = contracts.get(group)
         if contract is None:

@@ -28,7 +28,7 @@ from driftline.clock import format_time, utc_now
 from driftline.errors import AuditChainError, ContractError, InputError, NotFoundError
 from features.contracts import FeatureGroupContract
 from features.arrivals import arrived_rows
-from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTIONS_GROUP
+from features.predictions import FEATURE_TIME, MODEL, MODEL_VERSION, PREDICTED_CLASS, PREDICTIONS_GROUP
 from features.snapshot_queries import newest_event_time
 from features.store import FeatureStore
 from governance.actor import Actor
@@ -82,13 +82,16 @@ def current_window(store: FeatureStore, contracts: Mapping[str, FeatureGroupCont
 
 
 def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, champion: ModelVersion, *,
-                    horizon: timedelta, label: str | None = None,
-                    classes: tuple[Any, ...] = (), source: str = "store") -> LabelledScores | None:
+                    horizon: timedelta, label: str | None = None, classes: tuple[Any, ...] = (),
+                    source: str = "store", task: str = "binary") -> LabelledScores | None:
     """The champion's stored batch scores whose labels have arrived within ``horizon``; None while
     none has (or nothing was scored yet); :class:`ContractError` for a group that holds no label.
     ``label`` is the model's label column (its spec's), by default the contract's; ``classes`` the
     champion schema's binary (negative, positive), by which labels become 0/1 as in training (a value
-    it never learnt is left unknown, NaN, rather than read as either class). ``source="served"``
+    it never learnt is left unknown, NaN, rather than read as either class). ``task`` is the
+    champion's: a regression model's labels and predicted values are matched as numbers; a
+    multiclass model's labels and stored ``predicted_class`` both become codes of ``classes`` (its
+    schema's), so that performance is its accuracy. ``source="served"``
     matches the rows the server returned instead (:func:`usecases.served_window.served_scores`),
     by the same rule, from the time each request was received."""
     c = label_contract
@@ -112,19 +115,27 @@ def labelled_scores(store: FeatureStore, label_contract: FeatureGroupContract, c
             (pl.col(MODEL) == champion.model) & (pl.col(MODEL_VERSION) == champion.version))
     if FEATURE_TIME in scores.columns:  # a score answers for the features it was made on, not the batch time
         scores = scores.with_columns(pl.coalesce(FEATURE_TIME, "event_time").alias("event_time"))
-    return match_labels(scores, label_events(store, c, label, classes), keys=c.entity_keys, horizon=horizon)
+    if task == "multiclass":
+        # The batch holds the predicted class as text; judged by its code, as the labels are.
+        predicted = (pl.col(PREDICTED_CLASS).replace_strict([str(v) for v in classes], list(range(len(classes))),
+                                                             default=None, return_dtype=pl.Float64)
+                     if PREDICTED_CLASS in scores.columns else pl.lit(None, dtype=pl.Float64))
+        scores = scores.with_columns(predicted.alias("score"))
+    return match_labels(scores, label_events(store, c, label, classes), keys=c.entity_keys, horizon=horizon,
+                        task=task)
 
 
 def label_events(store: FeatureStore, label_contract: FeatureGroupContract, label: str,
                  classes: tuple[Any, ...] = ()) -> pl.DataFrame:
-    """The labels group as label matching takes it: ``*keys``, ``label_time``, ``label`` (a binary
-    label mapped to 0/1 by ``classes``, a value the model never learnt left unknown)."""
+    """The labels group as label matching takes it: ``*keys``, ``label_time``, ``label`` (a label
+    mapped to its code by ``classes``: 0/1 of a binary model's (negative, positive), 0..k-1 of a
+    multiclass model's classes; a value the model never learnt left unknown)."""
     c = label_contract
     labels = store.read(c.name).select(*c.entity_keys, pl.col(c.event_time).alias("label_time"),
                                        pl.col(label).alias("label"))
     if classes:
         labels = labels.with_columns(pl.col("label").replace_strict(
-            list(classes), [0.0, 1.0], default=None, return_dtype=pl.Float64))
+            list(classes), [float(i) for i in range(len(classes))], default=None, return_dtype=pl.Float64))
     return labels
 
 
@@ -238,7 +249,7 @@ def monitor_champion(store: FeatureStore, label_contract: FeatureGroupContract, 
     # one number a row, as the reference profile holds them (a multiclass matrix is not flattened)
     predictions = returned_scores if returned_scores is not None else row_scores(model, predict(model, window.frame))
     labelled = labelled_scores(store, label_contract, champion, horizon=label_horizon, label=label,
-                               classes=model.schema.classes if model.task == "binary" else (), source=source)
+                               classes=model.schema.classes, source=source, task=model.task)
     target = window_labels(store, label_contract, window, label=label) if profile.target else None
     report = detect_drift(profile, window.frame, policy, current_predictions=predictions, labelled=labelled,
                           reference_performance=champion.metadata.get("metrics"), current_target=target)

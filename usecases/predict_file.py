@@ -5,7 +5,8 @@ size limits, no globbing, no links followed), checks every feature the model was
 its schema (:class:`training.schema.FeatureSchema`) and refuses, in one line naming the column (and
 the row), a missing column or a value that is not of the feature's type, before anything is
 written. The input's columns are kept as they are and the predictions appended: ``score``
-(P(class 1)) and, given a threshold, ``decision`` for a binary model; ``predicted_class`` and one
+(P(class 1)) and, given a threshold, ``decision`` for a binary model (and ``predicted_class``, the
+label value the decision names, when the label is not 0/1, e.g. yes/no); ``predicted_class`` and one
 ``proba_<class>`` per class for a multiclass one; ``prediction`` for a regression one. The output is
 CSV or Parquet by its suffix and written atomically (kill points ``predict.staged`` and
 ``predict.replaced``): a killed run leaves the old file or none, never half a file.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,9 +121,24 @@ def prediction_columns(model: TrainedModel, frame: pl.DataFrame, threshold: floa
     if schema.task == "binary":
         columns = [pl.Series("score", raw)]
         if threshold is not None:
-            columns.append(pl.Series("decision", (raw >= threshold).astype(np.int64)))
+            decided = (raw >= threshold).astype(np.int64)
+            columns.append(pl.Series("decision", decided))
+            if schema.names_decisions:  # yes/no: the decision in the label's own values
+                columns.append(pl.Series("predicted_class", schema.class_values(decided)))
         return columns
     return [pl.Series("prediction", raw)]
+
+
+def decision_threshold(model: TrainedModel, metadata: Mapping[str, Any]) -> float | None:
+    """The threshold ``predict`` and the server decide a binary model at: the one its signed schema
+    holds (chosen on validation data at training), else a ``metrics.threshold`` in its metadata
+    (versions registered by hand), else None (no ``decision``). Versions trained by the ``train``
+    flow hold theirs in the schema and never in ``metrics``: reading only ``metrics`` left their
+    ``predict`` without a decision."""
+    if model.schema.threshold is not None:
+        return model.schema.threshold
+    value = (metadata.get("metrics") or {}).get("threshold")
+    return float(value) if value is not None else None
 
 
 def table_bytes(frame: pl.DataFrame, out: Path) -> bytes:

@@ -9,7 +9,8 @@ one way a stored model turns a frame into its task's float array (P(class 1); an
 matrix; the value), for scoring, training and monitoring; :func:`row_scores` folds that into one
 number a row (P(class 1), the predicted class's probability, the value), which the predictions'
 ``score`` column, the reference profile and the drift monitor all hold. Each row also carries the
-decision in the label's terms: a binary model's 0/1 at the threshold stored in its schema, a
+decision in the label's terms: a binary model's 0/1 at the threshold stored in its schema (and, for a
+label of two values other than 0/1 such as yes/no, the value it names as ``predicted_class``), a
 multiclass model's predicted class (as text, whatever the label's type).
 """
 
@@ -75,10 +76,17 @@ def row_scores(model: TrainedModel, scores: np.ndarray) -> np.ndarray:
 
 def decisions(model: TrainedModel, scores: np.ndarray) -> dict[str, np.ndarray]:
     """The decision columns of a scored batch by name: binary ``decision`` (0/1 at the model's
-    threshold), multiclass ``predicted_class`` (the label value as text); none for regression."""
+    threshold) and, when its label is not 0/1 (``schema.names_decisions``), ``predicted_class`` (the
+    label value the decision names, as text); multiclass ``predicted_class`` (the label value as
+    text); none for regression."""
     if model.task == "binary":
         threshold = model.schema.threshold if model.schema.threshold is not None else 0.5
-        return {DECISION: (np.asarray(scores) >= threshold).astype(np.int64)}
+        decided = (np.asarray(scores) >= threshold).astype(np.int64)
+        if not model.schema.names_decisions:
+            return {DECISION: decided}
+        # A label of two strings (yes/no): the decision told in the label's terms too, as text.
+        named = np.asarray([str(v) for v in model.schema.class_values(decided)], dtype=object)
+        return {DECISION: decided, PREDICTED_CLASS: named}
     if model.task == "multiclass":
         codes = np.asarray(scores).argmax(axis=1) if len(scores) else np.zeros(0, dtype=np.int64)
         return {PREDICTED_CLASS: np.asarray([str(v) for v in model.schema.class_values(codes)], dtype=object)}
@@ -107,7 +115,8 @@ def score_latest(store: FeatureStore, contracts: Mapping[str, FeatureGroupContra
     between them and mistakes a live batch for a crashed one. With ``out`` (.csv or .parquet) the
     batch's rows are also written there, atomically, after the commit: the entity keys, the data
     and feature times, the score, the model and its version, and the task's decision column
-    (a binary model's ``decision`` at its stored threshold, a multiclass model's ``predicted_class``)."""
+    (a binary model's ``decision`` at its stored threshold, with ``predicted_class`` when its label is
+    not 0/1; a multiclass model's ``predicted_class``)."""
     if out is not None:
         table_bytes(pl.DataFrame(), out)  # an unknown suffix is refused before anything is scored
     keys = entity_keys(contracts, feature_groups)

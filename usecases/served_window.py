@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 
 from driftline.errors import NotFoundError
-from features.predictions import EVENT_TIME, MODEL, MODEL_VERSION, SCORE
+from features.predictions import EVENT_TIME, MODEL, MODEL_VERSION, PREDICTED_CLASS, SCORE
 from features.served_predictions import RECEIVED_AT, RETURNED, ROLE, SERVED_GROUP, served_inputs
 from features.store import FeatureStore
 from monitoring.windows import Window, window_bounds
@@ -66,9 +66,11 @@ def served_window(store: FeatureStore, model: str, features: Sequence[str], wind
 
 def served_scores(store: FeatureStore, model: str, version: int, keys: Sequence[str]) -> pl.DataFrame | None:
     """``version``'s served champion rows that carry ``keys``, as label matching takes scores: ``*keys``,
-    ``event_time`` (when the request was received) and ``score``; None when there are none."""
+    ``event_time`` (when the request was received), ``score`` and a multiclass model's
+    ``predicted_class`` when the rows hold one; None when there are none."""
     rows = champion_rows(store, model)
     if rows.is_empty() or any(k not in rows.columns for k in keys):
         return None
     rows = rows.filter((pl.col(MODEL_VERSION) == version) & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
-    return rows.select(*keys, pl.col(RECEIVED_AT).alias(EVENT_TIME), SCORE) if rows.height else None
+    predicted = [PREDICTED_CLASS] if PREDICTED_CLASS in rows.columns else []
+    return rows.select(*keys, pl.col(RECEIVED_AT).alias(EVENT_TIME), SCORE, *predicted) if rows.height else None

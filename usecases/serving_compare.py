@@ -113,9 +113,15 @@ def _quantiles(scores: np.ndarray) -> tuple[float, ...]:
 
 
 def _task(rows: pl.DataFrame) -> str:
-    if PREDICTED_CLASS in rows.columns and rows[PREDICTED_CLASS].null_count() < rows.height:
+    def held(column: str) -> bool:
+        return column in rows.columns and rows[column].null_count() < rows.height
+
+    # A binary model of a yes/no label logs its predicted_class too: its decision says binary first.
+    if held(DECISION):
+        return "binary"
+    if held(PREDICTED_CLASS):
         return "multiclass"
-    if PREDICTION in rows.columns and rows[PREDICTION].null_count() < rows.height:
+    if held(PREDICTION):
         return "regression"
     return "binary"
 

@@ -71,6 +71,8 @@ def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
         scores = list(csv.DictReader(f))
     assert len(scores) == 344 and {r["model"] for r in scores} == {"sex"}
     assert all(0.0 <= float(r["score"]) <= 1.0 and r["decision"] in ("0", "1") for r in scores)
+    # the decision in the label's terms too: MALE where it is 1 (the positive), FEMALE where 0
+    assert all(r["predicted_class"] == ("MALE" if r["decision"] == "1" else "FEMALE") for r in scores)
 
     verdict = re.search(r"^sex v1 over \S+: (no drift|DRIFT\w*)", out, re.MULTILINE)
     assert verdict, out

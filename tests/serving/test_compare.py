@@ -79,6 +79,20 @@ def test_a_canary_has_no_pairs_and_is_compared_as_distributions(tmp_path: Path, 
     assert "no request was scored by both" in result.report.read_text()
 
 
+def test_a_yes_no_binary_model_is_compared_as_binary(tmp_path: Path, store: FeatureStore) -> None:
+    def outputs(scores):  # as the server answers for a label of two strings: predicted_class too
+        decided = [int(s >= 0.5) for s in scores]
+        return pl.DataFrame({"score": scores, "decision": decided,
+                             "predicted_class": ["yes" if d else "no" for d in decided]})
+
+    customers = [f"c{i}" for i in range(4)]
+    serve(store, batch("r1", 4, customers=customers, outputs=outputs(CHAMPION)),
+          batch("r1", 4, customers=customers, outputs=outputs(SHADOW), role="challenger", returned=False, version=4))
+    result = compare(tmp_path, store)
+    assert (result.task, result.agreement, result.agreement_rule) == (
+        "binary", 0.75, "same decision at each version's threshold")
+
+
 def test_multiclass_and_regression_agreement(tmp_path: Path, store: FeatureStore) -> None:
     def outputs(classes, top):
         return pl.DataFrame({"predicted_class": classes, "proba_a": top, "proba_b": [1 - p for p in top]})
