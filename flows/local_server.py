@@ -300,11 +300,11 @@ def _end(process: subprocess.Popen[bytes]) -> None:
 
 
 def _start_runner(state: ServerState, folder: Path) -> subprocess.Popen[bytes]:
-    """The warm runner (:mod:`flows.warm`): Prefect and the flows imported once, forked per command.
+    """The warm runner (:mod:`flows.warm_runner`): Prefect and the flows imported once, forked per command.
     It carries the server's token (commands check it) and dies with this supervisor (its lifeline)."""
     env = {**os.environ, "PREFECT_API_URL": state.api_url, LOCAL_API: state.api_url}
     with open(folder / "runner.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "flows.warm", state.token], env=env,
+        return subprocess.Popen([sys.executable, "-m", "flows.warm_runner", state.token], env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
 

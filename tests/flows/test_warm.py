@@ -1,4 +1,4 @@
-"""The warm runner (flows.warm): a command runs in a forked child with its own streams, folder,
+"""The warm runner (flows.warm, flows.warm_runner): a command runs in a forked child with its own streams, folder,
 environment and exit status; its signals reach the child; a killed command takes its child with it;
 a runner of other code, of another server, or holding threads runs nothing. A small entry module
 stands in for ``flows.cli:main``, and nothing is preloaded, so no Prefect is needed here (the real
@@ -63,7 +63,7 @@ def _runner(token: str, folder: Path, preload: str = "", *, carry: bool = True) 
     env = _env(token, folder)
     if not carry:
         env.pop(ls.TOKEN)
-    proc = subprocess.Popen([sys.executable, "-m", "flows.warm", token, "warmentry:main", preload], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "flows.warm_runner", token, "warmentry:main", preload], env=env,
                             cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()  # "warm runner ready ..." once it listens
