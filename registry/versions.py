@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from driftline.atomic import fault_point, fsync_dir, write_atomic
 from driftline.canonical import canonical_json
 from driftline import clock as _clock
-from driftline.clock import format_time, now_text
+from driftline.clock import now_text
 from driftline.crypto import Bundle
 from driftline.errors import (InputError, IntegrityError, KeyMaterialError, LockTimeout,
                               NotFoundError, SignatureError)
@@ -38,16 +38,15 @@ from driftline.staging import remove_dead_staging, staging_name
 from registry import layout
 from registry._staging import fsync_tree, write_file, write_files
 from registry.aliases import AliasBook, AliasChange, PromotionRefused, check_alias
-from registry.approvals import (Approval, ApprovalBook, ApprovalRefused, DecisionRecordMissing, Requirement,
-                                TrailDecision, deadline, manifest_digest, requirement)
+from registry.approval_state import ApprovalDesk, ApprovalState
+from registry.approval_state import Status as Status  # the gate status, re-exported for callers
+from registry.approvals import Approval, TrailDecision
 from registry.keys import SigningKey
 from registry.layout import VersionFiles
 from registry.signing import VerifiedModel, sign_model, verify_model
 from registry.trust import LedgerWitness, TrustStore
 
 log = logging.getLogger(__name__)
-Status = Literal["accepted", "rejected"]
-Effective = Literal["accepted", "rejected", "pending"]
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _RESERVED_FILES = set(layout.RESERVED)
 _RESERVED_META = {"model", "version", "status", "created_at", "candidate"}
@@ -60,37 +59,6 @@ def check_model_name(model: str) -> str:
         raise InputError(f"{model!r} is not a valid model name",
                          hint="letters, digits, '.', '-' or '_', starting with a letter or digit")
     return model
-
-
-@dataclass(frozen=True)
-class ApprovalState:
-    """A verified version's standing for use: its signed gate status, what its signed spec asks of a
-    person, and the verified decision. ``status`` is ``pending`` while a required decision is missing
-    and ``expires_at`` (signed ``created_at`` + signed timeout) is later than ``now``; past it, with no
-    decision, ``rejected`` (``timed_out``), derived, nothing written."""
-
-    model: str
-    version: int
-    gate_status: Status
-    requirement: Requirement
-    decision: Approval | None
-    manifest_sha256: str
-    expires_at: datetime | None = None
-    now: datetime | None = None
-
-    @property
-    def timed_out(self) -> bool:
-        """Required, undecided, and past its deadline: rejected as ``approval timed out``."""
-        return (self.gate_status == "accepted" and self.requirement.required and self.decision is None
-                and self.expires_at is not None and self.now is not None and self.now >= self.expires_at)
-
-    @property
-    def status(self) -> Effective:
-        if self.gate_status != "accepted" or not self.requirement.required:
-            return self.gate_status
-        if self.decision is None:
-            return "rejected" if self.timed_out else "pending"
-        return "accepted" if self.decision.approved else "rejected"
 
 
 @dataclass(frozen=True)
@@ -140,6 +108,8 @@ class ModelRegistry:
         self._alias_witness = alias_witness
         self._trail = trail
         self._clock = clock
+        self._desk = ApprovalDesk(self.root, trust, verify=self.verify, lock=self._lock,
+                                  signing_key=self._signing_key, trail=trail, now=self.now)
 
     def now(self) -> datetime:
         """The registry's "now" (read through the module, so a test's clock takes effect)."""
@@ -245,52 +215,19 @@ class ModelRegistry:
         return version
 
     # --------------------------------------------------------------- approval
-    def _approvals(self, model: str) -> ApprovalBook:
-        return ApprovalBook(self.root / check_model_name(model), self.trust)
-
+    # The approval logic is registry.approval_state's ApprovalDesk; these delegates keep the
+    # registry's public surface (and _refuse_unapproved, the hook set_alias calls).
     def _standing(self, model: str, version: int, verified: VerifiedModel, *,
                   missing_ok: bool = False) -> ApprovalState:
-        record = verified.extra["driftline"]
-        status: Status = "accepted" if record.get("status") == "accepted" else "rejected"
-        need = requirement(record)
-        digest = manifest_digest(verified.resources)
-        decision = self._approvals(model).read(version, manifest_sha256=digest) if need.required else None
-        state = ApprovalState(model, version, status, need, decision, digest, deadline(record, need), self.now())
-        if need.required and status == "accepted" and decision is None and not missing_ok:
-            # Only here, where the record is missing, is the trail read: a load of a decided
-            # version costs one record, not a walk of the trail.
-            earlier = self._trail(model, version, digest) if self._trail is not None else None
-            if earlier is not None:
-                raise self._missing(state, earlier)
-        return state
-
-    def _missing(self, state: ApprovalState, earlier: TrailDecision) -> DecisionRecordMissing:
-        d = earlier.approval
-        verb = "approve" if d.approved else "reject"
-        return DecisionRecordMissing(
-            f"decision record deleted: {self._approvals(state.model).path(state.version)} is missing, but audit "
-            f"entry {earlier.seq} records that {d.approver} {d.decision} {state.model} v{state.version} at {d.at} "
-            f"({d.reason})", decision=d, seq=earlier.seq,
-            hint=f"restore the file from a backup, or rewrite it from the trail with `python -m flows registry "
-                 f"{verb} {state.model} {state.version} --reason TEXT` (the trail's decision is kept); "
-                 "the opposite decision is refused")
+        return self._desk.standing(model, version, verified, missing_ok=missing_ok)
 
     def approval_state(self, model: str, version: int) -> ApprovalState:
         """Verify the version and read its approval standing: :class:`IntegrityError` on a bad record,
         :class:`DecisionRecordMissing` when the record is gone but the audit trail holds a decision."""
-        return self._standing(model, version, self.verify(model, version))
+        return self._desk.state(model, version)
 
     def _refuse_unapproved(self, model: str, version: int) -> None:
-        state = self.approval_state(model, version)
-        if state.status == "pending":
-            raise PromotionRefused(f"{model} v{version} waits for approval, it cannot be used yet",
-                                   hint=f"python -m flows registry approve {model} {version} --reason TEXT")
-        if state.timed_out:
-            raise PromotionRefused(f"{model} v{version}: {timeout_text(state)}",
-                                   hint="promote another version, or train a new one")
-        if state.gate_status == "accepted" and state.status == "rejected" and state.decision is not None:
-            raise PromotionRefused(f"{model} v{version} was rejected by {state.decision.approver} "
-                                   f"({state.decision.reason})", hint="promote another version")
+        self._desk.refuse_unapproved(model, version)
 
     def record_decision(self, decision: Approval, *, record: Callable[[Approval], object] | None = None) -> None:
         """Write the signed decision on a version, once. ``record`` (the audit append) runs first,
@@ -298,24 +235,7 @@ class ModelRegistry:
         report :class:`DecisionRecordMissing`; :meth:`restore_decision` completes it), never a
         decision the trail does not name. A version whose trail names a decision is never decided
         again, its record there or not; an approval past the timeout is refused."""
-        with self._lock(decision.model):
-            state = self.approval_state(decision.model, decision.version)  # DecisionRecordMissing
-            if state.decision is not None:
-                raise ApprovalRefused(
-                    f"{decision.model} v{decision.version} was {state.decision.decision} already by "
-                    f"{state.decision.approver} at {state.decision.at}",
-                    hint="a version is decided once; train a new version to decide again")
-            if decision.approved and state.timed_out:
-                raise ApprovalRefused(f"{decision.model} v{decision.version} cannot be approved: {timeout_text(state)}",
-                                      hint="train a new version; `registry reject` still records the rejection")
-            if decision.manifest_sha256 != state.manifest_sha256:
-                raise ApprovalRefused(f"the decision names manifest {decision.manifest_sha256[:12]}, "
-                                      f"{decision.model} v{decision.version} is {state.manifest_sha256[:12]}",
-                                      hint="decide on the version as it is now")
-            key = self._signing_key()
-            if record is not None:
-                record(decision)
-            self._approvals(decision.model).write(decision, signer=key)
+        self._desk.record(decision, record=record)
 
     def restore_decision(self, model: str, version: int, *,
                          check: Callable[[TrailDecision], object] | None = None) -> TrailDecision | None:
@@ -323,19 +243,7 @@ class ModelRegistry:
         reason and time, signed with the active key); None when there is nothing to restore (a
         record is there, or the trail names no decision). ``check`` (the caller's MAC check of the
         entry, then its audit entry) runs first, under the model's lock."""
-        with self._lock(model):
-            verified = self.verify(model, version)
-            state = self._standing(model, version, verified, missing_ok=True)
-            if state.decision is not None or not state.requirement.required or self._trail is None:
-                return None
-            earlier = self._trail(model, version, state.manifest_sha256)
-            if earlier is None:
-                return None
-            key = self._signing_key()
-            if check is not None:
-                check(earlier)
-            self._approvals(model).write(earlier.approval, signer=key)
-            return earlier
+        return self._desk.restore(model, version, check=check)
 
     # ----------------------------------------------------------------- writing
     @contextlib.contextmanager
@@ -527,13 +435,6 @@ class ModelRegistry:
                                   record=record)
         raise NotFoundError(f"{model}/{alias} has no earlier accepted version to roll back to",
                             hint="promote a version explicitly")
-
-
-def timeout_text(state: ApprovalState) -> str:
-    """Why a timed-out version is rejected, with the signed times it is derived from."""
-    expires = format_time(state.expires_at) if state.expires_at else "?"
-    return (f"approval timed out: no decision within {state.requirement.timeout_hours:g} h of its registration "
-            f"(the wait ended at {expires})")
 
 
 def _restore(path: Path, before: bytes | None) -> None:

@@ -28,8 +28,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from driftline.clock import format_time, now_text, parse_time
+from registry.approval_state import timeout_text
 from registry.approvals import Approval, ApprovalRefused, DecisionRecordMissing
-from registry.versions import timeout_text
 from usecases.approval_trail import check_entry_mac, subject
 from usecases.promotion import AliasMove, probe_audit, promote_version
 

@@ -112,12 +112,12 @@ def test_a_poisoned_drop_is_not_read_again(ingest_env, row, monkeypatch) -> None
     limits = ReadLimits(max_line_bytes=1 << 10)
     (first,) = env.ingest(path, read_limits=limits)
     assert first.status == "rejected" and "DRIFTLINE_INGEST__MAX_LINE_BYTES" in first.error
-    import features.ingest as ingest
+    import features.ingest_drop as ingest_drop  # where a drop is read
 
     def never(*_a, **_k):
         raise AssertionError("a poisoned drop was read again")
 
-    monkeypatch.setattr(ingest, "open_drop", never)
+    monkeypatch.setattr(ingest_drop, "open_drop", never)
     (again,) = env.ingest(path, read_limits=limits)
     assert again.status == "rejected" and "not read again" in again.error
     assert again.content_sha256 == first.content_sha256
