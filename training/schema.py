@@ -132,20 +132,39 @@ class FeatureSchema:
     def matrix(self, frame: pl.DataFrame) -> np.ndarray:
         """The float64 matrix of the features, categorical columns replaced by their codes."""
         _require_columns(frame, self.features, "feature")
+        if not all(self._numeric(name, frame.schema[name]) for name in self.features):
+            return self._matrix_by_column(frame)
+        # One query for every column: each polars call costs tens of microseconds, which a served
+        # single row pays per call (a column-by-column build was ~15% of a 1-row request).
+        try:
+            selected = frame.select([self._code(name, frame.schema[name]) for name in self.features])
+        except pl.exceptions.PolarsError:
+            return self._matrix_by_column(frame)  # the error the column-by-column build meets first
+        # Nulls become NaN, LightGBM's missing value.
+        return selected.to_numpy().astype(np.float64, copy=False)
+
+    def _numeric(self, name: str, dtype: pl.DataType) -> bool:
+        return name in self.categories or dtype.is_numeric() or dtype == pl.Boolean
+
+    def _code(self, name: str, dtype: pl.DataType) -> pl.Expr:
+        column = pl.col(name)
+        if name in self.categories:
+            if dtype in (pl.Categorical, pl.Enum):
+                column = column.cast(pl.String)
+            known = self.categories[name]
+            column = column.replace_strict(list(known), list(range(len(known))), default=None,
+                                           return_dtype=pl.Float64)
+        return column.cast(pl.Float64)
+
+    def _matrix_by_column(self, frame: pl.DataFrame) -> np.ndarray:
+        """:meth:`matrix` one column at a time, on its error path: the first column at fault raises."""
         columns = []
         for name in self.features:
-            column = frame.get_column(name)
-            if name in self.categories:
-                if column.dtype in (pl.Categorical, pl.Enum):
-                    column = column.cast(pl.String)
-                known = self.categories[name]
-                column = column.replace_strict(list(known), list(range(len(known))), default=None,
-                                               return_dtype=pl.Float64)
-            elif not (column.dtype.is_numeric() or column.dtype == pl.Boolean):
-                raise TrainingError(f"feature {name!r} has type {column.dtype}, not a number",
+            dtype = frame.schema[name]
+            if not self._numeric(name, dtype):
+                raise TrainingError(f"feature {name!r} has type {dtype}, not a number",
                                     hint="list it in categorical, or cast it to a number")
-            columns.append(column.cast(pl.Float64).rename(name))
-        # Nulls become NaN, LightGBM's missing value.
+            columns.append(frame.select(self._code(name, dtype)).to_series())
         return pl.DataFrame(columns).to_numpy().astype(np.float64, copy=False)
 
     def categorical_indices(self) -> list[int]:
