@@ -99,18 +99,31 @@ def typed_features(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.
         raise InputError(f"the input lacks column {missing[0]!r} that {what} was trained on "
                          f"({len(missing)} missing; it has {[c for c in frame.columns if c not in RESERVED]})",
                          hint=f"give every feature of the model: {', '.join(schema.features)}")
-    wanted = {name: _wanted(name, schema) for name in schema.features}
-    if frame.height == 0 or not all(_typeable(frame.schema[n], w) for n, w in wanted.items()):
+    given = frame.schema
+    dtypes = tuple(given[name] for name in schema.features)
+    plan = schema.memo(("typed_features", dtypes), lambda: _plan(schema, dtypes))
+    if plan is None or frame.height == 0:
         return _typed_by_column(frame, schema, what)
     # Every cast and every bad-value flag in one query: each polars call costs tens of microseconds,
     # which a served single row pays per call. The column-by-column pass runs only to name an error.
-    exprs = {name: _typed(name, frame.schema[name], w) for name, w in wanted.items()}
-    flags = [f"\x00bad{i}" for i in range(len(exprs))]
-    out = frame.with_columns(*(typed.alias(name) for name, (typed, _) in exprs.items()),
-                             *(bad.any().alias(flag) for (_, bad), flag in zip(exprs.values(), flags, strict=True)))
-    if any(out.get_column(flag)[0] for flag in flags):
+    out = frame.with_columns(*plan)
+    if any(out.get_column(flag)[0] for flag in _flags(len(schema.features))):
         return _typed_by_column(frame, schema, what)
     return pl.DataFrame([out.get_column(c) for c in frame.columns])  # without the flags, no query
+
+
+def _flags(n: int) -> list[str]:
+    return [f"\x00bad{i}" for i in range(n)]
+
+
+def _plan(schema: FeatureSchema, dtypes: tuple[pl.DataType, ...]) -> list[pl.Expr] | None:
+    """The casts and the bad-value flags of columns of ``dtypes``; None when one cannot be cast at all."""
+    wanted = [_wanted(name, schema) for name in schema.features]
+    if not all(_typeable(d, w) for d, w in zip(dtypes, wanted, strict=True)):
+        return None
+    exprs = [_typed(name, d, w) for name, d, w in zip(schema.features, dtypes, wanted, strict=True)]
+    return [*(typed.alias(name) for name, (typed, _) in zip(schema.features, exprs, strict=True)),
+            *(bad.any().alias(flag) for (_, bad), flag in zip(exprs, _flags(len(exprs)), strict=True))]
 
 
 def _typed_by_column(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.DataFrame:
