@@ -3,8 +3,9 @@
 :class:`PredictionLog` is the server's :class:`serving.served.PredictionSink`. ``submit`` never waits
 for I/O: it puts the batch on a bounded in-memory queue and returns. A writer thread takes what is
 queued when ``batch_rows`` rows wait, when the oldest has waited ``flush_seconds``, or on ``flush``/
-``close``, turns it into rows of :mod:`features.served_predictions` and appends them to the store in
-one Delta commit. A commit is the acknowledgement: once :meth:`features.store.FeatureStore.append`
+``close``, turns it into rows of :mod:`features.served_predictions` (consecutive requests of one
+shape through one frame, not one frame each: at one row a request, that cost the server as much
+CPU as scoring) and appends them to the store in one Delta commit. A commit is the acknowledgement: once :meth:`features.store.FeatureStore.append`
 returns, the rows are durable, ``stats.committed_rows`` counts them and ``on_commit`` is told.
 
 **When the queue is full** (``max_pending_rows`` rows submitted and not yet committed, by default four

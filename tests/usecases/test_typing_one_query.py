@@ -171,3 +171,35 @@ def test_a_categorical_typed_column_is_coded_by_its_text_as_before(dtype: pl.Dat
     frame = pl.DataFrame({"plan": pl.Series(["pro", None, "basic"], dtype=dtype), "n": [1, 2, None]})
     same_matrix(schema, frame)
     assert schema.matrix(frame)[:, 0].tolist()[::2] == [1.0, 0.0]
+
+
+# One schema for every example: its memo (the expressions kept per input shape) meets many shapes,
+# is cleared when full, and must never hand one shape's expressions to another.
+SHARED = FeatureSchema(("f0", "f1", "f2"), {"f1": KNOWN["str"], "f2": KNOWN["int"]}, "binary")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(sorted(VALUES)), st.data()), min_size=3, max_size=3), st.integers(1, 4))
+def test_one_schema_serves_frames_of_many_shapes_as_the_old_forms_do(kinds: list, rows: int) -> None:
+    series = []
+    for i, (kind, data) in enumerate(kinds):
+        values = data.draw(st.lists(st.one_of(st.none(), VALUES[kind]), min_size=rows, max_size=rows))
+        series.append(pl.Series(f"f{i}", values, dtype=DTYPES[kind]))
+    frame = pl.DataFrame(series)
+    new = outcome(lambda: typed_features(frame, SHARED, "churn v3"))
+    old = outcome(lambda: old_typed_features(frame, SHARED, "churn v3"))
+    assert new[0] == old[0], (new, old)
+    if new[0] == "ok":
+        assert_frame_equal(new[1], old[1])
+    else:
+        assert new[1] == old[1]
+    same_matrix(SHARED, frame)
+    assert len(SHARED.__dict__.get("_memo", {})) <= 64
+
+
+def test_the_memo_is_no_part_of_the_schema() -> None:
+    schema = FeatureSchema(("a",), {}, "binary")
+    schema.matrix(pl.DataFrame({"a": [1.0]}))
+    again = FeatureSchema.from_dict(schema.to_dict())
+    assert again == schema and repr(again) == repr(schema) and "_memo" in schema.__dict__
+    assert schema.memo("k", lambda: 1) == 1 and schema.memo("k", lambda: 2) == 1
