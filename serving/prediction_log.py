@@ -105,10 +105,12 @@ _UTC_US = pl.Datetime("us", "UTC")  # as features.served_predictions stores time
 
 
 def _shape(batch: ServedBatch) -> tuple[object, ...]:
-    """What a run of batches must share to be stored through one frame: everything but the rows."""
-    entities = None if batch.entities is None else tuple(batch.entities.schema.items())
+    """What a run of batches must share to be stored through one frame: everything but the rows and
+    the column types (names compare in C; types would cost ~10 us a batch in Python, and columns of
+    two types are put together by the same relaxed rules the per-batch frames were)."""
+    entities = None if batch.entities is None else tuple(batch.entities.columns)
     return (batch.model, batch.version, batch.alias, batch.role, batch.returned, batch.protocol,
-            tuple(batch.inputs.schema.items()), tuple(batch.outputs.schema.items()), entities)
+            tuple(batch.inputs.columns), tuple(batch.outputs.columns), entities)
 
 
 def _runs(batches: Sequence[ServedBatch]) -> list[list[ServedBatch]]:
@@ -135,8 +137,10 @@ def _run_frame(run: list[ServedBatch], entity_keys: Sequence[str], logged_at: da
     if len(run) == 1:
         inputs, outputs, entities = first.inputs, first.outputs, first.entities
     else:
-        inputs, outputs = pl.concat([b.inputs for b in run]), pl.concat([b.outputs for b in run])
-        entities = None if first.entities is None else pl.concat([b.entities for b in run])  # type: ignore[misc]
+        inputs = pl.concat([b.inputs for b in run], how="vertical_relaxed")
+        outputs = pl.concat([b.outputs for b in run], how="vertical_relaxed")
+        entities = (None if first.entities is None
+                    else pl.concat([b.entities for b in run], how="vertical_relaxed"))  # type: ignore[misc]
     frame = served_frame(inputs, outputs, entities, entity_keys=entity_keys, model=first.model,
                          version=first.version, alias=first.alias, role=first.role, returned=first.returned,
                          request_id=first.request_id, received_at=first.received_at, protocol=first.protocol,

@@ -5,7 +5,8 @@ frame per batch cost the server about as much CPU as scoring the row. :func:`_ru
 consecutive batches of one shape and :func:`_run_frame` builds their rows in one query; this
 property keeps the per-batch form (a :func:`served_frame` per batch, put together diagonally, as
 ``_commit`` did) as the oracle, on random sequences of batches: entity lookups and inline keys,
-shadows and canaries, other versions, a categorical input, an input of another type, missing
+shadows and canaries, other versions, a categorical input and the same input as text, inputs of
+another type (floats, 128-bit integers) in one run, missing
 scores, several sizes and arrival times in several time zones.
 """
 
@@ -46,8 +47,8 @@ def new_frame(batches: list[ServedBatch], source: str) -> pl.DataFrame:
 @st.composite
 def served(draw: st.DrawFn, i: int) -> ServedBatch:
     rows = draw(st.integers(1, 3))
-    kind = draw(st.sampled_from(["lookup", "inline", "plain", "shadow", "other-version", "category", "floats",
-                                 "no-decision"]))
+    kind = draw(st.sampled_from(["lookup", "inline", "plain", "shadow", "other-version", "category", "text",
+                                 "floats", "big-ints", "no-decision"]))
     customers = [f"C{i}-{j}" for j in range(rows)]
     b = batch(f"r{i}", rows, customers=customers if kind in ("lookup", "inline", "shadow") else None,
               inline=kind == "inline", role="challenger" if kind == "shadow" else "champion",
@@ -57,6 +58,10 @@ def served(draw: st.DrawFn, i: int) -> ServedBatch:
     inputs = b.inputs
     if kind == "category":
         inputs = inputs.with_columns(pl.Series("plan", ["pro", "basic", None][:rows], dtype=pl.Categorical))
+    if kind == "text":  # the same column as text: a run holds both types, as the per-batch frames did
+        inputs = inputs.with_columns(pl.Series("plan", ["team", None, "pro"][:rows], dtype=pl.String))
+    if kind == "big-ints":
+        inputs = inputs.with_columns(pl.col("sessions").cast(pl.Int128) * 10**20)
     if kind == "floats":
         inputs = inputs.with_columns(pl.col("sessions").cast(pl.Float64) / 2)
     protocol = draw(st.sampled_from(["v2", "mlflow"]))
