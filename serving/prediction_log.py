@@ -5,8 +5,9 @@ for I/O: it puts the batch on a bounded in-memory queue and returns. A writer th
 queued when ``batch_rows`` rows wait, when the oldest has waited ``flush_seconds``, or on ``flush``/
 ``close``, turns it into rows of :mod:`features.served_predictions` (consecutive requests of one
 shape through one frame, not one frame each: at one row a request, that cost the server as much
-CPU as scoring) and appends them to the store in one Delta commit. A commit is the acknowledgement: once :meth:`features.store.FeatureStore.append`
-returns, the rows are durable, ``stats.committed_rows`` counts them and ``on_commit`` is told.
+CPU as scoring) and appends them to the store in one Delta commit. A commit is the
+acknowledgement: once :meth:`features.store.FeatureStore.append` returns, the rows are durable,
+``stats.committed_rows`` counts them and ``on_commit`` is told.
 
 **When the queue is full** (``max_pending_rows`` rows submitted and not yet committed, by default four
 times ``batch_rows``) a new batch is dropped, not waited for: a slow disk must never slow the answers.
@@ -140,7 +141,7 @@ def _run_frame(run: list[ServedBatch], entity_keys: Sequence[str], logged_at: da
         inputs = pl.concat([b.inputs for b in run], how="vertical_relaxed")
         outputs = pl.concat([b.outputs for b in run], how="vertical_relaxed")
         entities = (None if first.entities is None
-                    else pl.concat([b.entities for b in run], how="vertical_relaxed"))  # type: ignore[misc]
+                    else pl.concat([b.entities for b in run if b.entities is not None], how="vertical_relaxed"))
     frame = served_frame(inputs, outputs, entities, entity_keys=entity_keys, model=first.model,
                          version=first.version, alias=first.alias, role=first.role, returned=first.returned,
                          request_id=first.request_id, received_at=first.received_at, protocol=first.protocol,
