@@ -45,6 +45,8 @@ from serving.routing import Router
 from serving.scoring import RequestRefused, Scored, request_frame, score
 from serving.served import DiscardSink, PredictionSink, Role, ServedBatch
 
+# A body this small (one or a few rows) is scored on the event loop, not in the thread pool (measured).
+INLINE_BODY_BYTES = 4096
 MODEL_HEADER = "X-Driftline-Model"  # /invocations: which served model, when more than one is served
 
 
@@ -155,6 +157,14 @@ class ServingApp:
         required = self.required.get(slot.ref.name, ()) if entities is None else ()
         return score(served, frame, required=required), entities
 
+    async def _scored(self, slot: Slot, columns: Mapping[str, Any], size: int) -> tuple[Scored, pl.DataFrame | None]:
+        """A small body scored on the event loop; a larger one in the thread pool, so that a long
+        request does not hold up the others. Handing work to a thread and back costs ~0.2 ms of CPU
+        (waking the loop from the thread), which a single row notices."""
+        if size <= INLINE_BODY_BYTES:
+            return self._score(slot, columns)
+        return await run_in_threadpool(self._score, slot, columns)
+
     def _routes(self, slot: Slot, request_id: str, by_version: bool) -> tuple[Slot, Role, list[Slot]]:
         """The slot that answers, its role, and the shadow slots scored after the answer."""
         default: Role = "champion" if slot.ref.ref == CHAMPION else "pinned"
@@ -243,7 +253,7 @@ class ServingApp:
         given_id, columns, wanted = oip.infer_columns(body)
         request_id = given_id if given_id is not None else str(uuid.uuid4())
         slot, role, shadows = self._routes(slot, request_id, "version" in request.path_params)
-        scored, entities = await run_in_threadpool(self._score, slot, columns)
+        scored, entities = await self._scored(slot, columns, len(raw))
         answer = oip.infer_response(scored, request_id, wanted)
         response = JSON(answer, background=self._handoff(scored, entities, request_id, received, "v2", role,
                                                          shadows, columns))
@@ -265,7 +275,7 @@ class ServingApp:
             columns = mlflow_api.positional_columns(columns, slot.current.model.schema.features)
         request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
         slot, role, shadows = self._routes(slot, request_id, False)
-        scored, entities = await run_in_threadpool(self._score, slot, columns)
+        scored, entities = await self._scored(slot, columns, len(raw))
         response = Response(mlflow_api.predictions_body(scored), media_type="application/json",
                             background=self._handoff(scored, entities, request_id, received, "mlflow", role,
                                                      shadows, columns))

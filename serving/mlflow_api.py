@@ -57,7 +57,10 @@ def _split(value: Any) -> dict[str, list[Any]]:
         if not isinstance(row, list) or len(row) != len(columns):
             raise InputError(f"dataframe_split row {i + 1} has {len(row) if isinstance(row, list) else 'no'} "
                              f"values for {len(columns)} columns", hint="give one value per column in every row")
-    return {c: [row[j] for row in rows] for j, c in enumerate(columns)}
+    if not rows:
+        return {c: [] for c in columns}
+    # zip transposes in C: a comprehension per column was a Python loop over every value.
+    return dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _tabular(value: Any, key: str) -> dict[str, Any] | list[list[Any]]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import signal
 import sys
 import threading
@@ -148,8 +149,11 @@ def run(serving: Serving, *, host: str, port: int) -> None:
     # a server must not die when one client hangs up mid-answer: ignored, the write is an EPIPE on
     # that connection alone (wrk's closing connections killed the process, tests/serving/test_client_gone.py).
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    # httptools (C, uvicorn's recommended parser) took ~0.1-0.2 ms less CPU a request than the pure-Python
+    # h11; h11 only when an environment lacks it. uvloop measured no clear gain: asyncio, whatever is installed.
+    http = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
     config = uvicorn.Config(serving.app.starlette(), host=host, port=port, log_level="warning", access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=10)
+                            lifespan="off", timeout_graceful_shutdown=10, http=http, loop="asyncio")
     server = _uvicorn_server(config)
     serving.watcher.start()
     labels = ", ".join(f"{s.ref} = {s.current.label}" for s in serving.served.slots)

@@ -68,6 +68,31 @@ def _category_type(known: tuple[Any, ...]) -> pl.DataType:
     return pl.String()
 
 
+def _wanted(name: str, schema: FeatureSchema) -> pl.DataType:
+    return _category_type(schema.categories[name]) if name in schema.categories else pl.Float64()
+
+
+def _typeable(dtype: pl.DataType, wanted: pl.DataType) -> bool:
+    return dtype == wanted or dtype.is_numeric() or dtype in (pl.Boolean, pl.String, pl.Null)
+
+
+def _typed(name: str, dtype: pl.DataType, wanted: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """The expression casting column ``name`` to ``wanted``, and the one flagging a value it cannot
+    cast (what :func:`_typed_by_column` refuses, in the same cases)."""
+    column = pl.col(name)
+    if dtype != pl.String or wanted == pl.String:
+        typed = column.cast(wanted, strict=False)
+        return typed, typed.is_null() & column.is_not_null()
+    text = column.str.strip_chars().replace("", None)
+    words = text.str.to_lowercase()
+    as_bool = words.replace_strict(BOOL_SPELLINGS, default=None, return_dtype=pl.Boolean).cast(wanted, strict=False)
+    if wanted == pl.Boolean():
+        typed = as_bool
+    else:  # a numeric column spelt with one bool word anywhere is read as bools, as ingestion reads it
+        typed = pl.when(words.is_in(_BOOL_WORDS).any()).then(as_bool).otherwise(text.cast(wanted, strict=False))
+    return typed, typed.is_null() & text.is_not_null()
+
+
 def typed_features(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.DataFrame:
     """``frame`` with every feature cast to the type the model was trained on; InputError naming the
     first missing column, or the first column and row whose value is not of that type."""
@@ -76,6 +101,35 @@ def typed_features(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.
         raise InputError(f"the input lacks column {missing[0]!r} that {what} was trained on "
                          f"({len(missing)} missing; it has {[c for c in frame.columns if c not in RESERVED]})",
                          hint=f"give every feature of the model: {', '.join(schema.features)}")
+    given = frame.schema
+    dtypes = tuple(given[name] for name in schema.features)
+    plan = schema.memo(("typed_features", dtypes), lambda: _plan(schema, dtypes))
+    if plan is None or frame.height == 0:
+        return _typed_by_column(frame, schema, what)
+    # Every cast and every bad-value flag in one query: each polars call costs tens of microseconds,
+    # which a served single row pays per call. The column-by-column pass runs only to name an error.
+    out = frame.with_columns(*plan)
+    if any(out.get_column(flag)[0] for flag in _flags(len(schema.features))):
+        return _typed_by_column(frame, schema, what)
+    return pl.DataFrame([out.get_column(c) for c in frame.columns])  # without the flags, no query
+
+
+def _flags(n: int) -> list[str]:
+    return [f"\x00bad{i}" for i in range(n)]
+
+
+def _plan(schema: FeatureSchema, dtypes: tuple[pl.DataType, ...]) -> list[pl.Expr] | None:
+    """The casts and the bad-value flags of columns of ``dtypes``; None when one cannot be cast at all."""
+    wanted = [_wanted(name, schema) for name in schema.features]
+    if not all(_typeable(d, w) for d, w in zip(dtypes, wanted, strict=True)):
+        return None
+    exprs = [_typed(name, d, w) for name, d, w in zip(schema.features, dtypes, wanted, strict=True)]
+    return [*(typed.alias(name) for name, (typed, _) in zip(schema.features, exprs, strict=True)),
+            *(bad.any().alias(flag) for (_, bad), flag in zip(exprs, _flags(len(exprs)), strict=True))]
+
+
+def _typed_by_column(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> pl.DataFrame:
+    """:func:`typed_features` one column at a time: the first column and row at fault raises."""
     casts = []
     for name in schema.features:
         column = frame[name]

@@ -84,3 +84,24 @@ def test_the_default_set_skips_a_declared_model_without_a_champion(served_home, 
     finally:
         path.unlink()
     assert "spend has no champion yet" in capsys.readouterr().err
+
+
+def test_a_small_body_is_scored_on_the_loop_and_a_large_one_in_the_thread_pool(app, served_home, monkeypatch) -> None:
+    import serving.app as app_module
+
+    client, sink = app
+    handed: list[int] = []
+    real = app_module.run_in_threadpool
+
+    async def counting(func, *args):  # type: ignore[no-untyped-def]
+        handed.append(len(args[1][FEATURES[0]]))
+        return await real(func, *args)
+
+    monkeypatch.setattr(app_module, "run_in_threadpool", counting)
+    monkeypatch.setattr(app_module, "INLINE_BODY_BYTES", 1024)  # 40 rows are ~3 kB: below the real limit
+    rows = sample(served_home, 40).select(FEATURES)
+    small = client.post("/invocations", json={"dataframe_split": {"columns": FEATURES, "data": rows.head(1).rows()}})
+    large = client.post("/invocations", json={"dataframe_split": {"columns": FEATURES, "data": rows.rows()}})
+    assert small.status_code == large.status_code == 200 and len(large.json()["predictions"]) == 40
+    assert handed == [40]  # only the large body went to a thread; both answered the same way
+    assert small.json()["predictions"][0] == large.json()["predictions"][0]
