@@ -257,6 +257,9 @@ class FeatureStore:
         # The version our commit landed at: the newest commit carrying exactly our metadata (``table``:
         # the handle that wrote it, already at that version; else the table opened anew).
         table = self._table(group) if table is None else table
+        # The writing handle's newest commit is ours (one short read); a scan only when it is not.
+        if table is not None and (newest := table.history(limit=1)) and newest[0].get(SOURCES_KEY) == sources_json:
+            return int(newest[0]["version"])
         for entry in table.history(limit=64):
             if entry.get(SOURCES_KEY) == sources_json:
                 return int(entry["version"])
