@@ -21,6 +21,7 @@ from the body or the in-memory entity index.
 from __future__ import annotations
 
 import hmac
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,6 +48,9 @@ from serving.served import DiscardSink, PredictionSink, Role, ServedBatch
 
 # A body this small (one or a few rows) is scored on the event loop, not in the thread pool (measured).
 INLINE_BODY_BYTES = 4096
+# A large body scored while no other is gets LightGBM threads up to this (its predict is ~2/3 of a
+# 1,000-row request's CPU; each row is scored alone, so the numbers do not depend on the count).
+ALONE_THREADS = 2
 MODEL_HEADER = "X-Driftline-Model"  # /invocations: which served model, when more than one is served
 
 
@@ -112,6 +116,8 @@ class ServingApp:
         self.required = dict(required or {})
         self.version = version
         self.router = router
+        self._scoring = 0  # large bodies in the thread pool now; read and written on the event loop only
+        self._alone_threads = max(1, min(ALONE_THREADS, os.cpu_count() or 1))
 
     # ------------------------------------------------------------------ plumbing
     def _authorized(self, request: Request) -> bool:
@@ -149,21 +155,29 @@ class ServingApp:
             return self.entities.lookup(slot.ref.name, frame.select(keys)), frame.select(keys)  # type: ignore[union-attr]
         return frame, None
 
-    def _score(self, slot: Slot, columns: Mapping[str, Any]) -> tuple[Scored, pl.DataFrame | None]:
+    def _score(self, slot: Slot, columns: Mapping[str, Any],
+               threads: int | None = None) -> tuple[Scored, pl.DataFrame | None]:
         served = slot.current  # read once: the version this whole request is scored by
         frame, entities = self._frame(slot, columns)
         # Stored features are scored as `score` scores them: a value the group's TTL expired is null
         # there, and the model reads it as missing. Only sent rows must fill the non-nullable columns.
         required = self.required.get(slot.ref.name, ()) if entities is None else ()
-        return score(served, frame, required=required), entities
+        return score(served, frame, required=required, threads=threads), entities
 
     async def _scored(self, slot: Slot, columns: Mapping[str, Any], size: int) -> tuple[Scored, pl.DataFrame | None]:
         """A small body scored on the event loop; a larger one in the thread pool, so that a long
         request does not hold up the others. Handing work to a thread and back costs ~0.2 ms of CPU
-        (waking the loop from the thread), which a single row notices."""
+        (waking the loop from the thread), which a single row notices. A large body that no other is
+        being scored beside gets both cores for LightGBM (one client's 1,000 rows wait on predict
+        alone); beside another it keeps one, so that concurrent requests do not oversubscribe them."""
         if size <= INLINE_BODY_BYTES:
             return self._score(slot, columns)
-        return await run_in_threadpool(self._score, slot, columns)
+        threads = self._alone_threads if self._scoring == 0 else None
+        self._scoring += 1
+        try:
+            return await run_in_threadpool(self._score, slot, columns, threads)
+        finally:
+            self._scoring -= 1
 
     def _routes(self, slot: Slot, request_id: str, by_version: bool) -> tuple[Slot, Role, list[Slot]]:
         """The slot that answers, its role, and the shadow slots scored after the answer."""

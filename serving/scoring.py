@@ -144,13 +144,15 @@ def _check(typed: pl.DataFrame, served: ServedModel, required: Sequence[str], wh
                      f"values for {what}", hint=f"send a value of {name} in every row")
 
 
-def score(served: ServedModel, frame: pl.DataFrame, *, required: Sequence[str] = ()) -> Scored:
-    """``frame``'s rows checked against ``served``'s schema and scored (see the module doc)."""
+def score(served: ServedModel, frame: pl.DataFrame, *, required: Sequence[str] = (),
+          threads: int | None = None) -> Scored:
+    """``frame``'s rows checked against ``served``'s schema and scored (see the module doc); ``threads``
+    LightGBM threads for this request (None: the model's own), the same numbers whatever the count."""
     what = f"{served.name} v{served.version}"
     schema = served.model.schema
     typed = typed_features(frame, schema, what)
     _check(typed, served, [c for c in required if c in schema.features], what)
-    added = prediction_columns(served.model, typed, served.threshold)
+    added = prediction_columns(served.model, typed, served.threshold, threads=threads)
     raw = np.asarray(added[0].to_numpy() if served.model.task != "multiclass"
                      else np.column_stack([s.to_numpy() for s in added[1:]]), dtype=float)
     # Frames from the columns as they are: a select would be one more polars query per request.

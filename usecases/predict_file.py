@@ -163,9 +163,11 @@ def _typed_by_column(frame: pl.DataFrame, schema: FeatureSchema, what: str) -> p
     return frame.with_columns(casts)
 
 
-def prediction_columns(model: TrainedModel, frame: pl.DataFrame, threshold: float | None) -> list[pl.Series]:
-    """The model's predictions on ``frame`` as named columns (see the module doc)."""
-    raw = np.asarray(model.predict(frame), dtype=float)
+def prediction_columns(model: TrainedModel, frame: pl.DataFrame, threshold: float | None, *,
+                       threads: int | None = None) -> list[pl.Series]:
+    """The model's predictions on ``frame`` as named columns (see the module doc); ``threads``: see
+    :meth:`TrainedModel.predict` (the same numbers whatever the count)."""
+    raw = np.asarray(model.predict(frame, threads=threads), dtype=float)
     schema = model.schema
     if schema.task == "multiclass":
         classes = list(schema.classes)

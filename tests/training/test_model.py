@@ -77,3 +77,14 @@ def test_load_refuses_a_broken_folder(tmp_path: Path) -> None:
 def test_one_class_label_is_refused(binary_frame) -> None:
     with pytest.raises(TrainingError, match="one class only"):
         _fit(binary_frame.with_columns(y=pl.lit(1)))
+
+
+def test_predict_threads_change_no_bit(binary_frame) -> None:
+    # The server scores a lone large request on both cores (serving.app ALONE_THREADS): LightGBM
+    # scores each row on its own, so every count gives the same float64 bits as one thread.
+    model = _fit(binary_frame, n_threads=1)
+    frame = pl.concat([binary_frame] * 20)
+    one = model.predict(frame)
+    assert model.predict(frame, threads=2).tobytes() == one.tobytes()
+    assert model.predict(frame, threads=3).tobytes() == one.tobytes()
+    assert len(np.unique(one)) > 2  # real scores, not a constant
