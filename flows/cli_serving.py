@@ -52,7 +52,8 @@ def _predict_server(args: argparse.Namespace) -> int:
     challengers = ([parse_route_flag(t, "shadow") for t in args.shadow or []]
                    + [parse_route_flag(t, "canary") for t in args.canary or []])
     limits = Limits(max_body_bytes=_positive("--max-body-bytes", args.max_body_bytes),
-                    max_batch_rows=_positive("--max-batch-rows", args.max_batch_rows), token=_token(args.token_file))
+                    max_batch_rows=_positive("--max-batch-rows", args.max_batch_rows), token=_token(args.token_file),
+                    predict_threads=_positive("--predict-threads", args.predict_threads))
     ws = Workspace.open(args.home)
     ws.settings.data_home.require_existing()
     sink = DiscardSink() if args.no_log else PredictionLog.for_workspace(
@@ -77,6 +78,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                                         "(or DRIFTLINE_SERVE_TOKEN); health probes need none")
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body (413 above)")
     p.add_argument("--max-batch-rows", type=int, default=10_000, help="most rows in one request (413 above)")
+    p.add_argument("--predict-threads", type=int, default=1,
+                   help="LightGBM threads for a request of over 4 kB scored while no other is (default 1; "
+                        "the answers are the same bit for bit at any count)")
     p.add_argument("--shadow", action="append", metavar="NAME@ALIAS",
                    help="score this challenger on every request of NAME after answering, not returned (logged)")
     p.add_argument("--canary", action="append", metavar="NAME@ALIAS=PERCENT",

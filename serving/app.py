@@ -21,7 +21,6 @@ from the body or the in-memory entity index.
 from __future__ import annotations
 
 import hmac
-import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -48,19 +47,19 @@ from serving.served import DiscardSink, PredictionSink, Role, ServedBatch
 
 # A body this small (one or a few rows) is scored on the event loop, not in the thread pool (measured).
 INLINE_BODY_BYTES = 4096
-# A large body scored while no other is gets LightGBM threads up to this (its predict is ~2/3 of a
-# 1,000-row request's CPU; each row is scored alone, so the numbers do not depend on the count).
-ALONE_THREADS = 2
 MODEL_HEADER = "X-Driftline-Model"  # /invocations: which served model, when more than one is served
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one request may hold, and the token it must carry (None: no token asked)."""
+    """What one request may hold, and the token it must carry (None: no token asked). ``predict_threads``:
+    LightGBM threads for a large body scored while no other is (its predict is ~2/3 of a 1,000-row
+    request's CPU; rows are scored one by one, so the numbers do not depend on the count)."""
 
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_rows: int = 10_000
     token: str | None = None
+    predict_threads: int = 1
 
 
 class EntityIndex(Protocol):
@@ -117,7 +116,7 @@ class ServingApp:
         self.version = version
         self.router = router
         self._scoring = 0  # large bodies in the thread pool now; read and written on the event loop only
-        self._alone_threads = max(1, min(ALONE_THREADS, os.cpu_count() or 1))
+        self._alone_threads = max(1, limits.predict_threads)
 
     # ------------------------------------------------------------------ plumbing
     def _authorized(self, request: Request) -> bool:
@@ -168,11 +167,12 @@ class ServingApp:
         """A small body scored on the event loop; a larger one in the thread pool, so that a long
         request does not hold up the others. Handing work to a thread and back costs ~0.2 ms of CPU
         (waking the loop from the thread), which a single row notices. A large body that no other is
-        being scored beside gets both cores for LightGBM (one client's 1,000 rows wait on predict
-        alone); beside another it keeps one, so that concurrent requests do not oversubscribe them."""
+        being scored beside gets ``Limits.predict_threads`` for LightGBM (one client's 1,000 rows wait on
+        predict alone); beside another it keeps one, so that concurrent requests do not oversubscribe
+        the cores."""
         if size <= INLINE_BODY_BYTES:
             return self._score(slot, columns)
-        threads = self._alone_threads if self._scoring == 0 else None
+        threads = self._alone_threads if self._scoring == 0 and self._alone_threads > 1 else None
         self._scoring += 1
         try:
             return await run_in_threadpool(self._score, slot, columns, threads)

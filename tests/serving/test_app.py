@@ -105,3 +105,27 @@ def test_a_small_body_is_scored_on_the_loop_and_a_large_one_in_the_thread_pool(a
     assert small.status_code == large.status_code == 200 and len(large.json()["predictions"]) == 40
     assert handed == [40]  # only the large body went to a thread; both answered the same way
     assert small.json()["predictions"][0] == large.json()["predictions"][0]
+
+
+def test_a_lone_large_body_gets_the_predict_threads_and_the_same_answer(served_home, monkeypatch) -> None:
+    import serving.app as app_module
+    import training.model as model_module
+
+    asked: list[int | None] = []
+    real = model_module.TrainedModel.predict
+
+    def recording(self, frame, *, threads=None):  # type: ignore[no-untyped-def]
+        asked.append(threads)
+        return real(self, frame, threads=threads)
+
+    monkeypatch.setattr(model_module.TrainedModel, "predict", recording)
+    monkeypatch.setattr(app_module, "INLINE_BODY_BYTES", 1024)  # 40 rows are ~3 kB: below the real limit
+    rows = sample(served_home, 40).select(FEATURES)
+    body = {"dataframe_split": {"columns": FEATURES, "data": rows.rows()}}
+    answers = []
+    for threads in (1, 2):
+        serving = build(Workspace.open(served_home), [ModelRef.parse("churn")],
+                        limits=Limits(predict_threads=threads), sink=Recording())
+        answers.append(TestClient(serving.app.starlette()).post("/invocations", json=body).json()["predictions"])
+    assert asked == [None, 2]  # the default keeps the model's own count; 2 when asked, scored alone
+    assert answers[0] == answers[1]
