@@ -86,3 +86,17 @@ def test_append_after_adding_a_nullable_column(store: FeatureStore) -> None:
     store.append("g", wider, sources=["s2"])
     read = store.read("g")
     assert read.select("k", "extra").rows() == [("a", None), ("b", 0.5)]
+
+
+def test_appends_keep_every_commit_file_even_where_the_table_would_expire_them(tmp_path) -> None:
+    # The record of what was ingested lives in the commit files; an append must never sweep them, even
+    # on a table made without driftline's retention setting (here: expire at once, checkpoint often).
+    from deltalake import write_deltalake as raw_write
+
+    store = FeatureStore(tmp_path)
+    raw_write(tmp_path / "g", pa.table({"x": [0]}), mode="append",
+              configuration={"delta.logRetentionDuration": "interval 0 seconds", "delta.checkpointInterval": "2"})
+    for i in range(6):
+        store.append("g", pa.table({"x": [i]}), sources=[f"drop-{i}"])
+    assert store.ingested_sources("g") == {f"drop-{i}" for i in range(6)}
+    assert len(list((tmp_path / "g" / "_delta_log").glob("*.json"))) == 7
