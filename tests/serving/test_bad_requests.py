@@ -110,6 +110,7 @@ def test_bad_command_lines_exit_2_with_one_line(served_home, tmp_path) -> None:
     from tests.serving.homes import REPO
 
     cases = [(["--model", "churn@"], "is not NAME"), (["--max-batch-rows", "0"], "must be at least 1"),
+             (["--predict-threads", "0"], "must be at least 1"),
              (["--token-file", str(tmp_path / "none")], "cannot read the token file"),
              (["--model", "nope"], "nope"), (["--port", "70000"], "is not a TCP port")]
     argv = [["--home", str(served_home), "predict-server", *args] for args, _ in cases]
