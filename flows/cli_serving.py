@@ -78,8 +78,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
                                         "(or DRIFTLINE_SERVE_TOKEN); health probes need none")
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body (413 above)")
     p.add_argument("--max-batch-rows", type=int, default=10_000, help="most rows in one request (413 above)")
-    p.add_argument("--predict-threads", type=int, default=1,
-                   help="LightGBM threads for a request of over 4 kB scored while no other is (default 1; "
+    p.add_argument("--predict-threads", type=int, default=2,
+                   help="LightGBM threads for a request of over 4 kB scored while no other is (default 2; "
                         "the answers are the same bit for bit at any count)")
     p.add_argument("--shadow", action="append", metavar="NAME@ALIAS",
                    help="score this challenger on every request of NAME after answering, not returned (logged)")
