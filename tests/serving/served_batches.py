@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import polars as pl
 
+from features.store import FeatureStore
+from serving.prediction_log import PredictionLog
 from serving.served import ServedBatch
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -32,3 +34,11 @@ def batch(request_id: str, rows: int = 3, *, customers: list[str] | None = None,
                        role=role, returned=returned, request_id=request_id,  # type: ignore[arg-type]
                        received_at=T0 + timedelta(minutes=minutes), protocol="v2", inputs=inputs,
                        outputs=outputs, entities=entities)
+
+
+def serve(store: FeatureStore, *batches: ServedBatch) -> None:
+    """Log ``batches`` to ``store`` as the server does, and flush them (the compare and monitor tests)."""
+    log = PredictionLog(store, entity_keys=["customer_id"])
+    for b in batches:
+        log.submit(b)
+    log.close()

@@ -15,8 +15,7 @@ from driftline.canonical import sha256_hex
 from driftline.errors import InputError, IntegrityError, NotFoundError
 from features.store import FeatureStore
 from governance.audit import AuditLog
-from serving.prediction_log import PredictionLog
-from tests.serving.served_batches import batch
+from tests.serving.served_batches import batch, serve
 from tests.usecases.small import ACTOR, LABELS, put
 from usecases.serving_compare import ServingComparison, check_report, compare_served
 
@@ -24,13 +23,6 @@ from usecases.serving_compare import ServingComparison, check_report, compare_se
 @pytest.fixture
 def store(tmp_path: Path) -> FeatureStore:
     return FeatureStore(tmp_path / "store")
-
-
-def serve(store: FeatureStore, *batches) -> None:
-    log = PredictionLog(store, entity_keys=["customer_id"])
-    for b in batches:
-        log.submit(b)
-    log.close()
 
 
 def compare(tmp_path: Path, store: FeatureStore, model: str = "churn", **kw) -> ServingComparison:

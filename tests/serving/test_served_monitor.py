@@ -20,8 +20,7 @@ from features.store import FeatureStore
 from governance.audit import AuditLog
 from monitoring.drift import DriftPolicy
 from monitoring.windows import AFTER_NEWEST
-from serving.prediction_log import PredictionLog
-from tests.serving.served_batches import T0, batch
+from tests.serving.served_batches import T0, batch, serve
 from tests.usecases.small import ACTOR, LABELS, put, tiny_fit
 from tests.usecases.test_monitor import _champion
 from usecases.monitor import labelled_scores, monitor_champion
@@ -35,13 +34,6 @@ HORIZON = timedelta(days=7)
 @pytest.fixture
 def store(tmp_path: Path) -> FeatureStore:
     return FeatureStore(tmp_path / "store")
-
-
-def serve(store: FeatureStore, *batches) -> None:
-    log = PredictionLog(store, entity_keys=["customer_id"])
-    for b in batches:
-        log.submit(b)
-    log.close()
 
 
 def champion_traffic(shift: int = 0, scores: list[float] | None = None) -> list:
