@@ -106,7 +106,6 @@ class ModelRegistry:
         self.lock_timeout = lock_timeout
         self._signer = signer
         self._alias_witness = alias_witness
-        self._trail = trail
         self._clock = clock
         self._desk = ApprovalDesk(self.root, trust, verify=self.verify, lock=self._lock,
                                   signing_key=self._signing_key, trail=trail, now=self.now)
