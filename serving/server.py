@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib.util
 import signal
 import sys
@@ -155,6 +156,12 @@ def run(serving: Serving, *, host: str, port: int) -> None:
     config = uvicorn.Config(serving.app.starlette(), host=host, port=port, log_level="warning", access_log=False,
                             lifespan="off", timeout_graceful_shutdown=10, http=http, loop="asyncio")
     server = _uvicorn_server(config)
+    # What start-up made (the imports, the verified models, the entity features) lives as long as the
+    # process: frozen out of the collector, a full collection no longer walks it. A 1,000-row JSON body
+    # makes some 20,000 objects, so full collections come every few dozen requests, and each walked
+    # that heap: p99 at 1,000 rows, one client, 71 ms before, 9 ms after (p50 unchanged, 6.3 ms).
+    gc.collect()
+    gc.freeze()
     serving.watcher.start()
     labels = ", ".join(f"{s.ref} = {s.current.label}" for s in serving.served.slots)
     print(f"predict-server: serving {labels} on http://{host}:{port} (OIP v2 under /v2, MLflow at /invocations)",
