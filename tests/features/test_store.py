@@ -100,3 +100,34 @@ def test_appends_keep_every_commit_file_even_where_the_table_would_expire_them(t
         store.append("g", pa.table({"x": [i]}), sources=[f"drop-{i}"])
     assert store.ingested_sources("g") == {f"drop-{i}" for i in range(6)}
     assert len(list((tmp_path / "g" / "_delta_log").glob("*.json"))) == 7
+
+
+def test_a_kept_handle_appends_after_other_writers_commits(store: FeatureStore, tmp_path: Path) -> None:
+    # The prediction log's appends keep their Delta handle between commits; meanwhile erasure deletes,
+    # compaction rewrites and another process appends, each through a handle of its own.
+    def at(day: int) -> datetime:
+        return datetime(2024, 2, day, tzinfo=UTC)
+
+    assert store.append("g", _rows(["a", "b"], at(1), "s1"), sources=["s1"], keep_open=True) == 0
+    assert store.append("g", _rows(["c"], at(2), "s2"), sources=["s2"], keep_open=True) == 1
+    other = FeatureStore(tmp_path / "store")
+    other.append("g", _rows(["d"], at(3), "s3"), sources=["s3"])  # version 2
+    assert other.delete_entities("g", "k", ["a"], vacuum=False) == 1  # version 3
+    other.compact("g")  # version 4
+    assert store.append("g", _rows(["e"], at(4), "s4"), sources=["s4"], keep_open=True) == 5
+    assert store.append("g", _rows(["f"], at(5), "s5", extra=pa.array([0.5])), sources=["s5"], keep_open=True) == 6
+    read = other.read("g").sort("k")
+    assert read["k"].to_list() == ["b", "c", "d", "e", "f"] and read["extra"].to_list() == [None] * 4 + [0.5]
+    assert other.ingested_sources("g") == {"s1", "s2", "s3", "s4", "s5"}
+
+
+def test_keep_open_opens_the_table_once_for_many_appends(store: FeatureStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    real = store._table
+    monkeypatch.setattr(store, "_table", lambda group, version=None: opened.append(group) or real(group, version))
+    for i in range(4):
+        store.append("g", _rows([f"k{i}"], datetime(2024, 2, 1, tzinfo=UTC), f"s{i}"), sources=[f"s{i}"],
+                     keep_open=True)
+    assert opened == ["g"]  # the first append created the table and opened it once; the rest reused it
+    store.append("g", _rows(["x"], datetime(2024, 2, 1, tzinfo=UTC), "sx"), sources=["sx"])
+    assert opened == ["g", "g"] and store.version("g") == 4
