@@ -88,8 +88,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--no-log", action="store_true",
                    help="keep no record of requests (default: each answer is logged to the store's "
                         "served_predictions group, for monitor --source served and serving compare)")
-    p.add_argument("--log-batch-rows", type=int, default=1000,
-                   help="rows per commit of the log; a crash loses at most 4x this many answered rows")
+    p.add_argument("--log-batch-rows", type=int, default=50_000,
+                   help="rows per commit of the log (default 50,000; fewer commit every --log-flush-seconds); "
+                        "a crash loses at most 4x this many answered rows")
     p.add_argument("--log-flush-seconds", type=float, default=2.0,
                    help="longest an answered row waits before its commit (default 2)")
     p.set_defaults(handler=_predict_server)

@@ -104,7 +104,8 @@ def test_flush_commits_what_was_submitted_and_reports_each_commit(store: Feature
 
 def test_counts_are_audited_per_n_rows_and_at_close_never_per_flush(tmp_path: Path, store: FeatureStore) -> None:
     audit = AuditLog(tmp_path / "audit")
-    log = PredictionLog(store, audit=audit, actor=ACTOR, batch_rows=2, audit_every_rows=4)
+    log = PredictionLog(store, audit=audit, actor=ACTOR, batch_rows=2, audit_every_rows=4,
+                        audit_every_seconds=0)
     for i in range(5):
         log.submit(batch(f"r{i}", 2))
         assert log.flush(timeout=60)
@@ -116,7 +117,32 @@ def test_counts_are_audited_per_n_rows_and_at_close_never_per_flush(tmp_path: Pa
     assert entries[0].subject == f"group:{SERVED_GROUP}"
 
 
+def test_under_heavy_traffic_the_trail_gets_at_most_one_entry_a_minute(tmp_path: Path, store: FeatureStore) -> None:
+    audit = AuditLog(tmp_path / "audit")
+    log = PredictionLog(store, audit=audit, actor=ACTOR, batch_rows=2, audit_every_rows=4)  # 60 s apart
+    for i in range(5):
+        log.submit(batch(f"r{i}", 2))
+        assert log.flush(timeout=60)
+    log.close()
+    entries = [e for e in audit.entries() if e.action == "serving.logged"]
+    assert [(e.details["rows"], e.details["commits"], e.details["final"]) for e in entries] == [(10, 5, True)]
+
+
+def test_a_queue_of_many_small_requests_is_capped_by_their_count(store: FeatureStore) -> None:
+    gate = threading.Event()
+    log = PredictionLog(store, batch_rows=1000, flush_seconds=3600, max_pending_requests=3,
+                        on_commit=lambda c: gate.wait(60))
+    for i in range(5):
+        log.submit(batch(f"r{i}", 1))  # rows are far below max_pending_rows; requests are not
+    stats = log.stats
+    assert (stats.submitted_rows, stats.dropped_rows, stats.pending_rows) == (5, 2, 3)
+    gate.set()
+    log.close()
+    assert sorted(store.read(SERVED_GROUP)["request_id"].to_list()) == ["r0", "r1", "r2"]
+
+
 @pytest.mark.parametrize("options", [{"batch_rows": 0}, {"flush_seconds": 0}, {"audit_every_rows": 0},
+                                     {"audit_every_seconds": -1}, {"max_pending_requests": 0},
                                      {"batch_rows": 10, "max_pending_rows": 5}, {"actor": ACTOR}])
 def test_bad_options_are_refused(store: FeatureStore, options: dict) -> None:
     with pytest.raises(InputError):
