@@ -5,7 +5,7 @@ the feature store, every step in the audit trail.
 commit per group, bad rows and files to the quarantine) and writes their ``ingest`` and
 ``quarantine`` entries under the writers' share of the reconcile lock, so no reconcile runs
 between a commit and its entries; :func:`compact_if_fragmented` compacts a group that many small
-appends left fragmented (``store.compact``); :func:`expire_landing` removes the handled drops past
+appends left fragmented (:mod:`usecases.compaction`); :func:`expire_landing` removes the handled drops past
 the retention (``landing.expire``). The result is a typed :class:`IngestRun`. The ``ingest`` task
 adds Prefect's retry (ingestion is idempotent: a drop is known by its sha256), the run log and the
 table artifact; the flow emits the events from the run's totals.
@@ -33,6 +33,7 @@ from features.readers import format_of
 from features.store import CompactionResult, FeatureStore
 from governance.actor import Actor
 from governance.audit import AuditLog
+from usecases.compaction import compact_if_fragmented
 from usecases.reconcile_lock import writer_lock
 
 
@@ -149,21 +150,6 @@ def ingest_drops(paths: Sequence[Path], contracts: Mapping[str, FeatureGroupCont
                     "reasons": dict(r.reasons), "error": r.error, "quarantine_path": r.quarantine_path},
                     actor=actor)
     return tuple(reports)
-
-
-def compact_if_fragmented(store: FeatureStore, group: str, *, min_files: int, audit: AuditLog,
-                          actor: Actor) -> CompactionResult | None:
-    """Many small appends leave many small files, which slow every read: compact past ``min_files``.
-    Compaction rewrites files, never rows, and keeps the old files for time travel, so a kill
-    before its entry loses a record of housekeeping, never data (the Delta log keeps the commit)."""
-    if len(store.snapshot(group).files) < min_files:
-        return None
-    result = store.compact(group)
-    fault_point("ingest.compacted")
-    audit.append("store.compact", f"group:{group}", {
-        "files_removed": result.files_removed, "files_added": result.files_added,
-        "version_before": result.version_before, "version_after": result.version_after}, actor=actor)
-    return result
 
 
 def expire_landing(landing: Path, store: FeatureStore, quarantine: Quarantine, *, retention_days: float,

@@ -141,8 +141,38 @@ def test_a_queue_of_many_small_requests_is_capped_by_their_count(store: FeatureS
     assert sorted(store.read(SERVED_GROUP)["request_id"].to_list()) == ["r0", "r1", "r2"]
 
 
+def test_the_table_is_compacted_beside_the_commits_and_no_row_is_lost(tmp_path: Path, store: FeatureStore) -> None:
+    audit = AuditLog(tmp_path / "audit")
+    log = PredictionLog(store, audit=audit, actor=ACTOR, batch_rows=1, compact_min_files=4)
+    for i in range(24):  # a commit each; compactions run in their thread while the next commits land
+        log.submit(batch(f"r{i}", 2))
+        assert log.flush(timeout=60)
+    log.close()
+    rows = store.read(SERVED_GROUP)
+    assert rows.height == 48 and set(rows["request_id"]) == {f"r{i}" for i in range(24)}
+    assert (log.stats.committed_rows, log.stats.failed_rows, log.stats.commits) == (48, 0, 24)
+    compactions = [e for e in audit.entries() if e.action == "store.compact"]
+    assert compactions and all(e.subject == f"group:{SERVED_GROUP}" for e in compactions)
+    assert len(store.snapshot(SERVED_GROUP).files) < 24
+
+
+def test_a_failed_compaction_is_logged_and_the_log_goes_on(store: FeatureStore, monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    def broken(group: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "compact", broken)
+    log = PredictionLog(store, batch_rows=1, compact_min_files=2)
+    for i in range(6):
+        log.submit(batch(f"r{i}", 1))
+        assert log.flush(timeout=60)
+    log.close()
+    assert log.stats.committed_rows == 6 and store.read(SERVED_GROUP).height == 6
+    assert "compaction of store/served_predictions failed" in caplog.text and "disk full" in caplog.text
+
+
 @pytest.mark.parametrize("options", [{"batch_rows": 0}, {"flush_seconds": 0}, {"audit_every_rows": 0},
-                                     {"audit_every_seconds": -1}, {"max_pending_requests": 0},
+                                     {"audit_every_seconds": -1}, {"max_pending_requests": 0}, {"compact_min_files": 1},
                                      {"batch_rows": 10, "max_pending_rows": 5}, {"actor": ACTOR}])
 def test_bad_options_are_refused(store: FeatureStore, options: dict) -> None:
     with pytest.raises(InputError):
