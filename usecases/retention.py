@@ -7,7 +7,16 @@ gone from the disk, not only from the current version (older Delta versions beco
 as after an erasure). The Delta DELETE names a time, never an entity, so the transaction log
 holds nothing personal; the audit entry holds counts, cutoffs and files removed, never a value
 of the deleted rows. Groups without ``retention_days`` (and the ``predictions`` group, which has
-no contract) are left alone.
+no contract and holds keys and scores only) are left alone.
+
+The online server's ``served_predictions`` table holds the feature values each request sent or
+looked up, so it is kept no longer than the data it copies: a served row is deleted once its
+``received_at`` is older than the shortest ``retention_days`` among the contracts with a feature
+column in that table (:func:`served_retention_days`; entity keys, event times and labels do not
+count, every contract has the first two and no request carries the last). A row served on an
+entity's stored features can hold values older than its ``received_at`` (the latest values, looked
+up); they go with the row. Retention's vacuum removes only the files Delta's log marks removed,
+never a file a running server has written and not yet committed.
 
 Order, for a kill at any point: a group's rows are deleted (one Delta commit), then vacuumed,
 then the next group; the ``retention`` entry and its checkpoint come last. Each retention DELETE
@@ -27,8 +36,12 @@ from typing import TYPE_CHECKING
 from driftline.atomic import fault_point
 from driftline.clock import format_time, utc_now
 from driftline.errors import InputError
+from features.served_predictions import RECEIVED_AT, SERVED_GROUP, input_column
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from features.contracts import FeatureGroupContract
     from tasks.workspace import Workspace
 
 
@@ -84,12 +97,17 @@ def enforce_retention(ws: "Workspace", *, now: datetime | None = None,
                          hint="pass an aware UTC datetime (driftline.clock.utc_now())")
     stored = set(ws.store.groups())
     through = _audited_through(ws)
+    expiring = [(name, c.retention_days, c.event_time) for name, c in sorted(ws.contracts.items())
+                if c.retention_days is not None and name in stored]
+    if SERVED_GROUP in stored:
+        schema = ws.store.arrow_schema(SERVED_GROUP)
+        days = served_retention_days(ws.contracts, schema.names if schema is not None else ())
+        if days is not None:
+            expiring.append((SERVED_GROUP, days, RECEIVED_AT))
     done: list[GroupRetention] = []
-    for name, contract in sorted(ws.contracts.items()):
-        if contract.retention_days is None or name not in stored:
-            continue
-        cutoff = now - timedelta(days=contract.retention_days)
-        ws.store.delete_before(name, contract.event_time, cutoff)
+    for name, retention_days, time_column in expiring:
+        cutoff = now - timedelta(days=retention_days)
+        ws.store.delete_before(name, time_column, cutoff)
         # Between the delete and the vacuum: the rows are out of the current version but their
         # files are still on disk; the rerun's vacuum removes them.
         fault_point("retention.deleted")
@@ -97,7 +115,7 @@ def enforce_retention(ws: "Workspace", *, now: datetime | None = None,
         # Counted from the table's own record of retention deletes not yet audited: this run's,
         # and those of a run killed before its entry, so no deleted row goes uncounted.
         deletes = ws.store.retention_deletes(name, through.get(name, -1))
-        done.append(GroupRetention(group=name, retention_days=contract.retention_days, cutoff=format_time(cutoff),
+        done.append(GroupRetention(group=name, retention_days=retention_days, cutoff=format_time(cutoff),
                                    rows_deleted=sum(deletes.values()), files_removed=files,
                                    through_version=max(deletes, default=through.get(name, -1))))
     fault_point("retention.vacuumed")
@@ -112,6 +130,15 @@ def enforce_retention(ws: "Workspace", *, now: datetime | None = None,
     if result.audited or not _checkpointed(ws):
         ws.audit.checkpoint(ws.signing_key())
     return result
+
+
+def served_retention_days(contracts: Mapping[str, FeatureGroupContract], served_columns: Collection[str]) -> int | None:
+    """How long served rows are kept: the shortest ``retention_days`` among the contracts that have a
+    feature column among ``served_columns`` (the served table's; None: no such contract, kept)."""
+    days = [c.retention_days for c in contracts.values() if c.retention_days is not None
+            and any(input_column(col.name) in served_columns for col in c.columns
+                    if col.name not in c.entity_keys and col.name not in (c.event_time, c.label))]
+    return min(days, default=None)
 
 
 def _checkpointed(ws: "Workspace") -> bool:

@@ -131,3 +131,16 @@ def test_keep_open_opens_the_table_once_for_many_appends(store: FeatureStore, mo
     assert opened == ["g"]  # the first append created the table and opened it once; the rest reused it
     store.append("g", _rows(["x"], datetime(2024, 2, 1, tzinfo=UTC), "sx"), sources=["sx"])
     assert opened == ["g", "g"] and store.version("g") == 4
+
+
+def test_vacuum_never_takes_a_file_a_writer_has_not_committed_yet(store: FeatureStore, tmp_path: Path) -> None:
+    # Erasure and retention vacuum the served table while a server may be writing its next commit: only
+    # files the log marks removed may go (Delta's lite vacuum), never one no commit references yet.
+    import pyarrow.parquet as pq
+
+    for i in range(2):
+        store.append("g", pa.table({"x": [i]}), sources=[f"s{i}"])
+    in_flight = tmp_path / "store" / "g" / "part-in-flight.parquet"
+    pq.write_table(pa.table({"x": [9]}), in_flight)
+    store.compact("g")
+    assert store.vacuum("g") == 2 and in_flight.exists()
