@@ -312,6 +312,20 @@ class FeatureStore:
                 .unique(subset=keys, keep="last", maintain_order=True)
                 .sort(keys))
 
+    def scan(self, group: str) -> pl.LazyFrame:
+        """The current version's rows as a lazy frame over its Parquet files, every row as stored (no
+        latest-wins: for tables whose rows are never restated, such as the served log). Filters and the
+        columns a query names reach the Parquet reader, so a window of a table larger than memory
+        is read without the rest; a file written before a column was added reads it as null."""
+        table = self._table(group)
+        files = sorted(uri.removeprefix("file://") for uri in table.file_uris())
+        empty = pl.from_arrow(pa.schema(table.schema().to_arrow()).empty_table())
+        assert isinstance(empty, pl.DataFrame)
+        schema = empty.schema
+        if not files:
+            return pl.LazyFrame(schema=schema)
+        return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore")
+
     def compact(self, group: str) -> CompactionResult:
         table = self._table(group)
         before = table.version()

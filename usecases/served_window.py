@@ -24,7 +24,7 @@ import polars as pl
 
 from driftline.errors import NotFoundError
 from features.predictions import EVENT_TIME, MODEL, MODEL_VERSION, PREDICTED_CLASS, SCORE
-from features.served_predictions import RECEIVED_AT, RETURNED, ROLE, SERVED_GROUP, served_inputs
+from features.served_predictions import RECEIVED_AT, RETURNED, ROLE, SERVED_GROUP, input_column, served_inputs
 from features.store import FeatureStore
 from monitoring.windows import Window, window_bounds
 
@@ -39,12 +39,14 @@ class ServedWindow:
     scores: np.ndarray
 
 
-def champion_rows(store: FeatureStore, model: str) -> pl.DataFrame:
-    """Every row the server returned as ``model``'s champion (any version); empty when none was served."""
+def champion_rows(store: FeatureStore, model: str) -> pl.LazyFrame | None:
+    """Every row the server returned as ``model``'s champion (any version), as a lazy scan of the served
+    table (:meth:`FeatureStore.scan`: a window is read without the rest of a table that can outgrow
+    memory); None when nothing was ever served."""
     if SERVED_GROUP not in store.groups():
-        return pl.DataFrame()
-    rows = store.read(SERVED_GROUP)
-    return rows.filter((pl.col(MODEL) == model) & (pl.col(ROLE) == "champion") & pl.col(RETURNED))
+        return None
+    return store.scan(SERVED_GROUP).filter((pl.col(MODEL) == model) & (pl.col(ROLE) == "champion")
+                                           & pl.col(RETURNED))
 
 
 def served_window(store: FeatureStore, model: str, features: Sequence[str], window_days: int, *,
@@ -52,14 +54,16 @@ def served_window(store: FeatureStore, model: str, features: Sequence[str], wind
     """The champion's served rows received in ``[since, until)`` (default: the ``window_days`` ending at the
     newest served row), their ``features`` under their own names and their returned scores."""
     rows = champion_rows(store, model)
-    if rows.is_empty():
+    newest = None if rows is None else rows.select(pl.col(RECEIVED_AT).max()).collect().item()
+    if newest is None:
         raise NotFoundError(f"the server has logged no answer of {model!r}'s champion in "
                             f"store/{SERVED_GROUP}", hint=f"serve it with `python -m flows predict-server --model "
                                                           f"{model}`, or monitor the store (--source store)")
-    newest = rows[RECEIVED_AT].max()
-    assert isinstance(newest, datetime)
+    assert isinstance(newest, datetime) and rows is not None
     start, end = window_bounds(newest, window_days, since=since, until=until)
-    inside = rows.filter((pl.col(RECEIVED_AT) >= start) & (pl.col(RECEIVED_AT) < end))
+    stored = rows.collect_schema().names()
+    wanted = [input_column(f) for f in features if input_column(f) in stored]
+    inside = rows.filter((pl.col(RECEIVED_AT) >= start) & (pl.col(RECEIVED_AT) < end)).select(*wanted, SCORE).collect()
     return ServedWindow(Window(start=start, end=end, frame=served_inputs(inside, features)),
                         inside[SCORE].cast(pl.Float64).to_numpy())
 
@@ -69,8 +73,10 @@ def served_scores(store: FeatureStore, model: str, version: int, keys: Sequence[
     ``event_time`` (when the request was received), ``score`` and a multiclass model's
     ``predicted_class`` when the rows hold one; None when there are none."""
     rows = champion_rows(store, model)
-    if rows.is_empty() or any(k not in rows.columns for k in keys):
+    stored = [] if rows is None else rows.collect_schema().names()
+    if rows is None or any(k not in stored for k in keys):
         return None
-    rows = rows.filter((pl.col(MODEL_VERSION) == version) & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
-    predicted = [PREDICTED_CLASS] if PREDICTED_CLASS in rows.columns else []
-    return rows.select(*keys, pl.col(RECEIVED_AT).alias(EVENT_TIME), SCORE, *predicted) if rows.height else None
+    predicted = [PREDICTED_CLASS] if PREDICTED_CLASS in stored else []
+    found = (rows.filter((pl.col(MODEL_VERSION) == version) & pl.all_horizontal(pl.col(k).is_not_null() for k in keys))
+             .select(*keys, pl.col(RECEIVED_AT).alias(EVENT_TIME), SCORE, *predicted).collect())
+    return found if found.height else None

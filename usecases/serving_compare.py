@@ -193,16 +193,16 @@ def compare_served(store: FeatureStore, model: str, *, reports: Path, audit: Aud
     ``label`` (with the binary ``classes``) the labels to match; ``sign`` a signer for the checkpoint."""
     if tolerance is not None and not (np.isfinite(tolerance) and tolerance >= 0):
         raise InputError(f"tolerance {tolerance!r}", hint="give a regression tolerance of 0 or more")
-    served = store.read(SERVED_GROUP).filter(pl.col(MODEL) == model) if SERVED_GROUP in store.groups() \
-        else pl.DataFrame()
-    if served.is_empty():
+    # A lazy scan: only the model's rows of the window are read, however large the served table grew.
+    served = store.scan(SERVED_GROUP).filter(pl.col(MODEL) == model) if SERVED_GROUP in store.groups() else None
+    newest = None if served is None else served.select(pl.col(RECEIVED_AT).max()).collect().item()
+    if newest is None:
         raise NotFoundError(f"the server has logged nothing for model {model!r} in store/{SERVED_GROUP}",
                             hint=f"serve it with a challenger: predict-server --model {model} "
                                  f"--shadow {model}@challenger (or --canary {model}@challenger=10)")
-    newest = served[RECEIVED_AT].max()
-    assert isinstance(newest, datetime)
+    assert isinstance(newest, datetime) and served is not None
     start, end = window_bounds(newest, window_days, since=since, until=until)
-    rows = served.filter((pl.col(RECEIVED_AT) >= start) & (pl.col(RECEIVED_AT) < end))
+    rows = served.filter((pl.col(RECEIVED_AT) >= start) & (pl.col(RECEIVED_AT) < end)).collect()
     champion = rows.filter(pl.col(ROLE).is_in(["champion", "pinned"]) & pl.col(RETURNED))
     challenger = rows.filter(pl.col(ROLE) == "challenger")
     if champion.is_empty() or challenger.is_empty():

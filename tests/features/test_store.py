@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -144,3 +145,15 @@ def test_vacuum_never_takes_a_file_a_writer_has_not_committed_yet(store: Feature
     pq.write_table(pa.table({"x": [9]}), in_flight)
     store.compact("g")
     assert store.vacuum("g") == 2 and in_flight.exists()
+
+
+def test_scan_reads_the_current_rows_lazily_with_columns_added_later_as_null(store: FeatureStore) -> None:
+    store.append("g", _rows(["a", "b"], datetime(2024, 2, 1, tzinfo=UTC), "s1"), sources=["s1"])
+    store.append("g", _rows(["c"], datetime(2024, 2, 2, tzinfo=UTC), "s2", extra=pa.array([0.5])), sources=["s2"])
+    assert store.delete_entities("g", "k", ["b"]) == 1
+    scan = store.scan("g")
+    assert scan.collect_schema().names() == store.read("g").columns
+    rows = scan.filter(pl.col("k") != "zzz").select("k", "extra").sort("k").collect()
+    assert rows.rows() == [("a", None), ("c", 0.5)]
+    store.compact("g")
+    assert store.scan("g").select(pl.len()).collect().item() == 2
