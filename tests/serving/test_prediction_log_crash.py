@@ -40,7 +40,7 @@ def acked(commit):
     say("ack " + " ".join(commit.request_ids))
 
 log = PredictionLog(FeatureStore(Path(sys.argv[1])), batch_rows={BATCH_ROWS}, max_pending_rows={MAX_PENDING},
-                    flush_seconds=0.05, on_commit=acked)
+                    flush_seconds=0.05, on_commit=acked, compact_min_files=int(sys.argv[3]) or None)
 limit = int(sys.argv[2])
 i = 0
 while limit < 0 or i < limit:
@@ -53,10 +53,10 @@ log.close()
 """
 
 
-def start_child(root: Path, fault: str, limit: int) -> subprocess.Popen[str]:
+def start_child(root: Path, fault: str, limit: int, compact_min_files: int = 0) -> subprocess.Popen[str]:
     env = {**os.environ, "DRIFTLINE_FAULT": fault, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(limit)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(root), str(limit), str(compact_min_files)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
 def read_lines(child: subprocess.Popen[str], *, until_acks: int | None) -> tuple[set[str], set[str]]:
@@ -106,6 +106,20 @@ def test_kill_at_a_commit_loses_no_acknowledged_row_and_at_most_the_bound(tmp_pa
     before_after = store.read(SERVED_GROUP).filter(pl.col("request_id") != "after")
     # before_commit: nothing of the batch is stored; committed: the commit stands, unacknowledged.
     assert (before_after.height > 0) == (fault == "prediction_log.committed")
+
+
+def test_kill_right_after_a_compaction_loses_no_acknowledged_row(tmp_path: Path) -> None:
+    # The compaction thread commits beside the writer; killed just after its commit (before its entry).
+    root = tmp_path / "store"
+    child = start_child(root, "ingest.compacted", limit=-1, compact_min_files=2)
+    try:
+        submitted, acked = read_lines(child, until_acks=None)
+    finally:
+        child.kill()
+    assert child.wait(timeout=120) == -signal.SIGKILL and len(acked) >= 2
+    store = FeatureStore(root)
+    assert any(e.get("operation") == "OPTIMIZE" for e in store._table(SERVED_GROUP).history())
+    check_after_kill(root, submitted, acked)
 
 
 def test_a_real_sigkill_mid_traffic_loses_no_acknowledged_row(tmp_path: Path) -> None:
