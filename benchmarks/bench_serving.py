@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -180,6 +181,10 @@ def run(folder: Path, customers: int, clients: list[int], duration: float, warmu
     size and concurrency MLflow, then driftline's two protocols, so that a change in the shared
     machine's load between cases touches both servers alike (an idle server takes no CPU)."""
     prepare(folder, customers)
+    # Every run starts from an empty served table: each run logs over a million rows, and a table that
+    # grew run after run (37 million rows, 3,650 files, before the log compacted it) would make runs
+    # incomparable, and the first compaction of that backlog would land inside the timed cases.
+    shutil.rmtree(folder / "home" / "store" / "served_predictions", ignore_errors=True)
     expected = np.load(folder / "expected.npy")
     split = {n: folder / f"body-split-{n}.json" for n in (1, BATCH)}
     v2 = {n: folder / f"body-v2-{n}.json" for n in (1, BATCH)}
