@@ -276,7 +276,10 @@ class PredictionLog:
             self._closing = True
             self._cond.notify_all()
         self._thread.join()
-        if self._compactor is not None:
+        if self._compactor is not None and self._compactor.is_alive():
+            # Seconds in steady traffic; the first compaction of a large backlog can take minutes. A
+            # second Ctrl-C ends the wait, and a compaction cut short commits nothing (rows are safe).
+            log.warning("prediction log: waiting for the compaction of store/%s to finish", SERVED_GROUP)
             self._compactor.join()
         with self._cond:
             self._closed = True
