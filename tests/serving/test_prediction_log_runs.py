@@ -1,8 +1,8 @@
 """The prediction log stores a run of requests through one frame, exactly as it stored them one by one.
 
 A server answering single rows hands the log hundreds of one-row batches a second; building one
-frame per batch cost the server about as much CPU as scoring the row. :func:`_runs` groups
-consecutive batches of one shape and :func:`_run_frame` builds their rows in one query; this
+frame per batch cost the server about as much CPU as scoring the row. :func:`serving.log_rows.runs` groups
+consecutive batches of one shape and :func:`serving.log_rows.run_frame` builds their rows in one query; this
 property keeps the per-batch form (a :func:`served_frame` per batch, put together diagonally, as
 ``_commit`` did) as the oracle, on random sequences of batches: entity lookups and inline keys,
 shadows and canaries, other versions, a categorical input and the same input as text, inputs of
@@ -22,7 +22,7 @@ from polars.testing import assert_frame_equal
 
 from driftline.errors import InputError
 from features.served_predictions import batch_source, served_frame
-from serving.prediction_log import _run_frame, _runs
+from serving.log_rows import run_frame, runs
 from serving.served import ServedBatch
 from tests.serving.served_batches import batch
 
@@ -41,7 +41,7 @@ def old_frame(batches: list[ServedBatch], source: str) -> pl.DataFrame:
 
 
 def new_frame(batches: list[ServedBatch], source: str) -> pl.DataFrame:
-    return pl.concat([_run_frame(run, KEYS, LOGGED, source) for run in _runs(batches)], how="diagonal_relaxed")
+    return pl.concat([run_frame(run, KEYS, LOGGED, source) for run in runs(batches)], how="diagonal_relaxed")
 
 
 @st.composite
@@ -78,7 +78,7 @@ def test_a_run_stored_in_one_frame_equals_its_batches_stored_one_by_one(batches:
 
 def test_one_hundred_one_row_requests_are_one_run() -> None:
     batches = [batch(f"r{i}", 1, minutes=i) for i in range(100)]
-    assert len(_runs(batches)) == 1
+    assert len(runs(batches)) == 1
     frame = new_frame(batches, "s")
     assert frame["request_id"].to_list() == [f"r{i}" for i in range(100)] and set(frame["row"]) == {0}
 
@@ -86,6 +86,6 @@ def test_one_hundred_one_row_requests_are_one_run() -> None:
 def test_a_batch_whose_parts_differ_in_height_is_still_refused_by_name() -> None:
     good, bad = batch("r1", 2), batch("r2", 2)
     bad = ServedBatch(**{**bad.__dict__, "inputs": bad.inputs.head(1)})
-    assert [len(r) for r in _runs([good, bad, batch("r3", 2)])] == [1, 1, 1]
+    assert [len(r) for r in runs([good, bad, batch("r3", 2)])] == [1, 1, 1]
     with pytest.raises(InputError, match="'r2' has 1 input rows, 2 output rows"):
         new_frame([good, bad], "s")
