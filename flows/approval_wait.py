@@ -19,6 +19,7 @@ died can still be decided with ``registry approve`` until then, and reads as rej
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 from prefect.context import FlowRunContext
@@ -26,6 +27,7 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.input import RunInput
 
+from flows.approval_resume import pause_key
 from flows.events import emit, model_resource
 from flows.triggers import APPROVAL_DECIDED, APPROVAL_REQUESTED
 from governance.gate_report import GateReport
@@ -35,7 +37,17 @@ from tasks.runtime import flow_run_id, run_logger
 from tasks.workspace import Workspace
 from usecases.approval import TIMED_OUT, approve_command, decide
 
-Waited = Literal["pending", "approved", "rejected"]
+Decision = Literal["pending", "approved", "rejected"]
+
+
+@dataclass(frozen=True)
+class Waited:
+    """What became of a version waiting for a person: ``decision``, and whether this run recorded it
+    (``here``: its form, or its timeout) or someone did by other means (``registry approve|reject``,
+    which also chose whether to promote: the run then promotes nothing itself)."""
+
+    decision: Decision
+    here: bool = True
 
 
 class ApprovalInput(RunInput):
@@ -62,7 +74,7 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
         "command": approve_command(name, number)})
     if not on_pool():
         log.info("%s v%d waits for approval: %s", name, number, approve_command(name, number))
-        return "pending"
+        return Waited("pending")
     # The wait ends where every reader's does: the signed created_at plus the signed timeout (a
     # run that reaches here late, a retry, waits only what is left of it).
     expires = ws.registry.approval_state(name, number).expires_at
@@ -78,14 +90,14 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
             if remaining <= 0:
                 raise FlowPauseTimeout(TIMED_OUT)
             answer = pause_flow_run(wait_for_input=ApprovalInput.with_initial_data(description=description),
-                                    timeout=remaining, key=f"approval-{name}-{number}-{attempt}")
+                                    timeout=remaining, key=pause_key(name, number, attempt))
         except FlowPauseTimeout:
             earlier = _decided_meanwhile(ws, version)
             if earlier is not None:
                 return earlier
             log.warning("%s v%d: %s after %g h: rejected", name, number, TIMED_OUT, need.timeout_hours)
             decide(ws, name, number, approve=False, reason=TIMED_OUT, flow_run_id=flow_run_id(), timed_out=True)
-            return _decided(name, number, "rejected", ws.actor().user, TIMED_OUT)
+            return Waited(_decided(name, number, "rejected", ws.actor().user, TIMED_OUT))
         try:
             out = decide(ws, name, number, approve=answer.decision == "approve", reason=answer.reason,
                          approver=answer.approver, flow_run_id=flow_run_id())
@@ -97,7 +109,7 @@ def wait_for_approval(ws: Workspace, version: ModelVersion, report: GateReport,
             log.warning("%s v%d: %s; waiting again", name, number, exc)
             description = f"**Refused: {exc.message}**\n\n{base}"
             continue
-        return _decided(name, number, out.approval.decision, out.approval.approver, out.approval.reason)
+        return Waited(_decided(name, number, out.approval.decision, out.approval.approver, out.approval.reason))
 
 
 def _decided_meanwhile(ws: Workspace, version: ModelVersion) -> Waited | None:
@@ -105,11 +117,12 @@ def _decided_meanwhile(ws: Workspace, version: ModelVersion) -> Waited | None:
     decision = ws.registry.approval_state(version.model, version.version).decision
     if decision is None:
         return None
-    return _decided(version.model, version.version, decision.decision, decision.approver, decision.reason)
+    return Waited(_decided(version.model, version.version, decision.decision, decision.approver, decision.reason),
+                  here=False)
 
 
 def _decided(name: str, number: int, decision: Literal["approved", "rejected"], approver: str,
-             reason: str) -> Waited:
+             reason: str) -> Decision:
     emit(APPROVAL_DECIDED, model_resource(name, number),
          {"model": name, "version": number, "decision": decision, "approver": approver, "reason": reason})
     run_logger().info("%s v%d: %s by %s (%s)", name, number, decision, approver, reason)

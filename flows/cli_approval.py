@@ -38,7 +38,29 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     if out.promoted is not None:
         print(f"{a.model}: champion -> v{a.version} (was {out.promoted.from_version})"
               + ("" if out.promoted.changed else "; already there, nothing changed"))
+    _resume_pool_run(a.model, a.version, approve=approve, reason=a.reason, approver=a.approver)
     return 0
+
+
+def _resume_pool_run(model: str, version: int, *, approve: bool, reason: str, approver: str) -> None:
+    """A pool run paused on this version's form is resumed with the decision (see flows.approval_resume)."""
+    import os
+    import sys
+
+    from flows.approval_resume import describe_failure, resume_paused_runs
+
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        return
+    try:
+        resumed = resume_paused_runs(api_url, model, version, decision="approve" if approve else "reject",
+                                     reason=reason, approver=approver)
+    except (OSError, ValueError) as exc:
+        print(f"could not resume a pool run waiting on {model} v{version} ({describe_failure(exc)}); the decision "
+              f"is recorded, and the run takes it when its pause ends", file=sys.stderr)
+        return
+    for name in resumed:
+        print(f"resumed the pool run {name}, which was paused for this decision")
 
 
 def _approve(args: argparse.Namespace) -> int:

@@ -36,6 +36,8 @@ def state_message(outcome: TrainOutcome | RetrainSkipped | None) -> str:
     if outcome.approval == "pending":
         return (f"{outcome.model} v{outcome.version} waits for approval: python -m flows registry approve "
                 f"{outcome.model} {outcome.version} --reason ...")
+    if outcome.approval == "approved":  # approved with `registry approve --no-promote`
+        return f"{outcome.model} v{outcome.version}: passed the gate{against}, approved, not promoted"
     if outcome.approval == "rejected":
         return f"{outcome.model} v{outcome.version}: passed the gate{against}, rejected by its approver"
     return f"{outcome.model} v{outcome.version}: rejected{against}: " + "; ".join(outcome.reasons)

@@ -113,10 +113,14 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
     # A spec that asks for a person (read from the version's SIGNED spec, not the file): the version
     # waits (local) or the run pauses for the decision (pool) before anything is promoted.
     need = ws.registry.approval_state(name, version.version).requirement if report.passed else None
-    approval = wait_for_approval(ws, version, report, need) if need is not None and need.required else None
+    waited = wait_for_approval(ws, version, report, need) if need is not None and need.required else None
+    approval = waited.decision if waited is not None else None
     promoted = report.passed and approval in (None, "approved")
-    if promoted:
+    if promoted and (waited is None or waited.here):
         promote(ws, version, reason=reason)
+    elif promoted:  # approved with `registry approve`, which promoted it unless told --no-promote
+        promoted = ws.registry.alias(name, "champion") == version.version
+    if promoted:
         emit(MODEL_PROMOTED, model_resource(name, version.version),
              {"model": name, "version": version.version, "previous": champion.version if champion else None})
     before = champion.version if champion else None

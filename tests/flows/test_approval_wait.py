@@ -4,6 +4,7 @@ unlisted approver is asked again, and a decision made with `registry approve` me
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -56,7 +57,7 @@ def answers(monkeypatch: pytest.MonkeyPatch, *given: dict[str, str] | None, then
     return keys
 
 
-def wait(ws: Workspace) -> str:
+def wait(ws: Workspace) -> approval_wait.Waited:
     version = ws.registry.get("churn", 1)
     need = ws.registry.approval_state("churn", 1).requirement
     return approval_wait.wait_for_approval(ws, version, gate_report(), need)
@@ -64,7 +65,7 @@ def wait(ws: Workspace) -> str:
 
 def test_a_timeout_records_a_rejection(ws: Workspace, events: list, monkeypatch: pytest.MonkeyPatch) -> None:
     answers(monkeypatch, None)
-    assert wait(ws) == "rejected"
+    assert wait(ws) == approval_wait.Waited("rejected")
     decision = ws.registry.approval_state("churn", 1).decision
     assert decision is not None and (decision.reason, decision.approver) == (TIMED_OUT, "worker")
     assert [e for e, _ in events] == ["driftline.approval.requested", "driftline.approval.decided"]
@@ -73,8 +74,9 @@ def test_a_timeout_records_a_rejection(ws: Workspace, events: list, monkeypatch:
 def test_an_unlisted_approver_is_asked_again(ws: Workspace, events: list, monkeypatch: pytest.MonkeyPatch) -> None:
     keys = answers(monkeypatch, {"decision": "approve", "reason": "me", "approver": "mallory"},
                    {"decision": "approve", "reason": "fine", "approver": "bo"})
-    assert wait(ws) == "approved"
+    assert wait(ws) == approval_wait.Waited("approved")
     assert len(set(keys)) == 2  # each pause has its own key, or Prefect would not pause again
+    assert all(re.fullmatch(r"[a-z0-9-]+", k) for k in keys)  # what Prefect takes in a pause's input keys
     decision = ws.registry.approval_state("churn", 1).decision
     assert decision is not None and (decision.approver, decision.reason) == ("bo", "fine")
     assert events[-1][1]["approver"] == "bo"
@@ -83,14 +85,14 @@ def test_an_unlisted_approver_is_asked_again(ws: Workspace, events: list, monkey
 def test_a_decision_made_meanwhile_stands(ws: Workspace, events: list, monkeypatch: pytest.MonkeyPatch) -> None:
     answers(monkeypatch, {"decision": "approve", "reason": "late", "approver": "ana"},
             then=lambda: decide(ws, "churn", 1, approve=False, reason="from the CLI", approver="bo"))
-    assert wait(ws) == "rejected"
+    assert wait(ws) == approval_wait.Waited("rejected", here=False)  # the run promotes nothing itself
     decision = ws.registry.approval_state("churn", 1).decision
     assert decision is not None and (decision.approver, decision.reason) == ("bo", "from the CLI")
 
 
 def test_local_mode_leaves_it_pending(ws: Workspace, events: list, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(approval_wait, "on_pool", lambda: False)
-    assert wait(ws) == "pending"
+    assert wait(ws) == approval_wait.Waited("pending")
     assert ws.registry.approval_state("churn", 1).status == "pending"
     assert events[0][1]["command"] == "python -m flows registry approve churn 1 --reason TEXT"
 
@@ -110,7 +112,7 @@ def test_the_pool_waits_only_until_the_signed_deadline(ws: Workspace, events: li
 
     monkeypatch.setattr(approval_wait, "pause_flow_run", pause)
     monkeypatch.setattr(driftline.clock, "utc_now", lambda: real + timedelta(hours=71.5))
-    assert wait(ws) == "rejected"
+    assert wait(ws) == approval_wait.Waited("rejected")
     assert len(timeouts) == 1 and 0 < timeouts[0] <= 1800
     with monkeypatch.context() as m:
         m.setattr(driftline.clock, "utc_now", lambda: real)
@@ -118,6 +120,6 @@ def test_the_pool_waits_only_until_the_signed_deadline(ws: Workspace, events: li
     monkeypatch.setattr(driftline.clock, "utc_now", lambda: real + timedelta(hours=80))
     version = ws.registry.get("churn", 2)
     need = ws.registry.approval_state("churn", 2).requirement
-    assert approval_wait.wait_for_approval(ws, version, gate_report(), need) == "rejected"
+    assert approval_wait.wait_for_approval(ws, version, gate_report(), need) == approval_wait.Waited("rejected")
     assert len(timeouts) == 1  # no second pause
     assert ws.registry.approval_state("churn", 2).decision.reason == TIMED_OUT  # type: ignore[union-attr]

@@ -4,6 +4,8 @@ rejected candidate, readable event resources and the deployments' parameter form
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from flows.events import group_resource, model_resource, resource
@@ -76,6 +78,11 @@ def test_the_state_message_says_the_verdict_and_its_reasons() -> None:
                                               "AUC dropped 0.1 against the champion; ECE 0.2 > 0.1")
     assert state_message(_outcome(True)) == "churn v3: promoted against champion v2"
     assert "retrain skipped: same data" in state_message(RetrainSkipped("churn", "same data", 2, "f" * 64))
+    passed = dataclasses.replace(_outcome(True), promoted=False)
+    assert state_message(dataclasses.replace(passed, approval="rejected")) == (
+        "churn v3: passed the gate against champion v2, rejected by its approver")
+    assert state_message(dataclasses.replace(passed, approval="approved")) == (  # registry approve --no-promote
+        "churn v3: passed the gate against champion v2, approved, not promoted")
 
 
 def test_event_resources_carry_readable_names() -> None:

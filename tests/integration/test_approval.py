@@ -3,7 +3,9 @@
 through Prefect's API (``POST /flow_runs/{id}/resume`` with ``run_input``, what the UI's form and
 ``prefect.flow_runs.resume_flow_run`` send). The first is approved by ana and becomes champion; the
 second is first answered by an unlisted name (refused: the run pauses again) and then rejected by
-bo. The champion stays the first, and the audit trail names both decisions and who made them.
+bo. The champion stays the first, and the audit trail names both decisions and who made them. A
+third is approved with ``registry approve`` while it waits: the command resumes the paused run,
+which completes at once with that decision (one decision in the trail) and the version is champion.
 
 Uses conftest.py's shared pool. The data is the demo's days 1-60 with test_pool.py's generator and
 seed, so whichever of the two lands them first, the other's drops are duplicates.
@@ -116,4 +118,19 @@ def test_one_promotion_approved_and_one_rejected_through_the_api(pool, monkeypat
         ("model.approve", f"model:{MODEL}:v{approved}", "ana", "gate report reviewed"),
         ("model.reject", f"model:{MODEL}:v{approved + 1}", "bo", "bias on region")]
     assert [d[4] for d in decisions] == [first, second]  # each decision names the run it resumed
+
+    # A third run decided with the command instead of the form: the command resumes the paused run,
+    # which ends at once with the command's decision (and promotes nothing itself: the command did).
+    third = _train(api, seed=303)
+    _wait_state(api, third, "PAUSED", 600)
+    number = max(v.version for v in ws.registry.versions(MODEL))
+    out = _flows({**env, "DRIFTLINE_ACTOR": "ana"}, "registry", "approve", MODEL, str(number), "--reason",
+                 "reviewed on the command line")
+    assert "resumed the pool run" in out, out
+    done = _wait_state(api, third, "COMPLETED", 120)
+    assert done["state"]["message"].startswith(f"{MODEL} v{number}: promoted"), done["state"]["message"]
+    ws = Workspace.open(str(home))
+    assert ws.registry.alias(MODEL, "champion") == number
+    decided = [e for e in ws.audit.entries() if e.action == "model.approve" and e.subject == f"model:{MODEL}:v{number}"]
+    assert [e.details["approver"] for e in decided] == ["ana"]  # one decision: the run's own was refused
     _flows(env, "audit", "verify")  # the chain, its checkpoints and the witness hold
