@@ -183,7 +183,7 @@ def ingest_group(contract: FeatureGroupContract, files: list[tuple[int, Path]], 
         version = None
         # Reading and staging run unlocked; the check that no other writer stored the same drops
         # (or, in a reject group, the same keys) meanwhile and the commit run under the group's lock.
-        with store.ingest_lock(group):
+        with store.write_lock(group):
             if stored and store.version(group) != start:
                 late = store.ingested_sources(group) - done
                 for entry in [e for e in stored if e.digest in late]:

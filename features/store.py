@@ -19,7 +19,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -142,19 +143,24 @@ class FeatureStore:
         return sorted(p.name for p in self.root.iterdir() if (p / "_delta_log").is_dir())
 
     @contextmanager
-    def ingest_lock(self, group: str, timeout_s: float = 600) -> Iterator[None]:
-        """Held by an ingestion from its last duplicate check to its commit, so that two ingestions
-        of the same drop (or, in a ``reject`` group, of the same key) cannot both commit. A lock
-        file under ``store/.locks/``: it spans processes on one host, and hosts on a shared file
-        system whose locks work. Other writers (compaction, erasure) rely on Delta alone."""
+    def write_lock(self, group: str, timeout_s: float = 600) -> Iterator[None]:
+        """The group's writers' lock, a lock file under ``store/.locks/`` (it spans processes on one
+        host, and hosts on a shared file system whose locks work). Held by an ingestion from its last
+        duplicate check to its commit, so that two ingestions of the same drop (or, in a ``reject``
+        group, of the same key) cannot both commit; by the prediction log around each commit; and by
+        every delete of rows (:meth:`delete_entities`, :meth:`delete_before`). A delete reads the
+        table and Delta refuses its commit when another added files meanwhile ("a concurrent
+        transaction added new data": delta-rs marks no append blind), so without the lock a server
+        committing every second or two made erasure of its served rows fail every time. Compaction
+        takes no lock: it adds no data, and a delete it beats is retried."""
         folder = self.root / ".locks"
         folder.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(folder / f"{group}.lock"), timeout=timeout_s):
                 yield
         except Timeout as exc:
-            raise StoreError(f"another ingestion into group {group!r} held its lock for {timeout_s:g} s",
-                             hint=f"check for a stuck ingestion; the lock is {folder / group}.lock") from exc
+            raise StoreError(f"another writer of group {group!r} held its lock for {timeout_s:g} s",
+                             hint=f"check for a stuck ingestion or erasure; the lock is {folder / group}.lock") from exc
 
     def version(self, group: str) -> int | None:
         if not (self._path(group) / "_delta_log").is_dir():
@@ -368,12 +374,9 @@ class FeatureStore:
         # A merge against a table of the keys, not a DELETE with the keys in its predicate: Delta
         # records a DELETE's predicate in the commit, and the log would keep the erased ids.
         source = pa.table({"key": pa.array(sorted({str(k) for k in keys}), pa.large_string())})
-        try:
-            metrics = (table.merge(source=source, predicate=f"t.{_quote(key_column)} = s.key",
-                                   source_alias="s", target_alias="t")
-                       .when_matched_delete().execute())
-        except DeltaError as exc:
-            raise StoreError(f"erasure in Delta table {self._path(group)} failed: {exc}") from exc
+        metrics = self._delete(group, "erasure", lambda t: t.merge(
+            source=source, predicate=f"t.{_quote(key_column)} = s.key", source_alias="s",
+            target_alias="t").when_matched_delete().execute())
         if vacuum:
             self.vacuum(group)
         return int(metrics.get("num_target_rows_deleted", 0))
@@ -395,12 +398,26 @@ class FeatureStore:
         else:
             raise StoreError(f"column {time_column!r} of feature group {group!r} is {kind}, not a date or timestamp",
                              hint="retention needs the contract's event time column to be a timestamp")
-        try:
-            metrics = table.delete(f"{_quote(time_column)} < '{literal}'", commit_properties=CommitProperties(
-                custom_metadata={RETENTION_KEY: literal}))
-        except DeltaError as exc:
-            raise StoreError(f"retention delete in Delta table {self._path(group)} failed: {exc}") from exc
+        metrics = self._delete(group, "retention delete", lambda t: t.delete(
+            f"{_quote(time_column)} < '{literal}'", commit_properties=CommitProperties(
+                custom_metadata={RETENTION_KEY: literal})))
         return int(metrics.get("num_deleted_rows", 0))
+
+    def _delete(self, group: str, what: str, delete: Callable[[DeltaTable], dict[str, Any]]) -> dict[str, Any]:
+        """``delete`` run on the table opened anew, under the group's write lock (see :meth:`write_lock`);
+        a commit that a compaction beat (both removed the same files) is tried again."""
+        with self.write_lock(group):
+            for attempt in range(_RETRIES):
+                try:
+                    return delete(self._table(group))
+                except CommitFailedError as exc:
+                    if attempt == _RETRIES - 1:
+                        raise StoreError(f"{what} in Delta table {self._path(group)} lost {_RETRIES} races with "
+                                         f"other writers: {exc}", hint="retry; nothing was deleted") from exc
+                except DeltaError as exc:
+                    raise StoreError(f"{what} in Delta table {self._path(group)} failed: {exc}") from exc
+                time.sleep(0.05 * (2 ** attempt) * random.random())
+        raise AssertionError("unreachable")
 
     def retention_deletes(self, group: str, after_version: int = -1) -> dict[int, int]:
         """Rows deleted by each retention commit newer than ``after_version``, by table version: the

@@ -291,8 +291,11 @@ class PredictionLog:
         fault_point("prediction_log.before_commit")
         # Only the bookkeeping columns may get min/max statistics in the Delta log (it outlives erasure).
         private = [c for c in table.column_names if c not in KEY_COLUMNS]
-        version = self.store.append(SERVED_GROUP, table, sources=[source], key_columns=KEY_COLUMNS,
-                                    pii_columns=private, keep_open=True)
+        # Under the group's write lock: an erasure or retention delete of served rows (another process)
+        # holds it while it reads and rewrites, and would otherwise lose its commit to ours every time.
+        with self.store.write_lock(SERVED_GROUP):
+            version = self.store.append(SERVED_GROUP, table, sources=[source], key_columns=KEY_COLUMNS,
+                                        pii_columns=private, keep_open=True)
         if self._schema is None or not set(table.column_names) <= set(self._schema.names):
             self._schema = None  # the commit created the table or merged in columns: read it again
         fault_point("prediction_log.committed")

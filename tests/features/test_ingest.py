@@ -194,7 +194,7 @@ def _raw_rows(env, group: str) -> int:
 
 def _another_writer_commits_first(env, monkeypatch, *paths: Path) -> None:
     # Another ingestion commits ``paths`` after ours read the store but before ours takes the lock.
-    real, raced = env.store.ingest_lock, []
+    real, raced = env.store.write_lock, []
 
     def racing(group: str, *args, **kwargs):
         if not raced:
@@ -203,7 +203,7 @@ def _another_writer_commits_first(env, monkeypatch, *paths: Path) -> None:
                          landing_root=env.home.landing, now=env.now)
         return real(group, *args, **kwargs)
 
-    monkeypatch.setattr(env.store, "ingest_lock", racing)
+    monkeypatch.setattr(env.store, "write_lock", racing)
 
 
 def test_a_drop_committed_meanwhile_by_another_writer_is_a_duplicate(ingest_env, row, monkeypatch) -> None:
