@@ -45,6 +45,8 @@ _RETRIES = 8
 # Delta would otherwise drop commit files older than 30 days at a checkpoint, and with them the
 # record of which drops were ingested; the log is small, so keep it.
 _TABLE_CONFIG = {"delta.logRetentionDuration": "interval 36500 days"}
+# A file the table does not reference is a vacuum's to delete once it is this old (see vacuum).
+_ORPHAN_AGE_HOURS = 1
 # Checkpoints as Delta makes them, but no sweep for expired commit files after each append: the log is
 # kept (above), and the sweep lists the whole log folder, ~7 of ~17 ms of CPU a commit at 1,300
 # commits (the served log commits once per 1,000-row request). A table made without the setting
@@ -346,18 +348,30 @@ class FeatureStore:
     def vacuum(self, group: str) -> int:
         """Delete files no current version references (retention 0: older versions become unreadable).
 
-        Returns how many files were on disk and are gone. Delta lists a tombstoned file again after
-        it was vacuumed, so only files still present count, and with none the vacuum is skipped.
+        Two passes. Delta's lite vacuum takes the files its log marks removed, at once; but a removal
+        stays in the log's checkpoints only for ``delta.deletedFileRetentionDuration`` (7 days), after
+        which its file is no longer listed anywhere and the lite pass never finds it: the files a
+        compaction replaced more than a week ago, holding every row they held, erased ones included.
+        The full pass takes any file the table does not reference that is older than
+        :data:`_ORPHAN_AGE_HOURS`: never a file a writer has just written and not yet committed (a
+        compaction writes without the lock; the log and ingestion commit under it, held here).
+        Returns how many files were on disk and are gone (Delta lists a tombstoned file again after
+        it was vacuumed, so only files still present count; with none the vacuum is skipped).
         """
-        table = self._table(group)
-        try:
-            listed = table.vacuum(retention_hours=0, dry_run=True, enforce_retention_duration=False)
-            present = [f for f in listed if (Path(f) if os.path.isabs(f) else self._path(group) / f).exists()]
-            if present:
-                table.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False)
-        except DeltaError as exc:
-            raise StoreError(f"vacuum of Delta table {self._path(group)} failed: {exc}") from exc
-        return len(present)
+        with self.write_lock(group):
+            table = self._table(group)
+            gone = 0
+            try:
+                for full, hours in ((False, 0), (True, _ORPHAN_AGE_HOURS)):
+                    listed = table.vacuum(retention_hours=hours, dry_run=True, enforce_retention_duration=False,
+                                          full=full)
+                    present = [f for f in listed if (Path(f) if os.path.isabs(f) else self._path(group) / f).exists()]
+                    if present:
+                        table.vacuum(retention_hours=hours, dry_run=False, enforce_retention_duration=False, full=full)
+                    gone += len(present)
+            except DeltaError as exc:
+                raise StoreError(f"vacuum of Delta table {self._path(group)} failed: {exc}") from exc
+        return gone
 
     def delete_entities(self, group: str, key_column: str, keys: Sequence[str], *, vacuum: bool = True,
                         missing_ok: bool = False) -> int:
