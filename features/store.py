@@ -3,8 +3,11 @@
 Every append is one Delta commit whose custom metadata (``driftline.sources``) lists the sha256
 of the drops whose rows it holds, so "this drop was ingested" becomes true in the same atomic step
 as its rows; :meth:`FeatureStore.ingested_sources` replays the log to answer it. Concurrent
-writers rely on Delta's optimistic concurrency (appends never conflict with each other; delta-rs
-retries the commit) plus a retry here for the rest. The key columns that identify a row (entity
+appends rely on Delta's optimistic concurrency (appends never conflict with each other; delta-rs
+retries the commit) plus a retry here for the rest; deletes of rows take the group's write lock
+(:meth:`FeatureStore.write_lock`), which the appenders that commit often hold around their commits.
+What a table records about its rows (statistics columns, creation settings) is
+:mod:`features.table_layout`'s. The key columns that identify a row (entity
 keys and event time) are recorded in the table's description when it is created, so
 :meth:`FeatureStore.read` can keep, per key, the row with the latest ``_ingested_at`` — the
 GroupSnapshot convention. Schemas merge on append, so a contract that gained a nullable column
@@ -14,17 +17,16 @@ keeps writing to the same table. Readers of a :class:`GroupSnapshot` get plain P
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -37,14 +39,12 @@ from filelock import FileLock, Timeout
 
 from driftline.errors import NotFoundError, StoreError
 from features.snapshot import GroupSnapshot
+from features.table_layout import creation_config, file_stats, stats_columns
 
 SOURCES_KEY = "driftline.sources"
 _KEYS_TAG = "driftline.keys"
 RETENTION_KEY = "driftline.retention"  # a retention DELETE's commit metadata: its cutoff
 _RETRIES = 8
-# Delta would otherwise drop commit files older than 30 days at a checkpoint, and with them the
-# record of which drops were ingested; the log is small, so keep it.
-_TABLE_CONFIG = {"delta.logRetentionDuration": "interval 36500 days"}
 # A file the table does not reference is a vacuum's to delete once it is this old (see vacuum).
 _ORPHAN_AGE_HOURS = 1
 # Checkpoints as Delta makes them, but no sweep for expired commit files after each append: the log is
@@ -52,53 +52,6 @@ _ORPHAN_AGE_HOURS = 1
 # commits (the served log commits once per 1,000-row request). A table made without the setting
 # keeps its log too.
 _KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
-
-
-def _stats_columns(schema: pa.Schema, pii_columns: Sequence[str]) -> list[str]:
-    """Columns whose min/max Delta may write into its transaction log.
-
-    The log outlives erasure (it also holds the idempotency record), so it must never hold a
-    personal value: no statistics for PII-tagged columns, nor for any string column (free text
-    may carry what nobody tagged). DuckDB reads the Parquet files directly, so nothing is lost.
-    """
-    pii = set(pii_columns)
-    return [f.name for f in schema if f.name not in pii and not (
-        pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or pa.types.is_string_view(f.type))]
-
-
-def _creation_config(schema: pa.Schema, pii_columns: Sequence[str]) -> dict[str, str]:
-    columns = _stats_columns(schema, pii_columns)
-    if not columns:
-        return {**_TABLE_CONFIG, "delta.dataSkippingNumIndexedCols": "0"}
-    return {**_TABLE_CONFIG, "delta.dataSkippingStatsColumns": ",".join(columns)}
-
-
-def _stat(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return value.isoformat() if isinstance(value, date) else value
-
-
-def _file_stats(path: Path, columns: Sequence[str]) -> str:
-    """Delta's per-file statistics, from the Parquet footer: row count, and null counts and min/max
-    of ``columns`` only (the :func:`_stats_columns` rule), leaving out any a row group lacks."""
-    meta = pq.ParquetFile(path).metadata
-    lows: dict[str, object] = {}
-    highs: dict[str, object] = {}
-    nulls: dict[str, int] = {}
-    where = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
-    for name in (c for c in columns if c in where):
-        groups = [meta.row_group(g).column(where[name]).statistics for g in range(meta.num_row_groups)]
-        if not groups or any(st is None or not st.has_null_count for st in groups):
-            continue
-        nulls[name] = sum(st.null_count for st in groups)
-        valued = [st for st in groups if st.has_min_max]
-        bounded = all(not isinstance(v, float) or math.isfinite(v) for st in valued for v in (st.min, st.max))
-        if valued and bounded and all(st.has_min_max or st.null_count == meta.row_group(g).num_rows
-                                      for g, st in enumerate(groups)):
-            lows[name] = _stat(min(st.min for st in valued))
-            highs[name] = _stat(max(st.max for st in valued))
-    return json.dumps({"numRecords": meta.num_rows, "minValues": lows, "maxValues": highs, "nullCount": nulls})
 
 
 @dataclass(frozen=True)
@@ -188,8 +141,9 @@ class FeatureStore:
         """Append rows in one commit recording ``sources``; returns the new version.
 
         ``table`` may be a pyarrow Dataset (for instance staged Parquet files), which is streamed
-        rather than loaded. ``key_columns`` are recorded when this append creates the table, and
-        so is the list of columns Delta may keep min/max statistics of (see :func:`_stats_columns`).
+        rather than loaded. ``key_columns`` are recorded when this append creates the table, and so
+        is the list of columns Delta may keep min/max statistics of
+        (:func:`features.table_layout.stats_columns`).
         ``keep_open``: for a writer appending to one group again and again (the prediction log), the
         table's handle is kept between calls instead of opened for each. Opening replays the log from
         its last checkpoint, which lists every file: on a served table of ~2,300 files that was ~28 ms
@@ -214,7 +168,7 @@ class FeatureStore:
                 write_deltalake(self._path(group) if existing is None else existing, data, mode="append",
                                 schema_mode="merge",
                                 description=description if creating else None,
-                                configuration=_creation_config(table.schema, pii_columns) if creating else None,
+                                configuration=creation_config(table.schema, pii_columns) if creating else None,
                                 commit_properties=CommitProperties(custom_metadata=metadata),
                                 post_commithook_properties=_KEEP_LOG)
                 break
@@ -237,7 +191,7 @@ class FeatureStore:
                      key_columns: Sequence[str] = (), pii_columns: Sequence[str] = ()) -> int:
         """Append Parquet files written by the caller (all of one schema) in one commit recording
         ``sources``, without rewriting them: each is moved into the table and added with statistics
-        read from its footer (only for :func:`_stats_columns`). Returns the new version.
+        read from its footer (only for :func:`features.table_layout.stats_columns`). Returns the new version.
 
         A table whose columns differ (a contract that gained a column) gets the rows through
         :meth:`append`, which merges the schema.
@@ -251,11 +205,11 @@ class FeatureStore:
                                key_columns=key_columns, pii_columns=pii_columns)
         path = self._path(group)
         path.mkdir(parents=True, exist_ok=True)
-        stats_of = _stats_columns(schema, pii_columns)
+        stats_of = stats_columns(schema, pii_columns)
         actions = []
         for file in files:
             name = f"part-{uuid.uuid4()}.parquet"
-            stats = _file_stats(Path(file), stats_of)
+            stats = file_stats(Path(file), stats_of)
             os.replace(file, path / name)  # same file system: the staging folder lives under the store
             actions.append(AddAction(name, (path / name).stat().st_size, {}, int(time.time() * 1000), True, stats))
         metadata = {SOURCES_KEY: json.dumps(sorted(set(sources)))}
@@ -266,7 +220,7 @@ class FeatureStore:
                     create_table_with_add_actions(
                         str(path), Schema.from_arrow(schema), actions, mode="error",
                         description=json.dumps({_KEYS_TAG: list(key_columns)}),
-                        configuration=_creation_config(schema, pii_columns), commit_properties=properties)
+                        configuration=creation_config(schema, pii_columns), commit_properties=properties)
                 else:
                     # a copy typed as the list of add-or-remove actions this call takes
                     self._table(group).create_write_transaction(list(actions), "append", schema,
