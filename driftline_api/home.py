@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from driftline.errors import ConfigError, InputError, NotFoundError
 from driftline.home import DataHome
+from driftline.progress import Progress
 from driftline.settings import load_settings
 from driftline_api.champion import Champion
 from driftline_api.versions import VersionInfo, version_infos
@@ -87,13 +88,15 @@ class Home:
             ws.audit.checkpoint(ws.signing_key())
 
     # ---------------------------------------------------------------- operations
-    def ingest(self, source: Any, group: str | None = None, *, strict: bool = True) -> IngestRun:
+    def ingest(self, source: Any, group: str | None = None, *, strict: bool = True,
+               progress: Progress | None = None) -> IngestRun:
         """Ingest a polars or pandas frame into ``group`` (required), or a file or folder (its data
         files) into ``group`` (default: the file's landing folder's group), through the ingest use
         case: contract validation, quarantine of bad rows, one Delta commit, the ``ingest`` entries.
         Ingesting the same bytes again is a duplicate, not a second copy. Returns the
         :class:`~usecases.ingest.IngestRun` (``.reports``, ``.totals``); with ``strict`` a run that
-        stored nothing because everything was refused raises ``InputError`` naming the quarantine."""
+        stored nothing because everything was refused raises ``InputError`` naming the quarantine.
+        ``progress(done, total, drop_name)`` is called after each drop is read (a notebook's bar)."""
         from usecases.ingest import folder_files
 
         if isinstance(source, (str, os.PathLike)):
@@ -101,7 +104,7 @@ class Home:
             if not os.path.lexists(path):
                 raise InputError(f"no such file to ingest: {path}", hint="name a file or folder that exists")
             paths = folder_files(path) if path.is_dir() and not path.is_symlink() else [path]
-            return self._ingest_paths(paths, group, strict)
+            return self._ingest_paths(paths, group, strict, progress)
         from driftline_api.frames import as_polars, frame_drop
 
         frame = as_polars(source, "ingest")
@@ -111,9 +114,10 @@ class Home:
 
         named_contract(group, self._workspace(existing=False).contracts)  # before the rows are written anywhere
         with frame_drop(frame, group) as drop:
-            return self._ingest_paths([drop], group, strict)
+            return self._ingest_paths([drop], group, strict, progress)
 
-    def _ingest_paths(self, paths: Sequence[Path], group: str | None, strict: bool) -> IngestRun:
+    def _ingest_paths(self, paths: Sequence[Path], group: str | None, strict: bool,
+                      progress: Progress | None) -> IngestRun:
         from features.drop_guard import ReadLimits
         from features.ingest import named_contract
         from usecases.ingest import ingest_landing
@@ -126,7 +130,8 @@ class Home:
         run = self._write(ws, lambda: ingest_landing(
             paths, ws.contracts, ws.store, ws.quarantine, landing=ws.home.landing, state=ws.home.state,
             audit=ws.audit, actor=ws.actor(), read_limits=ReadLimits(**s.ingest.model_dump()),
-            compact_min_files=s.compact_min_files, retention_days=s.landing_retention_days, group=group))
+            compact_min_files=s.compact_min_files, retention_days=s.landing_retention_days, group=group,
+            progress=progress))
         failed = nothing_stored(run.reports) if strict else None
         if failed is not None:  # recorded in the audit trail and the quarantine before this is raised
             raise InputError(failed, hint="see the quarantine named above; strict=False returns the run instead")
@@ -134,14 +139,15 @@ class Home:
 
     def train(self, model: str, *, group: str | None = None, label: str | None = None, task: str | None = None,
               features: Sequence[str] = (), exclude: Sequence[str] = (), trials: int | None = None,
-              budget: float | None = None, reason: str = "manual") -> TrainOutcome:
+              budget: float | None = None, reason: str = "manual", progress: Progress | None = None) -> TrainOutcome:
         """Train, gate, register (signed) and maybe promote a version of ``model``: the ``train``
         flow, the command's own, run in this process by :func:`flows.local.run_local`, so Prefect's
         temporary server starts (once per process, some seconds) and the events the run emits are
         dispatched as the command dispatches them (a promotion scores the new champion). A model
         not declared yet is declared from ``group``, ``label`` (and ``task``, ``features``,
         ``exclude``) first, as ``train --model NAME --group G --label COL`` does; ``trials`` and
-        ``budget`` (seconds) are this run's search settings."""
+        ``budget`` (seconds) are this run's search settings. ``progress(done, total, best_so_far)`` is
+        called after each trial of the search (trials against the budget), as the command's bar is."""
         from usecases.models import declare_on_first_use, merge_overrides, models_folder
 
         ws = self._workspace(existing=False)
@@ -154,7 +160,7 @@ class Home:
         overrides = merge_overrides(self.settings, {"training": run_flags} if run_flags else {})
         from driftline_api.training import run_train_flow
 
-        return run_train_flow(str(self.path), spec.name, reason, overrides)
+        return run_train_flow(str(self.path), spec.name, reason, overrides, progress)
 
     def champion(self, model: str) -> Champion:
         """``model``'s champion, loaded verified (an alias or version that does not verify raises

@@ -29,6 +29,8 @@ LENIENT = {"min_auc": 0.0, "max_logloss": 10.0, "max_ece": 1.0, "min_training_ro
 class Trained:
     home: Path
     outcome: TrainOutcome
+    ingested: list[tuple[int, int, str]]  # what ingest's progress callback was told
+    searched: list[tuple[int, int, str]]  # and train's
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +42,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory, demo_source: DemoDrop, pre
     mp.setenv("DRIFTLINE_WITNESS_DIR", str(tmp_path_factory.mktemp("witness")))
     home = tmp_path_factory.mktemp("api") / "home"
     h = dl.open(home, gate=LENIENT)
+    ingested: list[tuple[int, int, str]] = []
+    searched: list[tuple[int, int, str]] = []
     for group in ("customer_activity", "customer_billing", "churn_labels"):
-        h.ingest(demo_source.landing / group, group=group)
-    outcome = h.train("churn", trials=2)
-    yield Trained(home, outcome)
+        h.ingest(demo_source.landing / group, group=group, progress=lambda *a: ingested.append(a))
+    outcome = h.train("churn", trials=2, progress=lambda *a: searched.append(a))
+    yield Trained(home, outcome, ingested, searched)
     mp.undo()
 
 
@@ -56,6 +60,13 @@ def test_train_returns_the_flows_typed_outcome_and_the_version_is_listed(trained
     assert v1.metrics["auc"] == pytest.approx(o.metrics["auc"])
     actions = {e.action for e in AuditLog(trained.home / "audit").entries()}
     assert {"model.train", "gate.decision", "model.register", "model.promote", "model.score"} <= actions
+
+
+def test_progress_callbacks_hear_each_drop_and_each_trial(trained: Trained, demo_source: DemoDrop) -> None:
+    drops = sum(len(list((demo_source.landing / g).iterdir()))
+                for g in ("customer_activity", "customer_billing", "churn_labels"))
+    assert len(trained.ingested) == drops and all(0 < done <= total for done, total, _ in trained.ingested)
+    assert [(done, total) for done, total, _ in trained.searched] == [(1, 2), (2, 2)]
 
 
 def test_predict_equals_score_bit_for_bit(trained: Trained, tmp_path: Path) -> None:
