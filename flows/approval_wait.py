@@ -4,14 +4,14 @@ In local mode (no deployment: ``python -m flows train``) the version is left ``p
 says how to decide (``registry approve MODEL VERSION --reason ...``), emits
 ``driftline.approval.requested`` and completes; :mod:`usecases.approval` decides later. On the pool
 (the run comes from a deployment) the flow PAUSES with ``wait_for_input=ApprovalInput``: the Prefect
-UI shows the gate report (already published as an artifact by the gate task, and repeated in the
-form's description) and a form (decision, reason, approver); on resume the same signed record and
-audit entry as the CLI's are written, with the form's ``approver`` checked against the signed list
-(an unlisted name pauses again, until the deadline). A timeout records a rejection, reason
-``approval timed out``. Pause, not suspend: a suspended run is rerun from its start on resume,
-which would search and fit again (or need every task's result persisted to be skipped); a pause
-keeps the process and its state and resumes on the next line. Its cost is a worker slot held for
-the wait (bounded by the spec's ``approval_timeout_hours``, 72 h by default, counted from the
+UI shows the gate report (already published, with its plots, as the run's ``gate-report`` artifact,
+and repeated in the form's description) and a form (decision, reason, approver); on resume the same
+signed record and audit entry as the CLI's are written, with the form's ``approver`` checked against
+the signed list (an unlisted name pauses again, until the deadline). A timeout records a rejection,
+reason ``approval timed out``. Pause, not suspend: a suspended run is rerun from its start on
+resume, which would search and fit again (or need every task's result persisted to be skipped); a
+pause keeps the process and its state and resumes on the next line. Its cost is a worker slot held
+for the wait (bounded by the spec's ``approval_timeout_hours``, 72 h by default, counted from the
 version's signed ``created_at`` as every reader counts it); a version left pending by a worker that
 died can still be decided with ``registry approve`` until then, and reads as rejected after.
 """

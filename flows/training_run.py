@@ -22,7 +22,7 @@ from features.training_set import TrainingSet
 from registry.versions import ModelVersion
 from flows.events import emit, model_resource
 from flows.triggers import GATE_DECIDED, MODEL_PROMOTED, MODEL_REGISTERED, MODEL_RETRAIN_SKIPPED
-from tasks.gate import gate
+from tasks.gate import gate, publish_gate_report
 from tasks.registry import promote, register
 from tasks.run_artifacts import publish_lineage, publish_trials
 from tasks.runtime import flow_run_id, run_logger
@@ -33,6 +33,7 @@ from usecases import retrain as rt
 from usecases import train as uc
 from usecases.models import models_folder
 from usecases.outcomes import RetrainSkipped, TrainOutcome
+from usecases.registration import gate_figures
 from usecases.trainable import check_trainable
 
 
@@ -98,11 +99,14 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
                                          "not registered twice", unless_same_as.version)
     report = gate(ws, evidence, candidate=uc.candidate_name(name, ts),
                   champion=champion.ref(name) if champion else None)
+    # The plots drawn once: the run's artifact shows them, the version's signed pages embed them.
+    figures = gate_figures(report, measured.plots)
+    publish_gate_report(report, figures, candidate=uc.candidate_name(name, ts))
 
     lineage = uc.lineage(ts, result, training_rows=train.height, holdout_rows=holdout.height,
                          candidate=candidate, champion=champion, report=report, reason=reason,
                          evidence=evidence, spec=ws.spec.to_dict() if ws.spec else None)
-    version = register(ws, files=files, lineage=lineage, report=report, plots=measured.plots)
+    version = register(ws, files=files, lineage=lineage, report=report, figures=figures)
     # The verdict as an event of its own: a rejected candidate shows in the event feed (and can
     # drive an automation) without anyone opening the gate report.
     emit(GATE_DECIDED, model_resource(name, version.version), {

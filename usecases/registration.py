@@ -110,16 +110,18 @@ def card_of(report: "GateReport", plots: Mapping[str, str] = MappingProxyType({}
 
 def register_candidate(ws: "Workspace", *, files: Mapping[str, Path | bytes], lineage: Mapping[str, Any],
                        report: "GateReport", flow_run_id: str | None = None,
-                       lock_timeout: float = DEFAULT_TIMEOUT, plots: "PlotEvidence | None" = None) -> "ModelVersion":
+                       lock_timeout: float = DEFAULT_TIMEOUT, plots: "PlotEvidence | None" = None,
+                       figures: Mapping[str, str] | None = None) -> "ModelVersion":
     """The candidate's version (new, or the one another or a crashed run already published), audited
-    once. Its gate page and its model card (both with the plots of ``plots``, drawn once) are signed
+    once. Its gate page and its model card (both with the plots of ``plots``, drawn once, or the
+    ``figures`` a caller already drew from them with :func:`gate_figures`) are signed
     with it and the page copied under ``reports/``; the version's copy names the number the registry
     is about to allocate (registrations of a model are serialised by its candidate lock), the
     ``reports/`` copy the number it did allocate."""
     model = ws.settings.model_name
     identity = candidate_identity(files, lineage)
     status: Status = "accepted" if report.passed else "rejected"
-    figures = gate_figures(report, plots)
+    figures = gate_figures(report, plots) if figures is None else figures
     with writer_lock(ws.home.state, timeout=lock_timeout), _candidate_lock(ws, model, lock_timeout):
         version = ws.registry.find_candidate(model, identity)
         existing = version is not None
