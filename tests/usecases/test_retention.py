@@ -88,13 +88,18 @@ CHILD = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("point", ["retention.deleted", "retention.vacuumed", "audit.written"])
-def test_a_kill_on_the_retention_path_is_finished_by_the_rerun(ws: Workspace, point: str) -> None:
+def killed_retention(point: str) -> None:
+    """``enforce_retention`` at NOW in a child process of this environment, SIGKILLed at ``point``."""
     env = {**os.environ, "DRIFTLINE_FAULT": point,
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.run([sys.executable, "-c", CHILD % NOW.isoformat()], cwd=REPO, env=env,
                            capture_output=True, text=True, timeout=120)
     assert child.returncode == -signal.SIGKILL, child.stderr
+
+
+@pytest.mark.parametrize("point", ["retention.deleted", "retention.vacuumed", "audit.written"])
+def test_a_kill_on_the_retention_path_is_finished_by_the_rerun(ws: Workspace, point: str) -> None:
+    killed_retention(point)
     assert sorted(ws.store.read("activity")["customer_id"].to_list()) == KEPT  # the delete committed
     assert ws.audit.verify(ws.trust).ok
     enforce_retention(ws, now=NOW)

@@ -6,10 +6,6 @@ between the delete and the vacuum, or before the entry, is finished by the rerun
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,7 @@ from tasks.workspace import Workspace
 from tests.serving.served_batches import batch, serve
 from tests.usecases.small import ACTIVITY, LABELS, TIME
 from tests.usecases.test_keys import assert_checkpointed
-from tests.usecases.test_retention import CHILD, DAY, NOW, REPO, files_holding
+from tests.usecases.test_retention import DAY, NOW, files_holding, killed_retention
 from usecases.retention import enforce_retention, served_retention_days
 
 EXPIRED, KEPT = ["C000001", "C000002"], ["C000003", "C000004"]
@@ -70,11 +66,7 @@ def test_the_served_retention_is_the_shortest_of_the_contracts_whose_features_it
 
 @pytest.mark.parametrize("point", ["retention.deleted", "retention.vacuumed", "audit.written"])
 def test_a_kill_on_the_served_retention_path_is_finished_by_the_rerun(ws: Workspace, point: str) -> None:
-    env = {**os.environ, "DRIFTLINE_FAULT": point,
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    child = subprocess.run([sys.executable, "-c", CHILD % NOW.isoformat()], cwd=REPO, env=env,
-                           capture_output=True, text=True, timeout=120)
-    assert child.returncode == -signal.SIGKILL, child.stderr
+    killed_retention(point)
     assert ws.audit.verify(ws.trust).ok
     enforce_retention(ws, now=NOW)
     assert sorted(ws.store.read(SERVED_GROUP)["customer_id"].to_list()) == KEPT
