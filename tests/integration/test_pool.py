@@ -20,9 +20,12 @@ Needs: Debian's postgresql (binaries in /usr/lib/postgresql/15/bin) and psycopg[
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -127,6 +130,27 @@ def test_a_landed_file_is_ingested_and_drift_retrains_on_the_worker(pool, bootst
     print(f"\n{arrived}\n{drifted}\nlanded -> retrain done {_ts(retrain['end_time']) - landed:.1f} s")
     assert _ts(ingest["start_time"]) - landed < 60
     assert _ts(retrain["start_time"]) - _ts(drift["occurred"]) < 60
+
+
+def test_the_gate_report_artifact_shows_its_plots_in_the_ui(pool, bootstrapped, tmp_path):
+    """The bootstrap's training runs published their gate report; the UI's artifact page renders
+    its plots (Markdown images of inline SVG) in headless Chromium."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    (artifact,) = pool["api"].post("/artifacts/filter", {"artifacts": {"key": {"any_": ["gate-report"]}},
+                                                         "sort": "CREATED_DESC", "limit": 1})
+    url = f"{pool['ui']}/artifacts/artifact/{artifact['id']}"
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=1400,1000",
+         "--virtual-time-budget=15000", "--dump-dom", url],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, f"chromium failed ({done.returncode}):\n{done.stderr[-2000:]}"
+    shown = re.findall(r'<img src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', done.stdout)
+    assert len(shown) >= 5, f"{len(shown)} plots on {url}; page: {done.stdout[:1500]}"
+    assert all(base64.b64decode(data).decode().lstrip().startswith("<svg") for data in shown)
 
 
 LATENCY_SAMPLES = 5
