@@ -48,9 +48,9 @@ _RETRIES = 8
 # A file the table does not reference is a vacuum's to delete once it is this old (see vacuum).
 _ORPHAN_AGE_HOURS = 1
 # Checkpoints as Delta makes them, but no sweep for expired commit files after each append: the log is
-# kept (above), and the sweep lists the whole log folder, ~7 of ~17 ms of CPU a commit at 1,300
-# commits (the served log commits once per 1,000-row request). A table made without the setting
-# keeps its log too.
+# kept (features.table_layout), and the sweep lists the whole log folder, ~7 of ~17 ms of CPU a commit
+# at 1,300 commits (the served log's commits, when it made one per 1,000-row request). A table made
+# without the setting keeps its log too.
 _KEEP_LOG = PostCommitHookProperties(create_checkpoint=True, cleanup_expired_logs=False)
 
 
