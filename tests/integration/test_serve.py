@@ -284,10 +284,17 @@ def test_sigterm_stops_serve_and_its_flow_run_then_the_server(served):
     # the ~4 s serve takes to stop, and the run ended COMPLETED), and the runner has started its process.
     _bulk_drop(served)
     run_id = api.run_deployment("ingest/ingest")
+    # Wait for THIS run to be taken, not for any child: ingest's own cron ("30 * * * *") once started a
+    # scheduled run at hh:30 just as this test ran, and the signal landed while ours was still SCHEDULED.
     deadline = time.monotonic() + 60
-    while not (children := _descendants(serve.pid)) and time.monotonic() < deadline:
+    state, children = "", []
+    while time.monotonic() < deadline:
+        state, children = api.get(f"/flow_runs/{run_id}")["state_type"], _descendants(serve.pid)
+        if children and state in ("PENDING", "RUNNING"):
+            break
         time.sleep(0.05)
-    assert children, f"the runner started no flow-run process for {run_id} within 60 s"
+    assert children and state in ("PENDING", "RUNNING"), (
+        f"the runner did not take {run_id} within 60 s (state {state}, {len(children)} child processes)")
 
     t = time.monotonic()
     os.kill(serve.pid, signal.SIGTERM)
