@@ -276,6 +276,15 @@ def _bulk_drop(served, rows: int = 6_000_000) -> Path:
     return target
 
 
+def _runs_flow(pid: int, run_id: str) -> bool:
+    """Whether process ``pid`` runs flow run ``run_id`` (Prefect's runner sets PREFECT__FLOW_RUN_ID)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return f"PREFECT__FLOW_RUN_ID={run_id}".encode() in environ
+
+
 def test_sigterm_stops_serve_and_its_flow_run_then_the_server(served):
     api, serve, server = served.api, served.serve, served.server
     assert serve.poll() is None, "the serving process is not running"
@@ -284,17 +293,17 @@ def test_sigterm_stops_serve_and_its_flow_run_then_the_server(served):
     # the ~4 s serve takes to stop, and the run ended COMPLETED), and the runner has started its process.
     _bulk_drop(served)
     run_id = api.run_deployment("ingest/ingest")
-    # Wait for THIS run to be taken, not for any child: ingest's own cron ("30 * * * *") once started a
-    # scheduled run at hh:30 just as this test ran, and the signal landed while ours was still SCHEDULED.
+    # Wait for THIS run's process, not for any child: ingest's own cron ("30 * * * *") once started a
+    # scheduled run at hh:30 just as this test ran, and the signal landed while ours was still
+    # SCHEDULED. Waiting for our run's state instead came too late (a run is RUNNING once its process
+    # has imported Prefect, and it then ingested the drop before serve stopped it): the runner
+    # names the run in its process's environment.
     deadline = time.monotonic() + 60
-    state, children = "", []
-    while time.monotonic() < deadline:
-        state, children = api.get(f"/flow_runs/{run_id}")["state_type"], _descendants(serve.pid)
-        if children and state in ("PENDING", "RUNNING"):
-            break
+    while not (children := [p for p in _descendants(serve.pid) if _runs_flow(p, run_id)]) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert children and state in ("PENDING", "RUNNING"), (
-        f"the runner did not take {run_id} within 60 s (state {state}, {len(children)} child processes)")
+    assert children, f"the runner started no flow-run process for {run_id} within 60 s"
+    children = _descendants(serve.pid)
 
     t = time.monotonic()
     os.kill(serve.pid, signal.SIGTERM)
