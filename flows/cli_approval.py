@@ -13,6 +13,8 @@ shows them. Imports no Prefect (``tests/test_architecture.py``).
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,9 +46,6 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
 
 def _resume_pool_run(model: str, version: int, *, approve: bool, reason: str, approver: str) -> None:
     """A pool run paused on this version's form is resumed with the decision (see flows.approval_resume)."""
-    import os
-    import sys
-
     from flows.approval_resume import describe_failure, resume_paused_runs
 
     api_url = os.environ.get("PREFECT_API_URL")

@@ -97,11 +97,11 @@ def _train_on(ws: Workspace, snapshots: Mapping[str, GroupSnapshot], ts: Trainin
         publish_trials(result, model=name, version=None)
         return rt.RetrainDecision(False, f"the fitted model is byte for byte champion v{unless_same_as.version}'s: "
                                          "not registered twice", unless_same_as.version)
-    report = gate(ws, evidence, candidate=uc.candidate_name(name, ts),
-                  champion=champion.ref(name) if champion else None)
+    candidate_ref = uc.candidate_name(name, ts)
+    report = gate(ws, evidence, candidate=candidate_ref, champion=champion.ref(name) if champion else None)
     # The plots drawn once: the run's artifact shows them, the version's signed pages embed them.
     figures = gate_figures(report, measured.plots)
-    publish_gate_report(report, figures, candidate=uc.candidate_name(name, ts))
+    publish_gate_report(report, figures, candidate=candidate_ref)
 
     lineage = uc.lineage(ts, result, training_rows=train.height, holdout_rows=holdout.height,
                          candidate=candidate, champion=champion, report=report, reason=reason,
